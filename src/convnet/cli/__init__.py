@@ -1,0 +1,155 @@
+"""The `convnet` command: each subcommand parses its arguments and calls one library function."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from convnet.cli import render
+from convnet.errors import ConvnetError
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class _Failed(Exception):
+    """Some inputs failed; the messages were already printed."""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="convnet")
+def app() -> None:
+    """Build, train, inspect and use convolutional neural networks for images."""
+
+
+@app.command()
+@click.option("--data", help="Built-in name (see `convnet datasets`) or a folder. [digits]")
+@click.option("--arch", help="Preset (default, lenet, tinyvgg, keras-mnist) or a spec string.")
+@click.option("--epochs", type=int, help="Passes over the training split. [12]")
+@click.option("--batch-size", type=int, help="Images per gradient step. [128]")
+@click.option("--lr", type=float, help="Peak learning rate. [3e-3 adamw, 1e-3 adam, 0.05 sgd]")
+@click.option("--optimizer", type=click.Choice(["adamw", "adam", "sgd"]), help="[adamw]")
+@click.option("--schedule", type=click.Choice(["onecycle", "cosine", "constant"]),
+              help="Learning-rate schedule. [onecycle]")
+@click.option("--weight-decay", type=float, help="L2 penalty. [5e-4]")
+@click.option("--label-smoothing", type=float, help="0 for plain log loss. [0.1]")
+@click.option("--augment", type=click.Choice(["light", "none"]),
+              help="light: random shifts of the whole batch. [light]")
+@click.option("--seed", type=int, help="Random seed. [0]")
+@click.option("--val-split", type=float, help="Fraction of each class held out. [0.1]")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="[auto]")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
+              help="Run folder to create. [runs/<data>-<arch>-<time>]")
+def train(out_dir: Path | None, **options) -> None:
+    """Train a CNN; with no options, the `default` preset on the built-in `digits`."""
+    from convnet.cli.progress import RichProgress
+    from convnet.config import TrainConfig
+    from convnet.train import train as run_training
+
+    config = TrainConfig.from_dict({k: v for k, v in options.items() if v is not None})
+    run_training(config, out=out_dir, callbacks=[RichProgress(out)])
+
+
+@app.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--data", help="Dataset to score on. [the run's own]")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def evaluate(run: Path, data: str | None, as_json: bool) -> None:
+    """Accuracy, per-class precision/recall/F1 and the confusion matrix on a test split."""
+    import convnet
+
+    loaded = convnet.load(run)
+    dataset = convnet.datasets.load(data or loaded.meta["config"]["data"])
+    if dataset.test is None:
+        raise ConvnetError(f"--data {dataset.name!r} has no test split to evaluate on. Give "
+                           "a dataset with test files (t10k-* for IDX folders).")
+    if dataset.classes != loaded.classes:
+        raise ConvnetError(f"The data's classes {dataset.classes} differ from the run's "
+                           f"{loaded.classes}. Evaluate on data with the same classes.")
+    result = loaded.evaluate(dataset.test)
+    if as_json:
+        out.print_json(json.dumps(result.to_dict()))
+    else:
+        render.evaluation(out, result, f"{run} on {dataset.name} test")
+
+
+@app.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--top", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Classes shown per image.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV, one row per file.")
+def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv: bool) -> None:
+    """Class probabilities for image files or folders: "0.92 dog, 0.08 cat"."""
+    import convnet
+    from convnet.preprocess import expand_paths
+
+    loaded = convnet.load(run)
+    paths = expand_paths(list(images))
+    if not paths:
+        raise ConvnetError(f"No image files found in {', '.join(map(str, images))}.")
+    results = loaded.predict_files(paths)
+    style = "json" if as_json else "csv" if as_csv else "text"
+    render.predictions(out, results, top, style, loaded.classes)
+    failed = sum(1 for r in results if r.error)
+    if failed:
+        err.print(f"error: {failed} of {len(results)} file(s) could not be predicted.")
+        raise _Failed
+
+
+@app.command()
+@click.argument("target")
+@click.option("--input", "input_shape", default="28x28x1", show_default=True,
+              help="Input H×W×C.")
+@click.option("--classes", type=int, default=10, show_default=True, help="Output classes.")
+@click.option("--hidden", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Hidden units of the fully connected network compared against.")
+def summary(target: str, input_shape: str, classes: int, hidden: int) -> None:
+    """Layers, shapes, parameters, multiply-adds, receptive fields of a spec, preset or run."""
+    import convnet
+
+    if Path(target).is_dir():
+        network = convnet.load(target).network
+    else:
+        network = convnet.build(target, input_shape, classes)
+    render.summary(out, convnet.summarize(network, hidden))
+
+
+@app.command()
+def datasets() -> None:
+    """What --data accepts."""
+    from convnet.datasets import catalogue
+
+    render.catalogue(out, catalogue())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one line on stderr and a non-zero exit for any bad input."""
+    try:
+        app.main(args=argv, prog_name="convnet", standalone_mode=False)
+    except ConvnetError as error:
+        err.print(f"error: {error}", soft_wrap=True, markup=False)
+        return 1
+    except _Failed:
+        return 1
+    except click.UsageError as error:
+        where = error.ctx.command_path if error.ctx else "convnet"
+        err.print(f"error: {error.format_message()} (see '{where} --help')", soft_wrap=True,
+                  markup=False)
+        return 2
+    except click.ClickException as error:
+        err.print(f"error: {error.format_message()}", soft_wrap=True, markup=False)
+        return 1
+    except (click.Abort, KeyboardInterrupt):
+        err.print("interrupted")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The live training display: a bar per epoch, then a closing table (rich)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from convnet.callbacks import Callback, EpochStats, TrainStart
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.2f}%"
+
+
+class RichProgress(Callback):
+    def __init__(self, console: Console):
+        self.console = console
+        self.progress: Progress | None = None
+        self.task = None
+        self.info: TrainStart | None = None
+
+    def on_train_start(self, info: TrainStart) -> None:
+        self.info = info
+        self.console.print(
+            f"[bold]Training[/] {info.spec} ({info.params:,} parameters) on {info.device}: "
+            f"{info.train_images:,} train / {info.val_images:,} val / "
+            f"{info.test_images:,} test images")
+        self.progress = Progress(
+            TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.2%}  "
+                       "{task.fields[rate]:,.0f} img/s"),
+            TimeRemainingColumn(), TextColumn("{task.fields[val]}"),
+            console=self.console)
+        self.progress.start()
+
+    def on_epoch_start(self, epoch: int) -> None:
+        assert self.progress is not None and self.info is not None
+        self.task = self.progress.add_task(
+            "", total=self.info.steps_per_epoch, epoch=f"{epoch}/{self.info.epochs}",
+            loss=0.0, acc=0.0, rate=0.0, val="")
+
+    def on_step(self, epoch: int, step: int, loss: float, accuracy: float,
+                images_per_s: float) -> None:
+        self.progress.update(self.task, completed=step, loss=loss, acc=accuracy,
+                             rate=images_per_s)
+
+    def on_epoch_end(self, stats: EpochStats) -> None:
+        self.progress.update(self.task, val=f"val acc {_percent(stats.val_acc)}")
+
+    def on_train_end(self, result) -> None:
+        self.progress.stop()
+        table = Table(title="Training", title_justify="left")
+        for name in ("epoch", "train loss", "train acc", "val loss", "val acc", "lr",
+                     "img/s", "time"):
+            table.add_column(name, justify="right")
+        for s in result.history:
+            mark = " ★" if s.epoch == result.best_epoch else ""
+            table.add_row(f"{s.epoch}{mark}", f"{s.train_loss:.4f}", _percent(s.train_acc),
+                          "—" if s.val_loss is None else f"{s.val_loss:.4f}",
+                          _percent(s.val_acc), f"{s.lr:.2e}", f"{s.images_per_s:,.0f}",
+                          f"{s.seconds:.1f}s")
+        self.console.print(table)
+        test = result.test
+        score = ("no test split" if test is None else
+                 f"test accuracy [bold]{test.accuracy:.2%}[/] (macro F1 {test.macro['f1']:.4f}, "
+                 f"{test.count:,} images)")
+        self.console.print(f"★ best epoch {result.best_epoch} kept; {score}; "
+                           f"{result.seconds:.1f}s. Run saved to [bold]{result.path}[/]")

@@ -1,0 +1,87 @@
+"""Tables and lines the CLI prints: the library returns data, this turns it into text."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from convnet.evaluate import Evaluation
+from convnet.layers import format_shape
+from convnet.run import Prediction
+from convnet.summary import Summary
+
+
+def summary(console: Console, s: Summary) -> None:
+    height, width, channels = s.input_shape
+    table = Table(title=f"{s.spec}  (input {height}×{width}×{channels})", title_justify="left")
+    for name in ("#", "layer", "output H×W×D", "parameters", "multiply-adds",
+                 "receptive field"):
+        table.add_column(name, justify="left" if name == "layer" else "right")
+    for row in s.table_rows():
+        table.add_row(*row)
+    table.add_section()
+    table.add_row("", "total", format_shape(s.rows[-1].out_shape), f"{s.params:,}",
+                  f"{s.macs:,}", "")
+    console.print(table)
+    console.print(s.comparison())
+
+
+def evaluation(console: Console, result: Evaluation, title: str) -> None:
+    macro = result.macro
+    console.print(f"[bold]{title}[/]: accuracy [bold]{result.accuracy:.2%}[/] on "
+                  f"{result.count:,} images, log loss {result.loss:.4f}, macro precision "
+                  f"{macro['precision']:.4f} recall {macro['recall']:.4f} F1 {macro['f1']:.4f}")
+    table = Table(title="Per class", title_justify="left")
+    for name in ("class", "precision", "recall", "F1", "images"):
+        table.add_column(name, justify="right")
+    for name, p, r, f, n in zip(result.classes, result.precision, result.recall, result.f1,
+                                result.support):
+        table.add_row(name, f"{p:.4f}", f"{r:.4f}", f"{f:.4f}", f"{int(n):,}")
+    console.print(table)
+    matrix = Table(title="Confusion matrix (rows: true class, columns: predicted)",
+                   title_justify="left")
+    matrix.add_column("true \\ pred", justify="right")
+    for name in result.classes:
+        matrix.add_column(name, justify="right")
+    for i, (name, row) in enumerate(zip(result.classes, result.confusion.tolist())):
+        matrix.add_row(name, *(f"[bold]{v}[/]" if i == j else str(v) if v else "·"
+                               for j, v in enumerate(row)))
+    console.print(matrix)
+
+
+def predictions(console: Console, results: list[Prediction], top: int, style: str,
+                classes: list[str]) -> None:
+    if style == "json":
+        for r in results:
+            console.print(json.dumps({"file": r.path, "error": r.error,
+                                      "top": [{"class": c, "probability": p}
+                                              for c, p in r.top(top)],
+                                      "probabilities": r.probabilities}), soft_wrap=True)
+    elif style == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["file", "prediction", "probability", *classes, "error"])
+        for r in results:
+            probs = r.probabilities or {}
+            best = r.top(1)[0] if probs else ("", "")
+            writer.writerow([r.path, best[0], f"{best[1]:.6f}" if probs else "",
+                             *(f"{probs[c]:.6f}" if probs else "" for c in classes),
+                             r.error or ""])
+    else:
+        for r in results:
+            console.print(f"{r.path}: {r.text(top)}", soft_wrap=True, markup=False)
+
+
+def catalogue(console: Console, entries: dict[str, str]) -> None:
+    table = Table(title="Built-in datasets (--data NAME[:key=value,...], or --data PATH)",
+                  title_justify="left")
+    table.add_column("name")
+    table.add_column("what it is")
+    for name, about in entries.items():
+        table.add_row(name, about)
+    console.print(table)
+    console.print("--data PATH: a folder holding IDX files like the official MNIST release "
+                  "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-*).")

@@ -1,0 +1,84 @@
+"""The training configuration: one dataclass, defaults that run out of the box."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from convnet.errors import ConvnetError
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULES = ("onecycle", "cosine", "constant")
+AUGMENTS = ("none", "light")
+DEVICES = ("auto", "cpu", "cuda")
+DEFAULT_LR = {"adamw": 3e-3, "adam": 1e-3, "sgd": 0.05}  # peak learning rate per optimizer
+
+
+@dataclass
+class TrainConfig:
+    data: str = "digits"  # built-in name (see `convnet datasets`) or a folder
+    arch: str = "default"  # preset name or spec string (see `convnet.spec`)
+    epochs: int = 12  # full passes over the training split
+    batch_size: int = 128  # images per gradient step
+    lr: float | None = None  # peak learning rate; None: DEFAULT_LR for the optimizer
+    optimizer: str = "adamw"  # adamw | adam | sgd (SGD uses Nesterov momentum)
+    momentum: float = 0.9  # SGD only
+    weight_decay: float = 5e-4  # L2 penalty, decoupled for AdamW
+    schedule: str = "onecycle"  # onecycle: warm up for 20% of steps, then anneal to ~0
+    label_smoothing: float = 0.1  # cross-entropy target mass spread over other classes
+    augment: str = "light"  # light: random shifts of up to 1/14 of the side; none: off
+    val_split: float = 0.1  # fraction of each training class held out for validation
+    seed: int = 0  # same seed and device -> same weights
+    device: str = "auto"  # auto picks cuda when available
+    channels_last: bool = True  # NHWC memory layout: faster convolutions on CPU and GPU
+    eval_batch_size: int = 1024  # images per forward pass when evaluating
+
+    def __post_init__(self) -> None:
+        _check_positive("epochs", self.epochs)
+        _check_positive("batch_size", self.batch_size)
+        _check_positive("eval_batch_size", self.eval_batch_size)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("augment", self.augment, AUGMENTS)
+        _check_choice("device", self.device, DEVICES)
+        if self.lr is not None and not self.lr > 0:
+            raise ConvnetError(f"lr must be a positive number. Received: lr={self.lr}.")
+        if not 0 <= self.val_split < 1:
+            raise ConvnetError("val_split must be in [0, 1), e.g. 0.1 to hold out 10% of the "
+                               f"training images. Received: val_split={self.val_split}.")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConvnetError("label_smoothing must be in [0, 1). "
+                               f"Received: label_smoothing={self.label_smoothing}.")
+        if self.weight_decay < 0 or not 0 <= self.momentum < 1:
+            raise ConvnetError("weight_decay must be >= 0 and momentum in [0, 1). Received: "
+                               f"weight_decay={self.weight_decay}, momentum={self.momentum}.")
+
+    @property
+    def peak_lr(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from a dict, rejecting keys this version does not know."""
+        known = {field.name for field in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConvnetError(f"Unknown training option(s): {', '.join(unknown)}. Known: "
+                               f"{', '.join(sorted(known))}.")
+        return cls(**values)
+
+
+def _check_positive(name: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        flag = name.replace("_", "-")
+        raise ConvnetError(f"{name} must be a positive integer (--{flag} 1 or more). "
+                           f"Received: {name}={value!r}.")
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConvnetError(f"{name} must be one of {', '.join(allowed)}. "
+                           f"Received: {name}={value!r}.")

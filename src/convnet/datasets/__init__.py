@@ -1,0 +1,100 @@
+"""What ``--data`` accepts: built-in datasets by name, or a path.
+
+>>> from convnet import datasets
+>>> datasets.load("digits").input_shape
+(28, 28, 1)
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+from convnet.datasets.dataset import Dataset, Split
+from convnet.datasets.idx import has_idx_files, load_idx_folder
+from convnet.datasets.shapes import load_shapes
+from convnet.errors import ConvnetError
+
+__all__ = ["Dataset", "Split", "load", "catalogue", "parse_data_arg"]
+
+
+def _digits() -> Dataset:
+    folder = Path(str(resources.files("convnet.datasets") / "digits"))
+    dataset = load_idx_folder(folder, name="digits")
+    return Dataset("digits", dataset.classes, dataset.train, dataset.test,
+                   source="built in: 10,000 MNIST digits (8,000 train / 2,000 test)")
+
+
+_BUILT_IN: dict[str, tuple[Callable[..., Dataset], dict[str, type], str]] = {
+    "digits": (_digits, {}, "10,000 real MNIST handwritten digits, 28×28×1, 10 classes, "
+               "8,000 train / 2,000 test; shipped in the package"),
+    "shapes": (lambda **kw: load_shapes(variant="shapes", **kw),
+               {"size": int, "train": int, "test": int, "seed": int},
+               "generated X, O, +, square, triangle, line; 28×28×1, 6 classes; options "
+               "size, train, test (images per class), seed"),
+    "x-or-not-x": (lambda **kw: load_shapes(variant="x-or-not-x", **kw),
+                   {"size": int, "train": int, "test": int, "seed": int},
+                   "the texts' X-or-not-X: generated X against other shapes, 2 classes; "
+                   "same options as shapes"),
+}
+
+
+def catalogue() -> dict[str, str]:
+    """Built-in dataset names and what each one is."""
+    return {name: about for name, (_, _, about) in _BUILT_IN.items()}
+
+
+def parse_data_arg(text: str) -> tuple[str, dict[str, int]]:
+    """``"shapes:size=32,seed=1"`` -> ``("shapes", {"size": 32, "seed": 1})``."""
+    name, _, rest = text.partition(":")
+    name = name.strip().lower()
+    if name not in _BUILT_IN:
+        close = difflib.get_close_matches(name, list(_BUILT_IN), n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ConvnetError(f"--data must be a built-in dataset ({', '.join(_BUILT_IN)}) or an "
+                           f"existing folder.{hint} Received: {text!r}.")
+    allowed = _BUILT_IN[name][1]
+    options: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, equals, value = item.partition("=")
+        if key not in allowed or not equals:
+            raise ConvnetError(f"--data {name}: options are written key=value with keys "
+                               f"{', '.join(allowed) or '(none)'}. Received: {item!r}.")
+        try:
+            options[key] = allowed[key](value)
+        except ValueError:
+            raise ConvnetError(f"--data {name}: option {key} must be an integer. "
+                               f"Received: {value!r}.") from None
+    return name, options
+
+
+def load(data: str | Path = "digits", **options: int) -> Dataset:
+    """Load a dataset by name (``digits``, ``shapes``, ``x-or-not-x``) or from a folder.
+
+    Args:
+        data: a built-in name, optionally with options (``"shapes:size=32"``), or a folder
+            holding IDX files like the official MNIST release.
+        options: options for a generated dataset, e.g. ``size=32, seed=1``.
+
+    Raises:
+        ConvnetError: for an unknown name, a missing path or a folder it cannot read.
+    """
+    path = Path(data)
+    if path.exists() or isinstance(data, Path) or "/" in str(data) or "\\" in str(data):
+        if not path.exists():
+            raise ConvnetError(f"--data path {str(data)!r} does not exist. Give an existing "
+                               "folder or a built-in dataset name (see `convnet datasets`).")
+        if not path.is_dir() or not has_idx_files(path):
+            raise ConvnetError(f"--data {str(data)!r} is not a folder of IDX files. Expected "
+                               "train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] "
+                               "inside it, as in the official MNIST release.")
+        return load_idx_folder(path)
+    name, parsed = parse_data_arg(str(data))
+    allowed = _BUILT_IN[name][1]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ConvnetError(f"Dataset {name!r} takes the options {', '.join(allowed) or '(none)'}"
+                           f". Received: {', '.join(unknown)}.")
+    return _BUILT_IN[name][0](**{**parsed, **options})

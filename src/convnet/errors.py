@@ -1,0 +1,19 @@
+"""The one exception type that carries a user-facing, one-line message."""
+
+from __future__ import annotations
+
+
+class ConvnetError(ValueError):
+    """A problem with the user's input: the message names it and says how to fix it.
+
+    The command line prints the message on one line and exits non-zero, without a traceback.
+    It subclasses ``ValueError`` so that Python callers can catch it the usual way.
+    """
+
+
+class SpecError(ConvnetError):
+    """A network spec string that cannot be parsed, or that does not fit its input."""
+
+
+class RunError(ConvnetError):
+    """A run directory that is missing, incomplete, corrupt or from another version."""

@@ -1,0 +1,115 @@
+"""The network: a spec string and an input shape -> a torch module with named seams."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+
+from convnet.errors import ConvnetError
+from convnet.layers import LayerInfo, Shape, infer, make_module
+from convnet.presets import spec_for
+from convnet.spec import Dense, Flatten, Layer, format_spec, parse_spec, resolve
+
+
+def parse_input_shape(text: str | tuple[int, ...]) -> tuple[int, int, int]:
+    """``"28x28x1"`` (H×W×C, as the texts write it) or ``"28x28"`` (one channel) -> (H, W, C).
+
+    Raises:
+        ConvnetError: for anything that is not two or three positive integers.
+    """
+    if isinstance(text, tuple | list):
+        parts = [str(part) for part in text]
+    else:
+        parts = re.split(r"\s*[x×,]\s*", str(text).strip().lower())
+    if len(parts) == 2:
+        parts.append("1")
+    if len(parts) != 3 or not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise ConvnetError(
+            "The input shape must be HxWxC with positive integers, e.g. 28x28x1 or 32x32x3. "
+            f"Received: {text!r}."
+        )
+    height, width, channels = (int(part) for part in parts)
+    return height, width, channels
+
+
+def _positions(resolved: list[Layer], written: int) -> list[int | None]:
+    """1-based spec positions; None for the implied flatten and an appended output layer."""
+    positions: list[int | None] = []
+    counter = 0
+    for index, layer in enumerate(resolved):
+        implied = isinstance(layer, Flatten) and layer.implied
+        appended = index == len(resolved) - 1 and isinstance(layer, Dense) and counter == written
+        if implied or appended:
+            positions.append(None)
+        else:
+            counter += 1
+            positions.append(counter)
+    return positions
+
+
+class Network(nn.Module):
+    """A CNN assembled from a spec.
+
+    ``forward_features`` runs the layers that see feature maps, ``forward_head`` the rest
+    (flatten, fully connected), and ``forward_intermediates`` returns every layer's output,
+    so visualisation and export work the same way for every network.
+    """
+
+    def __init__(self, spec: str, input_shape: tuple[int, int, int], num_classes: int):
+        super().__init__()
+        written = parse_spec(spec_for(spec))
+        self.layers = resolve(written, num_classes)
+        self.spec = format_spec(self.layers)
+        self.input_shape = input_shape  # (H, W, C)
+        self.num_classes = num_classes
+        height, width, channels = input_shape
+        chw: Shape = (channels, height, width)
+        self.infos: list[LayerInfo] = infer(self.layers, chw, _positions(self.layers,
+                                                                          len(written)))
+        self.body = nn.Sequential(*(make_module(info) for info in self.infos))
+        # The head starts at the first layer that works on vectors (always a Flatten).
+        self.head_start = next(i for i, layer in enumerate(self.layers)
+                               if isinstance(layer, Flatten))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body[: self.head_start](x)  # (B, C, H, W) -> (B, D, h, w)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.body[self.head_start :](features)  # (B, D, h, w) -> (B, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)  # (B, C, H, W) -> (B, classes) logits
+
+    def forward_intermediates(self, x: torch.Tensor) -> list[tuple[LayerInfo, torch.Tensor]]:
+        """Every layer's output for a batch, paired with what the summary says of it."""
+        outputs = []
+        for info, module in zip(self.infos, self.body):
+            x = module(x)
+            outputs.append((info, x))
+        return outputs
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def build(spec: str, input_shape: str | tuple[int, int, int] = (28, 28, 1),
+          num_classes: int = 10) -> Network:
+    """Build a network from a spec string or preset name, with random initial weights.
+
+    Args:
+        spec: e.g. ``"conv32k3-relu-maxpool2-fc128-relu-fc"`` or a preset such as ``"lenet"``.
+        input_shape: H×W×C, as a tuple or a string like ``"28x28x1"``.
+        num_classes: size of the output layer.
+
+    Raises:
+        SpecError: for a spec that cannot be parsed or does not fit ``input_shape``.
+
+    >>> build("lenet", "28x28x1", 10).num_params
+    61706
+    """
+    if num_classes < 2:
+        raise ConvnetError(f"num_classes must be at least 2. Received: {num_classes}.")
+    return Network(spec, parse_input_shape(input_shape), num_classes)
