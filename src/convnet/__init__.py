@@ -8,7 +8,7 @@
 
 __version__ = "0.1.0"
 
-from convnet import datasets  # noqa: E402
+from convnet import callbacks, datasets  # noqa: E402
 from convnet.config import TrainConfig  # noqa: E402
 from convnet.errors import ConvnetError, RunError, SpecError  # noqa: E402
 from convnet.model import Network, build  # noqa: E402
@@ -19,5 +19,5 @@ from convnet.train import TrainResult, train  # noqa: E402
 
 __all__ = [
     "ConvnetError", "Network", "Run", "RunError", "SpecError", "TrainConfig", "TrainResult",
-    "build", "datasets", "format_spec", "load", "parse_spec", "summarize", "train",
+    "build", "callbacks", "datasets", "format_spec", "load", "parse_spec", "summarize", "train",
 ]

@@ -183,7 +183,8 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
     train_split, val_split = dataset.train.split_stratified(config.val_split, config.seed)
     network = build(config.arch, dataset.input_shape, len(dataset.classes)).to(device)
     network = network.to(memory_format=torch.channels_last) if config.channels_last else network
-    folder = choose_run_dir(out, f"{dataset.name}-{config.arch if config.arch in PRESETS else 'custom'}")
+    arch_name = config.arch if config.arch in PRESETS else "custom"
+    folder = choose_run_dir(out, f"{dataset.name}-{arch_name}")
     mean, std = channel_stats(train_split.images)
     fitter = _Fitter(network, train_split, config, device, mean, std)
     sizes = {"train": len(train_split), "val": len(val_split or []),

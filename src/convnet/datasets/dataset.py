@@ -42,7 +42,8 @@ class Split:
             count = min(max(1, round(fraction * len(members))), len(members) - 1)
             held.append(members[:count])
             keep.append(members[count:])
-        return self.subset(torch.cat(keep).sort().values), self.subset(torch.cat(held).sort().values)
+        kept, held_out = torch.cat(keep).sort().values, torch.cat(held).sort().values
+        return self.subset(kept), self.subset(held_out)
 
 
 @dataclass(frozen=True)

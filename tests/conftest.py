@@ -1,0 +1,19 @@
+"""Shared fixtures: one tiny trained run that many tests read (never modify it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import convnet
+
+TINY_DATA = "x-or-not-x:size=12,train=40,test=10"
+TINY_ARCH = "conv4k3-relu-maxpool2-fc8-relu-fc"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    convnet.train(data=TINY_DATA, arch=TINY_ARCH, epochs=2, batch_size=16, out=out)
+    return out

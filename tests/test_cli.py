@@ -1,0 +1,86 @@
+"""The `convnet` command end to end on tiny data, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from conftest import TINY_ARCH, TINY_DATA
+from convnet.cli import main
+
+
+def test_train_evaluate_predict_summary(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--data", TINY_DATA, "--arch", TINY_ARCH, "--epochs", "1",
+                 "--batch-size", "16", "--out", str(run)]) == 0
+    printed = capsys.readouterr().out
+    assert "test accuracy" in printed and str(run) in printed
+
+    assert main(["evaluate", str(run)]) == 0
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed and "Confusion matrix" in printed and "not-x" in printed
+
+    assert main(["evaluate", str(run), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["count"] == 20 and set(scores["per_class"]) == {"x", "not-x"}
+
+    image = tmp_path / "img.png"
+    Image.new("L", (12, 12)).save(image)
+    assert main(["predict", str(run), str(image)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{image}: 0.") and ("x" in line)
+
+    assert main(["predict", str(run), str(image), "--csv"]) == 0
+    header, row = capsys.readouterr().out.strip().splitlines()
+    assert header == "file,prediction,probability,x,not-x,error"
+    assert row.startswith(str(image))
+
+    assert main(["summary", str(run)]) == 0
+    assert "conv4k3" in capsys.readouterr().out
+
+
+def test_predict_with_one_bad_file_still_predicts_the_others(tiny_run, tmp_path, capsys):
+    good, bad = tmp_path / "a.png", tmp_path / "b.png"
+    Image.new("L", (12, 12)).save(good)
+    bad.write_bytes(b"")
+    assert main(["predict", str(tiny_run), str(tmp_path), "--json"]) == 1
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.strip().splitlines()]
+    assert rows[0]["error"] is None and rows[1]["error"]
+    assert "1 of 2 file(s) could not be predicted" in captured.err
+
+
+def test_summary_prints_the_texts_comparison(capsys):
+    assert main(["summary", "conv8k3-relu-fc", "--input", "50x50x3", "--classes", "2"]) == 0
+    assert "15,004,000 weights" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--data", "nope"], "error: --data must be a built-in dataset"),
+    (["train", "--data", "/no/such/dir"], "error: --data path '/no/such/dir' does not exist"),
+    (["train", "--arch", "conv8k3-maxpol2"], "error: Spec token 2 'maxpol2' is not a layer"),
+    (["train", "--arch", "conv8k9-maxpool4-conv8k9"], "does not fit its input"),
+    (["train", "--epochs", "0"], "error: epochs must be a positive integer"),
+    (["train", "--batch-size", "-1"], "error: batch_size must be a positive integer"),
+    (["train", "--epochs", "many"], "error: Invalid value for '--epochs': 'many' is not a"),
+    (["evaluate", "/no/run"], "error: Run folder '/no/run' does not exist"),
+    (["summary", "conv8k3", "--input", "28by28"], "error: The input shape must be HxWxC"),
+])
+def test_bad_input_is_one_line(argv, message, capsys):
+    assert main(argv) != 0
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], captured.err
+    assert "Traceback" not in captured.err + captured.out
+
+
+def test_the_installed_command_exits_non_zero_without_a_traceback(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "convnet", "predict", str(tmp_path),
+                           "x.png"], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: Run folder") and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
