@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from convnet.callbacks import Callback, EpochStats, TrainStart
@@ -27,8 +27,8 @@ class RichProgress(Callback):
             f"{info.train_images:,} train / {info.val_images:,} val / "
             f"{info.test_images:,} test images")
         self.progress = Progress(
-            TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.2%}  "
+            TextColumn("epoch {task.fields[epoch]}"), BarColumn(bar_width=16),
+            TextColumn("loss {task.fields[loss]:.4f} acc {task.fields[acc]:.2%} "
                        "{task.fields[rate]:,.0f} img/s"),
             TimeRemainingColumn(), TextColumn("{task.fields[val]}"),
             console=self.console)
@@ -46,7 +46,7 @@ class RichProgress(Callback):
                              rate=images_per_s)
 
     def on_epoch_end(self, stats: EpochStats) -> None:
-        self.progress.update(self.task, val=f"val acc {_percent(stats.val_acc)}")
+        self.progress.update(self.task, val=f"val {_percent(stats.val_acc)}")
 
     def on_train_end(self, result) -> None:
         self.progress.stop()

@@ -73,6 +73,8 @@ def parse_data_arg(text: str) -> tuple[str, dict[str, int]]:
 def load(data: str | Path = "digits", **options: int) -> Dataset:
     """Load a dataset by name (``digits``, ``shapes``, ``x-or-not-x``) or from a folder.
 
+    A built-in name wins over a folder of the same name (write ``./digits`` for the folder).
+
     Args:
         data: a built-in name, optionally with options (``"shapes:size=32"``), or a folder
             holding IDX files like the official MNIST release.
@@ -82,7 +84,10 @@ def load(data: str | Path = "digits", **options: int) -> Dataset:
         ConvnetError: for an unknown name, a missing path or a folder it cannot read.
     """
     path = Path(data)
-    if path.exists() or isinstance(data, Path) or "/" in str(data) or "\\" in str(data):
+    # A built-in name wins over a folder of the same name; write ./digits for the folder.
+    built_in = not isinstance(data, Path) and str(data).partition(":")[0].lower() in _BUILT_IN
+    if not built_in and (path.exists() or isinstance(data, Path) or "/" in str(data)
+                         or "\\" in str(data)):
         if not path.exists():
             raise ConvnetError(f"--data path {str(data)!r} does not exist. Give an existing "
                                "folder or a built-in dataset name (see `convnet datasets`).")
