@@ -120,6 +120,10 @@ class _Fitter:
         self.scheduler.step()
         return loss.detach(), (logits.argmax(1) == y).sum()
 
+    def score(self, split: Split, classes: list[str]) -> Evaluation:
+        return evaluate_split(self.network, split, self.mean, self.std, classes,
+                              self.config.eval_batch_size, self.memory_format)
+
     def epoch(self, number: int, callbacks: Sequence[Callback]) -> tuple[float, float, float]:
         """One pass over the training split; returns (mean loss, accuracy, images/s)."""
         self.network.train()
@@ -175,6 +179,37 @@ def _meta(network: Network, dataset: Dataset, config: TrainConfig, mean: torch.T
     }
 
 
+def _epochs(fitter: _Fitter, val_split: Split | None, classes: list[str], staging: Path,
+            callbacks: Sequence[Callback]) -> tuple[list[EpochStats], EpochStats]:
+    """Train every epoch, writing metrics.csv as it goes; restores the best epoch's weights.
+
+    The best epoch has the highest validation accuracy (the later one on a tie); without a
+    validation split it is the last epoch.
+    """
+    history: list[EpochStats] = []
+    best, best_state = None, None
+    for epoch in range(1, fitter.config.epochs + 1):
+        for callback in callbacks:
+            callback.on_epoch_start(epoch)
+        epoch_start = time.perf_counter()
+        loss, accuracy, rate = fitter.epoch(epoch, callbacks)
+        val = None if val_split is None else fitter.score(val_split, classes)
+        stats = EpochStats(epoch, loss, accuracy, val and val.loss, val and val.accuracy,
+                           fitter.scheduler.get_last_lr()[0],
+                           time.perf_counter() - epoch_start, rate)
+        history.append(stats)
+        write_atomic(staging / METRICS, _csv(history))
+        if best is None or val is None or stats.val_acc >= best.val_acc:
+            best = stats
+            best_state = {k: v.detach().clone() for k, v in fitter.network.state_dict().items()}
+        log.info("epoch %d: loss %.4f, acc %.4f, val acc %s", epoch, loss, accuracy,
+                 stats.val_acc)
+        for callback in callbacks:
+            callback.on_epoch_end(stats)
+    fitter.network.load_state_dict(best_state)
+    return history, best
+
+
 def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
         callbacks: Sequence[Callback] = ()) -> TrainResult:
     """Train on an already loaded dataset; see `train`."""
@@ -194,33 +229,9 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
                                            sizes["val"], sizes["test"], str(device),
                                            network.spec, network.num_params, str(folder)))
     started = time.perf_counter()
-    history: list[EpochStats] = []
-    best, best_state = None, None
     with StagedDir(folder) as staging:
-        for epoch in range(1, config.epochs + 1):
-            for callback in callbacks:
-                callback.on_epoch_start(epoch)
-            epoch_start = time.perf_counter()
-            loss, accuracy, rate = fitter.epoch(epoch, callbacks)
-            val = None if val_split is None else evaluate_split(
-                network, val_split, mean, std, dataset.classes, config.eval_batch_size,
-                fitter.memory_format)
-            stats = EpochStats(epoch, loss, accuracy, val and val.loss, val and val.accuracy,
-                               fitter.scheduler.get_last_lr()[0],
-                               time.perf_counter() - epoch_start, rate)
-            history.append(stats)
-            write_atomic(staging / METRICS, _csv(history))
-            if best is None or (stats.val_acc or 0) >= (best.val_acc or 0) or val is None:
-                best = stats
-                best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
-            log.info("epoch %d: loss %.4f, acc %.4f, val acc %s", epoch, loss, accuracy,
-                     stats.val_acc)
-            for callback in callbacks:
-                callback.on_epoch_end(stats)
-        network.load_state_dict(best_state)
-        test = None if dataset.test is None else evaluate_split(
-            network, dataset.test, mean, std, dataset.classes, config.eval_batch_size,
-            fitter.memory_format)
+        history, best = _epochs(fitter, val_split, dataset.classes, staging, callbacks)
+        test = None if dataset.test is None else fitter.score(dataset.test, dataset.classes)
         network = network.to(memory_format=torch.contiguous_format)
         sha = save_weights(staging, network)
         meta = _meta(network, dataset, config, mean, std, sizes, best, test, sha)
