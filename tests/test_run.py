@@ -97,3 +97,10 @@ def test_any_pillow_mode_becomes_the_models_channels(tiny_run, tmp_path, mode):
     Image.new(mode, (40, 25)).save(path)
     [result] = convnet.load(tiny_run).predict_files([path])
     assert result.error is None, result.error
+
+
+def test_evaluate_data_defaults_to_the_runs_own_data_and_checks_classes(tiny_run):
+    run = convnet.load(tiny_run)
+    assert run.evaluate_data().count == 20
+    with pytest.raises(convnet.ConvnetError, match="The data's classes .* differ from the run's"):
+        run.evaluate_data("shapes:size=12,train=2,test=1")

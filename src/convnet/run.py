@@ -15,7 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from convnet import __version__
+from convnet import __version__, datasets
 from convnet.datasets import Split
 from convnet.errors import ConvnetError, RunError
 from convnet.evaluate import Evaluation, evaluate_split, predict_logits
@@ -106,6 +106,21 @@ class Run:
                 order = row.argsort(descending=True).tolist()
                 results[index].probabilities = {self.classes[i]: float(row[i]) for i in order}
         return results
+
+    def evaluate_data(self, data: str | Path | None = None) -> Evaluation:
+        """Score the run on a dataset's test split (default: the data it was trained on).
+
+        Raises:
+            ConvnetError: if the data has no test split or other classes than the run.
+        """
+        dataset = datasets.load(data or self.meta["config"]["data"])
+        if dataset.test is None:
+            raise ConvnetError(f"--data {dataset.name!r} has no test split to evaluate on. "
+                               "Give a dataset with test files (t10k-* for IDX folders).")
+        if dataset.classes != self.classes:
+            raise ConvnetError(f"The data's classes {dataset.classes} differ from the run's "
+                               f"{self.classes}. Evaluate on data with the same classes.")
+        return self.evaluate(dataset.test)
 
     def evaluate(self, split: Split) -> Evaluation:
         """Accuracy, per-class precision/recall/F1 and the confusion matrix on a split."""

@@ -63,18 +63,11 @@ def evaluate(run: Path, data: str | None, as_json: bool) -> None:
     import convnet
 
     loaded = convnet.load(run)
-    dataset = convnet.datasets.load(data or loaded.meta["config"]["data"])
-    if dataset.test is None:
-        raise ConvnetError(f"--data {dataset.name!r} has no test split to evaluate on. Give "
-                           "a dataset with test files (t10k-* for IDX folders).")
-    if dataset.classes != loaded.classes:
-        raise ConvnetError(f"The data's classes {dataset.classes} differ from the run's "
-                           f"{loaded.classes}. Evaluate on data with the same classes.")
-    result = loaded.evaluate(dataset.test)
+    result = loaded.evaluate_data(data)
     if as_json:
         out.print_json(json.dumps(result.to_dict()))
     else:
-        render.evaluation(out, result, f"{run} on {dataset.name} test")
+        render.evaluation(out, result, f"{run} on {data or loaded.meta['data']['name']} test")
 
 
 @app.command()

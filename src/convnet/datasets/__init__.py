@@ -83,11 +83,10 @@ def load(data: str | Path = "digits", **options: int) -> Dataset:
     Raises:
         ConvnetError: for an unknown name, a missing path or a folder it cannot read.
     """
-    path = Path(data)
-    # A built-in name wins over a folder of the same name; write ./digits for the folder.
-    built_in = not isinstance(data, Path) and str(data).partition(":")[0].lower() in _BUILT_IN
-    if not built_in and (path.exists() or isinstance(data, Path) or "/" in str(data)
-                         or "\\" in str(data)):
+    path, text = Path(data), str(data)
+    written_as_path = isinstance(data, Path) or "/" in text or "\\" in text
+    built_in = not written_as_path and text.partition(":")[0].lower() in _BUILT_IN
+    if written_as_path or (path.exists() and not built_in):
         if not path.exists():
             raise ConvnetError(f"--data path {str(data)!r} does not exist. Give an existing "
                                "folder or a built-in dataset name (see `convnet datasets`).")
