@@ -87,7 +87,7 @@ def test_predict_files_keeps_going_past_a_bad_file(tiny_run, tmp_path):
     results = convnet.load(tiny_run).predict_files([good, bad, tmp_path / "missing.png"])
     assert results[0].error is None and set(results[0].probabilities) == {"x", "not-x"}
     assert abs(sum(results[0].probabilities.values()) - 1) < 1e-5
-    assert results[1].error.startswith("not an image Pillow can read")
+    assert results[1].error.startswith("not an image (allowed: PNG, JPEG")
     assert results[2].error == "no such file."
 
 

@@ -28,6 +28,7 @@ class EpochStats:
     lr: float  # learning rate at the end of the epoch
     seconds: float  # wall time of the epoch, validation included
     images_per_s: float  # training images per second, validation excluded
+    data_seconds: float = 0.0  # of `seconds`: assembling and augmenting batches
 
     def row(self) -> dict:
         return asdict(self)
@@ -35,6 +36,12 @@ class EpochStats:
 
 class Callback:
     """Override what you need; every method is called on the primary process only."""
+
+    def on_scan(self, done: int, total: int) -> None:
+        """Files of a folder dataset decoded so far (only when it is not cached yet)."""
+
+    def on_data_report(self, report: object) -> None:
+        """The scan's `convnet.datasets.scan.Report`, before training starts."""
 
     def on_train_start(self, info: TrainStart) -> None: ...
 

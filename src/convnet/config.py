@@ -9,7 +9,9 @@ from convnet.errors import ConvnetError
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("onecycle", "cosine", "constant")
-AUGMENTS = ("none", "light")
+AUGMENTS = ("none", "light", "strong")
+BALANCES = ("auto", "weights", "sampler", "none")
+RESIZES = ("crop", "pad")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_LR = {"adamw": 3e-3, "adam": 1e-3, "sgd": 0.05}  # peak learning rate per optimizer
 
@@ -26,7 +28,16 @@ class TrainConfig:
     weight_decay: float = 5e-4  # L2 penalty, decoupled for AdamW
     schedule: str = "onecycle"  # onecycle: warm up for 20% of steps, then anneal to ~0
     label_smoothing: float = 0.1  # cross-entropy target mass spread over other classes
-    augment: str = "light"  # light: random shifts of up to 1/14 of the side; none: off
+    augment: str = "light"  # none | light | strong (see convnet.augment.policy)
+    flip: bool | None = None  # None: the policy's choice (off for digits)
+    shift: int | None = None  # max translation in pixels; None: the policy's
+    crop_scale: float | None = None  # random resized crop min area; None: the policy's
+    jitter: float | None = None  # colour jitter strength; None: the policy's
+    cutout: int | None = None  # cutout square side in pixels; None: the policy's
+    balance: str = "auto"  # weights | sampler | none; auto: weights past 1.5x imbalance
+    image_size: int | None = None  # folder data: side to resize to; None: from the data
+    resize: str = "crop"  # folder data: crop (centre crop) or pad (letterbox) to the size
+    strict: bool = False  # refuse to train when the data scan finds any bad file
     val_split: float = 0.1  # fraction of each training class held out for validation
     seed: int = 0  # same seed and device -> same weights
     device: str = "auto"  # auto picks cuda when available
@@ -41,6 +52,11 @@ class TrainConfig:
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("augment", self.augment, AUGMENTS)
         _check_choice("device", self.device, DEVICES)
+        _check_choice("balance", self.balance, BALANCES)
+        _check_choice("resize", self.resize, RESIZES)
+        if self.image_size is not None:
+            _check_positive("image_size", self.image_size)
+        _check_augment_overrides(self)
         if self.lr is not None and not self.lr > 0:
             raise ConvnetError(f"lr must be a positive number. Received: lr={self.lr}.")
         if not 0 <= self.val_split < 1:
@@ -82,3 +98,15 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConvnetError(f"{name} must be one of {', '.join(allowed)}. "
                            f"Received: {name}={value!r}.")
+
+
+def _check_augment_overrides(config: TrainConfig) -> None:
+    if config.shift is not None and config.shift < 0 or \
+            config.cutout is not None and config.cutout < 0:
+        raise ConvnetError(f"shift and cutout are pixel counts >= 0. Received: "
+                           f"shift={config.shift}, cutout={config.cutout}.")
+    if config.crop_scale is not None and not 0 < config.crop_scale <= 1:
+        raise ConvnetError("crop_scale is the smallest fraction of the image a random crop "
+                           f"keeps, in (0, 1]. Received: crop_scale={config.crop_scale}.")
+    if config.jitter is not None and not 0 <= config.jitter < 1:
+        raise ConvnetError(f"jitter must be in [0, 1). Received: jitter={config.jitter}.")

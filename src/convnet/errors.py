@@ -17,3 +17,11 @@ class SpecError(ConvnetError):
 
 class RunError(ConvnetError):
     """A run directory that is missing, incomplete, corrupt or from another version."""
+
+
+class DataError(ConvnetError):
+    """The data scan found problems and ``--strict`` was asked for; ``report`` lists them."""
+
+    def __init__(self, message: str, report: object):
+        super().__init__(message)
+        self.report = report

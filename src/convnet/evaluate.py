@@ -77,10 +77,15 @@ class Evaluation:
         return {name: float(values[present].mean()) for name, values in
                 (("precision", self.precision), ("recall", self.recall), ("f1", self.f1))}
 
+    @property
+    def balanced_accuracy(self) -> float:
+        """Mean recall over the classes present: accuracy as if every class were equal."""
+        return self.macro["recall"]
+
     def to_dict(self) -> dict:
         return {
             "accuracy": self.accuracy, "loss": self.loss, "count": self.count,
-            "macro": self.macro,
+            "balanced_accuracy": self.balanced_accuracy, "macro": self.macro,
             "per_class": {
                 name: {"precision": float(p), "recall": float(r), "f1": float(f),
                        "support": int(s)}

@@ -1,70 +1,141 @@
-"""From an image file to the uint8 tensor a model expects: one function for every command."""
+"""From an image file to the uint8 tensor a model expects: one function for every command.
+
+`Preprocess` is saved in every run's model.json, so train, evaluate and predict turn a file
+into pixels the same way.
+"""
 
 from __future__ import annotations
 
+import io
 import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from convnet.errors import ConvnetError
 
 MAX_PIXELS = 64_000_000  # larger images are refused before decoding (decompression bombs)
+# Decoders we allow: Pillow would otherwise also try EPS (runs Ghostscript), PDF, FITS...
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF", "PPM")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm",
-                  ".ppm", ".pbm"}
+                  ".ppm", ".pbm", ".jfif"}
+RESIZE_MODES = ("crop", "pad")
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How a file becomes model input: size, channels and how the aspect ratio is kept."""
+
+    height: int
+    width: int
+    channels: int  # 1 (grayscale) or 3 (RGB)
+    resize: str = "crop"  # crop: centre crop to the aspect ratio; pad: letterbox in black
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 3):
+            raise ConvnetError(f"channels must be 1 or 3. Received: {self.channels}.")
+        if self.resize not in RESIZE_MODES:
+            raise ConvnetError(f"resize must be one of {', '.join(RESIZE_MODES)}. "
+                               f"Received: {self.resize!r}.")
+        if self.height < 1 or self.width < 1:
+            raise ConvnetError(f"image size must be positive. Received: "
+                               f"{self.height}×{self.width}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Preprocess:
+        return cls(int(values["height"]), int(values["width"]), int(values["channels"]),
+                   str(values.get("resize", "crop")))
+
+
+class ImageError(ConvnetError):
+    """One file could not be turned into an image; the message starts with its reason."""
 
 
 def _to_mode(image: Image.Image, channels: int) -> Image.Image:
     """Grayscale ``L`` or ``RGB``; transparent pixels are composited on white."""
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA"):
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image.convert("RGBA"))
-    if image.mode == "I;16" or image.mode.startswith("I"):
+    if image.mode.startswith("I") or image.mode == "F":
         array = np.asarray(image, dtype=np.float64)
         top = array.max() if array.size and array.max() > 0 else 1.0
         image = Image.fromarray((array / top * 255).round().astype(np.uint8), "L")
     return image.convert("L" if channels == 1 else "RGB")
 
 
-def load_image(path: str | Path, height: int, width: int, channels: int) -> torch.Tensor:
-    """Read any image Pillow can decode as uint8 (C, H, W) at the given size.
+def _open(source: Path | bytes) -> Image.Image:
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    return Image.open(stream, formats=FORMATS)
 
-    EXIF orientation is applied; the image is centre-cropped to the target aspect ratio,
-    then resized.
+
+def decode(source: Path | bytes, prep: Preprocess) -> np.ndarray:
+    """Decode a file (path or its bytes) to uint8 (H, W, C) as ``prep`` says.
 
     Raises:
-        ConvnetError: naming the file and the reason when it cannot be read as an image.
+        ImageError: with the reason the file cannot be used (no traceback-worthy cases).
     """
-    path = Path(path)
+    if isinstance(source, bytes) and not source:
+        raise ImageError("empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-            with Image.open(path) as image:
+            with _open(source) as image:
                 image = ImageOps.exif_transpose(image)
-                image = _to_mode(image, channels)
-                if image.size != (width, height):
-                    image = ImageOps.fit(image, (width, height), Image.Resampling.BILINEAR)
-                array = np.asarray(image, dtype=np.uint8)
+                image = _to_mode(image, prep.channels)
+                size = (prep.width, prep.height)
+                if image.size != size:
+                    fit = ImageOps.fit if prep.resize == "crop" else ImageOps.pad
+                    image = fit(image, size, Image.Resampling.BILINEAR)
+                array = np.array(image, dtype=np.uint8)  # a writable copy
     except FileNotFoundError:
-        raise ConvnetError(f"{path}: no such file.") from None
+        raise ImageError("no such file") from None
     except IsADirectoryError:
-        raise ConvnetError(f"{path}: is a folder, not an image.") from None
+        raise ImageError("is a folder, not an image") from None
+    except PermissionError:
+        raise ImageError("cannot be read (permission denied)") from None
     except UnidentifiedImageError:
-        raise ConvnetError(f"{path}: not an image Pillow can read (PNG, JPEG, BMP, GIF, "
-                           "WebP, TIFF...).") from None
+        raise ImageError("not an image (allowed: PNG, JPEG, BMP, GIF, WebP, TIFF, PPM)") \
+            from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ConvnetError(f"{path}: larger than {MAX_PIXELS:,} pixels; refused as a possible "
-                           "decompression bomb.") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ConvnetError(f"{path}: damaged or truncated image ({error}).") from None
+        raise ImageError(f"larger than {MAX_PIXELS:,} pixels; refused before decoding as a "
+                         "possible decompression bomb") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        if getattr(error, "errno", None) == 40:  # ELOOP
+            raise ImageError("symlink loop") from None
+        raise ImageError(f"damaged or truncated image ({error})") from None
     if array.ndim == 2:
         array = array[:, :, None]
-    return torch.from_numpy(array.copy()).permute(2, 0, 1)  # (H, W, C) -> (C, H, W)
+    return array
+
+
+def load_image(path: str | Path, prep: Preprocess) -> np.ndarray:
+    """`decode` for a path, with the path in the error message.
+
+    Raises:
+        ConvnetError: ``"<path>: <reason>."``
+    """
+    try:
+        return decode(Path(path), prep)
+    except ImageError as error:
+        raise ConvnetError(f"{path}: {error}.") from None
+
+
+def peek(path: Path) -> tuple[int, int, str]:
+    """(width, height, mode) from the header only; raises ImageError like `decode`."""
+    try:
+        with _open(path) as image:
+            return image.width, image.height, image.mode
+    except Exception as error:  # noqa: BLE001 - any header failure is reported, not raised
+        raise ImageError(str(error) or type(error).__name__) from None
 
 
 def expand_paths(items: list[str | Path]) -> list[Path]:

@@ -20,11 +20,12 @@ from convnet.datasets import Split
 from convnet.errors import ConvnetError, RunError
 from convnet.evaluate import Evaluation, evaluate_split, predict_logits
 from convnet.model import Network, build
-from convnet.preprocess import load_image
+from convnet.preprocess import Preprocess, load_image
 from convnet.rundir import write_atomic, write_json
 
 RUN_FORMAT = 1  # bump when model.json or the weight names change incompatibly
 WEIGHTS, META, METRICS = "model.safetensors", "model.json", "metrics.csv"
+DATA_REPORT = "data_report.json"  # folder data: what the scan skipped and why
 
 
 def library_versions() -> dict[str, str]:
@@ -75,6 +76,15 @@ class Run:
     def input_shape(self) -> tuple[int, int, int]:
         return self.network.input_shape
 
+    @property
+    def preprocess(self) -> Preprocess:
+        """How files become input: the one saved at training time."""
+        saved = self.meta.get("preprocess")
+        if saved:
+            return Preprocess.from_dict(saved)
+        height, width, channels = self.input_shape
+        return Preprocess(height, width, channels)
+
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """Probabilities (N, classes) for uint8 images (N, C, H, W) of the run's input shape."""
         expected = self.network.input_shape
@@ -90,12 +100,13 @@ class Run:
 
     def predict_files(self, paths: list[str | Path]) -> list[Prediction]:
         """One `Prediction` per file; unreadable files get an error instead of probabilities."""
-        height, width, channels = self.input_shape
+        prep = self.preprocess
         results: list[Prediction] = []
         loaded: list[tuple[int, torch.Tensor]] = []
         for path in paths:
             try:
-                loaded.append((len(results), load_image(path, height, width, channels)))
+                pixels = torch.from_numpy(load_image(path, prep))  # (H, W, C) uint8
+                loaded.append((len(results), pixels.permute(2, 0, 1)))  # -> (C, H, W)
                 results.append(Prediction(str(path)))
             except ConvnetError as error:
                 reason = str(error).removeprefix(f"{path}: ")  # the row already names the file
@@ -113,7 +124,10 @@ class Run:
         Raises:
             ConvnetError: if the data has no test split or other classes than the run.
         """
-        dataset = datasets.load(data or self.meta["config"]["data"])
+        prep = self.preprocess
+        dataset = datasets.load(data or self.meta["config"]["data"],
+                                image_size=prep.height if prep.height == prep.width else None,
+                                resize=prep.resize)
         if dataset.test is None:
             raise ConvnetError(f"--data {dataset.name!r} has no test split to evaluate on. "
                                "Give a dataset with test files (t10k-* for IDX folders).")

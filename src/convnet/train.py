@@ -11,23 +11,25 @@ import io
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from convnet import datasets
-from convnet.augment import batch_shift, light_shift
+from convnet import balance, datasets
+from convnet.augment import Augment, augment_batch, policy
 from convnet.callbacks import Callback, EpochStats, TrainStart
 from convnet.config import TrainConfig
 from convnet.datasets import Dataset, Split
-from convnet.errors import ConvnetError
-from convnet.evaluate import Evaluation, evaluate_split, normalize
+from convnet.errors import ConvnetError, DataError
+from convnet.evaluate import Evaluation, evaluate_split
 from convnet.model import Network, build
+from convnet.preprocess import Preprocess
 from convnet.presets import PRESETS
 from convnet.run import (
+    DATA_REPORT,
     METRICS,
     RUN_FORMAT,
     Run,
@@ -35,7 +37,7 @@ from convnet.run import (
     save_weights,
     write_meta,
 )
-from convnet.rundir import StagedDir, choose_run_dir, write_atomic
+from convnet.rundir import StagedDir, choose_run_dir, write_atomic, write_json
 
 log = logging.getLogger("convnet")
 
@@ -47,7 +49,8 @@ class TrainResult:
     history: list[EpochStats]
     best_epoch: int
     test: Evaluation | None
-    seconds: float
+    seconds: float  # training, evaluation and saving
+    data_seconds: float = 0.0  # loading the data (decode or cache read) before training
 
 
 def pick_device(name: str) -> torch.device:
@@ -91,15 +94,19 @@ class _Fitter:
     """State shared by the epochs of one training run."""
 
     def __init__(self, network: Network, train_split: Split, config: TrainConfig,
-                 device: torch.device, mean: torch.Tensor, std: torch.Tensor):
-        self.network, self.config, self.device = network, config, device
+                 device: torch.device, mean: torch.Tensor, std: torch.Tensor,
+                 ops: Augment, balancing: str):
+        self.network, self.config, self.device, self.ops = network, config, device, ops
         self.images = train_split.images.to(device)  # (N, C, H, W) uint8, resident
         self.labels = train_split.labels.to(device)  # (N,)
         self.mean, self.std = mean.to(device), std.to(device)
         self.batch_size = min(config.batch_size, len(train_split))
         self.steps = len(train_split) // self.batch_size  # drop the ragged last batch
-        self.shift = light_shift(min(network.input_shape[:2])) if config.augment == "light" \
-            else 0
+        counts = balance.class_counts(train_split.labels, network.num_classes)
+        self.balancing = balancing
+        self.loss_weights = balance.loss_weights(counts).to(device) \
+            if balancing == "weights" else None
+        self.data_seconds = 0.0  # batch assembly and augmentation, this epoch
         self.memory_format = torch.channels_last if config.channels_last \
             else torch.contiguous_format
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
@@ -107,13 +114,19 @@ class _Fitter:
         self.scheduler = _schedule(self.optimizer, config, self.steps * config.epochs)
 
     def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        images = batch_shift(self.images[index], self.shift, self.generator)  # (B, C, H, W)
-        x = normalize(images, self.mean, self.std).contiguous(memory_format=self.memory_format)
-        return x, self.labels[index]
+        started = time.perf_counter()
+        x = augment_batch(self.images[index], self.ops, self.mean, self.std, self.generator)
+        x = x.contiguous(memory_format=self.memory_format)  # (B, C, H, W) float32
+        y = self.labels[index]
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)  # so the timing below is the data's own
+        self.data_seconds += time.perf_counter() - started
+        return x, y
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.network(x)  # (B, classes)
-        loss = F.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
+        loss = F.cross_entropy(logits, y, weight=self.loss_weights,
+                               label_smoothing=self.config.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -127,7 +140,12 @@ class _Fitter:
     def epoch(self, number: int, callbacks: Sequence[Callback]) -> tuple[float, float, float]:
         """One pass over the training split; returns (mean loss, accuracy, images/s)."""
         self.network.train()
-        order = torch.randperm(len(self.labels), device=self.device, generator=self.generator)
+        if self.balancing == "sampler":
+            order = balance.balanced_order(self.labels, self.generator)
+        else:
+            order = torch.randperm(len(self.labels), device=self.device,
+                                   generator=self.generator)
+        self.data_seconds = 0.0
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         start, seen = time.perf_counter(), 0
@@ -155,9 +173,10 @@ def _csv(history: list[EpochStats]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _meta(network: Network, dataset: Dataset, config: TrainConfig, mean: torch.Tensor,
-          std: torch.Tensor, sizes: dict[str, int], best: EpochStats, test: Evaluation | None,
+def _meta(network: Network, dataset: Dataset, config: TrainConfig, fitter: _Fitter,
+          prep: Preprocess, sizes: dict[str, int], best: EpochStats, test: Evaluation | None,
           weights_sha: str) -> dict:
+    report = dataset.report
     return {
         "format": RUN_FORMAT,
         "convnet_version": library_versions()["convnet"],
@@ -166,15 +185,22 @@ def _meta(network: Network, dataset: Dataset, config: TrainConfig, mean: torch.T
         "arch": config.arch,
         "classes": dataset.classes,
         "input_shape": list(network.input_shape),
-        "normalization": {"mean": mean.tolist(), "std": std.tolist(), "scale": 255},
+        "preprocess": prep.to_dict(),
+        "normalization": {"mean": fitter.mean.tolist(), "std": fitter.std.tolist(),
+                          "scale": 255},
         "config": config.to_dict(),
+        "augment": fitter.ops.to_dict(),
+        "balance": fitter.balancing,
         "versions": library_versions(),
         "data": {"name": dataset.name, "source": dataset.source,
-                 "fingerprint": dataset.fingerprint(), **sizes},
+                 "fingerprint": dataset.fingerprint(), **sizes,
+                 "skipped": [] if report is None else
+                 [{"path": p.path, "reason": p.reason} for p in report.problems]},
         "params": network.num_params,
         "metrics": {"best_epoch": best.epoch, "val_acc": best.val_acc, "val_loss": best.val_loss,
                     "test": None if test is None else {
-                        "accuracy": test.accuracy, "loss": test.loss, "macro": test.macro}},
+                        "accuracy": test.accuracy, "loss": test.loss, "macro": test.macro,
+                        "balanced_accuracy": test.balanced_accuracy}},
         "weights": {"file": "model.safetensors", "sha256": weights_sha},
     }
 
@@ -196,7 +222,7 @@ def _epochs(fitter: _Fitter, val_split: Split | None, classes: list[str], stagin
         val = None if val_split is None else fitter.score(val_split, classes)
         stats = EpochStats(epoch, loss, accuracy, val and val.loss, val and val.accuracy,
                            fitter.scheduler.get_last_lr()[0],
-                           time.perf_counter() - epoch_start, rate)
+                           time.perf_counter() - epoch_start, rate, fitter.data_seconds)
         history.append(stats)
         write_atomic(staging / METRICS, _csv(history))
         if best is None or val is None or stats.val_acc >= best.val_acc:
@@ -210,18 +236,48 @@ def _epochs(fitter: _Fitter, val_split: Split | None, classes: list[str], stagin
     return history, best
 
 
+def _augment(config: TrainConfig, dataset: Dataset) -> Augment:
+    """The policy's ops for this data, with any op the user set by hand."""
+    ops = policy(config.augment, dataset.input_shape, dataset.flip_ok)
+    overrides = {name: getattr(config, name)
+                 for name in ("flip", "shift", "crop_scale", "jitter", "cutout")
+                 if getattr(config, name) is not None}
+    return replace(ops, **overrides)
+
+
+def _check_report(dataset: Dataset, config: TrainConfig,
+                  callbacks: Sequence[Callback]) -> None:
+    report = dataset.report
+    if report is None:
+        return
+    for callback in callbacks:
+        callback.on_data_report(report)
+    blocking = report.blocking()
+    if config.strict and blocking:
+        raise DataError(f"--strict: the data scan found {len(blocking)} problem(s) (listed "
+                        f"above); training did not start. Fix or remove those files, or drop "
+                        "--strict to skip them.", report)
+
+
 def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
         callbacks: Sequence[Callback] = ()) -> TrainResult:
     """Train on an already loaded dataset; see `train`."""
+    _check_report(dataset, config, callbacks)
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
-    train_split, val_split = dataset.train.split_stratified(config.val_split, config.seed)
+    train_split, val_split = (dataset.train, dataset.val) if dataset.val is not None else \
+        dataset.train.split_stratified(config.val_split, config.seed)
     network = build(config.arch, dataset.input_shape, len(dataset.classes)).to(device)
     network = network.to(memory_format=torch.channels_last) if config.channels_last else network
     arch_name = config.arch if config.arch in PRESETS else "custom"
     folder = choose_run_dir(out, f"{dataset.name}-{arch_name}")
     mean, std = channel_stats(train_split.images)
-    fitter = _Fitter(network, train_split, config, device, mean, std)
+    balancing = balance.choose(config.balance, balance.class_counts(
+        train_split.labels, len(dataset.classes)))
+    fitter = _Fitter(network, train_split, config, device, mean, std,
+                     _augment(config, dataset), balancing)
+    height, width, channels = dataset.input_shape
+    prep = dataset.preprocess or Preprocess(height, width, channels, config.resize)
     sizes = {"train": len(train_split), "val": len(val_split or []),
              "test": len(dataset.test or [])}
     for callback in callbacks:
@@ -234,13 +290,22 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
         test = None if dataset.test is None else fitter.score(dataset.test, dataset.classes)
         network = network.to(memory_format=torch.contiguous_format)
         sha = save_weights(staging, network)
-        meta = _meta(network, dataset, config, mean, std, sizes, best, test, sha)
+        meta = _meta(network, dataset, config, fitter, prep, sizes, best, test, sha)
         write_meta(staging, meta)
+        if dataset.report is not None:
+            write_json(staging / DATA_REPORT, dataset.report.to_dict())
     result = TrainResult(Run(network.cpu(), meta, folder), folder, history, best.epoch, test,
                          time.perf_counter() - started)
     for callback in callbacks:
         callback.on_train_end(result)
     return result
+
+
+def _scan_progress(callbacks: Sequence[Callback]):
+    def report(done: int, total: int) -> None:
+        for callback in callbacks:
+            callback.on_scan(done, total)
+    return report
 
 
 def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
@@ -254,6 +319,7 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
 
     Raises:
         ConvnetError: for bad options, data or spec, before anything is written.
+        DataError: with ``strict=True``, when the data scan finds bad files.
 
     >>> result = convnet.train(data="shapes", epochs=2)  # doctest: +SKIP
     >>> result.test.accuracy  # doctest: +SKIP
@@ -262,5 +328,10 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
         config = TrainConfig.from_dict(options)
     elif options:
         config = TrainConfig.from_dict({**config.to_dict(), **options})
-    dataset = datasets.load(config.data)
-    return fit(dataset, config, out, callbacks)
+    started = time.perf_counter()
+    dataset = datasets.load(config.data, image_size=config.image_size, resize=config.resize,
+                            progress=_scan_progress(callbacks))
+    data_seconds = time.perf_counter() - started
+    result = fit(dataset, config, out, callbacks)
+    result.data_seconds = data_seconds
+    return result

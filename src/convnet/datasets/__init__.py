@@ -13,7 +13,10 @@ from importlib import resources
 from pathlib import Path
 
 from convnet.datasets.dataset import Dataset, Split
+from convnet.datasets.cifar import has_cifar_files, load_cifar_folder
 from convnet.datasets.idx import has_idx_files, load_idx_folder
+from convnet.datasets.images import load_folder
+from convnet.datasets.scan import Progress
 from convnet.datasets.shapes import load_shapes
 from convnet.errors import ConvnetError
 
@@ -24,7 +27,8 @@ def _digits() -> Dataset:
     folder = Path(str(resources.files("convnet.datasets") / "digits"))
     dataset = load_idx_folder(folder, name="digits")
     return Dataset("digits", dataset.classes, dataset.train, dataset.test,
-                   source="built in: 10,000 MNIST digits (8,000 train / 2,000 test)")
+                   source="built in: 10,000 MNIST digits (8,000 train / 2,000 test)",
+                   flip_ok=False)
 
 
 _BUILT_IN: dict[str, tuple[Callable[..., Dataset], dict[str, type], str]] = {
@@ -70,31 +74,45 @@ def parse_data_arg(text: str) -> tuple[str, dict[str, int]]:
     return name, options
 
 
-def load(data: str | Path = "digits", **options: int) -> Dataset:
-    """Load a dataset by name (``digits``, ``shapes``, ``x-or-not-x``) or from a folder.
+def _load_path(path: Path, image_size: int | None, resize: str,
+               progress: Progress | None) -> Dataset:
+    if not path.exists():
+        raise ConvnetError(f"--data path {str(path)!r} does not exist. Give an existing "
+                           "folder or a built-in dataset name (see `convnet datasets`).")
+    if path.is_dir() and has_idx_files(path):
+        return load_idx_folder(path)
+    if path.is_dir() and has_cifar_files(path):
+        return load_cifar_folder(path)
+    if path.is_file() and path.suffix.lower() != ".csv":
+        raise ConvnetError(f"--data {str(path)!r} is a file but not a .csv of path,label "
+                           "rows. Give a folder with one sub-folder per class, or a CSV.")
+    return load_folder(path, image_size=image_size, resize=resize, progress=progress)
+
+
+def load(data: str | Path = "digits", *, image_size: int | None = None, resize: str = "crop",
+         progress: Progress | None = None, **options: int) -> Dataset:
+    """Load a dataset by name or from a path.
 
     A built-in name wins over a folder of the same name (write ``./digits`` for the folder).
 
     Args:
-        data: a built-in name, optionally with options (``"shapes:size=32"``), or a folder
-            holding IDX files like the official MNIST release.
+        data: a built-in name, optionally with options (``"shapes:size=32"``); a standard
+            set (``mnist``, ``fashion-mnist``, ``cifar10``; downloaded once); or a path: a
+            folder with one sub-folder per class (optionally under train/ val/ test/), a CSV
+            of path,label rows, or a folder of the official MNIST/CIFAR-10 files.
+        image_size: side in pixels that folder images are resized to (default: from the data).
+        resize: ``crop`` (centre crop to the aspect ratio) or ``pad`` (letterbox).
+        progress: called with (files done, files in all) while a folder is decoded.
         options: options for a generated dataset, e.g. ``size=32, seed=1``.
 
     Raises:
-        ConvnetError: for an unknown name, a missing path or a folder it cannot read.
+        ConvnetError: for an unknown name, a missing path or data it cannot read.
     """
     path, text = Path(data), str(data)
     written_as_path = isinstance(data, Path) or "/" in text or "\\" in text
     built_in = not written_as_path and text.partition(":")[0].lower() in _BUILT_IN
     if written_as_path or (path.exists() and not built_in):
-        if not path.exists():
-            raise ConvnetError(f"--data path {str(data)!r} does not exist. Give an existing "
-                               "folder or a built-in dataset name (see `convnet datasets`).")
-        if not path.is_dir() or not has_idx_files(path):
-            raise ConvnetError(f"--data {str(data)!r} is not a folder of IDX files. Expected "
-                               "train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] "
-                               "inside it, as in the official MNIST release.")
-        return load_idx_folder(path)
+        return _load_path(path, image_size, resize, progress)
     name, parsed = parse_data_arg(str(data))
     allowed = _BUILT_IN[name][1]
     unknown = sorted(set(options) - set(allowed))

@@ -6,6 +6,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from typing import Any
+
 import torch
 
 
@@ -55,6 +57,10 @@ class Dataset:
     train: Split
     test: Split | None
     source: str  # where it came from, for model.json and `convnet datasets`
+    val: Split | None = None  # a validation split of its own (else one is held out of train)
+    report: Any = None  # scan.Report for folder datasets: what was skipped and why
+    preprocess: Any = None  # preprocess.Preprocess that made the images from files
+    flip_ok: bool = True  # False where a mirror image means something else (digits)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -65,7 +71,7 @@ class Dataset:
     def fingerprint(self) -> str:
         """SHA-256 over class names, images and labels: two runs on the same data agree."""
         digest = hashlib.sha256(json.dumps(self.classes).encode())
-        for split in (self.train, self.test):
+        for split in (self.train, self.val, self.test):
             if split is not None:
                 digest.update(split.images.contiguous().numpy().tobytes())
                 digest.update(split.labels.contiguous().numpy().tobytes())

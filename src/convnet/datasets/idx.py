@@ -83,4 +83,5 @@ def load_idx_folder(folder: Path, name: str | None = None) -> Dataset:
         raise ConvnetError(f"{folder}: labels must be non-negative class indices. "
                            f"Received: {int(labels.min())}.")
     classes = [str(index) for index in range(int(labels.max()) + 1)]
-    return Dataset(name or folder.name, classes, train, test, source=str(folder.resolve()))
+    return Dataset(name or folder.name, classes, train, test, source=str(folder.resolve()),
+                   flip_ok=False)
