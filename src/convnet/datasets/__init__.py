@@ -12,8 +12,8 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-from convnet.datasets.dataset import Dataset, Split
 from convnet.datasets.cifar import has_cifar_files, load_cifar_folder
+from convnet.datasets.dataset import Dataset, Split
 from convnet.datasets.idx import has_idx_files, load_idx_folder
 from convnet.datasets.images import load_folder
 from convnet.datasets.scan import Progress
