@@ -17,6 +17,7 @@ from convnet.datasets.dataset import Dataset, Split
 from convnet.datasets.idx import has_idx_files, load_idx_folder
 from convnet.datasets.images import load_folder
 from convnet.datasets.scan import Progress
+from convnet.datasets.standard import ABOUT, load_standard
 from convnet.datasets.shapes import load_shapes
 from convnet.errors import ConvnetError
 
@@ -42,6 +43,8 @@ _BUILT_IN: dict[str, tuple[Callable[..., Dataset], dict[str, type], str]] = {
                    {"size": int, "train": int, "test": int, "seed": int},
                    "the texts' X-or-not-X: generated X against other shapes, 2 classes; "
                    "same options as shapes"),
+    **{name: (lambda name=name: load_standard(name), {}, about)
+       for name, about in ABOUT.items()},
 }
 
 
