@@ -91,8 +91,8 @@ def test_stratified_split_keeps_every_class():
 
 
 @pytest.mark.parametrize("arg, message", [
-    ("nope", "--data must be a built-in dataset (digits, shapes, x-or-not-x) or an existing "
-     "folder. Received: 'nope'."),
+    ("nope", "--data must be a built-in dataset (digits, shapes, x-or-not-x, mnist, "
+     "fashion-mnist, cifar10) or an existing folder. Received: 'nope'."),
     ("digit", "Did you mean 'digits'?"),
     ("shapes:size=abc", "--data shapes: option size must be an integer. Received: 'abc'."),
     ("shapes:colour=3", "--data shapes: options are written key=value with keys size, train, "

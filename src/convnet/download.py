@@ -81,7 +81,7 @@ def _download_once(url: str, temp: Path, timeout: float,
         if error.code >= 500 or error.code == 429:
             raise _Retry(f"HTTP {error.code}") from None
         raise _NextUrl(f"HTTP {error.code} {error.reason}") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise _Retry(f"no data for {timeout:g} s (read timeout)") from None
     except urllib.error.URLError as error:
         reason = error.reason

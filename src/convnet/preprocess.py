@@ -85,6 +85,9 @@ def decode(source: Path | bytes, prep: Preprocess) -> np.ndarray:
     """
     if isinstance(source, bytes) and not source:
         raise ImageError("empty file (0 bytes)")
+    if isinstance(source, Path) and source.exists() and not source.is_file():
+        raise ImageError("not a regular file" if not source.is_dir() else
+                         "is a folder, not an image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -131,6 +134,8 @@ def load_image(path: str | Path, prep: Preprocess) -> np.ndarray:
 
 def peek(path: Path) -> tuple[int, int, str]:
     """(width, height, mode) from the header only; raises ImageError like `decode`."""
+    if not path.is_file():  # a FIFO or device would block Image.open forever
+        raise ImageError("not a regular file")
     try:
         with _open(path) as image:
             return image.width, image.height, image.mode

@@ -37,8 +37,21 @@ def app() -> None:
               help="Learning-rate schedule. [onecycle]")
 @click.option("--weight-decay", type=float, help="L2 penalty. [5e-4]")
 @click.option("--label-smoothing", type=float, help="0 for plain log loss. [0.1]")
-@click.option("--augment", type=click.Choice(["light", "none"]),
-              help="light: random shifts of the whole batch. [light]")
+@click.option("--augment", type=click.Choice(["none", "light", "strong"]),
+              help="light: shifts (+flips where they make sense); strong: + crop, colour "
+                   "jitter, cutout. [light]")
+@click.option("--flip/--no-flip", default=None, help="Random left-right flips. [by data]")
+@click.option("--shift", type=int, help="Max random translation in pixels. [by policy]")
+@click.option("--crop-scale", type=float, help="Random resized crop: min area kept, 0-1.")
+@click.option("--jitter", type=float, help="Colour jitter strength, 0-1. [by policy]")
+@click.option("--cutout", type=int, help="Cutout square side in pixels. [by policy]")
+@click.option("--balance", type=click.Choice(["auto", "weights", "sampler", "none"]),
+              help="Class imbalance: loss weights or an even sampler. [auto]")
+@click.option("--image-size", type=int, help="Folder data: resize to this side. [by data]")
+@click.option("--resize", type=click.Choice(["crop", "pad"]),
+              help="Folder data: keep the aspect ratio by centre crop or padding. [crop]")
+@click.option("--strict", is_flag=True, default=None,
+              help="Refuse to train if the data scan finds any bad file.")
 @click.option("--seed", type=int, help="Random seed. [0]")
 @click.option("--val-split", type=float, help="Fraction of each class held out. [0.1]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="[auto]")
@@ -52,6 +65,35 @@ def train(out_dir: Path | None, **options) -> None:
 
     config = TrainConfig.from_dict({k: v for k, v in options.items() if v is not None})
     run_training(config, out=out_dir, callbacks=[RichProgress(out)])
+
+
+@app.command("check-data")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--image-size", type=int, help="Side to decode to. [by data]")
+@click.option("--resize", type=click.Choice(["crop", "pad"]), default="crop",
+              show_default=True, help="Keep the aspect ratio by centre crop or padding.")
+@click.option("--all", "show_all", is_flag=True, help="List every bad file, not the first 50.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--strict", is_flag=True, help="Exit 1 if anything is wrong (for CI).")
+def check_data(path: Path, image_size: int | None, resize: str, show_all: bool,
+               as_json: bool, strict: bool) -> None:
+    """Scan a folder or CSV dataset: bad files, empty classes, imbalance, duplicates.
+
+    It decodes every file once, so the next `convnet train` on it starts from the cache.
+    """
+    from convnet.cli.progress import scan_bar
+    from convnet.datasets.images import load_folder
+
+    with scan_bar(err) as progress:
+        dataset = load_folder(path, image_size=image_size, resize=resize, progress=progress)
+    report = dataset.report
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+    else:
+        render.data_report(out, report, limit=None if show_all else 50)
+    if strict and report.blocking():
+        err.print(f"error: {len(report.blocking())} problem(s) found (--strict).")
+        raise _Failed
 
 
 @app.command()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -13,12 +16,47 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.2f}%"
 
 
+@contextmanager
+def scan_bar(console: Console) -> Iterator[Callable[[int, int], None]]:
+    """A bar for decoding a folder dataset; shown only once files are being decoded."""
+    bar = Progress(TextColumn("decoding images"), BarColumn(bar_width=24),
+                   TextColumn("{task.completed:,}/{task.total:,}"), TimeRemainingColumn(),
+                   console=console, transient=True)
+    task = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task("", total=total)
+        bar.update(task, completed=done)
+
+    try:
+        yield update
+    finally:
+        bar.stop()
+
+
 class RichProgress(Callback):
     def __init__(self, console: Console):
         self.console = console
         self.progress: Progress | None = None
         self.task = None
         self.info: TrainStart | None = None
+        self.scan = None
+
+    def on_scan(self, done: int, total: int) -> None:
+        if self.scan is None:
+            self.scan_context = scan_bar(self.console)
+            self.scan = self.scan_context.__enter__()
+        self.scan(done, total)
+        if done >= total:
+            self.scan_context.__exit__(None, None, None)
+
+    def on_data_report(self, report) -> None:
+        from convnet.cli.render import data_report
+
+        data_report(self.console, report, limit=None)  # every skipped file, by path
 
     def on_train_start(self, info: TrainStart) -> None:
         self.info = info

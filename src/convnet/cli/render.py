@@ -34,7 +34,8 @@ def evaluation(console: Console, result: Evaluation, title: str) -> None:
     macro = result.macro
     console.print(f"[bold]{title}[/]: accuracy [bold]{result.accuracy:.2%}[/] on "
                   f"{result.count:,} images, log loss {result.loss:.4f}, macro precision "
-                  f"{macro['precision']:.4f} recall {macro['recall']:.4f} F1 {macro['f1']:.4f}")
+                  f"{macro['precision']:.4f} recall {macro['recall']:.4f} F1 {macro['f1']:.4f}, "
+                  f"balanced accuracy {result.balanced_accuracy:.2%}")
     table = Table(title="Per class", title_justify="left")
     for name in ("class", "precision", "recall", "F1", "images"):
         table.add_column(name, justify="right")
@@ -85,3 +86,46 @@ def catalogue(console: Console, entries: dict[str, str]) -> None:
     console.print(table)
     console.print("--data PATH: a folder holding IDX files like the official MNIST release "
                   "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-*).")
+
+
+def printable(text: str) -> str:
+    """File names that are not valid UTF-8 shown with replacement marks, never a crash."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _relative(path: str, root: str) -> str:
+    inside = path.startswith(root.rstrip("/") + "/")
+    return path[len(root.rstrip("/")) + 1 :] if inside else path
+
+
+def data_report(console: Console, report, limit: int | None = 50) -> None:
+    """Counts per class and split, every skipped file by path and reason, the warnings."""
+    prep = report.preprocess
+    state = "from the cache" if report.cached else "decoded"
+    console.print(f"[bold]{printable(report.root)}[/]: {len(report.classes)} classes, images "
+                  f"{prep.height}×{prep.width}×{prep.channels} ({prep.resize}), {state} in "
+                  f"{report.seconds:.1f}s")
+    splits = [name for name in ("train", "val", "test") if name in report.counts]
+    table = Table(title="Images per class", title_justify="left")
+    table.add_column("class")
+    for name in splits:
+        table.add_column(name, justify="right")
+    for index, name in enumerate(report.classes):
+        table.add_row(printable(name), *(f"{report.counts[s][index]:,}" for s in splits))
+    console.print(table)
+    if report.problems:
+        bad = Table(title=f"Skipped: {len(report.problems)} file(s)", title_justify="left")
+        bad.add_column(f"path (under {printable(report.root)})", overflow="fold")
+        bad.add_column("reason", overflow="fold")
+        shown = report.problems if limit is None else report.problems[:limit]
+        for problem in shown:
+            bad.add_row(printable(_relative(problem.path, report.root)), problem.reason,
+                        style="red")
+        console.print(bad)
+        if len(shown) < len(report.problems):
+            console.print(f"... and {len(report.problems) - len(shown)} more "
+                          "(all of them: convnet check-data PATH --all, or data_report.json)")
+    for note in report.warnings():
+        console.print(f"[yellow]warning:[/] {printable(note)}", markup=True, soft_wrap=True)
+    if not report.problems and not report.warnings():
+        console.print("[green]No problems found.[/]")

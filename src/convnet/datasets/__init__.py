@@ -17,8 +17,8 @@ from convnet.datasets.dataset import Dataset, Split
 from convnet.datasets.idx import has_idx_files, load_idx_folder
 from convnet.datasets.images import load_folder
 from convnet.datasets.scan import Progress
-from convnet.datasets.standard import ABOUT, load_standard
 from convnet.datasets.shapes import load_shapes
+from convnet.datasets.standard import ABOUT, load_standard
 from convnet.errors import ConvnetError
 
 __all__ = ["Dataset", "Split", "load", "catalogue", "parse_data_arg"]

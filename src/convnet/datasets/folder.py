@@ -138,7 +138,8 @@ def _from_folders(root: Path) -> Layout:
                                "images: add them to train/ or remove the folder.")
     problems: list[Problem] = []
     entries: list[Entry] = []
-    for split, folder in split_dirs.items():
+    for split in (s for s in SPLITS if s in split_dirs):  # train first: repeats are later
+        folder = split_dirs[split]
         for label, name in enumerate(classes):
             if (folder / name).is_dir():
                 entries += [Entry(path, label, split)

@@ -89,7 +89,7 @@ def choose_preprocess(layout: Layout, image_size: int | None = None, resize: str
 
     Grayscale when every sampled image is grayscale, else RGB. The size is the images' own
     when they all share one (up to 256 px), else the median shorter side clamped to
-    32..128 px (square) -- or ``image_size`` when given.
+    8..128 px (square) -- or ``image_size`` when given.
     """
     train = [e.path for e in layout.entries if e.split == "train"] or \
         [e.path for e in layout.entries]
@@ -108,7 +108,7 @@ def choose_preprocess(layout: Layout, image_size: int | None = None, resize: str
         width, height = next(iter(sizes))
         return Preprocess(height, width, channels, resize)
     shorter = sorted(min(w, h) for w, h, _ in headers) or [64]
-    side = int(min(max(shorter[len(shorter) // 2], 32), 128))
+    side = int(min(max(shorter[len(shorter) // 2], 8), 128))
     return Preprocess(side, side, channels, resize)
 
 
