@@ -32,3 +32,13 @@ def test_confusion_and_scores_match_a_reference_loop():
         assert np.isclose(result.f1[k], f1)
     assert np.isclose(result.macro["f1"], float(result.f1.mean()))
     assert result.to_dict()["per_class"]["d"]["precision"] == 0.0
+
+
+def test_balanced_accuracy_is_the_mean_recall_over_present_classes():
+    labels = np.array([0] * 90 + [1] * 10)
+    predictions = np.zeros(100, dtype=np.int64)  # always class 0: 90% accurate, useless
+    result = Evaluation(["a", "b", "c"], 0.0,
+                        confusion_matrix(torch.tensor(labels), torch.tensor(predictions), 3))
+    assert result.accuracy == 0.9
+    assert result.balanced_accuracy == 0.5  # (1.0 + 0.0) / 2; class c is absent
+    assert result.to_dict()["balanced_accuracy"] == 0.5

@@ -207,3 +207,17 @@ def test_predict_uses_the_saved_preprocessing_and_class_order(tmp_path):
     assert np.allclose(list(prediction.probabilities.values()),
                        sorted(expected[0].tolist(), reverse=True), atol=1e-6)
     assert result.run.meta["input_shape"] == [12, 12, 3]
+
+
+def test_imbalanced_folder_is_warned_about_and_weighted(tmp_path):
+    good_class(tmp_path / "d" / "cat", "cat", 20)
+    good_class(tmp_path / "d" / "dog", "dog", 4)
+    dataset = load_folder(tmp_path / "d")
+    assert dataset.report.imbalance == 5.0
+    assert any("imbalanced" in note for note in dataset.report.warnings())
+    result = convnet.train(data=str(tmp_path / "d"), arch=ARCH, epochs=1, batch_size=4,
+                           out=tmp_path / "run")
+    assert result.run.meta["balance"] == "weights"
+    sampled = convnet.train(data=str(tmp_path / "d"), arch=ARCH, epochs=1, batch_size=4,
+                            balance="sampler", out=tmp_path / "run2")
+    assert sampled.run.meta["balance"] == "sampler"

@@ -124,10 +124,7 @@ class Run:
         Raises:
             ConvnetError: if the data has no test split or other classes than the run.
         """
-        prep = self.preprocess
-        dataset = datasets.load(data or self.meta["config"]["data"],
-                                image_size=prep.height if prep.height == prep.width else None,
-                                resize=prep.resize)
+        dataset = datasets.load(data or self.meta["config"]["data"], preprocess=self.preprocess)
         if dataset.test is None:
             raise ConvnetError(f"--data {dataset.name!r} has no test split to evaluate on. "
                                "Give a dataset with test files (t10k-* for IDX folders).")

@@ -81,10 +81,11 @@ def _optimizer(network: Network, config: TrainConfig) -> torch.optim.Optimizer:
 
 
 def _schedule(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
-    if config.schedule == "onecycle":
+    if config.schedule == "onecycle" and total_steps >= 4:
+        # torch needs two warm-up steps at least; tiny runs warm up for longer than 20%
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.peak_lr, total_steps=total_steps, pct_start=0.2,
-            cycle_momentum=config.optimizer == "sgd")
+            optimizer, max_lr=config.peak_lr, total_steps=total_steps,
+            pct_start=max(0.2, 2 / total_steps), cycle_momentum=config.optimizer == "sgd")
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
     return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)

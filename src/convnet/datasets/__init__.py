@@ -20,6 +20,7 @@ from convnet.datasets.scan import Progress
 from convnet.datasets.shapes import load_shapes
 from convnet.datasets.standard import ABOUT, load_standard
 from convnet.errors import ConvnetError
+from convnet.preprocess import Preprocess
 
 __all__ = ["Dataset", "Split", "load", "catalogue", "parse_data_arg"]
 
@@ -78,7 +79,7 @@ def parse_data_arg(text: str) -> tuple[str, dict[str, int]]:
 
 
 def _load_path(path: Path, image_size: int | None, resize: str,
-               progress: Progress | None) -> Dataset:
+               progress: Progress | None, prep: Preprocess | None) -> Dataset:
     if not path.exists():
         raise ConvnetError(f"--data path {str(path)!r} does not exist. Give an existing "
                            "folder or a built-in dataset name (see `convnet datasets`).")
@@ -89,11 +90,12 @@ def _load_path(path: Path, image_size: int | None, resize: str,
     if path.is_file() and path.suffix.lower() != ".csv":
         raise ConvnetError(f"--data {str(path)!r} is a file but not a .csv of path,label "
                            "rows. Give a folder with one sub-folder per class, or a CSV.")
-    return load_folder(path, image_size=image_size, resize=resize, progress=progress)
+    return load_folder(path, prep, image_size=image_size, resize=resize, progress=progress)
 
 
 def load(data: str | Path = "digits", *, image_size: int | None = None, resize: str = "crop",
-         progress: Progress | None = None, **options: int) -> Dataset:
+         progress: Progress | None = None, preprocess: Preprocess | None = None,
+         **options: int) -> Dataset:
     """Load a dataset by name or from a path.
 
     A built-in name wins over a folder of the same name (write ``./digits`` for the folder).
@@ -106,6 +108,7 @@ def load(data: str | Path = "digits", *, image_size: int | None = None, resize: 
         image_size: side in pixels that folder images are resized to (default: from the data).
         resize: ``crop`` (centre crop to the aspect ratio) or ``pad`` (letterbox).
         progress: called with (files done, files in all) while a folder is decoded.
+        preprocess: exactly how to decode folder images (a run's own), instead of the above.
         options: options for a generated dataset, e.g. ``size=32, seed=1``.
 
     Raises:
@@ -115,7 +118,7 @@ def load(data: str | Path = "digits", *, image_size: int | None = None, resize: 
     written_as_path = isinstance(data, Path) or "/" in text or "\\" in text
     built_in = not written_as_path and text.partition(":")[0].lower() in _BUILT_IN
     if written_as_path or (path.exists() and not built_in):
-        return _load_path(path, image_size, resize, progress)
+        return _load_path(path, image_size, resize, progress, preprocess)
     name, parsed = parse_data_arg(str(data))
     allowed = _BUILT_IN[name][1]
     unknown = sorted(set(options) - set(allowed))
