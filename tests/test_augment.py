@@ -30,6 +30,21 @@ def test_batch_shift_matches_a_per_image_reference():
     assert shifted.dtype == torch.uint8 and shifted.shape == images.shape
 
 
+def test_shift_with_flip_matches_shift_then_mirror_per_image():
+    images = torch.randint(0, 256, (8, 3, 6, 5), dtype=torch.uint8)
+    shifted = batch_shift(images, 1, torch.Generator().manual_seed(2), flip=True)
+    generator = torch.Generator().manual_seed(2)
+    offsets = torch.randint(0, 3, (2, 8), generator=generator)
+    mirrored = torch.rand(8, generator=generator) < 0.5
+    assert 0 < int(mirrored.sum()) < 8
+    for b in range(8):
+        canvas = torch.zeros(3, 8, 7, dtype=torch.uint8)
+        canvas[:, 1:7, 1:6] = images[b]
+        dy, dx = offsets[:, b].tolist()
+        crop = canvas[:, dy : dy + 6, dx : dx + 5]
+        assert torch.equal(shifted[b], crop.flip(-1) if mirrored[b] else crop)
+
+
 def test_zero_shift_is_identity():
     images = torch.rand(3, 1, 5, 5)
     assert batch_shift(images, 0) is images

@@ -98,7 +98,10 @@ class _Fitter:
                  device: torch.device, mean: torch.Tensor, std: torch.Tensor,
                  ops: Augment, balancing: str):
         self.network, self.config, self.device, self.ops = network, config, device, ops
-        self.images = train_split.images.to(device)  # (N, C, H, W) uint8, resident
+        self.memory_format = torch.channels_last if config.channels_last \
+            else torch.contiguous_format
+        # (N, C, H, W) uint8, resident; channels-last once here, not once per batch
+        self.images = train_split.images.to(device).contiguous(memory_format=self.memory_format)
         self.labels = train_split.labels.to(device)  # (N,)
         self.mean, self.std = mean.to(device), std.to(device)
         self.batch_size = min(config.batch_size, len(train_split))
@@ -108,17 +111,20 @@ class _Fitter:
         self.loss_weights = balance.loss_weights(counts).to(device) \
             if balancing == "weights" else None
         self.data_seconds = 0.0  # batch assembly and augmentation, this epoch
-        self.memory_format = torch.channels_last if config.channels_last \
-            else torch.contiguous_format
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
         self.optimizer = _optimizer(network, config)
         self.scheduler = _schedule(self.optimizer, config, self.steps * config.epochs)
 
     def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         started = time.perf_counter()
-        x = augment_batch(self.images[index], self.ops, self.mean, self.std, self.generator)
-        x = x.contiguous(memory_format=self.memory_format)  # (B, C, H, W) float32
-        y = self.labels[index]
+        if self.memory_format == torch.channels_last:
+            # index_select on the (N, H, W, C) view keeps the pixels channels-last
+            images = self.images.permute(0, 2, 3, 1).index_select(0, index).permute(0, 3, 1, 2)
+        else:
+            images = self.images.index_select(0, index)  # (B, C, H, W) uint8
+        x = augment_batch(images, self.ops, self.mean, self.std, self.generator,
+                          self.memory_format)  # (B, C, H, W) float32
+        y = self.labels.index_select(0, index)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)  # so the timing below is the data's own
         self.data_seconds += time.perf_counter() - started
