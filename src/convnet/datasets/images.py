@@ -83,9 +83,10 @@ def _build(layout: Layout, prep: Preprocess, folder: Path, progress: Progress | 
 def _report(layout: Layout, prep: Preprocess, reasons: list[str | None],
             digests: list[str]) -> Report:
     usable = [reason is None for reason in reasons]
-    problems = list(layout.problems) + [
+    problems = sorted(list(layout.problems) + [
         Problem(str(entry.path), reason)
-        for entry, reason in zip(layout.entries, reasons) if reason is not None]
+        for entry, reason in zip(layout.entries, reasons) if reason is not None],
+        key=lambda problem: problem.path)
     return Report(str(layout.root), layout.classes, prep,
                   count_per_class(layout.entries, usable, len(layout.classes)), problems,
                   find_duplicates(layout.entries, digests, layout.classes),

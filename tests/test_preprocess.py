@@ -1,0 +1,55 @@
+"""One decoder for every command: formats, EXIF orientation, crop or pad, alpha on white."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from convnet.preprocess import ImageError, Preprocess, decode
+
+
+@pytest.mark.parametrize("suffix", ["png", "jpg", "bmp", "gif", "webp", "tiff"])
+def test_every_common_format_decodes_to_the_asked_shape(tmp_path, suffix):
+    path = tmp_path / f"image.{suffix}"
+    Image.new("RGB", (30, 20), (200, 30, 30)).save(path)
+    pixels = decode(path, Preprocess(12, 12, 3))
+    assert pixels.shape == (12, 12, 3) and pixels.dtype == np.uint8
+    assert pixels[..., 0].mean() > 150 and pixels[..., 1].mean() < 80
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    array = np.zeros((10, 20), dtype=np.uint8)
+    array[:, 10:] = 255  # left half black, right half white
+    image = Image.fromarray(array, "L")
+    exif = image.getexif()
+    exif[0x0112] = 6  # display rotated 90° clockwise: the left half ends up on top
+    path = tmp_path / "rotated.jpg"
+    image.save(path, exif=exif, quality=95)
+    pixels = decode(path, Preprocess(20, 10, 1))[..., 0]  # (H=20, W=10): no resize needed
+    assert pixels[:8].mean() < 40 and pixels[12:].mean() > 215
+
+
+def test_pad_letterboxes_and_crop_fills(tmp_path):
+    path = tmp_path / "wide.png"
+    Image.new("L", (40, 20), 255).save(path)
+    padded = decode(path, Preprocess(20, 20, 1, "pad"))[..., 0]
+    cropped = decode(path, Preprocess(20, 20, 1, "crop"))[..., 0]
+    assert padded[0].max() == 0 and padded[-1].max() == 0 and padded[10].min() == 255
+    assert cropped.min() == 255
+
+
+def test_palette_transparency_is_composited_on_white(tmp_path):
+    image = Image.new("P", (8, 8), 0)
+    image.putpalette([0, 0, 0] * 256)
+    image.info["transparency"] = 0
+    path = tmp_path / "clear.png"
+    image.save(path, transparency=0)
+    assert decode(path, Preprocess(8, 8, 3)).min() == 255
+
+
+def test_eps_and_other_formats_are_not_tried(tmp_path):
+    path = tmp_path / "figure.eps"
+    path.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n")
+    with pytest.raises(ImageError, match="not an image"):
+        decode(path, Preprocess(8, 8, 3))
