@@ -161,3 +161,12 @@ def test_input_shapes(text, shape):
 def test_bad_input_shapes(text):
     with pytest.raises(ConvnetError, match="The input shape must be HxWxC"):
         parse_input_shape(text)
+
+
+def test_auto_picks_default_for_small_grayscale_and_small_otherwise():
+    from convnet.presets import PRESETS
+
+    assert convnet.build("auto", "28x28x1", 10).spec == convnet.build("default", "28x28x1",
+                                                                       10).spec
+    photo = convnet.build("auto", "96x96x3", 5)
+    assert photo.spec.startswith(PRESETS["small"].spec.split("-")[0]) and "gap" in photo.spec

@@ -19,7 +19,7 @@ DEFAULT_LR = {"adamw": 3e-3, "adam": 1e-3, "sgd": 0.05}  # peak learning rate pe
 @dataclass
 class TrainConfig:
     data: str = "digits"  # built-in name (see `convnet datasets`) or a folder
-    arch: str = "default"  # preset name or spec string (see `convnet.spec`)
+    arch: str = "auto"  # preset name, spec string (see `convnet.spec`), or auto (by input)
     epochs: int = 12  # full passes over the training split
     batch_size: int = 128  # images per gradient step
     lr: float | None = None  # peak learning rate; None: DEFAULT_LR for the optimizer

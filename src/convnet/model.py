@@ -9,7 +9,7 @@ from torch import nn
 
 from convnet.errors import ConvnetError
 from convnet.layers import LayerInfo, Shape, infer, make_module
-from convnet.presets import spec_for
+from convnet.presets import auto_preset, spec_for
 from convnet.spec import Dense, Flatten, Layer, format_spec, parse_spec, resolve
 
 
@@ -100,7 +100,8 @@ def build(spec: str, input_shape: str | tuple[int, int, int] = (28, 28, 1),
     """Build a network from a spec string or preset name, with random initial weights.
 
     Args:
-        spec: e.g. ``"conv32k3-relu-maxpool2-fc128-relu-fc"`` or a preset such as ``"lenet"``.
+        spec: e.g. ``"conv32k3-relu-maxpool2-fc128-relu-fc"``, a preset such as ``"lenet"``,
+            or ``"auto"`` (`convnet.presets.auto_preset` picks one for the input).
         input_shape: H×W×C, as a tuple or a string like ``"28x28x1"``.
         num_classes: size of the output layer.
 
@@ -112,4 +113,7 @@ def build(spec: str, input_shape: str | tuple[int, int, int] = (28, 28, 1),
     """
     if num_classes < 2:
         raise ConvnetError(f"num_classes must be at least 2. Received: {num_classes}.")
-    return Network(spec, parse_input_shape(input_shape), num_classes)
+    shape = parse_input_shape(input_shape)
+    if spec.strip().lower() == "auto":
+        spec = auto_preset(shape)
+    return Network(spec, shape, num_classes)

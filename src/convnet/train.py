@@ -27,7 +27,7 @@ from convnet.errors import ConvnetError, DataError
 from convnet.evaluate import Evaluation, evaluate_split
 from convnet.model import Network, build
 from convnet.preprocess import Preprocess
-from convnet.presets import PRESETS
+from convnet.presets import PRESETS, auto_preset
 from convnet.run import (
     DATA_REPORT,
     METRICS,
@@ -189,7 +189,7 @@ def _meta(network: Network, dataset: Dataset, config: TrainConfig, fitter: _Fitt
         "convnet_version": library_versions()["convnet"],
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "spec": network.spec,
-        "arch": config.arch,
+        "arch": auto_preset(network.input_shape) if config.arch == "auto" else config.arch,
         "classes": dataset.classes,
         "input_shape": list(network.input_shape),
         "preprocess": prep.to_dict(),
@@ -274,9 +274,10 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
     torch.manual_seed(config.seed)
     train_split, val_split = (dataset.train, dataset.val) if dataset.val is not None else \
         dataset.train.split_stratified(config.val_split, config.seed)
-    network = build(config.arch, dataset.input_shape, len(dataset.classes)).to(device)
+    arch = auto_preset(dataset.input_shape) if config.arch == "auto" else config.arch
+    network = build(arch, dataset.input_shape, len(dataset.classes)).to(device)
     network = network.to(memory_format=torch.channels_last) if config.channels_last else network
-    arch_name = config.arch if config.arch in PRESETS else "custom"
+    arch_name = arch if arch in PRESETS else "custom"
     folder = choose_run_dir(out, f"{dataset.name}-{arch_name}")
     mean, std = channel_stats(train_split.images)
     balancing = balance.choose(config.balance, balance.class_counts(

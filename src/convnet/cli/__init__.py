@@ -28,7 +28,8 @@ def app() -> None:
 
 @app.command()
 @click.option("--data", help="Built-in name (see `convnet datasets`) or a folder. [digits]")
-@click.option("--arch", help="Preset (default, lenet, tinyvgg, keras-mnist) or a spec string.")
+@click.option("--arch", help="Preset (default, small, lenet, tinyvgg, keras-mnist), a spec "
+              "string, or auto: default for small grayscale images, small otherwise. [auto]")
 @click.option("--epochs", type=int, help="Passes over the training split. [12]")
 @click.option("--batch-size", type=int, help="Images per gradient step. [128]")
 @click.option("--lr", type=float, help="Peak learning rate. [3e-3 adamw, 1e-3 adam, 0.05 sgd]")
