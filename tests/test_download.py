@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import socket
 import subprocess
 import sys
 import tarfile
@@ -155,7 +156,7 @@ def test_unreachable_host_gives_one_line_with_url_and_fix(tmp_path):
         fetch(remote, tmp_path, retries=0)
     message = str(error.value)
     assert "\n" not in message and "http://127.0.0.1:9/file.bin" in message
-    assert "put it in a folder and pass --data" in message
+    assert "put it in a folder with the set's other files and pass --data" in message
 
 
 def test_two_processes_download_once(server, tmp_path):
@@ -242,3 +243,15 @@ def test_truncated_cifar_batch_is_named(tmp_path):
         (tmp_path / name).write_bytes(raw[:-5] if name == "data_batch_3.bin" else raw)
     with pytest.raises(ConvnetError, match="truncated"):
         datasets.load(tmp_path)
+
+
+def test_unknown_host_is_not_retried(tmp_path, monkeypatch):
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)  # offline, without asking a resolver
+    remote = Remote("file.bin", SHA, ("http://mirror.example/file.bin",))
+    started = time.perf_counter()
+    with pytest.raises(ConvnetError, match="cannot resolve the host"):
+        fetch(remote, tmp_path, retries=3, backoff=5.0)
+    assert time.perf_counter() - started < 5.0  # no back-off sleeps: offline fails at once

@@ -85,6 +85,8 @@ def _download_once(url: str, temp: Path, timeout: float,
         raise _Retry(f"no data for {timeout:g} s (read timeout)") from None
     except urllib.error.URLError as error:
         reason = error.reason
+        if isinstance(reason, socket.gaierror):  # no DNS: offline, retrying will not help
+            raise _NextUrl(f"cannot resolve the host ({reason})") from None
         if isinstance(reason, (TimeoutError, socket.timeout)):
             raise _Retry(f"no answer in {timeout:g} s") from None
         raise _Retry(f"cannot connect ({reason})") from None
@@ -147,4 +149,5 @@ def fetch(remote: Remote, folder: Path, *, retries: int = 3, timeout: float = 30
     raise ConvnetError(
         f"Could not download {remote.name} ({'; '.join(failures)}). If this machine is "
         f"offline, fetch {remote.urls[0]} elsewhere (SHA-256 {remote.sha256}), put it in a "
-        f"folder and pass --data with that folder (or copy it into {folder}).")
+        f"folder with the set's other files and pass --data with that folder (or copy them "
+        f"into {folder}).")

@@ -84,8 +84,10 @@ def catalogue(console: Console, entries: dict[str, str]) -> None:
     for name, about in entries.items():
         table.add_row(name, about)
     console.print(table)
-    console.print("--data PATH: a folder holding IDX files like the official MNIST release "
-                  "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-*).")
+    console.print("--data PATH: a folder with one sub-folder of images per class (optionally "
+                  "under train/ val/ test/); a CSV of path,label[,split] rows; or a folder "
+                  "with the official MNIST IDX files or the CIFAR-10 binary release. Check "
+                  "one first with `convnet check-data PATH`.")
 
 
 def printable(text: str) -> str:
