@@ -221,3 +221,16 @@ def test_imbalanced_folder_is_warned_about_and_weighted(tmp_path):
     sampled = convnet.train(data=str(tmp_path / "d"), arch=ARCH, epochs=1, batch_size=4,
                             balance="sampler", out=tmp_path / "run2")
     assert sampled.run.meta["balance"] == "sampler"
+
+
+def test_broken_symlink_and_missing_csv_file_are_named(tmp_path):
+    good_class(tmp_path / "d" / "cat", "cat", 2)
+    good_class(tmp_path / "d" / "dog", "dog", 2)
+    os.symlink("gone.png", tmp_path / "d" / "dog" / "link.png")
+    report = load_folder(tmp_path / "d").report
+    assert [(Path(p.path).name, p.reason) for p in report.problems] == [
+        ("link.png", "broken symlink (target does not exist)")]
+    (tmp_path / "labels.csv").write_text("d/cat/cat_0.png,cat\nd/dog/dog_0.png,dog\nnope.png,dog\n")
+    report = load_folder(tmp_path / "labels.csv").report
+    assert [(Path(p.path).name, p.reason) for p in report.problems] == [
+        ("nope.png", "no such file")]

@@ -5,9 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:  # imported for the annotations only: these modules import this one
+    from convnet.datasets.scan import Report
+    from convnet.preprocess import Preprocess
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,8 @@ class Dataset:
     test: Split | None
     source: str  # where it came from, for model.json and `convnet datasets`
     val: Split | None = None  # a validation split of its own (else one is held out of train)
-    report: Any = None  # scan.Report for folder datasets: what was skipped and why
-    preprocess: Any = None  # preprocess.Preprocess that made the images from files
+    report: Report | None = None  # folder datasets: what the scan skipped and why
+    preprocess: Preprocess | None = None  # how the images were made from files
     flip_ok: bool = True  # False where a mirror image means something else (digits)
 
     @property

@@ -70,7 +70,7 @@ def _walk(folder: Path, problems: list[Problem]) -> list[Path]:
         try:
             info = current.stat()
         except OSError as error:
-            problems.append(Problem(str(current), _os_reason(error)))
+            problems.append(Problem(str(current), os_reason(error)))
             continue
         if (info.st_dev, info.st_ino) in seen:
             problems.append(Problem(str(current), "symlink loop (folder already visited)"))
@@ -79,7 +79,7 @@ def _walk(folder: Path, problems: list[Problem]) -> list[Path]:
         try:
             children = sorted(os.scandir(current), key=lambda item: item.name)
         except OSError as error:
-            problems.append(Problem(str(current), _os_reason(error)))
+            problems.append(Problem(str(current), os_reason(error)))
             continue
         for child in children:
             if is_hidden(child.name):
@@ -88,7 +88,7 @@ def _walk(folder: Path, problems: list[Problem]) -> list[Path]:
             try:
                 is_dir = child.is_dir()  # follows symlinks
             except OSError as error:
-                problems.append(Problem(str(path), _os_reason(error)))
+                problems.append(Problem(str(path), os_reason(error)))
                 continue
             if is_dir:
                 pending.append(path)
@@ -102,18 +102,21 @@ def _walk(folder: Path, problems: list[Problem]) -> list[Path]:
 def _broken_link_reason(path: Path) -> str:
     try:
         path.stat()
+    except FileNotFoundError:
+        return "broken symlink (target does not exist)"
     except OSError as error:
-        return _os_reason(error)
+        return os_reason(error)
     return "broken symlink"
 
 
-def _os_reason(error: OSError) -> str:
+def os_reason(error: OSError) -> str:
+    """Why the OS would not let us read a path, in the words the data report uses."""
     if error.errno == 40:  # ELOOP
         return "symlink loop"
     if isinstance(error, PermissionError):
         return "cannot be read (permission denied)"
     if isinstance(error, FileNotFoundError):
-        return "broken symlink (target does not exist)"
+        return "no such file"
     return f"cannot be read ({error.strerror or error})"
 
 

@@ -108,8 +108,7 @@ def _splits(entries: list[Entry], usable: list[bool], images: torch.Tensor
 
 
 def load_folder(data: Path, prep: Preprocess | None = None, *, image_size: int | None = None,
-                resize: str = "crop", progress: Progress | None = None,
-                use_cache: bool = True) -> Dataset:
+                resize: str = "crop", progress: Progress | None = None) -> Dataset:
     """Scan, decode (or read from the cache) and split a folder or CSV dataset.
 
     Bad files are skipped and listed in ``dataset.report``; nothing here raises for them.
@@ -121,7 +120,7 @@ def load_folder(data: Path, prep: Preprocess | None = None, *, image_size: int |
     layout = find_layout(Path(data))
     prep = prep or choose_preprocess(layout, image_size, resize)
     key = cache_key(layout, prep)
-    folder = cache_dir("decoded") / key if use_cache else Path(tempfile.mkdtemp()) / key
+    folder = cache_dir("decoded") / key
     cached = (folder / "index.json").is_file()
     if not cached:
         with FileLock(str(folder) + ".lock"):  # two runs on one folder decode it once
@@ -132,8 +131,6 @@ def load_folder(data: Path, prep: Preprocess | None = None, *, image_size: int |
     images = torch.from_numpy(np.array(pixels))  # one copy into memory
     report = _report(layout, prep, index["reasons"], index["digests"])
     report.seconds, report.cached = time.perf_counter() - started, cached
-    if not use_cache:
-        shutil.rmtree(folder.parent, ignore_errors=True)
     splits = _splits(layout.entries, [r is None for r in index["reasons"]], images)
     if "train" not in splits:
         raise ConvnetError(f"--data {str(data)!r}: none of its training files could be read "

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from convnet.datasets.folder import Entry, Layout, Problem
+from convnet.datasets.folder import Entry, Layout, Problem, os_reason
 from convnet.preprocess import ImageError, Preprocess, decode, peek
 
 IMBALANCE_WARNING = 3.0  # largest / smallest class above this ratio gets a warning
@@ -43,11 +43,7 @@ def decode_file(path: Path, prep: Preprocess) -> Decoded:
             return Decoded("", None, "not a regular file")
         data = path.read_bytes()
     except OSError as error:
-        reason = "symlink loop" if error.errno == 40 else (
-            "cannot be read (permission denied)" if isinstance(error, PermissionError)
-            else "no such file" if isinstance(error, FileNotFoundError)
-            else f"cannot be read ({error.strerror or error})")
-        return Decoded("", None, reason)
+        return Decoded("", None, os_reason(error))
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     try:
         return Decoded(digest, decode(data, prep))
