@@ -33,7 +33,7 @@ from convnet.errors import ConvnetError
 from convnet.preprocess import Preprocess
 from convnet.rundir import write_json
 
-CACHE_VERSION = 1  # bump when the decoded bytes for the same files would change
+CACHE_VERSION = 2  # bump when the decoded bytes for the same files would change
 
 
 def _stat(path: Path) -> list[int]:
@@ -56,25 +56,27 @@ def cache_key(layout: Layout, prep: Preprocess) -> str:
 
 
 def _build(layout: Layout, prep: Preprocess, folder: Path, progress: Progress | None) -> None:
-    """Decode every file into ``folder`` (images.npy + index.json), atomically."""
-    decoded = decode_all([entry.path for entry in layout.entries], prep, progress=progress)
-    usable = [item.pixels is not None for item in decoded]
+    """Decode every file into ``folder`` (images.npy + index.json), atomically.
+
+    Row i of images.npy is entry i; rows of files that could not be read stay zero and are
+    marked by their reason in index.json.
+    """
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.",
                                     suffix=".partial"))
     try:
-        shape = (sum(usable), prep.channels, prep.height, prep.width)
+        shape = (len(layout.entries), prep.channels, prep.height, prep.width)
         images = np.lib.format.open_memmap(staging / "images.npy", mode="w+", dtype=np.uint8,
                                            shape=shape)
-        row = 0
-        for item in decoded:
+        digests, reasons = [], []
+        paths = [entry.path for entry in layout.entries]
+        for row, item in enumerate(decode_all(paths, prep, progress=progress)):
             if item.pixels is not None:
                 images[row] = item.pixels.transpose(2, 0, 1)  # (H, W, C) -> (C, H, W)
-                row += 1
+            digests.append(item.digest)
+            reasons.append(item.reason)
         images.flush()
         del images
-        write_json(staging / "index.json", {
-            "digests": [item.digest for item in decoded],
-            "reasons": [item.reason for item in decoded]})
+        write_json(staging / "index.json", {"digests": digests, "reasons": reasons})
         os.replace(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -93,17 +95,15 @@ def _report(layout: Layout, prep: Preprocess, reasons: list[str | None],
                   list(layout.empty_classes))
 
 
-def _splits(entries: list[Entry], usable: list[bool], images: torch.Tensor
+def _splits(entries: list[Entry], usable: list[bool], pixels: np.ndarray
             ) -> dict[str, Split]:
-    rows = torch.tensor([i for i, ok in enumerate(usable) if ok], dtype=torch.long)
-    row_of = {index: row for row, index in enumerate(rows.tolist())}
+    """Each split's usable rows, read from the memory-mapped cache (N, C, H, W) uint8."""
     splits = {}
     for name in ("train", "val", "test"):
-        chosen = [i for i, e in enumerate(entries) if usable[i] and e.split == name]
-        if chosen:
-            index = torch.tensor([row_of[i] for i in chosen], dtype=torch.long)
-            labels = torch.tensor([entries[i].label for i in chosen], dtype=torch.long)
-            splits[name] = Split(images[index], labels)
+        rows = [i for i, e in enumerate(entries) if usable[i] and e.split == name]
+        if rows:
+            labels = torch.tensor([entries[i].label for i in rows], dtype=torch.long)
+            splits[name] = Split(torch.from_numpy(pixels[rows]), labels)  # copies those rows
     return splits
 
 
@@ -127,11 +127,10 @@ def load_folder(data: Path, prep: Preprocess | None = None, *, image_size: int |
             if not (folder / "index.json").is_file():
                 _build(layout, prep, folder, progress)
     index = json.loads((folder / "index.json").read_text())
-    pixels = np.load(folder / "images.npy", mmap_mode="r")  # (N_ok, C, H, W) uint8
-    images = torch.from_numpy(np.array(pixels))  # one copy into memory
+    pixels = np.load(folder / "images.npy", mmap_mode="r")  # (N, C, H, W) uint8
     report = _report(layout, prep, index["reasons"], index["digests"])
     report.seconds, report.cached = time.perf_counter() - started, cached
-    splits = _splits(layout.entries, [r is None for r in index["reasons"]], images)
+    splits = _splits(layout.entries, [r is None for r in index["reasons"]], pixels)
     if "train" not in splits:
         raise ConvnetError(f"--data {str(data)!r}: none of its training files could be read "
                            "as an image. Run `convnet check-data` on it to see why.")

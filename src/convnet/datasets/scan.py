@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,27 +56,31 @@ def _decode_chunk(paths: list[Path], prep: Preprocess) -> list[Decoded]:
 
 
 def decode_all(paths: list[Path], prep: Preprocess, workers: int | None = None,
-               progress: Progress | None = None) -> list[Decoded]:
-    """`decode_file` over many files, on every core for large lists, in order."""
+               progress: Progress | None = None) -> Iterator[Decoded]:
+    """`decode_file` over many files, in order, on every core for large lists.
+
+    A generator: results stream to the caller chunk by chunk, so memory stays flat however
+    many files there are.
+    """
     workers = workers or os.cpu_count() or 1
+    done = 0
     if len(paths) < SERIAL_BELOW or workers == 1:
-        results = []
         for path in paths:
-            results.append(decode_file(path, prep))
-            if progress and len(results) % 64 == 0:
-                progress(len(results), len(paths))
+            yield decode_file(path, prep)
+            done += 1
+            if progress and done % 64 == 0:
+                progress(done, len(paths))
     else:
         chunk = 256
         chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
-        results = []
         with ProcessPoolExecutor(max_workers=workers) as pool:
             for part in pool.map(_decode_chunk, chunks, [prep] * len(chunks)):
-                results.extend(part)
+                yield from part
+                done += len(part)
                 if progress:
-                    progress(len(results), len(paths))
+                    progress(done, len(paths))
     if progress:
         progress(len(paths), len(paths))
-    return results
 
 
 def choose_preprocess(layout: Layout, image_size: int | None = None, resize: str = "crop",
