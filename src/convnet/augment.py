@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from convnet.evaluate import is_nhwc, normalize
+
 POLICIES = ("none", "light", "strong")
 
 
@@ -73,7 +75,7 @@ def batch_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator
         mirrored = torch.rand(batch, device=images.device, generator=generator) < 0.5
         cols = torch.where(mirrored[:, None], cols.flip(1), cols)
     flat = rows[:, :, None] * padded_width + cols[:, None, :]  # (B, H, W) into the canvas
-    if _is_nhwc(images):  # gather whole pixels and stay channels-last
+    if is_nhwc(images):  # gather whole pixels and stay channels-last
         canvas = F.pad(images.permute(0, 2, 3, 1), (0, 0) + (max_shift,) * 4)  # (B, H', W', C)
         flat = flat.reshape(batch, height * width, 1).expand(batch, height * width, channels)
         picked = canvas.reshape(batch, -1, channels).gather(1, flat)  # (B, H*W, C)
@@ -82,23 +84,6 @@ def batch_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator
     flat = flat.reshape(batch, 1, height * width).expand(batch, channels, height * width)
     picked = padded.reshape(batch, channels, -1).gather(2, flat)  # (B, C, H*W)
     return picked.reshape(batch, channels, height, width)
-
-
-def _is_nhwc(images: torch.Tensor) -> bool:
-    return images.shape[1] > 1 and images.is_contiguous(memory_format=torch.channels_last)
-
-
-def normalize_uint8(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor
-                    ) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> float32 with zero mean, unit std per channel, same layout.
-
-    Channels-last input is worked on as (B, H, W, C) so the per-channel constants broadcast
-    along the contiguous last axis, which is several times faster than across strides.
-    """
-    if _is_nhwc(images):
-        x = images.permute(0, 2, 3, 1).float().div_(255).sub_(mean).div_(std)  # (B, H, W, C)
-        return x.permute(0, 3, 1, 2)
-    return images.float().div_(255).sub_(mean[:, None, None]).div_(std[:, None, None])
 
 
 def batch_flip(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -174,7 +159,7 @@ def augment_batch(images: torch.Tensor, ops: Augment, mean: torch.Tensor, std: t
     flip_now = ops.flip and ops.crop_scale >= 1  # folded into the shift's gather
     images = batch_shift(images, ops.shift, generator, flip=flip_now)  # uint8, black padding
     if ops.crop_scale >= 1 and ops.jitter <= 0:  # the common path: in place, no temporaries
-        x = normalize_uint8(images, mean, std)
+        x = normalize(images, mean, std)
     else:
         x = images.float() / 255  # (B, C, H, W) in 0..1
         if ops.crop_scale < 1:

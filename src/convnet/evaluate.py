@@ -11,9 +11,23 @@ from torch import nn
 from convnet.datasets import Split
 
 
+def is_nhwc(images: torch.Tensor) -> bool:
+    """Multi-channel images laid out channels-last in memory."""
+    return images.shape[1] > 1 and images.is_contiguous(memory_format=torch.channels_last)
+
+
 def normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> float32 (B, C, H, W) with zero mean and unit std per channel."""
-    return (images.float() / 255 - mean[:, None, None]) / std[:, None, None]
+    """uint8 (B, C, H, W) -> float32 with zero mean and unit std per channel, same layout.
+
+    Channels-last input is worked on as (B, H, W, C) so the per-channel constants broadcast
+    along the contiguous last axis, which is several times faster than across strides.
+    """
+    if is_nhwc(images):
+        x = images.permute(0, 2, 3, 1).to(torch.float32, copy=True)  # (B, H, W, C), ours
+        x = x.div_(255).sub_(mean).div_(std)
+        return x.permute(0, 3, 1, 2)
+    x = images.to(torch.float32, copy=True)  # a fresh tensor, so the in-place ops are safe
+    return x.div_(255).sub_(mean[:, None, None]).div_(std[:, None, None])
 
 
 @torch.inference_mode()

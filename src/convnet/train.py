@@ -180,7 +180,7 @@ def _csv(history: list[EpochStats]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _meta(network: Network, dataset: Dataset, config: TrainConfig, fitter: _Fitter,
+def _meta(network: Network, arch: str, dataset: Dataset, config: TrainConfig, fitter: _Fitter,
           prep: Preprocess, sizes: dict[str, int], best: EpochStats, test: Evaluation | None,
           weights_sha: str) -> dict:
     report = dataset.report
@@ -189,7 +189,7 @@ def _meta(network: Network, dataset: Dataset, config: TrainConfig, fitter: _Fitt
         "convnet_version": library_versions()["convnet"],
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "spec": network.spec,
-        "arch": auto_preset(network.input_shape) if config.arch == "auto" else config.arch,
+        "arch": arch,  # as resolved: `auto` is recorded as the preset it picked
         "classes": dataset.classes,
         "input_shape": list(network.input_shape),
         "preprocess": prep.to_dict(),
@@ -298,7 +298,7 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
         test = None if dataset.test is None else fitter.score(dataset.test, dataset.classes)
         network = network.to(memory_format=torch.contiguous_format)
         sha = save_weights(staging, network)
-        meta = _meta(network, dataset, config, fitter, prep, sizes, best, test, sha)
+        meta = _meta(network, arch, dataset, config, fitter, prep, sizes, best, test, sha)
         write_meta(staging, meta)
         if dataset.report is not None:
             write_json(staging / DATA_REPORT, dataset.report.to_dict())

@@ -83,8 +83,7 @@ def _build(layout: Layout, prep: Preprocess, folder: Path, progress: Progress | 
 
 
 def _report(layout: Layout, prep: Preprocess, reasons: list[str | None],
-            digests: list[str]) -> Report:
-    usable = [reason is None for reason in reasons]
+            digests: list[str], usable: list[bool]) -> Report:
     problems = sorted(list(layout.problems) + [
         Problem(str(entry.path), reason)
         for entry, reason in zip(layout.entries, reasons) if reason is not None],
@@ -128,9 +127,10 @@ def load_folder(data: Path, prep: Preprocess | None = None, *, image_size: int |
                 _build(layout, prep, folder, progress)
     index = json.loads((folder / "index.json").read_text())
     pixels = np.load(folder / "images.npy", mmap_mode="r")  # (N, C, H, W) uint8
-    report = _report(layout, prep, index["reasons"], index["digests"])
+    usable = [reason is None for reason in index["reasons"]]
+    report = _report(layout, prep, index["reasons"], index["digests"], usable)
     report.seconds, report.cached = time.perf_counter() - started, cached
-    splits = _splits(layout.entries, [r is None for r in index["reasons"]], pixels)
+    splits = _splits(layout.entries, usable, pixels)
     if "train" not in splits:
         raise ConvnetError(f"--data {str(data)!r}: none of its training files could be read "
                            "as an image. Run `convnet check-data` on it to see why.")
