@@ -12,8 +12,10 @@ from convnet.augment import (
     batch_flip,
     batch_jitter,
     batch_resized_crop,
+    batch_rotate,
     batch_shift,
     policy,
+    rotate_zoom,
 )
 
 
@@ -115,3 +117,33 @@ def test_policies_follow_the_data():
     strong_photo = policy("strong", (96, 96, 3))
     assert strong_photo.crop_scale < 1 and strong_photo.jitter > 0 and strong_photo.shift == 0
     assert policy("strong", (28, 28, 1)).jitter == 0  # no colour to jitter
+
+
+def test_rotate_zoom_against_rot90_and_identity():
+    images = torch.rand(3, 2, 9, 9)
+    quarter = rotate_zoom(images, torch.full((3,), 90.0), torch.ones(3))
+    torch.testing.assert_close(quarter, torch.rot90(images, 1, dims=(2, 3)), atol=1e-5, rtol=0)
+    same = rotate_zoom(images, torch.zeros(3), torch.ones(3))
+    torch.testing.assert_close(same, images, atol=1e-6, rtol=0)
+
+
+def test_rotate_zoom_magnifies_about_the_centre():
+    image = torch.zeros(1, 1, 8, 8)
+    image[..., 2:6, 2:6] = 1  # a centred 4×4 square
+    zoomed = rotate_zoom(image, torch.zeros(1), torch.full((1,), 2.0))
+    # the square now covers the image: inner pixels sample inside it, the outermost ring
+    # samples a quarter pixel past its edge (bilinear: 0.75, and 0.75² at the corners)
+    expected = torch.full_like(image, 0.75)
+    expected[..., 1:7, 1:7] = 1
+    expected[..., [0, 0, -1, -1], [0, -1, 0, -1]] = 0.75**2
+    torch.testing.assert_close(zoomed, expected)
+
+
+def test_batch_rotate_range_seed_and_black_corners():
+    images = torch.ones(16, 1, 12, 12)
+    first = batch_rotate(images, 15, torch.Generator().manual_seed(1))
+    again = batch_rotate(images, 15, torch.Generator().manual_seed(1))
+    assert torch.equal(first, again) and first.shape == images.shape
+    assert first.min() >= 0 and first.max() <= 1 + 1e-6
+    corners = first[:, 0, [0, 0, -1, -1], [0, -1, 0, -1]]  # (16, 4)
+    assert (corners < 1).any(dim=1).float().mean() > 0.5  # turned images uncover a corner

@@ -170,3 +170,85 @@ def test_auto_picks_default_for_small_grayscale_and_small_otherwise():
                                                                        10).spec
     photo = convnet.build("auto", "96x96x3", 5)
     assert photo.spec.startswith(PRESETS["small"].spec.split("-")[0]) and "gap" in photo.spec
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+def test_forward_runs_pool_before_activation_with_the_same_values_and_gradients(activation):
+    spec = f"conv6k3-bn-{activation}-maxpool2-conv8k3-{activation}-maxpool3s2-fc5-relu-fc"
+    net = convnet.build(spec, "20x20x2", 3).double()
+    net.train()  # batch norm on batch statistics: the swap must hold there too
+    x = torch.randn(6, 2, 20, 20, dtype=torch.double)
+
+    def literal(inputs):  # the spec's own order, one module after another
+        for module in net.body:
+            inputs = module(inputs)
+        return inputs
+
+    reference = literal(x)
+    reference.square().sum().backward()
+    expected = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    fast = net(x)
+    fast.square().sum().backward()
+    torch.testing.assert_close(fast, reference)
+    for got, want in zip((p.grad for p in net.parameters()), expected):
+        torch.testing.assert_close(got, want)
+    kinds = [type(net.body[i]).__name__ for i in net._order[:4]]
+    assert kinds == ["Conv2d", "BatchNorm2d", "MaxPool2d", type(net.body[2]).__name__]
+
+
+def test_average_pooling_is_not_swapped():
+    net = convnet.build("conv4k3-relu-avgpool2-fc", "8x8x1", 2)
+    assert net._order == list(range(len(net.body)))
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5, 0.75])
+def test_byte_dropout_rate_scale_and_gradient(p):
+    from convnet.layers import ByteDropout
+    torch.manual_seed(0)
+    layer = ByteDropout(p).train()
+    x = torch.ones(400, 1000, requires_grad=True)
+    y = layer(x)
+    kept = y != 0
+    rate = 1 - kept.double().mean().item()
+    assert abs(rate - round(p * 256) / 256) < 0.005  # 400,000 draws: sd ≈ 0.0008
+    assert abs(y.mean().item() - 1) < 0.01  # kept values scaled so the mean is unchanged
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, y.detach())  # gradient = the mask times the scale
+    assert torch.equal(layer.eval()(x), x)
+
+
+def test_byte_dropout_draws_from_the_seeded_generator():
+    from convnet.layers import ByteDropout
+    layer = ByteDropout(0.5).train()
+    torch.manual_seed(3)
+    first = layer(torch.ones(64, 64))
+    torch.manual_seed(3)
+    assert torch.equal(layer(torch.ones(64, 64)), first)
+
+
+def test_whitening_layer_decorrelates_patches_to_unit_variance():
+    torch.manual_seed(0)
+    # correlated channels: the second and third are mostly the first
+    base = torch.randn(200, 1, 12, 12)
+    x = torch.cat([base, 0.9 * base + 0.1 * torch.randn_like(base),
+                   torch.randn(200, 1, 12, 12) * 3], dim=1)  # (200, 3, 12, 12)
+    net = convnet.build("whiten2-conv4k3-fc", "12x12x3", 2)
+    assert net.has_whitening and net.infos[0].out_shape == (24, 11, 11)
+    net.fit_whitening(x)  # eps 5e-4 shrinks only the near-flat directions
+    with torch.no_grad():
+        shrunk = net.body[0](x)[:, :12].permute(0, 2, 3, 1).reshape(-1, 12).var(dim=0)
+        net.body[0].fit(x, eps=1e-9)
+        maps = net.body[0](x)  # (200, 24, 11, 11)
+    first = maps[:, :12].permute(0, 2, 3, 1).reshape(-1, 12).double()  # one row per patch
+    covariance = torch.cov(first.T)
+    torch.testing.assert_close(covariance, torch.eye(12, dtype=torch.double),
+                               atol=0.05, rtol=0)
+    torch.testing.assert_close(maps[:, 12:], -maps[:, :12])  # each filter and its negative
+    assert (shrunk <= 1.01).all() and (shrunk[:8] > 0.99).all()  # largest directions first
+    assert not net.body[0].weight.requires_grad and net.body[0].bias.requires_grad
+
+
+def test_gelu_before_max_pooling_is_not_swapped():
+    net = convnet.build("conv4k3-gelu-maxpool2-fc", "8x8x1", 2)
+    assert net._order == list(range(len(net.body)))

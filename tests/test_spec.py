@@ -17,6 +17,7 @@ from convnet.spec import (
     Flatten,
     GlobalAvgPool,
     Pool,
+    Whiten,
     format_spec,
     parse_spec,
     resolve,
@@ -78,12 +79,12 @@ _maps = st.one_of(
     st.builds(Pool, st.sampled_from(["max", "avg"]), st.integers(1, 4),
               st.one_of(st.none(), st.integers(1, 4))),
     st.just(GlobalAvgPool()), st.just(BatchNorm()),
-    st.builds(Activation, st.sampled_from(["relu", "tanh", "sigmoid"])),
+    st.builds(Activation, st.sampled_from(["relu", "tanh", "sigmoid", "gelu"])),
     st.builds(Dropout, st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.75])),
 )
 _vectors = st.one_of(
     st.builds(Dense, st.integers(1, 512)), st.just(BatchNorm()),
-    st.builds(Activation, st.sampled_from(["relu", "tanh", "sigmoid"])),
+    st.builds(Activation, st.sampled_from(["relu", "tanh", "sigmoid", "gelu"])),
     st.builds(Dropout, st.sampled_from([0.0, 0.3, 0.5])),
 )
 
@@ -109,8 +110,8 @@ def test_resolve_sizes_output_and_adds_flatten():
     ("conv8k3--relu", "Spec token 2 is empty: two '-' in a row, or a '-' at an end. "
      "Received: 'conv8k3--relu'."),
     ("conv8k3-maxpol2", "Spec token 2 'maxpol2' is not a layer. Expected one of: conv, "
-     "maxpool, avgpool, gap, fc, relu, tanh, sigmoid, bn, dropout, flatten. Did you mean "
-     "'maxpool'? Received: 'maxpol2'."),
+     "maxpool, avgpool, gap, fc, relu, tanh, sigmoid, gelu, bn, dropout, flatten, whiten. "
+     "Did you mean 'maxpool'? Received: 'maxpol2'."),
     ("conv32", "Spec token 1 'conv32' is not a valid conv layer. Expected conv<filters>k"
      "<kernel>[s<stride>][p<padding>|psame|pvalid], e.g. conv32k3. Received: 'conv32'."),
     ("conv0k3", "Spec token 1 'conv0k3' needs filters of at least 1. Received: filters=0."),
@@ -132,7 +133,10 @@ def test_resolve_sizes_output_and_adds_flatten():
     ("flatten-flatten", "Spec token 2 'flatten' flattens again after token 1. Remove it. "
      "Received: 'flatten'."),
     ("9", "Spec token 1 '9' is not a layer. Expected one of: conv, maxpool, avgpool, gap, fc, "
-     "relu, tanh, sigmoid, bn, dropout, flatten. Received: '9'."),
+     "relu, tanh, sigmoid, gelu, bn, dropout, flatten, whiten. Received: '9'."),
+    ("conv8k3-whiten2", "Spec token 2 'whiten2' must be the first layer: its filters are "
+     "computed from the input images' patches. Received: 'whiten2'."),
+    ("whiten0", "Spec token 1 'whiten0' needs kernel of at least 1. Received: kernel=0."),
 ])
 def test_error_messages(spec, message):
     with pytest.raises(SpecError) as caught:
@@ -147,3 +151,9 @@ def test_output_size_mismatch_message():
         "The last layer 'fc10' (token 9) has 10 units but the data has 2 classes. End the "
         "spec with a bare 'fc' to size it from the data, or with fc2. Received: fc10 for 2 "
         "classes.")
+
+
+def test_whiten_and_gelu_round_trip():
+    layers = parse_spec("whiten2-gelu-conv8k3p1-maxpool2-bn-gelu-fc")
+    assert layers[:2] == [Whiten(2), Activation("gelu")]
+    assert format_spec(layers) == "whiten2-gelu-conv8k3p1-maxpool2-bn-gelu-fc"

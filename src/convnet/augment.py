@@ -25,6 +25,7 @@ class Augment:
     flip: bool = False  # mirror left-right with probability 1/2
     shift: int = 0  # translate by up to this many pixels each way (zero padding)
     crop_scale: float = 1.0  # random resized crop keeping at least this fraction of the area
+    rotate: float = 0.0  # rotate by up to this many degrees each way, and scale by 1 ± rotate/100
     jitter: float = 0.0  # brightness/contrast/saturation factors drawn from 1 ± jitter
     cutout: int = 0  # side of a square set to the mean colour, anywhere in the image
 
@@ -116,6 +117,38 @@ def batch_resized_crop(images: torch.Tensor, min_scale: float,
                          align_corners=False)
 
 
+def rotate_zoom(images: torch.Tensor, degrees: torch.Tensor, zoom: torch.Tensor) -> torch.Tensor:
+    """Rotate image i by ``degrees[i]`` counter-clockwise (as shown, row 0 on top) and
+    magnify it ``zoom[i]`` times, about its centre; uncovered pixels become 0.
+
+    float (B, C, H, W) -> same.
+    """
+    radians = degrees * (math.pi / 180)
+    cos, sin = radians.cos() / zoom, radians.sin() / zoom  # output -> input coordinates
+    zero = torch.zeros_like(cos)
+    # x runs right and y down: this matrix turns the picture counter-clockwise on screen
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1),
+                         torch.stack([sin, cos, zero], 1)], 1)  # (B, 2, 3)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)  # (B, H, W, 2)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros",
+                         align_corners=False)
+
+
+def batch_rotate(images: torch.Tensor, degrees: float,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Rotate each image by up to ``degrees`` each way and zoom it by up to ``degrees``
+    percent (small rotations and scale changes: handwriting varies both).
+
+    Args:
+        images: float (B, C, H, W) on the 0..1 scale.
+    """
+    batch, device = images.shape[0], images.device
+    angle = torch.empty(batch, device=device).uniform_(-degrees, degrees, generator=generator)
+    zoom = torch.empty(batch, device=device).uniform_(1 - degrees / 100, 1 + degrees / 100,
+                                                      generator=generator)
+    return rotate_zoom(images, angle, zoom)
+
+
 def batch_jitter(images: torch.Tensor, strength: float,
                  generator: torch.Generator | None = None) -> torch.Tensor:
     """Random brightness, contrast and (for RGB) saturation per image, on the 0..1 scale."""
@@ -158,12 +191,14 @@ def augment_batch(images: torch.Tensor, ops: Augment, mean: torch.Tensor, std: t
     images = images.contiguous(memory_format=memory_format)
     flip_now = ops.flip and ops.crop_scale >= 1  # folded into the shift's gather
     images = batch_shift(images, ops.shift, generator, flip=flip_now)  # uint8, black padding
-    if ops.crop_scale >= 1 and ops.jitter <= 0:  # the common path: in place, no temporaries
+    if ops.crop_scale >= 1 and ops.jitter <= 0 and ops.rotate <= 0:  # in place, no temporaries
         x = normalize(images, mean, std)
     else:
         x = images.float() / 255  # (B, C, H, W) in 0..1
         if ops.crop_scale < 1:
             x = batch_resized_crop(x, ops.crop_scale, generator)
+        if ops.rotate > 0:
+            x = batch_rotate(x, ops.rotate, generator)
         if ops.flip and not flip_now:
             x = batch_flip(x, generator)
         if ops.jitter > 0:

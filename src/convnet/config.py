@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from convnet.errors import ConvnetError
+from convnet.recipes import recipe_options
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -13,6 +14,9 @@ AUGMENTS = ("none", "light", "strong")
 BALANCES = ("auto", "weights", "sampler", "none")
 RESIZES = ("crop", "pad")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
+COMPILES = ("auto", "on", "off")
+TTAS = ("auto", "flip", "none")
 DEFAULT_LR = {"adamw": 3e-3, "adam": 1e-3, "sgd": 0.05}  # peak learning rate per optimizer
 
 
@@ -32,6 +36,7 @@ class TrainConfig:
     flip: bool | None = None  # None: the policy's choice (off for digits)
     shift: int | None = None  # max translation in pixels; None: the policy's
     crop_scale: float | None = None  # random resized crop min area; None: the policy's
+    rotate: float | None = None  # max rotation in degrees (and zoom in %); None: the policy's
     jitter: float | None = None  # colour jitter strength; None: the policy's
     cutout: int | None = None  # cutout square side in pixels; None: the policy's
     balance: str = "auto"  # weights | sampler | none; auto: weights past 1.5x imbalance
@@ -42,7 +47,11 @@ class TrainConfig:
     seed: int = 0  # same seed and device -> same weights
     device: str = "auto"  # auto picks cuda when available
     channels_last: bool = True  # NHWC memory layout: faster convolutions on CPU and GPU
+    precision: str = "auto"  # bf16 autocast where the hardware has it natively; fp32 otherwise
+    compile: str = "auto"  # torch.compile the network; auto: off (see convnet.speed)
     eval_batch_size: int = 1024  # images per forward pass when evaluating
+    tta: str = "auto"  # flip: average with the mirror image at test time; auto: if trained so
+    recipe: str | None = None  # named defaults (convnet.recipes), recorded for the run
 
     def __post_init__(self) -> None:
         _check_positive("epochs", self.epochs)
@@ -54,6 +63,9 @@ class TrainConfig:
         _check_choice("device", self.device, DEVICES)
         _check_choice("balance", self.balance, BALANCES)
         _check_choice("resize", self.resize, RESIZES)
+        _check_choice("precision", self.precision, PRECISIONS)
+        _check_choice("compile", self.compile, COMPILES)
+        _check_choice("tta", self.tta, TTAS)
         if self.image_size is not None:
             _check_positive("image_size", self.image_size)
         _check_augment_overrides(self)
@@ -78,7 +90,12 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Build from a dict, rejecting keys this version does not know."""
+        """Build from a dict, rejecting keys this version does not know.
+
+        A ``recipe`` fills in the options ``values`` does not set (`convnet.recipes`).
+        """
+        if values.get("recipe") is not None:
+            values = {**recipe_options(values["recipe"]), **values}
         known = {field.name for field in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -108,5 +125,8 @@ def _check_augment_overrides(config: TrainConfig) -> None:
     if config.crop_scale is not None and not 0 < config.crop_scale <= 1:
         raise ConvnetError("crop_scale is the smallest fraction of the image a random crop "
                            f"keeps, in (0, 1]. Received: crop_scale={config.crop_scale}.")
+    if config.rotate is not None and not 0 <= config.rotate <= 45:
+        raise ConvnetError("rotate is the largest rotation in degrees, 0 to 45. "
+                           f"Received: rotate={config.rotate}.")
     if config.jitter is not None and not 0 <= config.jitter < 1:
         raise ConvnetError(f"jitter must be in [0, 1). Received: jitter={config.jitter}.")

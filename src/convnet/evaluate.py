@@ -33,9 +33,14 @@ def normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> to
 @torch.inference_mode()
 def predict_logits(network: nn.Module, images: torch.Tensor, mean: torch.Tensor,
                    std: torch.Tensor, batch_size: int = 1024,
-                   memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+                   memory_format: torch.memory_format = torch.contiguous_format,
+                   flip_tta: bool = False) -> torch.Tensor:
     """Logits (N, classes) for uint8 images (N, C, H, W), in large batches, on the
-    network's device; the result is on that device too."""
+    network's device; the result is on that device too.
+
+    With ``flip_tta`` each image's logits are the mean of its own and its mirror image's
+    (test-time augmentation, for networks trained with flips).
+    """
     was_training = network.training
     network.eval()
     device = next(network.parameters()).device
@@ -44,7 +49,10 @@ def predict_logits(network: nn.Module, images: torch.Tensor, mean: torch.Tensor,
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size].to(device, non_blocking=True)
         batch = normalize(batch, mean, std).contiguous(memory_format=memory_format)
-        outputs.append(network(batch).float())  # (b, classes)
+        logits = network(batch).float()  # (b, classes)
+        if flip_tta:
+            logits = (logits + network(batch.flip(3)).float()) / 2
+        outputs.append(logits)
     network.train(was_training)
     return torch.cat(outputs)
 
@@ -118,9 +126,11 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, k: int) ->
 
 def evaluate_split(network: nn.Module, split: Split, mean: torch.Tensor, std: torch.Tensor,
                    classes: list[str], batch_size: int = 1024,
-                   memory_format: torch.memory_format = torch.contiguous_format) -> Evaluation:
+                   memory_format: torch.memory_format = torch.contiguous_format,
+                   flip_tta: bool = False) -> Evaluation:
     """Score a network on a split of uint8 images."""
-    logits = predict_logits(network, split.images, mean, std, batch_size, memory_format)
+    logits = predict_logits(network, split.images, mean, std, batch_size, memory_format,
+                            flip_tta)
     labels = split.labels.to(logits.device)
     loss = float(F.cross_entropy(logits, labels)) if len(labels) else float("nan")
     confusion = confusion_matrix(labels, logits.argmax(1), len(classes)).cpu()

@@ -23,6 +23,19 @@ PRESETS: dict[str, Preset] = {
         "three 3×3 conv blocks ending in global average pooling: works at any image size "
         "and trains CIFAR-10 to ~80% in about 12 minutes on two CPU cores",
     ),
+    "cifar-fast": Preset(
+        "whiten2-gelu-conv64k3p1-maxpool2-bn-gelu-conv64k3p1-bn-gelu-conv256k3p1-maxpool2-bn-"
+        "gelu-conv256k3p1-bn-gelu-conv256k3p1-maxpool2-bn-gelu-conv256k3p1-bn-gelu-maxpool3-fc",
+        "the fast CIFAR-10 network of the speed-training literature (airbench94's shape): "
+        "a fixed whitening layer, then three conv-pool-bn-gelu-conv-bn-gelu groups; "
+        "used by `--recipe cifar-fast`",
+    ),
+    "cifar-fast-cpu": Preset(
+        "whiten2-gelu-conv32k3p1-maxpool2-bn-gelu-conv32k3p1-bn-gelu-conv64k3p1-maxpool2-bn-"
+        "gelu-conv64k3p1-bn-gelu-conv128k3p1-maxpool2-bn-gelu-conv128k3p1-bn-gelu-maxpool3-fc",
+        "`cifar-fast` at widths 32/64/128 instead of 64/256/256, for CPUs; "
+        "used by `--recipe cifar-fast-cpu`",
+    ),
     "lenet": Preset(
         "conv6k5p2-tanh-avgpool2-conv16k5-tanh-avgpool2-fc120-tanh-fc84-tanh-fc",
         "LeNet-5 (LeCun et al., 1998): 61,706 parameters on 28×28×1 with 10 classes",

@@ -71,6 +71,7 @@ class Run:
         norm = meta["normalization"]
         self.mean = torch.tensor(norm["mean"], dtype=torch.float32)
         self.std = torch.tensor(norm["std"], dtype=torch.float32)
+        self.flip_tta = meta.get("tta") == "flip"  # runs from before TTA have no key
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -95,7 +96,8 @@ class Run:
             raise ConvnetError(f"predict expects uint8 images of shape (N, {expected[2]}, "
                                f"{expected[0]}, {expected[1]}). Received: {images.dtype} "
                                f"{tuple(images.shape)}.")
-        logits = predict_logits(self.network, images, self.mean, self.std)
+        logits = predict_logits(self.network, images, self.mean, self.std,
+                                flip_tta=self.flip_tta)
         return logits.softmax(1).cpu()
 
     def predict_files(self, paths: list[str | Path]) -> list[Prediction]:
@@ -141,7 +143,8 @@ class Run:
             raise ConvnetError(f"The data's images are {got[1]}×{got[2]}×{got[0]} but the run "
                                f"was trained on {expected[0]}×{expected[1]}×{expected[2]}. "
                                f"Evaluate on data of the same shape.")
-        return evaluate_split(self.network, split, self.mean, self.std, self.classes)
+        return evaluate_split(self.network, split, self.mean, self.std, self.classes,
+                              flip_tta=self.flip_tta)
 
 
 def _read_meta(folder: Path) -> dict[str, Any]:

@@ -14,7 +14,9 @@ token                      layer
 ``maxpool3s2``             max pooling, 3×3 window, stride 2
 ``avgpool2``               average pooling (same options as ``maxpool``)
 ``gap``                    global average pooling: one value per feature map
-``relu`` ``tanh`` ``sigmoid``  activations
+``relu`` ``tanh`` ``sigmoid`` ``gelu``  activations
+``whiten2``                (first layer only) fixed 2×2 filters that whiten the input's
+                           patches, set from the training images (PCA); 2·C·k² maps
 ``bn``                     batch normalisation (2-D on feature maps, 1-D on vectors)
 ``dropout0.5``             dropout with probability 0.5 (``dropout`` alone means 0.5)
 ``flatten``                feature maps -> vector (implied before the first ``fc``)
@@ -79,8 +81,20 @@ class GlobalAvgPool:
 
 
 @dataclass(frozen=True)
+class Whiten:
+    """A convolution whose filters come from the data, not from training: the eigenvectors
+    of the k×k input patches' covariance, each scaled by 1/sqrt(eigenvalue), with and without
+    a minus sign, so the maps it makes are decorrelated with unit variance."""
+
+    kernel: int
+
+    def token(self) -> str:
+        return f"whiten{self.kernel}"
+
+
+@dataclass(frozen=True)
 class Activation:
-    name: Literal["relu", "tanh", "sigmoid"]
+    name: Literal["relu", "tanh", "sigmoid", "gelu"]
 
     def token(self) -> str:
         return self.name
@@ -116,16 +130,18 @@ class Dense:
         return "fc" if self.units is None else f"fc{self.units}"
 
 
-Layer = Conv | Pool | GlobalAvgPool | Activation | BatchNorm | Dropout | Flatten | Dense
+Layer = (Conv | Whiten | Pool | GlobalAvgPool | Activation | BatchNorm | Dropout | Flatten
+         | Dense)
 
-KINDS = ("conv", "maxpool", "avgpool", "gap", "fc", "relu", "tanh", "sigmoid", "bn",
-         "dropout", "flatten")
+KINDS = ("conv", "maxpool", "avgpool", "gap", "fc", "relu", "tanh", "sigmoid", "gelu", "bn",
+         "dropout", "flatten", "whiten")
 _GRAMMAR = {
     "conv": "conv<filters>k<kernel>[s<stride>][p<padding>|psame|pvalid], e.g. conv32k3",
     "maxpool": "maxpool<window>[s<stride>], e.g. maxpool2",
     "avgpool": "avgpool<window>[s<stride>], e.g. avgpool2",
     "fc": "fc<units>, e.g. fc128, or a bare fc as the last layer",
     "dropout": "dropout<probability>, e.g. dropout0.5",
+    "whiten": "whiten<kernel>, e.g. whiten2",
 }
 _PATTERNS = {
     "conv": re.compile(r"conv(\d+)k(\d+)(?:s(\d+))?(?:p(\d+|same|valid))?"),
@@ -133,10 +149,12 @@ _PATTERNS = {
     "avgpool": re.compile(r"avgpool(\d+)(?:s(\d+))?"),
     "fc": re.compile(r"fc(\d+)?"),
     "dropout": re.compile(r"dropout(\d*\.?\d+)?"),
+    "whiten": re.compile(r"whiten(\d+)"),
 }
 _PLAIN = {
     "gap": GlobalAvgPool(), "relu": Activation("relu"), "tanh": Activation("tanh"),
-    "sigmoid": Activation("sigmoid"), "bn": BatchNorm(), "flatten": Flatten(),
+    "sigmoid": Activation("sigmoid"), "gelu": Activation("gelu"), "bn": BatchNorm(),
+    "flatten": Flatten(),
 }
 
 
@@ -181,6 +199,8 @@ def _parse_token(position: int, token: str) -> Layer:
     if kind in ("maxpool", "avgpool"):
         return Pool(kind[:3], _positive(position, token, "window", groups[0]),
                     _positive(position, token, "stride", groups[1]))
+    if kind == "whiten":
+        return Whiten(_positive(position, token, "kernel", groups[0]))
     if kind == "fc":
         return Dense(_positive(position, token, "units", groups[0]))
     p = 0.5 if groups[0] is None else float(groups[0])
@@ -196,7 +216,10 @@ def _check_order(layers: list[Layer], tokens: list[str]) -> None:
         if isinstance(layer, Dense) and layer.units is None and position != len(layers):
             raise _fail(position, token, "has no size, which only the last layer may omit. "
                         "Give it a number of units, e.g. fc128.", repr(token))
-        spatial = isinstance(layer, Conv | Pool | GlobalAvgPool)
+        if isinstance(layer, Whiten) and position != 1:
+            raise _fail(position, token, "must be the first layer: its filters are computed "
+                        "from the input images' patches.", repr(token))
+        spatial = isinstance(layer, Conv | Whiten | Pool | GlobalAvgPool)
         if spatial and flat_at is not None:
             raise _fail(position, token, "works on feature maps, but token "
                         f"{flat_at} '{tokens[flat_at - 1]}' already flattened them to a "

@@ -24,7 +24,7 @@ from convnet.callbacks import Callback, EpochStats, TrainStart
 from convnet.config import TrainConfig
 from convnet.datasets import Dataset, Split
 from convnet.errors import ConvnetError, DataError
-from convnet.evaluate import Evaluation, evaluate_split
+from convnet.evaluate import Evaluation, evaluate_split, normalize
 from convnet.model import Network, build
 from convnet.preprocess import Preprocess
 from convnet.presets import PRESETS, auto_preset
@@ -38,6 +38,7 @@ from convnet.run import (
     write_meta,
 )
 from convnet.rundir import StagedDir, choose_run_dir, write_atomic, write_json
+from convnet.speed import autocast, autocast_dtype, fused_options, maybe_compile
 
 log = logging.getLogger("convnet")
 
@@ -70,14 +71,15 @@ def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean.float(), std.float()
 
 
-def _optimizer(network: Network, config: TrainConfig) -> torch.optim.Optimizer:
-    lr, decay = config.peak_lr, config.weight_decay
+def _optimizer(network: Network, config: TrainConfig,
+               device: torch.device) -> torch.optim.Optimizer:
+    lr, decay, fused = config.peak_lr, config.weight_decay, fused_options(device)
     if config.optimizer == "sgd":
         return torch.optim.SGD(network.parameters(), lr=lr, momentum=config.momentum,
-                               nesterov=config.momentum > 0, weight_decay=decay)
+                               nesterov=config.momentum > 0, weight_decay=decay, **fused)
     if config.optimizer == "adam":
-        return torch.optim.Adam(network.parameters(), lr=lr, weight_decay=decay)
-    return torch.optim.AdamW(network.parameters(), lr=lr, weight_decay=decay)
+        return torch.optim.Adam(network.parameters(), lr=lr, weight_decay=decay, **fused)
+    return torch.optim.AdamW(network.parameters(), lr=lr, weight_decay=decay, **fused)
 
 
 def _schedule(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
@@ -112,8 +114,19 @@ class _Fitter:
             if balancing == "weights" else None
         self.data_seconds = 0.0  # batch assembly and augmentation, this epoch
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
-        self.optimizer = _optimizer(network, config)
+        self.autocast_dtype = autocast_dtype(config.precision, device)
+        self.flip_tta = config.tta == "flip" or config.tta == "auto" and ops.flip
+        self.forward = maybe_compile(network, config.compile, device)
+        self.optimizer = _optimizer(network, config, device)
         self.scheduler = _schedule(self.optimizer, config, self.steps * config.epochs)
+
+    def speed(self) -> dict[str, object]:
+        """How the steps ran, as recorded in model.json."""
+        dtype = self.autocast_dtype
+        return {"precision": "fp32" if dtype is None else str(dtype).removeprefix("torch."),
+                "compile": self.forward is not self.network,
+                "channels_last": self.memory_format == torch.channels_last,
+                "fused_optimizer": bool(fused_options(self.device))}
 
     def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         started = time.perf_counter()
@@ -131,8 +144,9 @@ class _Fitter:
         return x, y
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.network(x)  # (B, classes)
-        loss = F.cross_entropy(logits, y, weight=self.loss_weights,
+        with autocast(self.device, self.autocast_dtype):
+            logits = self.forward(x)  # (B, classes)
+        loss = F.cross_entropy(logits.float(), y, weight=self.loss_weights,
                                label_smoothing=self.config.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -142,7 +156,7 @@ class _Fitter:
 
     def score(self, split: Split, classes: list[str]) -> Evaluation:
         return evaluate_split(self.network, split, self.mean, self.std, classes,
-                              self.config.eval_batch_size, self.memory_format)
+                              self.config.eval_batch_size, self.memory_format, self.flip_tta)
 
     def epoch(self, number: int, callbacks: Sequence[Callback]) -> tuple[float, float, float]:
         """One pass over the training split; returns (mean loss, accuracy, images/s)."""
@@ -198,6 +212,8 @@ def _meta(network: Network, arch: str, dataset: Dataset, config: TrainConfig, fi
         "config": config.to_dict(),
         "augment": fitter.ops.to_dict(),
         "balance": fitter.balancing,
+        "tta": "flip" if fitter.flip_tta else "none",
+        "speed": fitter.speed(),
         "versions": library_versions(),
         "data": {"name": dataset.name, "source": dataset.source,
                  "fingerprint": dataset.fingerprint(), **sizes,
@@ -247,7 +263,7 @@ def _augment(config: TrainConfig, dataset: Dataset) -> Augment:
     """The policy's ops for this data, with any op the user set by hand."""
     ops = policy(config.augment, dataset.input_shape, dataset.flip_ok)
     overrides = {name: getattr(config, name)
-                 for name in ("flip", "shift", "crop_scale", "jitter", "cutout")
+                 for name in ("flip", "shift", "crop_scale", "rotate", "jitter", "cutout")
                  if getattr(config, name) is not None}
     return replace(ops, **overrides)
 
@@ -280,6 +296,8 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
     arch_name = arch if arch in PRESETS else "custom"
     folder = choose_run_dir(out, f"{dataset.name}-{arch_name}")
     mean, std = channel_stats(train_split.images)
+    if network.has_whitening:  # its filters come from the training images' patches
+        network.fit_whitening(normalize(train_split.images[:10_000].to(device), mean, std))
     balancing = balance.choose(config.balance, balance.class_counts(
         train_split.labels, len(dataset.classes)))
     fitter = _Fitter(network, train_split, config, device, mean, std,

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from convnet.cli import render
 from convnet.errors import ConvnetError
+from convnet.recipes import RECIPES
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -44,6 +45,7 @@ def app() -> None:
 @click.option("--flip/--no-flip", default=None, help="Random left-right flips. [by data]")
 @click.option("--shift", type=int, help="Max random translation in pixels. [by policy]")
 @click.option("--crop-scale", type=float, help="Random resized crop: min area kept, 0-1.")
+@click.option("--rotate", type=float, help="Max random rotation in degrees (and zoom in %).")
 @click.option("--jitter", type=float, help="Colour jitter strength, 0-1. [by policy]")
 @click.option("--cutout", type=int, help="Cutout square side in pixels. [by policy]")
 @click.option("--balance", type=click.Choice(["auto", "weights", "sampler", "none"]),
@@ -56,6 +58,16 @@ def app() -> None:
 @click.option("--seed", type=int, help="Random seed. [0]")
 @click.option("--val-split", type=float, help="Fraction of each class held out. [0.1]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="[auto]")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]),
+              help="bf16 autocast; auto uses it where the hardware has bf16 natively. [auto]")
+@click.option("--compile", type=click.Choice(["auto", "on", "off"]),
+              help="torch.compile the network; auto leaves it off (slower here). [auto]")
+@click.option("--tta", type=click.Choice(["auto", "flip", "none"]),
+              help="Test-time augmentation: average with the mirror image. auto: when "
+                   "training flips. [auto]")
+@click.option("--recipe", type=click.Choice(list(RECIPES)),
+              help="Named defaults for the options not given, e.g. cifar-fast (GPU) or "
+                   "cifar-fast-cpu.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
               help="Run folder to create. [runs/<data>-<arch>-<time>]")
 def train(out_dir: Path | None, **options) -> None:

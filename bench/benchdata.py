@@ -1,0 +1,69 @@
+"""Data and machine facts shared by the benchmark scripts (not part of the package)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+import convnet
+from convnet.datasets import Dataset, Split
+
+SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpg.tar.gz"
+
+
+def machine() -> str:
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return (f"{name}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads{gpu}, "
+            f"torch {torch.__version__}, Python {platform.python_version()}")
+
+
+def cifar_folder(path: Path = SHARED_CIFAR) -> Path:
+    """A CIFAR-10 JPEG folder: ``path`` itself, or the .tar.gz extracted once to a temp dir."""
+    if path.is_dir():
+        return path
+    target = Path(tempfile.gettempdir()) / f"convnet-bench-{path.name.split('.')[0]}"
+    marker = target / ".extracted"
+    if not marker.exists():
+        started = time.perf_counter()
+        with tarfile.open(path) as tar:
+            tar.extractall(target, filter="data")
+        marker.touch()
+        print(f"extracted {path.name} to {target} in {time.perf_counter() - started:.1f}s")
+    inner = [p for p in target.iterdir() if p.is_dir()]
+    return inner[0] if len(inner) == 1 and not (target / "train").exists() else target
+
+
+def load_cifar(path: Path = SHARED_CIFAR) -> Dataset:
+    return convnet.datasets.load(str(cifar_folder(path)))
+
+
+def subset(split: Split, count: int, seed: int = 0) -> Split:
+    """The first ``count`` images of a seeded shuffle (all of them if fewer)."""
+    if count >= len(split):
+        return split
+    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:count]
+    return split.subset(order)
+
+
+def matmul_ceiling(size: int = 2048, repeats: int = 10) -> float:
+    """Measured fp32 GFLOP/s of one large square matmul on the CPU: the machine's ceiling."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b  # warm-up: thread pool and MKL dispatch
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9

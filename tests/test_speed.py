@@ -1,0 +1,85 @@
+"""The fast path's switches: precision, compile, fused optimizers, recipes, flip TTA,
+and the whitening layer inside a real training run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import convnet
+from conftest import TINY_DATA
+from convnet.config import TrainConfig
+from convnet.errors import ConvnetError
+from convnet.evaluate import predict_logits
+from convnet.recipes import RECIPES
+from convnet.speed import autocast_dtype, native_bf16
+
+SHAPES = "shapes:size=16,train=120,test=40"
+
+
+def test_auto_precision_is_bf16_only_with_native_support():
+    cpu = torch.device("cpu")
+    assert autocast_dtype("fp32", cpu) is None
+    assert autocast_dtype("bf16", cpu) is torch.bfloat16
+    assert autocast_dtype("auto", cpu) == (torch.bfloat16 if native_bf16(cpu) else None)
+
+
+def test_bf16_training_runs_and_is_recorded(tmp_path):
+    result = convnet.train(data=TINY_DATA, arch="conv4k3-bn-relu-maxpool2-fc", epochs=2,
+                           batch_size=16, precision="bf16", out=tmp_path / "run")
+    speed = json.loads((tmp_path / "run" / "model.json").read_text())["speed"]
+    assert speed["precision"] == "bfloat16" and speed["channels_last"] is True
+    assert all(p.dtype == torch.float32 for p in result.run.network.parameters())
+    assert torch.isfinite(torch.tensor(result.history[-1].train_loss))
+
+
+def test_recipe_fills_only_the_options_not_given():
+    config = TrainConfig.from_dict({"recipe": "cifar-fast-cpu", "epochs": 3})
+    options = RECIPES["cifar-fast-cpu"].options
+    assert config.epochs == 3  # given explicitly: wins
+    assert config.arch == options["arch"] and config.optimizer == "sgd"
+    assert config.tta == "flip" and config.recipe == "cifar-fast-cpu"
+    with pytest.raises(ConvnetError, match="recipe must be one of cifar-fast"):
+        TrainConfig.from_dict({"recipe": "imagenet-in-18-minutes"})
+
+
+def test_recipe_presets_build_on_cifar_input():
+    for name in RECIPES:
+        net = convnet.build(RECIPES[name].options["arch"], "32x32x3", 10)
+        assert net.has_whitening and net.infos[-3].out_shape[1:] == (1, 1)
+
+
+def test_flip_tta_is_the_mean_of_the_image_and_its_mirror():
+    torch.manual_seed(0)
+    net = convnet.build("conv4k3-relu-gap-fc", "8x8x3", 3).eval()
+    images = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
+    mean, std = torch.full((3,), 0.5), torch.full((3,), 0.2)
+    plain = predict_logits(net, images, mean, std)
+    mirrored = predict_logits(net, images.flip(3), mean, std)
+    both = predict_logits(net, images, mean, std, flip_tta=True)
+    torch.testing.assert_close(both, (plain + mirrored) / 2)
+
+
+def test_whitened_run_trains_saves_and_reloads_with_tta(tmp_path):
+    result = convnet.train(data=SHAPES, arch="whiten2-gelu-conv8k3p1-maxpool2-bn-gelu-gap-fc",
+                           epochs=3, batch_size=32, flip=True, out=tmp_path / "run")
+    meta = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert meta["tta"] == "flip"
+    loaded = convnet.load(tmp_path / "run")
+    first = loaded.network.body[0]
+    assert torch.equal(first.weight, result.run.network.body[0].weight)
+    half = first.weight.shape[0] // 2  # filters come in ± pairs
+    assert first.weight.abs().sum() > 0 and torch.equal(first.weight[:half], -first.weight[half:])
+    data = convnet.datasets.load(SHAPES)
+    again = loaded.evaluate(data.test)
+    assert again.accuracy == pytest.approx(result.test.accuracy)
+
+
+def test_tta_follows_the_flips(tiny_run, tmp_path):
+    meta = json.loads((tiny_run / "model.json").read_text())
+    assert meta["tta"] == ("flip" if meta["augment"]["flip"] else "none")
+    convnet.train(data=TINY_DATA, arch="conv4k3-relu-gap-fc", epochs=1, flip=False,
+                  out=tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "model.json").read_text())["tta"] == "none"
