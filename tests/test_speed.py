@@ -83,3 +83,20 @@ def test_tta_follows_the_flips(tiny_run, tmp_path):
     convnet.train(data=TINY_DATA, arch="conv4k3-relu-gap-fc", epochs=1, flip=False,
                   out=tmp_path / "run")
     assert json.loads((tmp_path / "run" / "model.json").read_text())["tta"] == "none"
+
+
+def test_ema_saves_the_moving_average_of_the_weights(tmp_path):
+    # one step per epoch, a constant rate, no validation: run "ema" must save
+    # 0.5·w1 + 0.5·w2, where w1 and w2 are the plain weights after steps 1 and 2
+    options = dict(data=TINY_DATA, arch="conv4k3-relu-maxpool2-fc", batch_size=10_000,
+                   schedule="constant", val_split=0.0, seed=5, ema=0.0)
+    convnet.train(out=tmp_path / "w1", epochs=1, **options)
+    convnet.train(out=tmp_path / "w2", epochs=2, **options)
+    convnet.train(out=tmp_path / "ema", epochs=2, **{**options, "ema": 0.5})
+    w1, w2, ema = (convnet.load(tmp_path / name).network.state_dict()
+                   for name in ("w1", "w2", "ema"))
+    assert any(not torch.equal(w1[key], w2[key]) for key in w1)
+    for key in w1:
+        torch.testing.assert_close(ema[key], 0.5 * w1[key] + 0.5 * w2[key])
+    with pytest.raises(ConvnetError, match="ema is the per-step decay"):
+        TrainConfig(ema=1.0)

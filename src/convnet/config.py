@@ -17,14 +17,14 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILES = ("auto", "on", "off")
 TTAS = ("auto", "flip", "none")
-DEFAULT_LR = {"adamw": 3e-3, "adam": 1e-3, "sgd": 0.05}  # peak learning rate per optimizer
+DEFAULT_LR = {"adamw": 8e-3, "adam": 1e-3, "sgd": 0.05}  # peak learning rate per optimizer
 
 
 @dataclass
 class TrainConfig:
     data: str = "digits"  # built-in name (see `convnet datasets`) or a folder
     arch: str = "auto"  # preset name, spec string (see `convnet.spec`), or auto (by input)
-    epochs: int = 12  # full passes over the training split
+    epochs: int = 14  # full passes over the training split
     batch_size: int = 128  # images per gradient step
     lr: float | None = None  # peak learning rate; None: DEFAULT_LR for the optimizer
     optimizer: str = "adamw"  # adamw | adam | sgd (SGD uses Nesterov momentum)
@@ -32,6 +32,7 @@ class TrainConfig:
     weight_decay: float = 5e-4  # L2 penalty, decoupled for AdamW
     schedule: str = "onecycle"  # onecycle: warm up for 20% of steps, then anneal to ~0
     label_smoothing: float = 0.1  # cross-entropy target mass spread over other classes
+    ema: float = 0.98  # decay of a per-step moving average of the weights; 0: off
     augment: str = "light"  # none | light | strong (see convnet.augment.policy)
     flip: bool | None = None  # None: the policy's choice (off for digits)
     shift: int | None = None  # max translation in pixels; None: the policy's
@@ -77,6 +78,9 @@ class TrainConfig:
         if not 0 <= self.label_smoothing < 1:
             raise ConvnetError("label_smoothing must be in [0, 1). "
                                f"Received: label_smoothing={self.label_smoothing}.")
+        if not 0 <= self.ema < 1:
+            raise ConvnetError("ema is the per-step decay of the weights' moving average, in "
+                               f"[0, 1), e.g. 0.98; 0 turns it off. Received: ema={self.ema}.")
         if self.weight_decay < 0 or not 0 <= self.momentum < 1:
             raise ConvnetError("weight_decay must be >= 0 and momentum in [0, 1). Received: "
                                f"weight_decay={self.weight_decay}, momentum={self.momentum}.")

@@ -13,9 +13,9 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "default": Preset(
-        "conv16k5-bn-relu-maxpool2-conv32k5-bn-relu-maxpool2-fc128-relu-dropout0.3-fc",
+        "conv16k5-bn-relu-maxpool2-conv32k5-bn-relu-maxpool2-fc256-relu-dropout0.5-fc",
         "two 5×5 conv blocks with batch norm; the `convnet train` default, chosen because "
-        "it reaches ~99% on digits in under 30 s on two CPU cores (bench/RESULTS.md)",
+        "it reaches 99% on digits in about 20 s on two CPU cores (bench/RESULTS.md)",
     ),
     "small": Preset(
         "conv32k3p1-bn-relu-maxpool2-conv64k3p1-bn-relu-maxpool2-conv128k3p1-bn-relu-"

@@ -25,7 +25,7 @@ class Recipe:
 # augmentation. Trained on all of `train/` (no validation split): the test split scores it.
 _CIFAR = {"optimizer": "sgd", "momentum": 0.9, "schedule": "onecycle",
           "label_smoothing": 0.2, "augment": "light", "flip": True, "shift": 2, "tta": "flip",
-          "val_split": 0.0}
+          "val_split": 0.0, "ema": 0.0}
 
 RECIPES: dict[str, Recipe] = {
     "cifar-fast": Recipe(

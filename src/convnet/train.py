@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from convnet import balance, datasets
 from convnet.augment import Augment, augment_batch, policy
@@ -118,6 +119,10 @@ class _Fitter:
         self.flip_tta = config.tta == "flip" or config.tta == "auto" and ops.flip
         self.forward = maybe_compile(network, config.compile, device)
         self.optimizer = _optimizer(network, config, device)
+        # an exponential moving average of the weights (and batch-norm statistics), which
+        # evaluation and the saved run use instead of the last step's weights
+        self.ema = None if config.ema <= 0 else AveragedModel(
+            network, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
         self.scheduler = _schedule(self.optimizer, config, self.steps * config.epochs)
 
     def speed(self) -> dict[str, object]:
@@ -152,10 +157,17 @@ class _Fitter:
         loss.backward()
         self.optimizer.step()
         self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.network)
         return loss.detach(), (logits.argmax(1) == y).sum()
 
+    @property
+    def evaluated(self) -> Network:
+        """The weights that are scored and saved: the moving average when there is one."""
+        return self.network if self.ema is None else self.ema.module
+
     def score(self, split: Split, classes: list[str]) -> Evaluation:
-        return evaluate_split(self.network, split, self.mean, self.std, classes,
+        return evaluate_split(self.evaluated, split, self.mean, self.std, classes,
                               self.config.eval_batch_size, self.memory_format, self.flip_tta)
 
     def epoch(self, number: int, callbacks: Sequence[Callback]) -> tuple[float, float, float]:
@@ -250,12 +262,13 @@ def _epochs(fitter: _Fitter, val_split: Split | None, classes: list[str], stagin
         write_atomic(staging / METRICS, _csv(history))
         if best is None or val is None or stats.val_acc >= best.val_acc:
             best = stats
-            best_state = {k: v.detach().clone() for k, v in fitter.network.state_dict().items()}
+            best_state = {k: v.detach().clone() for k, v in fitter.evaluated.state_dict().items()}
         log.info("epoch %d: loss %.4f, acc %.4f, val acc %s", epoch, loss, accuracy,
                  stats.val_acc)
         for callback in callbacks:
             callback.on_epoch_end(stats)
     fitter.network.load_state_dict(best_state)
+    fitter.ema = None  # the network now holds the kept weights, averaged or not
     return history, best
 
 

@@ -31,14 +31,16 @@ def app() -> None:
 @click.option("--data", help="Built-in name (see `convnet datasets`) or a folder. [digits]")
 @click.option("--arch", help="Preset (default, small, lenet, tinyvgg, keras-mnist), a spec "
               "string, or auto: default for small grayscale images, small otherwise. [auto]")
-@click.option("--epochs", type=int, help="Passes over the training split. [12]")
+@click.option("--epochs", type=int, help="Passes over the training split. [14]")
 @click.option("--batch-size", type=int, help="Images per gradient step. [128]")
-@click.option("--lr", type=float, help="Peak learning rate. [3e-3 adamw, 1e-3 adam, 0.05 sgd]")
+@click.option("--lr", type=float, help="Peak learning rate. [8e-3 adamw, 1e-3 adam, 0.05 sgd]")
 @click.option("--optimizer", type=click.Choice(["adamw", "adam", "sgd"]), help="[adamw]")
 @click.option("--schedule", type=click.Choice(["onecycle", "cosine", "constant"]),
               help="Learning-rate schedule. [onecycle]")
 @click.option("--weight-decay", type=float, help="L2 penalty. [5e-4]")
 @click.option("--label-smoothing", type=float, help="0 for plain log loss. [0.1]")
+@click.option("--ema", type=float, help="Keep a moving average of the weights with this "
+              "per-step decay and score and save it; 0: off. [0.98]")
 @click.option("--augment", type=click.Choice(["none", "light", "strong"]),
               help="light: shifts (+flips where they make sense); strong: + crop, colour "
                    "jitter, cutout. [light]")
