@@ -75,6 +75,24 @@ def make_step(arch: str, shape: str, batch: int, *, channels_last: bool = True,
     return step
 
 
+def dropout_alone(rounds: int) -> None:
+    """ByteDropout against nn.Dropout on the Keras net's dropout input, forward + backward."""
+    from convnet.layers import ByteDropout
+
+    x = torch.randn(128, 64, 5, 5).contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    layers = {"convnet ByteDropout": ByteDropout(0.5), "torch nn.Dropout": nn.Dropout(0.5)}
+    times: dict[str, list[float]] = {name: [] for name in layers}
+    for _ in range(rounds):
+        for name, layer in layers.items():
+            started = time.perf_counter()
+            for _ in range(100):
+                layer(x).sum().backward()
+            times[name].append((time.perf_counter() - started) * 10)  # ms per call
+    for name, values in times.items():
+        print(f"dropout alone, {name:<22}{statistics.median(values):>6.2f} ms per call")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--net", default="keras", choices=list(NETS))
@@ -113,6 +131,7 @@ def main() -> None:
         median = statistics.median(values)
         print(f"{name:<32}{median:>9,.0f} img/s  ({min(values):,.0f}–{max(values):,.0f})  "
               f"{median / base:>5.2f}x")
+    dropout_alone(args.rounds)
 
 
 if __name__ == "__main__":

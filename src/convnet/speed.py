@@ -1,27 +1,24 @@
 """How a training step runs fast on the device at hand: precision, compilation, optimizers.
 
-Each `auto` choice below was picked by measurement (bench/RESULTS.md, "Speed choices"):
+Each `auto` choice below was picked by measurement (bench/RESULTS.md, the `step_choices.py` table):
 
 - bfloat16 autocast only where the hardware computes in bf16 natively (CUDA GPUs with bf16,
-  CPUs with AVX-512 BF16 or AMX). On a CPU without them oneDNN emulates bf16 and a step of the
-  Keras example net ran about 20% slower than fp32.
-- `torch.compile` off: on the 2-core CPU it halved the Keras net's images/s (the generated
-  backward kernels lose to oneDNN's), and it costs tens of seconds of compile time up front.
+  CPUs with AVX-512 BF16 or AMX). On an AVX-512 CPU without them oneDNN emulates bf16 and a
+  step of the Keras example net ran 30-45% slower than fp32.
+- `torch.compile` off: no gain on the 2-core CPU after warm-up, and about 40 s of
+  compilation before the first step.
 - Fused optimizers (one kernel for every parameter) wherever torch has them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator
 
 import torch
 from torch import nn
 
 from convnet.errors import ConvnetError
-
-log = logging.getLogger("convnet")
 
 
 def native_bf16(device: torch.device) -> bool:
