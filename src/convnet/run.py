@@ -18,7 +18,7 @@ from safetensors.torch import save as save_safetensors
 from convnet import __version__, datasets
 from convnet.datasets import Split
 from convnet.errors import ConvnetError, RunError
-from convnet.evaluate import Evaluation, evaluate_split, predict_logits
+from convnet.evaluate import Evaluation, evaluate_split, normalize, predict_logits
 from convnet.model import Network, build
 from convnet.preprocess import Preprocess, load_image
 from convnet.rundir import write_atomic, write_json
@@ -99,6 +99,54 @@ class Run:
         logits = predict_logits(self.network, images, self.mean, self.std,
                                 flip_tta=self.flip_tta)
         return logits.softmax(1).cpu()
+
+    def image(self, image: str | Path | torch.Tensor) -> torch.Tensor:
+        """A file (read with the run's preprocessing) or a uint8 (C, H, W) tensor -> the uint8
+        (C, H, W) image the network sees."""
+        if isinstance(image, str | Path):
+            pixels = torch.from_numpy(load_image(image, self.preprocess))  # (H, W, C)
+            return pixels.permute(2, 0, 1).contiguous()
+        height, width, channels = self.input_shape
+        if image.dtype != torch.uint8 or tuple(image.shape) != (channels, height, width):
+            raise ConvnetError(f"Expected a file or a uint8 image of shape ({channels}, "
+                               f"{height}, {width}). Received: {image.dtype} "
+                               f"{tuple(image.shape)}.")
+        return image
+
+    def input(self, image: str | Path | torch.Tensor) -> torch.Tensor:
+        """The normalised batch of one, (1, C, H, W) float32, that the first layer receives."""
+        return normalize(self.image(image)[None], self.mean, self.std)
+
+    def class_index(self, name: str | int | None, image: str | Path | torch.Tensor) -> int:
+        """A class by name or index; None: the predicted class of ``image``."""
+        if name is None:
+            return int(self.predict(self.image(image)).argmax())
+        if isinstance(name, int) and 0 <= name < len(self.classes):
+            return name
+        if name in self.classes:
+            return self.classes.index(name)
+        raise ConvnetError(f"Unknown class {name!r}. This run's classes: "
+                           f"{', '.join(self.classes)}.")
+
+    def feature_maps(self, image: str | Path | torch.Tensor):
+        """Every layer's output for one image, in spec order: [(LayerInfo, tensor)]."""
+        from convnet.inspect import feature_maps
+
+        return feature_maps(self.network, self.input(image))
+
+    def gradcam(self, image: str | Path | torch.Tensor,
+                cls: str | int | None = None) -> torch.Tensor:
+        """Grad-CAM heatmap (H, W) in [0, 1] for class ``cls`` (default: the predicted one)."""
+        from convnet.inspect import gradcam
+
+        return gradcam(self.network, self.input(image), self.class_index(cls, image))
+
+    def explain_at(self, image: str | Path | torch.Tensor, layer: int, y: int, x: int,
+                   filter_index: int = 0):
+        """The dot product behind one conv output value; see `convnet.inspect.explain_at`."""
+        from convnet.inspect import explain_at
+
+        return explain_at(self.network, self.input(image), layer, y, x, filter_index)
 
     def predict_files(self, paths: list[str | Path]) -> list[Prediction]:
         """One `Prediction` per file; unreadable files get an error instead of probabilities."""
