@@ -153,6 +153,34 @@ def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv
 
 
 @app.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
+              help="Folder for the PNGs. [RUN/explain/<image name>]")
+@click.option("--class", "cls", help="Also draw Grad-CAM for this class.")
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Classes in the probability chart.")
+@click.option("--at", "at", metavar="LAYER:Y,X[,FILTER]",
+              help="Print the arithmetic behind one value of a conv layer's feature map "
+                   "(layer numbers as in `convnet summary`) instead of drawing.")
+def explain(run: Path, image: Path, out_dir: Path | None, cls: str | None, top: int,
+            at: str | None) -> None:
+    """What the network sees in one image: feature maps, filters, Grad-CAM, probabilities."""
+    import convnet
+    from convnet.explain import explain as draw
+    from convnet.inspect import parse_at
+
+    loaded = convnet.load(run)
+    if at is not None:
+        render.arithmetic(out, loaded.explain_at(image, *parse_at(at)))
+        return
+    folder = out_dir or run / "explain" / image.stem
+    result = draw(loaded, image, folder, cls=cls, top=top)
+    out.print(f"{image}: " + ", ".join(f"{p:.2f} {name}" for name, p in result.probabilities))
+    out.print(f"{len(result.files)} pictures written to {folder}/")
+
+
+@app.command()
 @click.argument("target")
 @click.option("--input", "input_shape", default="28x28x1", show_default=True,
               help="Input H×W×C.")

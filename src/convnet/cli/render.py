@@ -131,3 +131,35 @@ def data_report(console: Console, report, limit: int | None = 50) -> None:
         console.print(f"[yellow]warning:[/] {printable(note)}", markup=True, soft_wrap=True)
     if not report.problems and not report.warnings():
         console.print("[green]No problems found.[/]")
+
+
+def _matrix(values) -> str:
+    return "\n".join(" ".join(f"{float(v):7.3f}" for v in row) for row in values)
+
+
+def arithmetic(console: Console, result, channels_shown: int = 3) -> None:
+    """The dot product behind one feature-map value, channel by channel, then what the
+    activation and pooling made of it."""
+    depth, kernel = result.patch.shape[0], result.patch.shape[1]
+    console.print(f"[bold]layer {result.layer}[/], filter {result.filter}, output position "
+                  f"(row {result.y}, column {result.x}): a {kernel}×{kernel}×{depth} filter "
+                  f"over the {kernel}×{kernel}×{depth} patch under it")
+    sums = result.products.double().sum(dim=(1, 2))  # (C,) one partial sum per channel
+    for channel in range(min(depth, channels_shown)):
+        table = Table(title=f"input channel {channel}", title_justify="left", show_lines=True)
+        table.add_column("")
+        table.add_column("values", justify="right")
+        table.add_row("patch", _matrix(result.patch[channel]))
+        table.add_row("× weights", _matrix(result.weights[channel]))
+        table.add_row("= products", _matrix(result.products[channel]))
+        console.print(table)
+        console.print(f"  sum over channel {channel}: {float(sums[channel]):.4f}")
+    if depth > channels_shown:
+        rest = float(sums[channels_shown:].sum())
+        console.print(f"  sum over the other {depth - channels_shown} channel(s): {rest:.4f}")
+    total = float(sums.sum())
+    console.print(f"sum of all products {total:.4f} + bias {result.bias:.4f} = "
+                  f"[bold]{result.value:.4f}[/]; the layer's real output there: "
+                  f"{result.actual:.4f}")
+    for token, text in result.after:
+        console.print(f"then {token}: {text}")
