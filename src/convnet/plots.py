@@ -135,3 +135,73 @@ def top_k(probabilities: Sequence[tuple[str, float]], path: Path, title: str) ->
     axis.set_title(title, fontsize=9)
     figure.subplots_adjust(left=0.3, bottom=0.55 / height, top=1 - 0.35 / height)
     return _save(figure, path)
+
+
+def curves(rows: list[dict[str, float | None]], path: Path) -> Path:
+    """Loss and accuracy per epoch, training against validation (rows of metrics.csv)."""
+    plt = _pyplot()
+    epochs = [int(row["epoch"]) for row in rows]
+    figure, (loss, accuracy) = plt.subplots(1, 2, figsize=(9, 3.5))
+    # training figures are on augmented batches with label smoothing, validation on the
+    # plain images and targets: the gap in loss is partly that, not overfitting
+    for axis, key, label in ((loss, "loss", "loss (training: augmented, label-smoothed)"),
+                             (accuracy, "acc", "accuracy")):
+        axis.plot(epochs, [row[f"train_{key}"] for row in rows], "o-", label="training")
+        val = [row[f"val_{key}"] for row in rows]
+        if any(value is not None for value in val):
+            axis.plot(epochs, val, "s-", label="validation")
+        axis.set_xlabel("epoch")
+        axis.xaxis.get_major_locator().set_params(integer=True)
+        axis.set_title(label, fontsize=10)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.subplots_adjust(bottom=0.15, wspace=0.25)
+    return _save(figure, path)
+
+
+def confusion(matrix: torch.Tensor, classes: list[str], path: Path, title: str) -> Path:
+    """Counts and row-normalised rates side by side; rows are true classes."""
+    plt = _pyplot()
+    counts = matrix.detach().cpu().double()
+    rates = counts / counts.sum(1, keepdim=True).clamp(min=1)
+    side = max(4.0, 0.45 * len(classes) + 2)
+    figure, axes = plt.subplots(1, 2, figsize=(2 * side, side))
+    for axis, values, label, text in ((axes[0], counts, "counts", "{:.0f}"),
+                                      (axes[1], rates, "share of the true class", "{:.2f}")):
+        axis.imshow(values.numpy(), cmap="Blues")
+        axis.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
+        axis.set_yticks(range(len(classes)), classes, fontsize=7)
+        axis.set_xlabel("predicted")
+        axis.set_ylabel("true")
+        axis.set_title(f"{title}: {label}", fontsize=9)
+        if len(classes) <= 20:
+            high = float(values.max()) or 1.0
+            for (i, j), value in _cells(values):
+                axis.text(j, i, text.format(value), ha="center", va="center", fontsize=6,
+                          color="white" if value > high / 2 else "black")
+    figure.subplots_adjust(bottom=0.2, wspace=0.35)
+    return _save(figure, path)
+
+
+def _cells(values: torch.Tensor):
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            yield (i, j), float(values[i, j])
+
+
+def gallery(items: list[tuple[torch.Tensor, torch.Tensor, str]], path: Path,
+            title: str) -> Path:
+    """Images (uint8 (C, H, W)) with their Grad-CAM laid over, each with a caption."""
+    plt = _pyplot()
+    count = max(1, len(items))
+    rows, columns = math.ceil(count / 6), min(count, 6)
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.8, rows * 2.0 + 0.5),
+                                squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, (image, cam, caption) in zip(axes.flat, items):
+        axis.imshow(_as_picture(image), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        axis.imshow(cam.detach().cpu().numpy(), cmap="jet", alpha=0.4, vmin=0, vmax=1)
+        axis.set_title(caption, fontsize=7)
+    figure.suptitle(title, fontsize=9)
+    return _save(figure, path)

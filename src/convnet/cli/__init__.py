@@ -72,14 +72,30 @@ def app() -> None:
                    "cifar-fast-cpu.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
               help="Run folder to create. [runs/<data>-<arch>-<time>]")
-def train(out_dir: Path | None, **options) -> None:
+@click.option("--report/--no-report", "make_report", default=True,
+              help="Draw curves, confusion, wrong guesses and report.html after training.")
+def train(out_dir: Path | None, make_report: bool, **options) -> None:
     """Train a CNN; with no options, the `default` preset on the built-in `digits`."""
     from convnet.cli.progress import RichProgress
     from convnet.config import TrainConfig
     from convnet.train import train as run_training
 
     config = TrainConfig.from_dict({k: v for k, v in options.items() if v is not None})
-    run_training(config, out=out_dir, callbacks=[RichProgress(out)])
+    result = run_training(config, out=out_dir, callbacks=[RichProgress(out)])
+    if make_report:
+        _report_after_training(result.path)
+
+
+def _report_after_training(folder: Path) -> None:
+    """The run is saved already: a report that cannot be drawn is a note, not a failure."""
+    from convnet.report import report as write_report
+
+    try:
+        result = write_report(folder)
+    except ConvnetError as error:
+        err.print(f"note: no report drawn ({error})", soft_wrap=True, markup=False)
+        return
+    out.print(f"Report: {result.html}")
 
 
 @app.command("check-data")
@@ -178,6 +194,18 @@ def explain(run: Path, image: Path, out_dir: Path | None, cls: str | None, top: 
     result = draw(loaded, image, folder, cls=cls, top=top)
     out.print(f"{image}: " + ", ".join(f"{p:.2f} {name}" for name, p in result.probabilities))
     out.print(f"{len(result.files)} pictures written to {folder}/")
+
+
+@app.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--data", help="Dataset to rebuild the splits from. [the run's own]")
+def report(run: Path, data: str | None) -> None:
+    """curves.png, confusion.png, wrong.png and a self-contained report.html in the run."""
+    from convnet.report import report as write_report
+
+    result = write_report(run, data)
+    out.print(f"{result.scored_on} accuracy {result.evaluation.accuracy:.2%}; wrote "
+              + ", ".join(path.name for path in result.files) + f" and {result.html}")
 
 
 @app.command()

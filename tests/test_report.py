@@ -1,0 +1,87 @@
+"""`convnet report`: the pictures, the self-contained page, and the page rendered in a real
+headless Chromium with its images loaded."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import convnet
+from convnet.cli import main
+from convnet.report import report
+
+pytest.importorskip("matplotlib")
+DATA = "shapes:size=16,train=30,test=10"
+
+
+@pytest.fixture(scope="module")
+def shapes_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "shapes"
+    convnet.train(data=DATA, arch="conv6k3-relu-maxpool2-fc", epochs=3, batch_size=16, out=out)
+    return out
+
+
+def _non_blank(path) -> bool:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("L"), dtype=np.float32).std() > 5
+
+
+def test_report_writes_the_pictures_and_a_self_contained_page(shapes_run):
+    result = report(shapes_run)
+    names = [path.name for path in result.files]
+    assert names == ["curves.png", "confusion.png", "wrong.png"]
+    assert all(_non_blank(path) for path in result.files)
+    with Image.open(shapes_run / "curves.png") as image:
+        assert image.size == (900, 350)
+    page = result.html.read_text()
+    assert len(re.findall(r'src="data:image/png;base64,[A-Za-z0-9+/=]{100,}"', page)) == 3
+    assert "src=\"http" not in page and "<link" not in page  # nothing fetched from outside
+    for name in convnet.datasets.load(DATA).classes:
+        assert f"<td>{name}</td>" in page  # the per-class table
+    assert "conv6k3" in page and "&quot;epochs&quot;: 3" in page  # summary and config
+    assert result.scored_on == "test" and result.evaluation.count == 60
+
+
+def test_report_command_and_a_bad_run(shapes_run, tmp_path, capsys):
+    assert main(["report", str(shapes_run)]) == 0
+    assert "report.html" in capsys.readouterr().out
+    assert main(["report", str(tmp_path)]) == 1
+    assert "error:" in capsys.readouterr().err
+
+
+def test_training_from_the_cli_draws_the_report(tmp_path, capsys):
+    assert main(["train", "--data", DATA, "--arch", "conv4k3-relu-maxpool2-fc", "--epochs",
+                 "1", "--out", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "report.html").is_file()
+    assert main(["train", "--data", DATA, "--arch", "conv4k3-relu-maxpool2-fc", "--epochs",
+                 "1", "--no-report", "--out", str(tmp_path / "quiet")]) == 0
+    assert not (tmp_path / "quiet" / "report.html").exists()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
+                    "(.ci/run installs it)")
+def test_the_page_renders_in_headless_chromium_with_its_images_loaded(shapes_run, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    page_path = report(shapes_run).html
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM,
+                                         args=["--no-sandbox", "--headless=new"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(page_path.as_uri())
+        page.wait_for_load_state("load")
+        images = page.evaluate("""() => Array.from(document.images).map(
+            image => [image.complete, image.naturalWidth, image.naturalHeight])""")
+        title = page.title()
+        page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+        browser.close()
+    assert len(images) == 3 and all(done and width > 0 for done, width, _ in images)
+    assert [width for _, width, _ in images][0] == 900  # curves.png at its real size
+    assert title.startswith("convnet run")
+    assert _non_blank(tmp_path / "page.png")
