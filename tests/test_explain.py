@@ -48,10 +48,10 @@ def test_explain_writes_every_picture(rgb_run, tmp_path):
                             "03-maxpool2.png", "04-conv6k3p1.png", "05-relu.png",
                             "filters.png", "top.png", *gradcams])
     assert [name for name, _ in result.probabilities] in (["cat", "dog"], ["dog", "cat"])
-    # sizes: figsize × 100 dpi; a grid is 1.2 in per panel (8 a row at most) + 0.6 in
+    # sizes: figsize × 100 dpi; a map grid is 1.2 in per tile (8 a row at most) + margins
     assert _is_picture(tmp_path / "pictures" / "00-input.png", (300, 330))
-    assert _is_picture(tmp_path / "pictures" / "01-conv4k3p1.png", (480, 180))
-    assert _is_picture(tmp_path / "pictures" / "04-conv6k3p1.png", (720, 180))
+    assert _is_picture(tmp_path / "pictures" / "01-conv4k3p1.png", (600, 180))
+    assert _is_picture(tmp_path / "pictures" / "04-conv6k3p1.png", (840, 180))
     assert _is_picture(tmp_path / "pictures" / "gradcam-dog.png", (600, 330))
     assert _is_picture(tmp_path / "pictures" / "top.png", (500, 200))
     assert all(_is_picture(path) for path in result.files)

@@ -56,9 +56,11 @@ def explain(run: Run, image: str | Path | torch.Tensor, out: str | Path,
     if first is not None:
         info = run.network.infos[first]
         weights = run.network.body[first].weight  # (F, C, k, k)
+        kind = "whitening filters computed from the training images" if isinstance(
+            info.layer, Whiten) else "learned filters"
         result.files.append(plots.filters(
             weights, out / "filters.png",
-            f"layer {info.position} {info.name}: {weights.shape[0]} learned filters "
+            f"layer {info.position} {info.name}: {weights.shape[0]} {kind} "
             f"{weights.shape[2]}×{weights.shape[3]}×{weights.shape[1]}"))
     for name in dict.fromkeys([result.predicted] + ([cls] if cls else [])):
         index = run.class_index(name, pixels)

@@ -61,22 +61,39 @@ def _grid(count: int) -> tuple[int, int]:
     return math.ceil(count / columns), columns
 
 
+def _montage(tiles: torch.Tensor, columns: int, gap: int) -> torch.Tensor:
+    """(K, h, w) -> one picture of the tiles in rows of ``columns``, NaN in the gaps."""
+    count, height, width = tiles.shape
+    rows = math.ceil(count / columns)
+    canvas = torch.full((rows * (height + gap), columns * (width + gap) - gap), float("nan"))
+    for index in range(count):
+        top = (index // columns) * (height + gap) + gap  # a gap above each row: its labels
+        left = (index % columns) * (width + gap)
+        canvas[top : top + height, left : left + width] = tiles[index]
+    return canvas
+
+
 def feature_maps(maps: torch.Tensor, path: Path, title: str) -> Path:
-    """One panel per map of a layer's output (K, h, w), all on one colour scale."""
+    """One tile per map of a layer's output (K, h, w), all on one colour scale, numbered.
+
+    The tiles are drawn as one image (not one axis each): 128 maps take a second, not 30.
+    """
     plt = _pyplot()
     maps = maps.detach().float().cpu()
     rows, columns = _grid(maps.shape[0])
-    figure, axes = plt.subplots(rows, columns, figsize=(columns * PANEL, rows * PANEL + 0.6),
-                                squeeze=False)
-    low, high = float(maps.min()), float(maps.max())
-    for index, axis in enumerate(axes.flat):
-        axis.axis("off")
-        if index < maps.shape[0]:
-            shown = axis.imshow(maps[index].numpy(), cmap="viridis", vmin=low, vmax=high,
-                                interpolation="nearest")
-            axis.set_title(str(index), fontsize=7)
+    figure, axis = plt.subplots(figsize=(columns * PANEL + 1.2, rows * PANEL + 0.6))
+    colours = plt.get_cmap("viridis").with_extremes(bad="white")  # the gaps between tiles
+    height, width = maps.shape[1:]
+    gap = max(2, height // 3)
+    shown = axis.imshow(_montage(maps, columns, gap).numpy(), cmap=colours,
+                        vmin=float(maps.min()), vmax=float(maps.max()),
+                        interpolation="nearest")
+    for index in range(maps.shape[0]):
+        axis.text((index % columns) * (width + gap), (index // columns) * (height + gap) + gap,
+                  str(index), fontsize=6, va="bottom")
+    axis.axis("off")
     figure.suptitle(title, fontsize=9)
-    figure.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.8)
+    figure.colorbar(shown, ax=axis, shrink=0.8)
     return _save(figure, path)
 
 
