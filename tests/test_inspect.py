@@ -100,5 +100,7 @@ def test_gradcam_points_at_the_drawn_shape(shapes_run):
             box_share.append(float(box.float().mean()))
     mean_inside = sum(inside_share) / len(inside_share)
     mean_box = sum(box_share) / len(box_share)
+    print(f"Grad-CAM share inside the box {mean_inside:.2f}, box share of the image "
+          f"{mean_box:.2f}, {len(inside_share)} images")
     # most of the heat lies on the shape's box, well above what a uniform map would give
     assert len(inside_share) > 60 and mean_inside > 0.6 and mean_inside > mean_box + 0.15
