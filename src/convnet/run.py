@@ -15,10 +15,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from convnet import __version__, datasets
+from convnet import __version__, datasets, inspect
 from convnet.datasets import Split
 from convnet.errors import ConvnetError, RunError
 from convnet.evaluate import Evaluation, evaluate_split, normalize, predict_logits
+from convnet.layers import LayerInfo
 from convnet.model import Network, build
 from convnet.preprocess import Preprocess, load_image
 from convnet.rundir import write_atomic, write_json
@@ -128,25 +129,20 @@ class Run:
         raise ConvnetError(f"Unknown class {name!r}. This run's classes: "
                            f"{', '.join(self.classes)}.")
 
-    def feature_maps(self, image: str | Path | torch.Tensor):
+    def feature_maps(self, image: str | Path | torch.Tensor
+                     ) -> list[tuple[LayerInfo, torch.Tensor]]:
         """Every layer's output for one image, in spec order: [(LayerInfo, tensor)]."""
-        from convnet.inspect import feature_maps
-
-        return feature_maps(self.network, self.input(image))
+        return inspect.feature_maps(self.network, self.input(image))
 
     def gradcam(self, image: str | Path | torch.Tensor,
                 cls: str | int | None = None) -> torch.Tensor:
         """Grad-CAM heatmap (H, W) in [0, 1] for class ``cls`` (default: the predicted one)."""
-        from convnet.inspect import gradcam
-
-        return gradcam(self.network, self.input(image), self.class_index(cls, image))
+        return inspect.gradcam(self.network, self.input(image), self.class_index(cls, image))
 
     def explain_at(self, image: str | Path | torch.Tensor, layer: int, y: int, x: int,
-                   filter_index: int = 0):
+                   filter_index: int = 0) -> inspect.Arithmetic:
         """The dot product behind one conv output value; see `convnet.inspect.explain_at`."""
-        from convnet.inspect import explain_at
-
-        return explain_at(self.network, self.input(image), layer, y, x, filter_index)
+        return inspect.explain_at(self.network, self.input(image), layer, y, x, filter_index)
 
     def predict_files(self, paths: list[str | Path]) -> list[Prediction]:
         """One `Prediction` per file; unreadable files get an error instead of probabilities."""
