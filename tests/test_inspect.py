@@ -69,6 +69,7 @@ def test_gradcam_shape_and_range():
     cam = gradcam(net, torch.randn(1, 3, 28, 28), 2)
     assert cam.shape == (28, 28) and cam.min() >= 0 and cam.max() <= 1
     assert cam.max() == 1 or cam.max() == 0  # scaled to its peak unless nothing lit up
+    assert all(p.grad is None for p in net.parameters())  # no side effect on the weights
 
 
 @pytest.fixture(scope="module")

@@ -51,17 +51,13 @@ def gradcam(network: Network, x: torch.Tensor, class_index: int) -> torch.Tensor
     was_training = network.training
     network.eval()
     with torch.enable_grad():
-        h = x.detach()
-        kept = None
-        for index, module in enumerate(network.body):
-            h = module(h)
-            if index == target:
-                kept = h  # (1, K, h, w)
-                kept.retain_grad()
-        logits = h  # (1, classes)
-        logits[0, class_index].backward()
+        outputs = network.forward_intermediates(x.detach())
+        kept = outputs[target][1]  # (1, K, h, w)
+        logits = outputs[-1][1]  # (1, classes)
+        # the gradient with respect to the maps only: the weights' .grad stay untouched
+        (grads,) = torch.autograd.grad(logits[0, class_index], kept)
     network.train(was_training)
-    maps, grads = kept.detach()[0], kept.grad[0]  # (K, h, w) each
+    maps, grads = kept.detach()[0], grads[0]  # (K, h, w) each
     weights = grads.mean(dim=(1, 2))  # (K,)
     cam = F.relu((weights[:, None, None] * maps).sum(0))  # (h, w)
     cam = F.interpolate(cam[None, None], size=x.shape[2:], mode="bilinear",

@@ -61,11 +61,12 @@ def _grid(count: int) -> tuple[int, int]:
     return math.ceil(count / columns), columns
 
 
-def _montage(tiles: torch.Tensor, columns: int, gap: int) -> torch.Tensor:
-    """(K, h, w) -> one picture of the tiles in rows of ``columns``, NaN in the gaps."""
-    count, height, width = tiles.shape
+def _montage(tiles: torch.Tensor, columns: int, gap: int, fill: float) -> torch.Tensor:
+    """(K, h, w[, 3]) -> one picture of the tiles in rows of ``columns``, ``fill`` between."""
+    count, height, width = tiles.shape[:3]
     rows = math.ceil(count / columns)
-    canvas = torch.full((rows * (height + gap), columns * (width + gap) - gap), float("nan"))
+    canvas = torch.full((rows * (height + gap), columns * (width + gap) - gap,
+                         *tiles.shape[3:]), fill)
     for index in range(count):
         top = (index // columns) * (height + gap) + gap  # a gap above each row: its labels
         left = (index % columns) * (width + gap)
@@ -73,55 +74,50 @@ def _montage(tiles: torch.Tensor, columns: int, gap: int) -> torch.Tensor:
     return canvas
 
 
-def feature_maps(maps: torch.Tensor, path: Path, title: str) -> Path:
-    """One tile per map of a layer's output (K, h, w), all on one colour scale, numbered.
+def _tiles(tiles: torch.Tensor, path: Path, title: str, colour_bar: bool, **style) -> Path:
+    """Draw tiles (K, h, w) or RGB tiles (K, h, w, 3) as one numbered montage image.
 
-    The tiles are drawn as one image (not one axis each): 128 maps take a second, not 30.
+    One image rather than one axis per tile: 128 maps take a second, not 30.
     """
     plt = _pyplot()
-    maps = maps.detach().float().cpu()
-    rows, columns = _grid(maps.shape[0])
-    figure, axis = plt.subplots(figsize=(columns * PANEL + 1.2, rows * PANEL + 0.6))
-    colours = plt.get_cmap("viridis").with_extremes(bad="white")  # the gaps between tiles
-    height, width = maps.shape[1:]
+    count, height, width = tiles.shape[:3]
+    rows, columns = _grid(count)
     gap = max(2, height // 3)
-    shown = axis.imshow(_montage(maps, columns, gap).numpy(), cmap=colours,
-                        vmin=float(maps.min()), vmax=float(maps.max()),
-                        interpolation="nearest")
-    for index in range(maps.shape[0]):
-        axis.text((index % columns) * (width + gap), (index // columns) * (height + gap) + gap,
-                  str(index), fontsize=6, va="bottom")
+    figure, axis = plt.subplots(figsize=(columns * PANEL + 1.2, rows * PANEL + 0.6))
+    rgb = tiles.dim() == 4
+    montage = _montage(tiles, columns, gap, 1.0 if rgb else float("nan"))  # NaN: blank
+    shown = axis.imshow(montage.numpy(), interpolation="nearest", **style)
+    for index in range(count):
+        # pixel centres sit on whole coordinates: a tile's top edge is half a pixel above
+        axis.text((index % columns) * (width + gap) - 0.5,
+                  (index // columns) * (height + gap) + gap - 0.5, str(index), fontsize=6,
+                  va="bottom")
     axis.axis("off")
     figure.suptitle(title, fontsize=9)
-    figure.colorbar(shown, ax=axis, shrink=0.8)
+    if colour_bar:
+        figure.colorbar(shown, ax=axis, shrink=0.8)
     return _save(figure, path)
+
+
+def feature_maps(maps: torch.Tensor, path: Path, title: str) -> Path:
+    """One tile per map of a layer's output (K, h, w), all on one colour scale, numbered."""
+    maps = maps.detach().float().cpu()
+    colours = _pyplot().get_cmap("viridis").with_extremes(bad="white")
+    return _tiles(maps, path, title, True, cmap=colours, vmin=float(maps.min()),
+                  vmax=float(maps.max()))
 
 
 def filters(weights: torch.Tensor, path: Path, title: str) -> Path:
     """A first layer's filters (F, C, k, k): RGB pictures for 3 input channels (each filter
     stretched to 0..1 on its own), else the first input channel on one shared scale."""
-    plt = _pyplot()
     weights = weights.detach().float().cpu()
-    rows, columns = _grid(weights.shape[0])
-    figure, axes = plt.subplots(rows, columns, figsize=(columns * PANEL, rows * PANEL + 0.6),
-                                squeeze=False)
-    rgb = weights.shape[1] == 3
-    low, high = float(weights.min()), float(weights.max())
-    for index, axis in enumerate(axes.flat):
-        axis.axis("off")
-        if index >= weights.shape[0]:
-            continue
-        kernel = weights[index]
-        if rgb:
-            span = (kernel.max() - kernel.min()).clamp(min=1e-12)
-            axis.imshow(((kernel - kernel.min()) / span).permute(1, 2, 0).numpy(),
-                        interpolation="nearest")
-        else:
-            axis.imshow(kernel[0].numpy(), cmap="gray", vmin=low, vmax=high,
-                        interpolation="nearest")
-        axis.set_title(str(index), fontsize=7)
-    figure.suptitle(title, fontsize=9)
-    return _save(figure, path)
+    if weights.shape[1] == 3:
+        low = weights.amin(dim=(1, 2, 3), keepdim=True)  # (F, 1, 1, 1)
+        span = (weights.amax(dim=(1, 2, 3), keepdim=True) - low).clamp(min=1e-12)
+        return _tiles(((weights - low) / span).permute(0, 2, 3, 1), path, title, False)
+    colours = _pyplot().get_cmap("gray").with_extremes(bad="white")
+    return _tiles(weights[:, 0], path, title, True, cmap=colours,
+                  vmin=float(weights.min()), vmax=float(weights.max()))
 
 
 def gradcam(image: torch.Tensor, cam: torch.Tensor, path: Path, title: str) -> Path:
