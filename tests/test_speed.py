@@ -4,6 +4,7 @@ and the whitening layer inside a real training run."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -100,3 +101,17 @@ def test_ema_saves_the_moving_average_of_the_weights(tmp_path):
         torch.testing.assert_close(ema[key], 0.5 * w1[key] + 0.5 * w2[key])
     with pytest.raises(ConvnetError, match="ema is the per-step decay"):
         TrainConfig(ema=1.0)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
+                    reason="torch.compile on CPU needs a C++ compiler")
+def test_compile_on_trains_the_same_network_and_is_recorded(tmp_path):
+    options = dict(data=TINY_DATA, arch="conv4k3-relu-maxpool2-fc", epochs=1, batch_size=16,
+                   seed=3)
+    compiled = convnet.train(out=tmp_path / "on", compile="on", **options)
+    plain = convnet.train(out=tmp_path / "off", **options)
+    meta = json.loads((tmp_path / "on" / "model.json").read_text())
+    assert meta["speed"]["compile"] is True
+    on, off = compiled.run.network.state_dict(), plain.run.network.state_dict()
+    for key in on:  # same seed, same steps: the same weights up to kernel rounding
+        torch.testing.assert_close(on[key], off[key], atol=1e-4, rtol=1e-3)
