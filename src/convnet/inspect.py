@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from convnet.errors import ConvnetError
 from convnet.layers import LayerInfo
 from convnet.model import Network
-from convnet.spec import Activation, Conv, Pool, Whiten
+from convnet.spec import Activation, BatchNorm, Conv, Pool, Whiten
 
 
 @torch.no_grad()
@@ -168,7 +168,7 @@ def _what_followed(network: Network, outputs, index: int, channel: int, y: int,
                           f"window {_fmt(cells)} = {float(out[channel, row, column]):.4f} "
                           f"at ({row}, {column})"))
             break
-        elif info.layer.token() == "bn":
+        elif isinstance(info.layer, BatchNorm):
             value = float(out[channel, y, col])
             steps.append((info.name, f"normalised and rescaled: {value:.4f}"))
         else:

@@ -102,11 +102,9 @@ class Network(nn.Module):
         # The head starts at the first layer that works on vectors (always a Flatten).
         self.head_start = next(i for i, layer in enumerate(self.layers)
                                if isinstance(layer, Flatten))
-        # swaps never cross the flatten (activation and pool both act on feature maps)
-        order = run_order(self.layers)
-        self._order = order
-        self._feature_order = order[: self.head_start]
-        self._head_order = order[self.head_start :]
+        # swaps never cross the flatten (activation and pool both act on feature maps),
+        # so the order splits at head_start like the layers do
+        self._order = run_order(self.layers)
 
     def _run(self, x: torch.Tensor, order: list[int]) -> torch.Tensor:
         for index in order:
@@ -114,10 +112,11 @@ class Network(nn.Module):
         return x
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self._run(x, self._feature_order)  # (B, C, H, W) -> (B, D, h, w)
+        return self._run(x, self._order[: self.head_start])  # (B, C, H, W) -> (B, D, h, w)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self._run(features, self._head_order)  # (B, D, h, w) -> (B, classes)
+        # (B, D, h, w) -> (B, classes)
+        return self._run(features, self._order[self.head_start :])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # (B, C, H, W) -> (B, classes) logits

@@ -137,7 +137,8 @@ class Run:
     def gradcam(self, image: str | Path | torch.Tensor,
                 cls: str | int | None = None) -> torch.Tensor:
         """Grad-CAM heatmap (H, W) in [0, 1] for class ``cls`` (default: the predicted one)."""
-        return inspect.gradcam(self.network, self.input(image), self.class_index(cls, image))
+        pixels = self.image(image)  # a file is read once, for both uses below
+        return inspect.gradcam(self.network, self.input(pixels), self.class_index(cls, pixels))
 
     def explain_at(self, image: str | Path | torch.Tensor, layer: int, y: int, x: int,
                    filter_index: int = 0) -> inspect.Arithmetic:
@@ -146,13 +147,11 @@ class Run:
 
     def predict_files(self, paths: list[str | Path]) -> list[Prediction]:
         """One `Prediction` per file; unreadable files get an error instead of probabilities."""
-        prep = self.preprocess
         results: list[Prediction] = []
         loaded: list[tuple[int, torch.Tensor]] = []
         for path in paths:
             try:
-                pixels = torch.from_numpy(load_image(path, prep))  # (H, W, C) uint8
-                loaded.append((len(results), pixels.permute(2, 0, 1)))  # -> (C, H, W)
+                loaded.append((len(results), self.image(path)))  # (C, H, W) uint8
                 results.append(Prediction(str(path)))
             except ConvnetError as error:
                 reason = str(error).removeprefix(f"{path}: ")  # the row already names the file
