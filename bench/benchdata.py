@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 import convnet
-from convnet.datasets import Dataset, Split
+from convnet.data import Dataset, Split
 
 SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpg.tar.gz"
 

@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 
 from benchdata import SHARED_CIFAR, load_cifar, machine
-from convnet.config import TrainConfig
 from convnet.train import fit
+from convnet.train.config import TrainConfig
 
 _AIRBENCH_CHILD = """
 import json, sys, time, torch, airbench

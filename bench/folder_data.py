@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from convnet.config import TrainConfig
-from convnet.datasets.images import load_folder
+from convnet.data.folders import load_folder
 from convnet.train import fit
+from convnet.train.config import TrainConfig
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpg.tar.gz"
 

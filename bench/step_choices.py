@@ -23,7 +23,7 @@ from torch import nn
 
 import convnet
 from benchdata import machine
-from convnet.presets import spec_for
+from convnet.network.presets import spec_for
 
 NETS = {"keras": ("keras-mnist", "28x28x1"), "default": ("default", "28x28x1"),
         "small": ("small", "32x32x3"), "cifar-fast-cpu": ("cifar-fast-cpu", "32x32x3")}
@@ -77,7 +77,7 @@ def make_step(arch: str, shape: str, batch: int, *, channels_last: bool = True,
 
 def dropout_alone(rounds: int) -> None:
     """ByteDropout against nn.Dropout on the Keras net's dropout input, forward + backward."""
-    from convnet.layers import ByteDropout
+    from convnet.network.modules import ByteDropout
 
     x = torch.randn(128, 64, 5, 5).contiguous(memory_format=torch.channels_last)
     x.requires_grad_()

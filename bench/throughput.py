@@ -44,9 +44,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import convnet
 from benchdata import SHARED_CIFAR, load_cifar, machine, matmul_ceiling, subset
-from convnet.config import TrainConfig
-from convnet.datasets import Dataset, Split
+from convnet.data import Dataset, Split
 from convnet.train import channel_stats, fit
+from convnet.train.config import TrainConfig
 
 NETS = {
     "keras": "conv32k3-relu-maxpool2-conv64k3-relu-maxpool2-dropout0.5-fc10",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from convnet.augment import (
+from convnet.data.augment import (
     Augment,
     augment_batch,
     batch_cutout,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from convnet import balance
+from convnet.data import balance
 
 
 def test_loss_weights_make_every_class_count_the_same():

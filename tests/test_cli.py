@@ -61,11 +61,13 @@ def test_summary_prints_the_texts_comparison(capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "--data", "nope"], "error: --data must be a built-in dataset"),
-    (["train", "--data", "/no/such/dir"], "error: --data path '/no/such/dir' does not exist"),
+    (["train", "--data", "/no/such/dir"], "error: --data /no/such/dir does not exist"),
     (["train", "--arch", "conv8k3-maxpol2"], "error: Spec token 2 'maxpol2' is not a layer"),
     (["train", "--arch", "conv8k9-maxpool4-conv8k9"], "does not fit its input"),
-    (["train", "--epochs", "0"], "error: epochs must be a positive integer"),
-    (["train", "--batch-size", "-1"], "error: batch_size must be a positive integer"),
+    (["train", "--epochs", "0"],
+     "error: --epochs must be a positive integer. Received: --epochs 0."),
+    (["train", "--batch-size", "-1"],
+     "error: --batch-size must be a positive integer. Received: --batch-size -1."),
     (["train", "--epochs", "many"], "error: Invalid value for '--epochs': 'many' is not a"),
     (["evaluate", "/no/run"], "error: Run folder '/no/run' does not exist"),
     (["summary", "conv8k3", "--input", "28by28"], "error: The input shape must be HxWxC"),

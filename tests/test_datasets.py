@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from convnet import datasets
-from convnet.datasets.idx import read_idx
+from convnet import data as datasets
+from convnet.data.idx import read_idx
 from convnet.errors import ConvnetError
 
 
@@ -91,14 +91,14 @@ def test_stratified_split_keeps_every_class():
 
 
 @pytest.mark.parametrize("arg, message", [
-    ("nope", "--data must be a built-in dataset (digits, shapes, x-or-not-x, mnist, "
-     "fashion-mnist, cifar10) or an existing folder. Received: 'nope'."),
+    ("nope", "data must be a built-in dataset (digits, shapes, x-or-not-x, mnist, "
+     "fashion-mnist, cifar10) or an existing folder. Received: data='nope'."),
     ("digit", "Did you mean 'digits'?"),
-    ("shapes:size=abc", "--data shapes: option size must be an integer. Received: 'abc'."),
-    ("shapes:colour=3", "--data shapes: options are written key=value with keys size, train, "
+    ("shapes:size=abc", "data='shapes': option size must be an integer. Received: 'abc'."),
+    ("shapes:colour=3", "data='shapes': options are written key=value with keys size, train, "
      "test, seed. Received: 'colour=3'."),
     ("shapes:size=3", "shapes: size must be at least 5 pixels. Received: size=3."),
-    ("/no/such/folder", "--data path '/no/such/folder' does not exist."),
+    ("/no/such/folder", "data='/no/such/folder' does not exist."),
 ])
 def test_bad_data_arguments(arg, message):
     with pytest.raises(ConvnetError) as caught:

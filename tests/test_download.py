@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convnet import datasets
-from convnet.datasets import cifar, standard
-from convnet.download import Remote, fetch
+from convnet import data as datasets
+from convnet.data import cifar, standard
+from convnet.data.download import Remote, fetch
 from convnet.errors import ConvnetError
 
 PAYLOAD = bytes(range(256)) * 400  # 102,400 bytes
@@ -161,7 +161,7 @@ def test_unreachable_host_gives_one_line_with_url_and_fix(tmp_path):
 
 def test_two_processes_download_once(server, tmp_path):
     server.routes["/f"] = [("body", PAYLOAD)]
-    code = ("import sys; from pathlib import Path; from convnet.download import Remote, fetch;"
+    code = ("import sys; from pathlib import Path; from convnet.data.download import Remote, fetch;"
             f"fetch(Remote('file.bin', {SHA!r}, ({server.url + '/f'!r},)), Path(sys.argv[1]))")
     workers = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "cache")])
                for _ in range(2)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from convnet.evaluate import Evaluation, confusion_matrix
+from convnet.runs.evaluate import Evaluation, confusion_matrix
 
 
 def test_confusion_and_scores_match_a_reference_loop():

@@ -10,7 +10,7 @@ from PIL import Image
 
 import convnet
 from convnet.cli import main
-from convnet.explain import explain
+from convnet.explain.pictures import explain
 
 pytest.importorskip("matplotlib")
 

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 import convnet
-from convnet import datasets
+from convnet import data as datasets
 from convnet.cli import main
-from convnet.datasets.images import load_folder
+from convnet.data.folders import load_folder
+from convnet.data.preprocess import Preprocess, decode
 from convnet.errors import ConvnetError, DataError
-from convnet.preprocess import Preprocess, decode
 from datasets_helpers import bad_folder, good_class, picture
 
 ARCH = "conv4k3-relu-maxpool2-gap-fc"
@@ -172,7 +172,7 @@ def test_bad_folder_trains_to_completion_and_records_what_it_skipped(tmp_path):
 
 def test_strict_refuses_to_start_and_writes_nothing(tmp_path):
     bad_folder(tmp_path / "pets")
-    with pytest.raises(DataError, match="--strict: the data scan found 11 problem"):
+    with pytest.raises(DataError, match="strict=True: the data scan found 11 problem"):
         convnet.train(data=str(tmp_path / "pets"), arch=ARCH, epochs=1, strict=True,
                       out=tmp_path / "run")
     assert not (tmp_path / "run").exists()

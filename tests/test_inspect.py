@@ -8,7 +8,8 @@ import torch
 
 import convnet
 from convnet.errors import ConvnetError
-from convnet.inspect import explain_at, feature_maps, gradcam, parse_at
+from convnet.network.arithmetic import explain_at, parse_at
+from convnet.network.inside import feature_maps, gradcam
 
 SPEC = "conv6k3p1-bn-relu-maxpool2-conv8k5s2p2-relu-avgpool2-conv4k3-tanh-fc"
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import convnet
 from convnet.errors import ConvnetError, SpecError
-from convnet.model import parse_input_shape
+from convnet.network.model import parse_input_shape
 
 
 def test_lenet_parameter_count_by_hand():
@@ -164,7 +164,7 @@ def test_bad_input_shapes(text):
 
 
 def test_auto_picks_default_for_small_grayscale_and_small_otherwise():
-    from convnet.presets import PRESETS
+    from convnet.network.presets import PRESETS
 
     assert convnet.build("auto", "28x28x1", 10).spec == convnet.build("default", "28x28x1",
                                                                        10).spec
@@ -204,7 +204,7 @@ def test_average_pooling_is_not_swapped():
 
 @pytest.mark.parametrize("p", [0.1, 0.3, 0.5, 0.75])
 def test_byte_dropout_rate_scale_and_gradient(p):
-    from convnet.layers import ByteDropout
+    from convnet.network.modules import ByteDropout
     torch.manual_seed(0)
     layer = ByteDropout(p).train()
     x = torch.ones(400, 1000, requires_grad=True)
@@ -219,7 +219,7 @@ def test_byte_dropout_rate_scale_and_gradient(p):
 
 
 def test_byte_dropout_draws_from_the_seeded_generator():
-    from convnet.layers import ByteDropout
+    from convnet.network.modules import ByteDropout
     layer = ByteDropout(0.5).train()
     torch.manual_seed(3)
     first = layer(torch.ones(64, 64))

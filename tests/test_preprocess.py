@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from convnet.preprocess import ImageError, Preprocess, decode
+from convnet.data.preprocess import ImageError, Preprocess, decode
 
 
 @pytest.mark.parametrize("suffix", ["png", "jpg", "bmp", "gif", "webp", "tiff"])

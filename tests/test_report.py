@@ -12,7 +12,7 @@ from PIL import Image
 
 import convnet
 from convnet.cli import main
-from convnet.report import report
+from convnet.explain.report import report
 
 pytest.importorskip("matplotlib")
 DATA = "shapes:size=16,train=30,test=10"

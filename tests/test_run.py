@@ -37,7 +37,7 @@ def test_incompatible_version(copy):
     meta["convnet_version"] = "9.0"
     (copy / "model.json").write_text(json.dumps(meta))
     with pytest.raises(RunError, match=r"written by convnet 9.0 in run format 99; this convnet "
-                                       r".* reads format 1"):
+                                       r".* reads formats 1, 2"):
         convnet.load(copy)
 
 

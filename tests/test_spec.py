@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from convnet.errors import SpecError
-from convnet.presets import PRESETS
-from convnet.spec import (
+from convnet.network.presets import PRESETS
+from convnet.network.spec import (
     Activation,
     BatchNorm,
     Conv,

@@ -11,11 +11,12 @@ import torch
 
 import convnet
 from conftest import TINY_DATA
-from convnet.config import TrainConfig
+from convnet.data.pixels import Normalization
 from convnet.errors import ConvnetError
-from convnet.evaluate import predict_logits
-from convnet.recipes import RECIPES
-from convnet.speed import autocast_dtype, native_bf16
+from convnet.runs.predictor import Predictor
+from convnet.train.config import TrainConfig
+from convnet.train.recipes import RECIPES
+from convnet.train.speed import autocast_dtype, native_bf16
 
 SHAPES = "shapes:size=16,train=120,test=40"
 
@@ -56,11 +57,15 @@ def test_flip_tta_is_the_mean_of_the_image_and_its_mirror():
     torch.manual_seed(0)
     net = convnet.build("conv4k3-relu-gap-fc", "8x8x3", 3).eval()
     images = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
-    mean, std = torch.full((3,), 0.5), torch.full((3,), 0.2)
-    plain = predict_logits(net, images, mean, std)
-    mirrored = predict_logits(net, images.flip(3), mean, std)
-    both = predict_logits(net, images, mean, std, flip_tta=True)
+    norm = Normalization(torch.full((3,), 0.5), torch.full((3,), 0.2))
+    classes = ["a", "b", "c"]
+    plain = Predictor(net, norm, classes).logits(images)
+    mirrored = Predictor(net, norm, classes).logits(images.flip(3))
+    both = Predictor(net, norm, classes, flip_tta=True).logits(images)
     torch.testing.assert_close(both, (plain + mirrored) / 2)
+    # and against the texts' arithmetic, without the predictor: (pixels/255 - mean) / std
+    x = (images.float() / 255 - 0.5) / 0.2
+    torch.testing.assert_close(plain, net(x))
 
 
 def test_whitened_run_trains_saves_and_reloads_with_tta(tmp_path):
@@ -99,7 +104,7 @@ def test_ema_saves_the_moving_average_of_the_weights(tmp_path):
     assert any(not torch.equal(w1[key], w2[key]) for key in w1)
     for key in w1:
         torch.testing.assert_close(ema[key], 0.5 * w1[key] + 0.5 * w2[key])
-    with pytest.raises(ConvnetError, match="ema is the per-step decay"):
+    with pytest.raises(ConvnetError, match="ema must be the per-step decay"):
         TrainConfig(ema=1.0)
 
 

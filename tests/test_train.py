@@ -97,9 +97,9 @@ def test_a_failed_run_leaves_nothing_behind(tmp_path):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"epochs": 0}, "epochs must be a positive integer (--epochs 1 or more). Received: "
+    ({"epochs": 0}, "epochs must be a positive integer. Received: "
      "epochs=0."),
-    ({"batch_size": -4}, "batch_size must be a positive integer (--batch-size 1 or more). "
+    ({"batch_size": -4}, "batch_size must be a positive integer. "
      "Received: batch_size=-4."),
     ({"optimizer": "rmsprop"}, "optimizer must be one of adamw, adam, sgd. Received: "
      "optimizer='rmsprop'."),

@@ -4,20 +4,22 @@
 >>> net = convnet.build("conv32k3-relu-maxpool2-fc", "28x28x1", num_classes=10)
 >>> result = convnet.train(data="shapes", epochs=2)            # doctest: +SKIP
 >>> convnet.load(result.path).predict_files(["cat.png"])       # doctest: +SKIP
+
+The package is built in stages that import one way only (docs/ARCHITECTURE.md):
+network, data -> train -> runs -> explain -> cli.
 """
 
-__version__ = "0.1.0"
+from convnet import data
+from convnet._version import __version__
+from convnet.errors import ConvnetError, RunError, SpecError
+from convnet.network import Network, build, format_spec, parse_spec, summarize
+from convnet.runs import Run, TrainResult, load, train
+from convnet.train import TrainConfig, callbacks
 
-from convnet import callbacks, datasets  # noqa: E402
-from convnet.config import TrainConfig  # noqa: E402
-from convnet.errors import ConvnetError, RunError, SpecError  # noqa: E402
-from convnet.model import Network, build  # noqa: E402
-from convnet.run import Run, load  # noqa: E402
-from convnet.spec import format_spec, parse_spec  # noqa: E402
-from convnet.summary import summarize  # noqa: E402
-from convnet.train import TrainResult, train  # noqa: E402
+datasets = data  # the public name since 0.1: convnet.datasets.load("digits")
 
 __all__ = [
     "ConvnetError", "Network", "Run", "RunError", "SpecError", "TrainConfig", "TrainResult",
-    "build", "callbacks", "datasets", "format_spec", "load", "parse_spec", "summarize", "train",
+    "__version__", "build", "callbacks", "data", "datasets", "format_spec", "load",
+    "parse_spec", "summarize", "train",
 ]

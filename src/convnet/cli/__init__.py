@@ -10,8 +10,9 @@ import click
 from rich.console import Console
 
 from convnet.cli import render
+from convnet.cli.messages import to_flags
+from convnet.cli.options import config_from, config_options
 from convnet.errors import ConvnetError
-from convnet.recipes import RECIPES
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -28,48 +29,7 @@ def app() -> None:
 
 
 @app.command()
-@click.option("--data", help="Built-in name (see `convnet datasets`) or a folder. [digits]")
-@click.option("--arch", help="Preset (default, small, lenet, tinyvgg, keras-mnist), a spec "
-              "string, or auto: default for small grayscale images, small otherwise. [auto]")
-@click.option("--epochs", type=int, help="Passes over the training split. [14]")
-@click.option("--batch-size", type=int, help="Images per gradient step. [128]")
-@click.option("--lr", type=float, help="Peak learning rate. [8e-3 adamw, 1e-3 adam, 0.05 sgd]")
-@click.option("--optimizer", type=click.Choice(["adamw", "adam", "sgd"]), help="[adamw]")
-@click.option("--schedule", type=click.Choice(["onecycle", "cosine", "constant"]),
-              help="Learning-rate schedule. [onecycle]")
-@click.option("--weight-decay", type=float, help="L2 penalty. [5e-4]")
-@click.option("--label-smoothing", type=float, help="0 for plain log loss. [0.1]")
-@click.option("--ema", type=float, help="Keep a moving average of the weights with this "
-              "per-step decay and score and save it; 0: off. [0.98]")
-@click.option("--augment", type=click.Choice(["none", "light", "strong"]),
-              help="light: shifts (+flips where they make sense); strong: + crop, colour "
-                   "jitter, cutout. [light]")
-@click.option("--flip/--no-flip", default=None, help="Random left-right flips. [by data]")
-@click.option("--shift", type=int, help="Max random translation in pixels. [by policy]")
-@click.option("--crop-scale", type=float, help="Random resized crop: min area kept, 0-1.")
-@click.option("--rotate", type=float, help="Max random rotation in degrees (and zoom in %).")
-@click.option("--jitter", type=float, help="Colour jitter strength, 0-1. [by policy]")
-@click.option("--cutout", type=int, help="Cutout square side in pixels. [by policy]")
-@click.option("--balance", type=click.Choice(["auto", "weights", "sampler", "none"]),
-              help="Class imbalance: loss weights or an even sampler. [auto]")
-@click.option("--image-size", type=int, help="Folder data: resize to this side. [by data]")
-@click.option("--resize", type=click.Choice(["crop", "pad"]),
-              help="Folder data: keep the aspect ratio by centre crop or padding. [crop]")
-@click.option("--strict", is_flag=True, default=None,
-              help="Refuse to train if the data scan finds any bad file.")
-@click.option("--seed", type=int, help="Random seed. [0]")
-@click.option("--val-split", type=float, help="Fraction of each class held out. [0.1]")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="[auto]")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]),
-              help="bf16 autocast; auto uses it where the hardware has bf16 natively. [auto]")
-@click.option("--compile", type=click.Choice(["auto", "on", "off"]),
-              help="torch.compile the network; auto leaves it off (slower here). [auto]")
-@click.option("--tta", type=click.Choice(["auto", "flip", "none"]),
-              help="Test-time augmentation: average with the mirror image. auto: when "
-                   "training flips. [auto]")
-@click.option("--recipe", type=click.Choice(list(RECIPES)),
-              help="Named defaults for the options not given, e.g. cifar-fast (GPU) or "
-                   "cifar-fast-cpu.")
+@config_options
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
               help="Run folder to create. [runs/<data>-<arch>-<time>]")
 @click.option("--report/--no-report", "make_report", default=True,
@@ -77,23 +37,22 @@ def app() -> None:
 def train(out_dir: Path | None, make_report: bool, **options) -> None:
     """Train a CNN; with no options, the `default` preset on the built-in `digits`."""
     from convnet.cli.progress import RichProgress
-    from convnet.config import TrainConfig
-    from convnet.train import train as run_training
+    from convnet.runs import train as run_training
 
-    config = TrainConfig.from_dict({k: v for k, v in options.items() if v is not None})
-    result = run_training(config, out=out_dir, callbacks=[RichProgress(out)])
+    result = run_training(config_from(options), out=out_dir, callbacks=[RichProgress(out)])
     if make_report:
         _report_after_training(result.path)
 
 
 def _report_after_training(folder: Path) -> None:
     """The run is saved already: a report that cannot be drawn is a note, not a failure."""
-    from convnet.report import report as write_report
+    from convnet.explain.report import report as write_report
 
     try:
         result = write_report(folder)
     except ConvnetError as error:
-        err.print(f"note: no report drawn ({error})", soft_wrap=True, markup=False)
+        err.print(f"note: no report drawn ({to_flags(str(error))})", soft_wrap=True,
+                  markup=False)
         return
     out.print(f"Report: {result.html}")
 
@@ -113,7 +72,7 @@ def check_data(path: Path, image_size: int | None, resize: str, show_all: bool,
     It decodes every file once, so the next `convnet train` on it starts from the cache.
     """
     from convnet.cli.progress import scan_bar
-    from convnet.datasets.images import load_folder
+    from convnet.data.folders import load_folder
 
     with scan_bar(err) as progress:
         dataset = load_folder(path, image_size=image_size, resize=resize, progress=progress)
@@ -140,7 +99,7 @@ def evaluate(run: Path, data: str | None, as_json: bool) -> None:
     if as_json:
         out.print_json(json.dumps(result.to_dict()))
     else:
-        render.evaluation(out, result, f"{run} on {data or loaded.meta['data']['name']} test")
+        render.evaluation(out, result, f"{run} on {data or loaded.record.data.name} test")
 
 
 @app.command()
@@ -153,7 +112,7 @@ def evaluate(run: Path, data: str | None, as_json: bool) -> None:
 def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv: bool) -> None:
     """Class probabilities for image files or folders: "0.92 dog, 0.08 cat"."""
     import convnet
-    from convnet.preprocess import expand_paths
+    from convnet.data.preprocess import expand_paths
 
     loaded = convnet.load(run)
     paths = expand_paths(list(images))
@@ -183,8 +142,8 @@ def explain(run: Path, image: Path, out_dir: Path | None, cls: str | None, top: 
             at: str | None) -> None:
     """What the network sees in one image: feature maps, filters, Grad-CAM, probabilities."""
     import convnet
-    from convnet.explain import explain as draw
-    from convnet.inspect import parse_at
+    from convnet.explain.pictures import explain as draw
+    from convnet.network.arithmetic import parse_at
 
     loaded = convnet.load(run)
     if at is not None:
@@ -201,7 +160,7 @@ def explain(run: Path, image: Path, out_dir: Path | None, cls: str | None, top: 
 @click.option("--data", help="Dataset to rebuild the splits from. [the run's own]")
 def report(run: Path, data: str | None) -> None:
     """curves.png, confusion.png, wrong.png and a self-contained report.html in the run."""
-    from convnet.report import report as write_report
+    from convnet.explain.report import report as write_report
 
     result = write_report(run, data)
     out.print(f"{result.scored_on} accuracy {result.evaluation.accuracy:.2%}; wrote "
@@ -229,7 +188,7 @@ def summary(target: str, input_shape: str, classes: int, hidden: int) -> None:
 @app.command()
 def datasets() -> None:
     """What --data accepts."""
-    from convnet.datasets import catalogue
+    from convnet.data import catalogue
 
     render.catalogue(out, catalogue())
 
@@ -239,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app.main(args=argv, prog_name="convnet", standalone_mode=False)
     except ConvnetError as error:
-        err.print(f"error: {error}", soft_wrap=True, markup=False)
+        err.print(f"error: {to_flags(str(error))}", soft_wrap=True, markup=False)
         return 1
     except _Failed:
         return 1

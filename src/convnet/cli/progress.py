@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from convnet.callbacks import Callback, EpochStats, TrainStart
+from convnet.train.callbacks import Callback, EpochStats, TrainStart
 
 
 def _percent(value: float | None) -> str:

@@ -9,10 +9,10 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from convnet.evaluate import Evaluation
-from convnet.layers import format_shape
-from convnet.run import Prediction
-from convnet.summary import Summary
+from convnet.network.shapes import format_shape
+from convnet.network.summary import Summary
+from convnet.runs.evaluate import Evaluation
+from convnet.runs.predictor import Prediction
 
 
 def summary(console: Console, s: Summary) -> None:
@@ -58,10 +58,7 @@ def predictions(console: Console, results: list[Prediction], top: int, style: st
                 classes: list[str]) -> None:
     if style == "json":
         for r in results:
-            console.print(json.dumps({"file": r.path, "error": r.error,
-                                      "top": [{"class": c, "probability": p}
-                                              for c, p in r.top(top)],
-                                      "probabilities": r.probabilities}), soft_wrap=True)
+            console.print(json.dumps(r.to_dict(top)), soft_wrap=True)
     elif style == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["file", "prediction", "probability", *classes, "error"])

@@ -1,0 +1,128 @@
+"""What ``--data`` accepts: built-in datasets by name, or a path.
+
+>>> from convnet import datasets
+>>> datasets.load("digits").input_shape
+(28, 28, 1)
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+from convnet.data.cifar import has_cifar_files, load_cifar_folder
+from convnet.data.dataset import Dataset, Split
+from convnet.data.folders import load_folder
+from convnet.data.idx import has_idx_files, load_idx_folder
+from convnet.data.preprocess import Preprocess
+from convnet.data.scan import Progress
+from convnet.data.shapes import load_shapes
+from convnet.data.standard import ABOUT, load_standard
+from convnet.errors import ConvnetError
+
+__all__ = ["Dataset", "Split", "load", "catalogue", "parse_data_arg"]
+
+
+def _digits() -> Dataset:
+    folder = Path(str(resources.files("convnet.data") / "digits"))
+    dataset = load_idx_folder(folder, name="digits")
+    return Dataset("digits", dataset.classes, dataset.train, dataset.test,
+                   source="built in: 10,000 MNIST digits (8,000 train / 2,000 test)",
+                   flip_ok=False)
+
+
+_BUILT_IN: dict[str, tuple[Callable[..., Dataset], dict[str, type], str]] = {
+    "digits": (_digits, {}, "10,000 real MNIST handwritten digits, 28×28×1, 10 classes, "
+               "8,000 train / 2,000 test; shipped in the package"),
+    "shapes": (lambda **kw: load_shapes(variant="shapes", **kw),
+               {"size": int, "train": int, "test": int, "seed": int},
+               "generated X, O, +, square, triangle, line; 28×28×1, 6 classes; options "
+               "size, train, test (images per class), seed"),
+    "x-or-not-x": (lambda **kw: load_shapes(variant="x-or-not-x", **kw),
+                   {"size": int, "train": int, "test": int, "seed": int},
+                   "the texts' X-or-not-X: generated X against other shapes, 2 classes; "
+                   "same options as shapes"),
+    **{name: (lambda name=name: load_standard(name), {}, about)
+       for name, about in ABOUT.items()},
+}
+
+
+def catalogue() -> dict[str, str]:
+    """Built-in dataset names and what each one is."""
+    return {name: about for name, (_, _, about) in _BUILT_IN.items()}
+
+
+def parse_data_arg(text: str) -> tuple[str, dict[str, int]]:
+    """``"shapes:size=32,seed=1"`` -> ``("shapes", {"size": 32, "seed": 1})``."""
+    name, _, rest = text.partition(":")
+    name = name.strip().lower()
+    if name not in _BUILT_IN:
+        close = difflib.get_close_matches(name, list(_BUILT_IN), n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ConvnetError(f"data must be a built-in dataset ({', '.join(_BUILT_IN)}) or an "
+                           f"existing folder.{hint} Received: data={text!r}.")
+    allowed = _BUILT_IN[name][1]
+    options: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, equals, value = item.partition("=")
+        if key not in allowed or not equals:
+            raise ConvnetError(f"data={name!r}: options are written key=value with keys "
+                               f"{', '.join(allowed) or '(none)'}. Received: {item!r}.")
+        try:
+            options[key] = allowed[key](value)
+        except ValueError:
+            raise ConvnetError(f"data={name!r}: option {key} must be an integer. "
+                               f"Received: {value!r}.") from None
+    return name, options
+
+
+def _load_path(path: Path, image_size: int | None, resize: str,
+               progress: Progress | None, prep: Preprocess | None) -> Dataset:
+    if not path.exists():
+        raise ConvnetError(f"data={str(path)!r} does not exist. Give an existing "
+                           "folder or a built-in dataset name (see `convnet datasets`).")
+    if path.is_dir() and has_idx_files(path):
+        return load_idx_folder(path)
+    if path.is_dir() and has_cifar_files(path):
+        return load_cifar_folder(path)
+    if path.is_file() and path.suffix.lower() != ".csv":
+        raise ConvnetError(f"data={str(path)!r} is a file but not a .csv of path,label "
+                           "rows. Give a folder with one sub-folder per class, or a CSV.")
+    return load_folder(path, prep, image_size=image_size, resize=resize, progress=progress)
+
+
+def load(data: str | Path = "digits", *, image_size: int | None = None, resize: str = "crop",
+         progress: Progress | None = None, preprocess: Preprocess | None = None,
+         **options: int) -> Dataset:
+    """Load a dataset by name or from a path.
+
+    A built-in name wins over a folder of the same name (write ``./digits`` for the folder).
+
+    Args:
+        data: a built-in name, optionally with options (``"shapes:size=32"``); a standard
+            set (``mnist``, ``fashion-mnist``, ``cifar10``; downloaded once); or a path: a
+            folder with one sub-folder per class (optionally under train/ val/ test/), a CSV
+            of path,label rows, or a folder of the official MNIST/CIFAR-10 files.
+        image_size: side in pixels that folder images are resized to (default: from the data).
+        resize: ``crop`` (centre crop to the aspect ratio) or ``pad`` (letterbox).
+        progress: called with (files done, files in all) while a folder is decoded.
+        preprocess: exactly how to decode folder images (a run's own), instead of the above.
+        options: options for a generated dataset, e.g. ``size=32, seed=1``.
+
+    Raises:
+        ConvnetError: for an unknown name, a missing path or data it cannot read.
+    """
+    path, text = Path(data), str(data)
+    written_as_path = isinstance(data, Path) or "/" in text or "\\" in text
+    built_in = not written_as_path and text.partition(":")[0].lower() in _BUILT_IN
+    if written_as_path or (path.exists() and not built_in):
+        return _load_path(path, image_size, resize, progress, preprocess)
+    name, parsed = parse_data_arg(str(data))
+    allowed = _BUILT_IN[name][1]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ConvnetError(f"Dataset {name!r} takes the options {', '.join(allowed) or '(none)'}"
+                           f". Received: {', '.join(unknown)}.")
+    return _BUILT_IN[name][0](**{**parsed, **options})

@@ -1,0 +1,146 @@
+"""A dataset in memory: uint8 images and integer labels, with its class names."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from convnet.axes import chw_to_hwc
+from convnet.errors import ConvnetError
+
+if TYPE_CHECKING:  # imported for the annotations only: these modules import this one
+    from convnet.data.preprocess import Preprocess
+    from convnet.data.scan import Report
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images and labels of one split, kept as compact tensors."""
+
+    images: torch.Tensor  # (N, C, H, W) uint8
+    labels: torch.Tensor  # (N,) int64, indices into Dataset.classes
+
+    def __post_init__(self) -> None:
+        assert self.images.dtype == torch.uint8 and self.images.dim() == 4, self.images.shape
+        assert self.labels.shape == (self.images.shape[0],), (self.labels.shape, self.images.shape)
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+    def subset(self, index: torch.Tensor) -> Split:
+        return Split(self.images[index], self.labels[index])
+
+    def split_stratified(self, fraction: float, seed: int) -> tuple[Split, Split | None]:
+        """Hold out ``fraction`` of every class (at least one image of each class).
+
+        Returns:
+            (rest, held_out); held_out is None when ``fraction`` is 0.
+        """
+        if fraction <= 0:
+            return self, None
+        kept, held_out = held_out_indices(self.labels, fraction, seed)
+        return self.subset(kept), self.subset(held_out)
+
+
+def held_out_indices(labels: torch.Tensor, fraction: float, seed: int
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(kept, held out) indices, each sorted: ``fraction`` of every class held out, at least
+    one image per class and never all of them."""
+    generator = torch.Generator().manual_seed(seed)
+    keep, held = [], []
+    for label in labels.unique():
+        members = torch.nonzero(labels == label).flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        count = min(max(1, round(fraction * len(members))), len(members) - 1)
+        held.append(members[:count])
+        keep.append(members[count:])
+    return torch.cat(keep).sort().values, torch.cat(held).sort().values
+
+
+def _digest(indices: torch.Tensor) -> str:
+    return hashlib.sha256(indices.to(torch.int64).numpy().tobytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Where a run's validation images come from; saved in the run, so that the report draws
+    exactly the images training held out (`draw`, the one function both call).
+
+    source: ``held-out`` (``fraction`` of every training class, chosen with ``seed``),
+    ``dataset`` (the dataset's own val/ split) or ``none``.
+    """
+
+    source: str
+    fraction: float = 0.0
+    seed: int = 0
+    count: int = 0  # validation images
+    indices_sha256: str | None = None  # held-out: SHA-256 of the held-out indices (int64)
+
+    @classmethod
+    def plan(cls, dataset: Dataset, fraction: float, seed: int) -> Validation:
+        """The rule for a new run: the dataset's own split if it has one, else hold out."""
+        if dataset.val is not None:
+            return cls("dataset", count=len(dataset.val))
+        if fraction <= 0:
+            return cls("none")
+        _, held = held_out_indices(dataset.train.labels, fraction, seed)
+        return cls("held-out", fraction, seed, len(held), _digest(held))
+
+    def draw(self, dataset: Dataset) -> tuple[Split, Split | None]:
+        """(training split, validation split) of ``dataset`` by this rule.
+
+        Raises:
+            ConvnetError: if the held-out images differ from the ones recorded (the data
+                changed since the run was trained).
+        """
+        if self.source == "dataset" and dataset.val is not None:
+            return dataset.train, dataset.val
+        if self.source != "held-out":
+            return dataset.train, None
+        kept, held = held_out_indices(dataset.train.labels, self.fraction, self.seed)
+        if self.indices_sha256 is not None and _digest(held) != self.indices_sha256:
+            raise ConvnetError(
+                f"The data {dataset.name!r} no longer gives the validation images this run "
+                "held out (its training files changed since). Give the data the run was "
+                "trained on, or retrain.")
+        return dataset.train.subset(kept), dataset.train.subset(held)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Validation:
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named dataset: a training split, an optional test split and the class names."""
+
+    name: str
+    classes: list[str]
+    train: Split
+    test: Split | None
+    source: str  # where it came from, for model.json and `convnet datasets`
+    val: Split | None = None  # a validation split of its own (else one is held out of train)
+    report: Report | None = None  # folder datasets: what the scan skipped and why
+    preprocess: Preprocess | None = None  # how the images were made from files
+    flip_ok: bool = True  # False where a mirror image means something else (digits)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of the images."""
+        return chw_to_hwc(tuple(self.train.images.shape[1:]))
+
+    def fingerprint(self) -> str:
+        """SHA-256 over class names, images and labels: two runs on the same data agree."""
+        digest = hashlib.sha256(json.dumps(self.classes).encode())
+        for split in (self.train, self.val, self.test):
+            if split is not None:
+                digest.update(split.images.contiguous().numpy().tobytes())
+                digest.update(split.labels.contiguous().numpy().tobytes())
+        return digest.hexdigest()

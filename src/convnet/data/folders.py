@@ -1,0 +1,140 @@
+"""Folder and CSV datasets: scanned and decoded once into a memory-mapped uint8 cache.
+
+The cache is keyed by the file list with each file's size and modification time, the
+classes, and the preprocessing; change any of them and the files are read again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from filelock import FileLock
+
+from convnet.atomic import write_json
+from convnet.data.cache import cache_dir
+from convnet.data.dataset import Dataset, Split
+from convnet.data.layout import Entry, Layout, Problem, find_layout
+from convnet.data.preprocess import Preprocess
+from convnet.data.scan import (
+    Progress,
+    Report,
+    choose_preprocess,
+    count_per_class,
+    decode_all,
+    find_duplicates,
+)
+from convnet.errors import ConvnetError
+
+CACHE_VERSION = 2  # bump when the decoded bytes for the same files would change
+
+
+def _stat(path: Path) -> list[int]:
+    try:
+        info = path.stat()
+        return [info.st_size, info.st_mtime_ns]
+    except OSError:
+        return [-1, -1]
+
+
+def cache_key(layout: Layout, prep: Preprocess) -> str:
+    """SHA-256 over the file list, sizes, mtimes, classes and preprocessing."""
+    digest = hashlib.sha256(json.dumps(
+        {"version": CACHE_VERSION, "prep": prep.to_dict(), "classes": layout.classes},
+        sort_keys=True).encode())
+    for entry in layout.entries:
+        digest.update(json.dumps([str(entry.path.absolute()), entry.split, entry.label,
+                                  *_stat(entry.path)]).encode())
+    return digest.hexdigest()[:32]
+
+
+def _build(layout: Layout, prep: Preprocess, folder: Path, progress: Progress | None) -> None:
+    """Decode every file into ``folder`` (images.npy + index.json), atomically.
+
+    Row i of images.npy is entry i; rows of files that could not be read stay zero and are
+    marked by their reason in index.json.
+    """
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.",
+                                    suffix=".partial"))
+    try:
+        shape = (len(layout.entries), prep.channels, prep.height, prep.width)
+        images = np.lib.format.open_memmap(staging / "images.npy", mode="w+", dtype=np.uint8,
+                                           shape=shape)
+        digests, reasons = [], []
+        paths = [entry.path for entry in layout.entries]
+        for row, item in enumerate(decode_all(paths, prep, progress=progress)):
+            if item.pixels is not None:
+                images[row] = item.pixels.transpose(2, 0, 1)  # (H, W, C) -> (C, H, W)
+            digests.append(item.digest)
+            reasons.append(item.reason)
+        images.flush()
+        del images
+        write_json(staging / "index.json", {"digests": digests, "reasons": reasons})
+        os.replace(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _report(layout: Layout, prep: Preprocess, reasons: list[str | None],
+            digests: list[str], usable: list[bool]) -> Report:
+    problems = sorted(list(layout.problems) + [
+        Problem(str(entry.path), reason)
+        for entry, reason in zip(layout.entries, reasons) if reason is not None],
+        key=lambda problem: problem.path)
+    return Report(str(layout.root), layout.classes, prep,
+                  count_per_class(layout.entries, usable, len(layout.classes)), problems,
+                  find_duplicates(layout.entries, digests, layout.classes),
+                  list(layout.empty_classes))
+
+
+def _splits(entries: list[Entry], usable: list[bool], pixels: np.ndarray
+            ) -> dict[str, Split]:
+    """Each split's usable rows, read from the memory-mapped cache (N, C, H, W) uint8."""
+    splits = {}
+    for name in ("train", "val", "test"):
+        rows = [i for i, e in enumerate(entries) if usable[i] and e.split == name]
+        if rows:
+            labels = torch.tensor([entries[i].label for i in rows], dtype=torch.long)
+            splits[name] = Split(torch.from_numpy(pixels[rows]), labels)  # copies those rows
+    return splits
+
+
+def load_folder(data: Path, prep: Preprocess | None = None, *, image_size: int | None = None,
+                resize: str = "crop", progress: Progress | None = None) -> Dataset:
+    """Scan, decode (or read from the cache) and split a folder or CSV dataset.
+
+    Bad files are skipped and listed in ``dataset.report``; nothing here raises for them.
+
+    Raises:
+        ConvnetError: for a layout that cannot be a dataset (fewer than two classes...).
+    """
+    started = time.perf_counter()
+    layout = find_layout(Path(data))
+    prep = prep or choose_preprocess(layout, image_size, resize)
+    key = cache_key(layout, prep)
+    folder = cache_dir("decoded") / key
+    cached = (folder / "index.json").is_file()
+    if not cached:
+        with FileLock(str(folder) + ".lock"):  # two runs on one folder decode it once
+            if not (folder / "index.json").is_file():
+                _build(layout, prep, folder, progress)
+    index = json.loads((folder / "index.json").read_text())
+    pixels = np.load(folder / "images.npy", mmap_mode="r")  # (N, C, H, W) uint8
+    usable = [reason is None for reason in index["reasons"]]
+    report = _report(layout, prep, index["reasons"], index["digests"], usable)
+    report.seconds, report.cached = time.perf_counter() - started, cached
+    splits = _splits(layout.entries, usable, pixels)
+    if "train" not in splits:
+        raise ConvnetError(f"data={str(data)!r}: none of its training files could be read "
+                           "as an image. Run `convnet check-data` on it to see why.")
+    name = Path(data).name if Path(data).is_dir() else Path(data).stem
+    return Dataset(name, layout.classes, splits["train"], splits.get("test"),
+                   source=f"folder {Path(data).absolute()}", val=splits.get("val"),
+                   report=report, preprocess=prep, flip_ok=True)

@@ -1,0 +1,194 @@
+"""Read every file of a folder dataset once: decode what can be decoded, report the rest.
+
+The same pass serves `convnet check-data` and every training run. Bad files are reported by
+path and reason and skipped; they never reach an epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convnet.data.layout import Entry, Layout, Problem, os_reason
+from convnet.data.preprocess import ImageError, Preprocess, decode, peek
+
+IMBALANCE_WARNING = 3.0  # largest / smallest class above this ratio gets a warning
+SERIAL_BELOW = 512  # fewer files than this are decoded in-process (pool start-up costs more)
+GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F"}
+
+Progress = Callable[[int, int], None]  # (files done, files in all)
+
+
+@dataclass
+class Decoded:
+    """What one file became: pixels and a content hash, or the reason it failed."""
+
+    digest: str  # BLAKE2b of the file's bytes ("" when it could not be read)
+    pixels: np.ndarray | None  # (H, W, C) uint8
+    reason: str | None = None
+
+
+def decode_file(path: Path, prep: Preprocess) -> Decoded:
+    """Read a file once, hash its bytes, decode them. Never raises for a bad file."""
+    try:
+        if not path.is_file() and path.exists():
+            return Decoded("", None, "not a regular file")
+        data = path.read_bytes()
+    except OSError as error:
+        return Decoded("", None, os_reason(error))
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    try:
+        return Decoded(digest, decode(data, prep))
+    except ImageError as error:
+        return Decoded(digest, None, str(error))
+
+
+def _decode_chunk(paths: list[Path], prep: Preprocess) -> list[Decoded]:
+    return [decode_file(path, prep) for path in paths]
+
+
+def decode_all(paths: list[Path], prep: Preprocess, workers: int | None = None,
+               progress: Progress | None = None) -> Iterator[Decoded]:
+    """`decode_file` over many files, in order, on every core for large lists.
+
+    A generator: results stream to the caller chunk by chunk, so memory stays flat however
+    many files there are.
+    """
+    workers = workers or os.cpu_count() or 1
+    done = 0
+    if len(paths) < SERIAL_BELOW or workers == 1:
+        for path in paths:
+            yield decode_file(path, prep)
+            done += 1
+            if progress and done % 64 == 0:
+                progress(done, len(paths))
+    else:
+        chunk = 256
+        chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for part in pool.map(_decode_chunk, chunks, [prep] * len(chunks)):
+                yield from part
+                done += len(part)
+                if progress:
+                    progress(done, len(paths))
+    if progress:
+        progress(len(paths), len(paths))
+
+
+def choose_preprocess(layout: Layout, image_size: int | None = None, resize: str = "crop",
+                      sample: int = 200) -> Preprocess:
+    """Size and channels from a sample of file headers (nothing is decoded).
+
+    Grayscale when every sampled image is grayscale, else RGB. The size is the images' own
+    when they all share one (up to 256 px), else the median shorter side clamped to
+    8..128 px (square) -- or ``image_size`` when given.
+    """
+    train = [e.path for e in layout.entries if e.split == "train"] or \
+        [e.path for e in layout.entries]
+    step = max(1, len(train) // sample)
+    headers = []
+    for path in train[::step][:sample]:
+        try:
+            headers.append(peek(path))
+        except ImageError:
+            continue  # the full pass reports it
+    channels = 1 if headers and all(mode in GRAY_MODES for _, _, mode in headers) else 3
+    if image_size is not None:
+        return Preprocess(image_size, image_size, channels, resize)
+    sizes = {(w, h) for w, h, _ in headers}
+    if len(sizes) == 1 and max(next(iter(sizes))) <= 256:
+        width, height = next(iter(sizes))
+        return Preprocess(height, width, channels, resize)
+    shorter = sorted(min(w, h) for w, h, _ in headers) or [64]
+    side = int(min(max(shorter[len(shorter) // 2], 8), 128))
+    return Preprocess(side, side, channels, resize)
+
+
+@dataclass
+class Report:
+    """What the scan found: usable images per class and split, and everything wrong."""
+
+    root: str
+    classes: list[str]
+    preprocess: Preprocess
+    counts: dict[str, list[int]]  # split -> usable images per class
+    problems: list[Problem] = field(default_factory=list)  # skipped files, by path
+    duplicates: list[tuple[str, str, str]] = field(default_factory=list)  # (path, first, kind)
+    empty_classes: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # scan + decode (or cache read) time
+    cached: bool = False  # True when the decoded images came from the cache
+
+    @property
+    def imbalance(self) -> float:
+        """Largest over smallest training class count."""
+        train = [n for n in self.counts.get("train", []) if n > 0]
+        return max(train) / min(train) if train else 1.0
+
+    @property
+    def leaks(self) -> list[tuple[str, str, str]]:
+        """Duplicates that cross splits or carry different labels: they falsify scores."""
+        return [d for d in self.duplicates if d[2] != "same class"]
+
+    def warnings(self) -> list[str]:
+        notes = [f"class {name!r} has no training images; it is left out"
+                 for name in self.empty_classes]
+        if self.imbalance > IMBALANCE_WARNING:
+            notes.append(f"classes are imbalanced: the largest has {self.imbalance:.1f}× the "
+                         "images of the smallest (see --balance)")
+        for path, first, kind in self.duplicates:
+            notes.append(f"{path}: exact duplicate of {first} ({kind})")
+        return notes
+
+    def blocking(self) -> list[str]:
+        """What makes `--strict` refuse to train."""
+        return ([f"{p.path}: {p.reason}" for p in self.problems]
+                + [f"{path}: exact duplicate of {first} ({kind})"
+                   for path, first, kind in self.leaks]
+                + [f"class {name!r} has no training images" for name in self.empty_classes])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"root": self.root, "classes": self.classes,
+                "preprocess": self.preprocess.to_dict(), "counts": self.counts,
+                "imbalance": round(self.imbalance, 3),
+                "skipped": [{"path": p.path, "reason": p.reason} for p in self.problems],
+                "duplicates": [{"path": a, "first": b, "kind": k}
+                               for a, b, k in self.duplicates],
+                "empty_classes": self.empty_classes, "warnings": self.warnings(),
+                "seconds": round(self.seconds, 3), "cached": self.cached}
+
+
+def find_duplicates(entries: list[Entry], digests: list[str], classes: list[str]
+                    ) -> list[tuple[str, str, str]]:
+    """(path, first path with the same bytes, kind) for every repeat after the first."""
+    first: dict[str, Entry] = {}
+    found = []
+    for entry, digest in zip(entries, digests):
+        if not digest:
+            continue
+        seen = first.setdefault(digest, entry)
+        if seen is entry:
+            continue
+        if seen.split != entry.split:
+            kind = f"across splits: {seen.split} and {entry.split}"
+        elif seen.label != entry.label:
+            kind = f"different classes: {classes[seen.label]} and {classes[entry.label]}"
+        else:
+            kind = "same class"
+        found.append((str(entry.path), str(seen.path), kind))
+    return found
+
+
+def count_per_class(entries: list[Entry], usable: list[bool], k: int) -> dict[str, list[int]]:
+    counts: dict[str, list[int]] = defaultdict(lambda: [0] * k)
+    for entry, ok in zip(entries, usable):
+        if ok:
+            counts[entry.split][entry.label] += 1
+    return dict(counts)

@@ -1,0 +1,137 @@
+"""`convnet report RUN`: the pictures of a training run and one self-contained HTML page.
+
+Writes into the run folder: ``curves.png`` (loss and accuracy per epoch), ``confusion.png``
+(counts and rates on the test split, or validation when there is no test split),
+``wrong.png`` (the most confidently wrong validation images with their Grad-CAM) and
+``report.html`` (all of it, images embedded, plus per-class scores, the model summary and
+the run's configuration). The validation split is rebuilt exactly as training drew it
+(by the rule saved in the run), so the gallery shows images the network never trained on.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from convnet import data as datasets
+from convnet.atomic import write_atomic
+from convnet.data.dataset import Split, Validation
+from convnet.explain import plots
+from convnet.network.shapes import format_shape
+from convnet.network.summary import summarize
+from convnet.runs.evaluate import Evaluation
+from convnet.runs.format import read_metrics
+from convnet.runs.run import Run, load
+
+WRONG_SHOWN = 12
+
+
+@dataclass
+class RunReport:
+    folder: Path
+    files: list[Path]  # the PNGs
+    html: Path
+    evaluation: Evaluation
+    scored_on: str  # "test" or "validation"
+
+
+def _splits(run: Run, data: str | None) -> tuple[Split | None, Split | None]:
+    """(validation, test) of the run's data, the validation split drawn by the rule saved in
+    the run (format-1 runs saved none: the rule is planned from their config, as then)."""
+    config = run.record.config
+    dataset = datasets.load(data or config.data, preprocess=run.preprocess)
+    rule = run.record.validation or Validation.plan(dataset, config.val_split, config.seed)
+    _, val = rule.draw(dataset)
+    return val, dataset.test
+
+
+def _wrong(run: Run, split: Split) -> list[tuple[torch.Tensor, torch.Tensor, str]]:
+    """The most confidently wrong images of a split: (image, Grad-CAM, caption)."""
+    probabilities = run.predict(split.images)  # (N, classes)
+    confidence, predicted = probabilities.max(1)
+    wrong = torch.nonzero(predicted != split.labels).flatten()
+    ranked = wrong[confidence[wrong].argsort(descending=True)][:WRONG_SHOWN]
+    items = []
+    for index in ranked.tolist():
+        image, guess = split.images[index], int(predicted[index])
+        caption = (f"true {run.classes[int(split.labels[index])]}\n"
+                   f"said {run.classes[guess]} ({float(confidence[index]):.2f})")
+        items.append((image, run.gradcam(image, guess), caption))
+    return items
+
+
+def report(path: str | Path, data: str | None = None) -> RunReport:
+    """Write the run's pictures and ``report.html`` into its folder.
+
+    Raises:
+        RunError: if the folder is not a readable run.
+        ConvnetError: if its data cannot be loaded again, or matplotlib is missing.
+    """
+    run = load(path)
+    folder = Path(path)
+    val, test = _splits(run, data)
+    scored, scored_on = (test, "test") if test is not None else (val, "validation")
+    evaluation = run.evaluate(scored)
+    files = [plots.curves(read_metrics(folder), folder / "curves.png"),
+             plots.confusion(evaluation.confusion, run.classes, folder / "confusion.png",
+                             f"{scored_on} split")]
+    gallery_split, gallery_name = (val, "validation") if val is not None else (test, "test")
+    items = _wrong(run, gallery_split)
+    files.append(plots.gallery(items, folder / "wrong.png",
+                               f"the {len(items)} most confidently wrong {gallery_name} "
+                               "images, with Grad-CAM for the class the network said"))
+    page = folder / "report.html"
+    write_atomic(page, _html(run, evaluation, scored_on, files).encode())
+    return RunReport(folder, files, page, evaluation, scored_on)
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+                   for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _html(run: Run, evaluation: Evaluation, scored_on: str, files: list[Path]) -> str:
+    record = run.record
+    precision, recall, f1 = evaluation.precision, evaluation.recall, evaluation.f1
+    per_class = [[name, f"{float(precision[i]):.3f}", f"{float(recall[i]):.3f}",
+                  f"{float(f1[i]):.3f}", f"{int(evaluation.support[i]):,}"]
+                 for i, name in enumerate(run.classes)]
+    summary = summarize(run.network)
+    layers = [list(row) for row in summary.table_rows()]
+    title = f"convnet run {run.path.name if run.path else ''}"
+    pictures = "".join(f"<figure>{_img(path, path.stem)}<figcaption>{path.name}"
+                       "</figcaption></figure>" for path in files)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:2px 8px;
+text-align:right}}img{{max-width:100%}}pre{{background:#f5f5f5;padding:1em;overflow:auto}}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>{html.escape(record.data.name)}: {scored_on} accuracy
+<b>{evaluation.accuracy:.2%}</b> on {evaluation.count:,} images, macro F1
+{evaluation.macro['f1']:.4f}, balanced accuracy {evaluation.balanced_accuracy:.2%};
+best epoch {record.metrics.best_epoch}.</p>
+{pictures}
+<h2>Per class ({scored_on} split)</h2>
+{_table(["class", "precision", "recall", "F1", "images"], per_class)}
+<h2>Model</h2><p><code>{html.escape(run.network.spec)}</code>: {summary.params:,}
+parameters, input {format_shape((run.input_shape[2], *run.input_shape[:2]))}.</p>
+{_table(["#", "layer", "output H×W×D", "parameters", "multiply-adds", "receptive field"],
+        layers)}
+<p>{html.escape(summary.comparison())}</p>
+<h2>Configuration</h2><pre>{html.escape(json.dumps(record.config.to_dict(), indent=2))}</pre>
+</body></html>
+"""

@@ -1,0 +1,171 @@
+"""The network: a spec string and an input shape -> a torch module with named seams."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+
+from convnet.axes import hwc_to_chw
+from convnet.errors import ConvnetError
+from convnet.network.modules import Whitening, make_module
+from convnet.network.presets import resolve_arch, spec_for
+from convnet.network.shapes import LayerInfo, infer
+from convnet.network.spec import (
+    Activation,
+    Dense,
+    Flatten,
+    Layer,
+    Pool,
+    format_spec,
+    parse_spec,
+    resolve,
+)
+
+
+def parse_input_shape(text: str | tuple[int, ...]) -> tuple[int, int, int]:
+    """``"28x28x1"`` (H×W×C, as the texts write it) or ``"28x28"`` (one channel) -> (H, W, C).
+
+    Raises:
+        ConvnetError: for anything that is not two or three positive integers.
+    """
+    if isinstance(text, tuple | list):
+        parts = [str(part) for part in text]
+    else:
+        parts = re.split(r"\s*[x×,]\s*", str(text).strip().lower())
+    if len(parts) == 2:
+        parts.append("1")
+    if len(parts) != 3 or not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise ConvnetError(
+            "The input shape must be HxWxC with positive integers, e.g. 28x28x1 or 32x32x3. "
+            f"Received: {text!r}."
+        )
+    height, width, channels = (int(part) for part in parts)
+    return height, width, channels
+
+
+def _positions(resolved: list[Layer], written: int) -> list[int | None]:
+    """1-based spec positions; None for the implied flatten and an appended output layer."""
+    positions: list[int | None] = []
+    counter = 0
+    for index, layer in enumerate(resolved):
+        implied = isinstance(layer, Flatten) and layer.implied
+        appended = index == len(resolved) - 1 and isinstance(layer, Dense) and counter == written
+        if implied or appended:
+            positions.append(None)
+        else:
+            counter += 1
+            positions.append(counter)
+    return positions
+
+
+_NON_DECREASING = ("relu", "tanh", "sigmoid")  # not gelu: it dips below zero before rising
+
+
+def run_order(layers: list[Layer]) -> list[int]:
+    """The order `Network.forward` runs the layers in: an activation followed by max pooling
+    runs after the pool instead.
+
+    The swap is exact, values and gradients: relu, tanh and sigmoid never decrease, so
+    max(f(a), f(b)) = f(max(a, b)), and the pool picks the same element either way. Run
+    second, the activation and its backward touch a quarter of the values (maxpool2).
+    """
+    order = list(range(len(layers)))
+    for i in range(len(order) - 1):
+        first, second = layers[order[i]], layers[order[i + 1]]
+        monotonic = isinstance(first, Activation) and first.name in _NON_DECREASING
+        if monotonic and isinstance(second, Pool) and second.kind == "max":
+            order[i], order[i + 1] = order[i + 1], order[i]
+    return order
+
+
+class Network(nn.Module):
+    """A CNN assembled from a spec.
+
+    ``forward_features`` runs the layers that see feature maps, ``forward_head`` the rest
+    (flatten, fully connected), and ``forward_intermediates`` returns every layer's output
+    in the spec's order, so visualisation and export work the same way for every network.
+    ``forward`` gives the same logits a little faster (see `run_order`).
+    """
+
+    def __init__(self, spec: str, input_shape: tuple[int, int, int], num_classes: int):
+        super().__init__()
+        written = parse_spec(spec_for(spec))
+        self.layers = resolve(written, num_classes)
+        self.spec = format_spec(self.layers)
+        self.input_shape = input_shape  # (H, W, C)
+        self.num_classes = num_classes
+        self.infos: list[LayerInfo] = infer(self.layers, hwc_to_chw(input_shape),
+                                            _positions(self.layers, len(written)))
+        self.body = nn.Sequential(*(make_module(info) for info in self.infos))
+        # The head starts at the first layer that works on vectors (always a Flatten).
+        self.head_start = next(i for i, layer in enumerate(self.layers)
+                               if isinstance(layer, Flatten))
+        # swaps never cross the flatten (activation and pool both act on feature maps),
+        # so the order splits at head_start like the layers do
+        self._order = run_order(self.layers)
+
+    def _run(self, x: torch.Tensor, order: list[int]) -> torch.Tensor:
+        for index in order:
+            x = self.body[index](x)
+        return x
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self._run(x, self._order[: self.head_start])  # (B, C, H, W) -> (B, D, h, w)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        # (B, D, h, w) -> (B, classes)
+        return self._run(features, self._order[self.head_start :])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # (B, C, H, W) -> (B, classes) logits
+        return self._run(x, self._order)
+
+    def forward_intermediates(self, x: torch.Tensor) -> list[tuple[LayerInfo, torch.Tensor]]:
+        """Every layer's output for a batch, paired with what the summary says of it."""
+        outputs = []
+        for info, module in zip(self.infos, self.body):
+            x = module(x)
+            outputs.append((info, x))
+        return outputs
+
+    @property
+    def chw(self) -> tuple[int, int, int]:
+        """The input shape as torch sees one image: (C, H, W)."""
+        return hwc_to_chw(self.input_shape)
+
+    @property
+    def has_whitening(self) -> bool:
+        return isinstance(self.body[0], Whitening)
+
+    def fit_whitening(self, images: torch.Tensor) -> None:
+        """Set the leading ``whiten`` layer's filters from normalised images (N, C, H, W)."""
+        if self.has_whitening:
+            self.body[0].fit(images)
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def build(spec: str, input_shape: str | tuple[int, int, int] = (28, 28, 1),
+          num_classes: int = 10) -> Network:
+    """Build a network from a spec string or preset name, with random initial weights.
+
+    Args:
+        spec: e.g. ``"conv32k3-relu-maxpool2-fc128-relu-fc"``, a preset such as ``"lenet"``,
+            or ``"auto"`` (`convnet.network.presets.auto_preset` picks one for the input).
+        input_shape: H×W×C, as a tuple or a string like ``"28x28x1"``.
+        num_classes: size of the output layer.
+
+    Raises:
+        SpecError: for a spec that cannot be parsed or does not fit ``input_shape``.
+
+    >>> build("lenet", "28x28x1", 10).num_params
+    61706
+    """
+    if num_classes < 2:
+        raise ConvnetError(f"num_classes must be at least 2. Received: {num_classes}.")
+    shape = parse_input_shape(input_shape)
+    return Network(resolve_arch(spec, shape), shape, num_classes)

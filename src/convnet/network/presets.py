@@ -1,0 +1,77 @@
+"""Named networks: each preset is a spec string with a name and a reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Preset:
+    spec: str
+    about: str
+
+
+PRESETS: dict[str, Preset] = {
+    "default": Preset(
+        "conv16k5-bn-relu-maxpool2-conv32k5-bn-relu-maxpool2-fc256-relu-dropout0.5-fc",
+        "two 5×5 conv blocks with batch norm; the `convnet train` default, chosen because "
+        "it reaches 99% on digits in about 20 s on two CPU cores (bench/RESULTS.md)",
+    ),
+    "small": Preset(
+        "conv32k3p1-bn-relu-maxpool2-conv64k3p1-bn-relu-maxpool2-conv128k3p1-bn-relu-"
+        "maxpool2-gap-fc",
+        "three 3×3 conv blocks ending in global average pooling: works at any image size "
+        "and trains CIFAR-10 to ~80% in about 12 minutes on two CPU cores",
+    ),
+    "cifar-fast": Preset(
+        "whiten2-gelu-conv64k3p1-maxpool2-bn-gelu-conv64k3p1-bn-gelu-conv256k3p1-maxpool2-bn-"
+        "gelu-conv256k3p1-bn-gelu-conv256k3p1-maxpool2-bn-gelu-conv256k3p1-bn-gelu-maxpool3-fc",
+        "the fast CIFAR-10 network of the speed-training literature (airbench94's shape): "
+        "a fixed whitening layer, then three conv-pool-bn-gelu-conv-bn-gelu groups; "
+        "used by `--recipe cifar-fast`",
+    ),
+    "cifar-fast-cpu": Preset(
+        "whiten2-gelu-conv32k3p1-maxpool2-bn-gelu-conv32k3p1-bn-gelu-conv64k3p1-maxpool2-bn-"
+        "gelu-conv64k3p1-bn-gelu-conv128k3p1-maxpool2-bn-gelu-conv128k3p1-bn-gelu-maxpool3-fc",
+        "`cifar-fast` at widths 32/64/128 instead of 64/256/256, for CPUs; "
+        "used by `--recipe cifar-fast-cpu`",
+    ),
+    "lenet": Preset(
+        "conv6k5p2-tanh-avgpool2-conv16k5-tanh-avgpool2-fc120-tanh-fc84-tanh-fc",
+        "LeNet-5 (LeCun et al., 1998): 61,706 parameters on 28×28×1 with 10 classes",
+    ),
+    "tinyvgg": Preset(
+        "conv10k3-relu-conv10k3-relu-maxpool2-conv10k3-relu-conv10k3-relu-maxpool2-fc",
+        "the small VGG-style net that CNN Explainer draws (made for 64×64×3 input)",
+    ),
+    "keras-mnist": Preset(
+        "conv32k3-relu-maxpool2-conv64k3-relu-maxpool2-dropout0.5-fc",
+        "the Keras 'simple MNIST convnet' example",
+    ),
+}
+
+
+def spec_for(arch: str) -> str:
+    """The spec string for a preset name, or ``arch`` itself if it is not a preset name."""
+    preset = PRESETS.get(arch.strip().lower())
+    return preset.spec if preset else arch
+
+
+def resolve_arch(arch: str, input_shape: tuple[int, int, int]) -> str:
+    """``arch`` as given, except ``auto``, which becomes the preset `auto_preset` picks.
+
+    The one place ``auto`` is resolved: `build` and training both call it.
+    """
+    return auto_preset(input_shape) if arch.strip().lower() == "auto" else arch
+
+
+def auto_preset(input_shape: tuple[int, int, int]) -> str:
+    """The preset ``--arch auto`` picks for an input of (H, W, C).
+
+    ``default`` for small grayscale images (digits-like: it flattens after two pools, which
+    is cheap at 28×28); ``small`` for colour or larger images, which ends in global average
+    pooling and so keeps its fully connected layer small at any size. Chosen by measurement:
+    bench/RESULTS.md (98.95% on digits with `default`, 77% on CIFAR-10 with `small`).
+    """
+    height, width, channels = input_shape
+    return "default" if channels == 1 and max(height, width) <= 32 else "small"

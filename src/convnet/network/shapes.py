@@ -1,0 +1,138 @@
+"""The shape arithmetic the texts teach: what each layer makes of its input.
+
+Shapes are tuples in torch's order: ``(C, H, W)`` for feature maps, ``(N,)`` for vectors.
+`format_shape` writes them the texts' way, H×W×D. The output side of a convolution or
+pooling window is (W − F + 2P)/S + 1; receptive fields grow by (k − 1)·jump per layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convnet.errors import SpecError
+from convnet.network.spec import (
+    BatchNorm,
+    Conv,
+    Dense,
+    Flatten,
+    GlobalAvgPool,
+    Layer,
+    Pool,
+    Whiten,
+)
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One layer with everything the summary and the model need to know about it."""
+
+    position: int | None  # 1-based token position in the spec; None if implied
+    layer: Layer
+    in_shape: Shape
+    out_shape: Shape
+    params: int
+    macs: int  # multiply-adds for one image
+    receptive_field: int | None  # side of the input window one output sees; None: all of it
+    jump: int  # input pixels between neighbouring outputs
+
+    @property
+    def name(self) -> str:
+        return self.layer.token() or "(flatten)"
+
+
+def format_shape(shape: Shape) -> str:
+    """``(32, 26, 26) -> '26×26×32'``; ``(128,) -> '128'``."""
+    if len(shape) == 3:
+        channels, height, width = shape
+        return f"{height}×{width}×{channels}"
+    return str(shape[0])
+
+
+def conv_padding(layer: Conv) -> int:
+    return (layer.kernel - 1) // 2 if layer.padding == "same" else layer.padding
+
+
+def _slide(size: int, window: int, padding: int, stride: int, where: str, shape: Shape,
+           network_input: Shape) -> int:
+    """(W − F + 2P)/S + 1, rounded down as torch does; below 1 is an error."""
+    out = (size - window + 2 * padding) // stride + 1
+    if out < 1:
+        raise SpecError(
+            f"{where} does not fit its input {format_shape(shape)}: output size "
+            f"(W − F + 2P)/S + 1 = ({size} − {window} + 2×{padding})/{stride} + 1 = "
+            f"{(size - window + 2 * padding) / stride + 1:g}, below 1. Use fewer or smaller "
+            f"pooling layers, padding (p1, psame), a smaller kernel, or a larger input. "
+            f"Received: network input {format_shape(network_input)}."
+        )
+    return out
+
+
+def _out_shape(layer: Layer, shape: Shape, where: str, network_input: Shape) -> Shape:
+    def slide(size: int, window: int, padding: int, stride: int) -> int:
+        return _slide(size, window, padding, stride, where, shape, network_input)
+
+    match layer:
+        case Conv(filters=f, kernel=k, stride=s):
+            pad = conv_padding(layer)
+            return (f, slide(shape[1], k, pad, s), slide(shape[2], k, pad, s))
+        case Whiten(kernel=k):
+            return (2 * shape[0] * k * k, slide(shape[1], k, 0, 1), slide(shape[2], k, 0, 1))
+        case Pool(window=w):
+            return (shape[0], slide(shape[1], w, 0, layer.step), slide(shape[2], w, 0, layer.step))
+        case GlobalAvgPool():
+            return (shape[0], 1, 1)
+        case Flatten():
+            return (_numel(shape),)
+        case Dense(units=units):
+            return (units,)
+        case _:
+            return shape
+
+
+def _numel(shape: Shape) -> int:
+    total = 1
+    for size in shape:
+        total *= size
+    return total
+
+
+def _cost(layer: Layer, in_shape: Shape, out_shape: Shape) -> tuple[int, int]:
+    """(parameters, multiply-adds per image) of one layer."""
+    match layer:
+        case Conv(filters=f, kernel=k):
+            weights = f * in_shape[0] * k * k
+            return weights + f, weights * out_shape[1] * out_shape[2]
+        case Whiten(kernel=k):  # the weights are fixed, not learned; the biases learn
+            weights = out_shape[0] * in_shape[0] * k * k
+            return weights + out_shape[0], weights * out_shape[1] * out_shape[2]
+        case Dense(units=units):
+            return in_shape[0] * units + units, in_shape[0] * units
+        case BatchNorm():
+            return 2 * in_shape[0], 0  # a scale and a shift per channel or unit
+        case _:
+            return 0, 0
+
+
+def infer(layers: list[Layer], input_shape: Shape, positions: list[int | None]) -> list[LayerInfo]:
+    """Walk the layers from an input shape ``(C, H, W)``, computing what each one produces.
+
+    Raises:
+        SpecError: if a layer would shrink a feature map below 1×1.
+    """
+    infos: list[LayerInfo] = []
+    shape, field, jump = input_shape, 1, 1
+    for layer, position in zip(layers, positions):
+        where = f"Spec token {position} '{layer.token()}'" if position else f"'{layer.token()}'"
+        out_shape = _out_shape(layer, shape, where, input_shape)
+        if isinstance(layer, Conv | Whiten | Pool) and field is not None:
+            window, stride = (layer.window, layer.step) if isinstance(layer, Pool) else (
+                layer.kernel, getattr(layer, "stride", 1))
+            field, jump = field + (window - 1) * jump, jump * stride
+        elif isinstance(layer, GlobalAvgPool | Flatten | Dense):
+            field = None
+        params, macs = _cost(layer, shape, out_shape)
+        infos.append(LayerInfo(position, layer, shape, out_shape, params, macs, field, jump))
+        shape = out_shape
+    return infos

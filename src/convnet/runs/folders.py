@@ -1,0 +1,62 @@
+"""Run folders: where a new run goes, and a staging folder renamed into place at the end, so
+a failed run leaves nothing behind and never replaces another."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from convnet.atomic import umask
+from convnet.errors import RunError
+
+
+def choose_run_dir(out: str | Path | None, base_name: str, root: Path = Path("runs")) -> Path:
+    """The folder a new run will be written to.
+
+    ``out=None`` picks ``runs/<base_name>``, then ``-2``, ``-3``... whichever does not exist.
+    An explicit ``out`` must not exist yet, or be an empty folder.
+
+    Raises:
+        RunError: if ``out`` already holds files.
+    """
+    if out is None:
+        stem = f"{base_name}-{datetime.now():%Y%m%d-%H%M%S}"
+        candidate, number = root / stem, 1
+        while candidate.exists():
+            number += 1
+            candidate = root / f"{stem}-{number}"
+        return candidate
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise RunError(f"out={str(out)!r} already exists and is not empty; a run is never "
+                       "written over another. Choose a new out folder or remove that one.")
+    return out
+
+
+class StagedDir:
+    """A hidden sibling folder that becomes ``final`` only when everything is written.
+
+    >>> with StagedDir(Path("runs/a")) as folder:  # doctest: +SKIP
+    ...     write_json(folder / "model.json", {})
+    """
+
+    def __init__(self, final: Path):
+        self.final = Path(final)
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(dir=self.final.parent,
+                                          prefix=f".{self.final.name}.", suffix=".partial"))
+        os.chmod(self.path, 0o777 & ~umask())
+
+    def __enter__(self) -> Path:
+        return self.path
+
+    def __exit__(self, kind, error, trace) -> None:
+        if kind is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        if self.final.exists():  # an empty folder the user made for --out
+            self.final.rmdir()
+        os.replace(self.path, self.final)

@@ -1,0 +1,162 @@
+"""A trained run: the network with everything needed to use it, loaded without pickle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from convnet import data as datasets
+from convnet.axes import to_chw
+from convnet.data.dataset import Split
+from convnet.data.preprocess import Preprocess, load_image
+from convnet.errors import ConvnetError, RunError
+from convnet.network import Network, build
+from convnet.network.arithmetic import Arithmetic, explain_at
+from convnet.network.inside import feature_maps, gradcam
+from convnet.network.shapes import LayerInfo
+from convnet.runs.evaluate import Evaluation
+from convnet.runs.format import RunRecord, read_run
+from convnet.runs.predictor import Prediction, Predictor
+
+Image = str | Path | torch.Tensor  # a file, or uint8 pixels (C, H, W)
+
+
+class Run:
+    """A trained network, its classes, input, preprocessing and normalisation."""
+
+    def __init__(self, network: Network, record: RunRecord, path: Path | None = None):
+        self.network = network.eval()
+        self.record = record
+        self.path = path
+        self.classes: list[str] = list(record.classes)
+        self.predictor = Predictor(self.network, record.normalization, self.classes,
+                                   flip_tta=record.flip_tta)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """model.json as a dict (the record's JSON form)."""
+        return self.record.to_dict()
+
+    @property
+    def flip_tta(self) -> bool:
+        return self.record.flip_tta
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.network.input_shape
+
+    @property
+    def preprocess(self) -> Preprocess:
+        """How files become input: the one saved at training time."""
+        return self.record.preprocess
+
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """Probabilities (N, classes) for uint8 images (N, C, H, W) of the run's input shape."""
+        return self.predictor.probabilities(images)
+
+    def image(self, image: Image) -> torch.Tensor:
+        """A file (read with the run's preprocessing) or a uint8 (C, H, W) tensor -> the uint8
+        (C, H, W) image the network sees."""
+        if isinstance(image, str | Path):
+            return to_chw(torch.from_numpy(load_image(image, self.preprocess)))
+        expected = self.network.chw
+        if not isinstance(image, torch.Tensor) or image.dtype != torch.uint8 or \
+                tuple(image.shape) != expected:
+            got = f"{image.dtype} {tuple(image.shape)}" if isinstance(image, torch.Tensor) \
+                else type(image).__name__
+            raise ConvnetError(f"image must be a file path or a uint8 tensor of shape "
+                               f"{expected}. Received: {got}.")
+        return image
+
+    def input(self, image: Image) -> torch.Tensor:
+        """The normalised batch of one, (1, C, H, W) float32, that the first layer receives."""
+        return self.predictor.normalization(self.image(image)[None])
+
+    def class_index(self, name: str | int | None, image: Image) -> int:
+        """A class by name or index; None: the predicted class of ``image``."""
+        if name is None:
+            return int(self.predict(self.image(image)).argmax())
+        if isinstance(name, int) and 0 <= name < len(self.classes):
+            return name
+        if name in self.classes:
+            return self.classes.index(name)
+        raise ConvnetError(f"Unknown class {name!r}. This run's classes: "
+                           f"{', '.join(self.classes)}.")
+
+    def feature_maps(self, image: Image) -> list[tuple[LayerInfo, torch.Tensor]]:
+        """Every layer's output for one image, in spec order: [(LayerInfo, tensor)]."""
+        return feature_maps(self.network, self.input(image))
+
+    def gradcam(self, image: Image, cls: str | int | None = None) -> torch.Tensor:
+        """Grad-CAM heatmap (H, W) in [0, 1] for class ``cls`` (default: the predicted one)."""
+        pixels = self.image(image)  # a file is read once, for both uses below
+        return gradcam(self.network, self.input(pixels), self.class_index(cls, pixels))
+
+    def explain_at(self, image: Image, layer: int, y: int, x: int,
+                   filter_index: int = 0) -> Arithmetic:
+        """The dot product behind one conv output value; see
+        `convnet.network.arithmetic.explain_at`."""
+        return explain_at(self.network, self.input(image), layer, y, x, filter_index)
+
+    def predict_files(self, paths: list[str | Path]) -> list[Prediction]:
+        """One `Prediction` per file; unreadable files get an error instead of probabilities."""
+        results: list[Prediction] = []
+        loaded: list[tuple[int, torch.Tensor]] = []
+        for path in paths:
+            try:
+                loaded.append((len(results), self.image(path)))  # (C, H, W) uint8
+                results.append(Prediction(str(path)))
+            except ConvnetError as error:
+                reason = str(error).removeprefix(f"{path}: ")  # the row already names the file
+                results.append(Prediction(str(path), error=reason))
+        if loaded:
+            batch = torch.stack([image for _, image in loaded])  # (N, C, H, W)
+            answered = self.predictor.predict(batch)
+            for (index, _), answer in zip(loaded, answered):
+                results[index].probabilities = answer.probabilities
+        return results
+
+    def evaluate_data(self, data: str | Path | None = None) -> Evaluation:
+        """Score the run on a dataset's test split (default: the data it was trained on).
+
+        Raises:
+            ConvnetError: if the data has no test split or other classes than the run.
+        """
+        dataset = datasets.load(data or self.record.config.data, preprocess=self.preprocess)
+        if dataset.test is None:
+            raise ConvnetError(f"data={dataset.name!r} has no test split to evaluate on. "
+                               "Give a dataset with test files (t10k-* for IDX folders).")
+        if dataset.classes != self.classes:
+            raise ConvnetError(f"The data's classes {dataset.classes} differ from the run's "
+                               f"{self.classes}. Evaluate on data with the same classes.")
+        return self.evaluate(dataset.test)
+
+    def evaluate(self, split: Split) -> Evaluation:
+        """Accuracy, per-class precision/recall/F1 and the confusion matrix on a split."""
+        return self.predictor.evaluate(split)
+
+
+def load(path: str | Path) -> Run:
+    """Load a run folder written by `convnet.train`. No pickle is involved.
+
+    Raises:
+        RunError: if files are missing, damaged, or from an incompatible version.
+    """
+    folder = Path(path)
+    record, state = read_run(folder)
+    try:
+        network = build(record.spec, record.input_shape, len(record.classes))
+    except ConvnetError as error:
+        raise RunError(f"{folder} cannot be loaded: its spec does not build ({error}).") \
+            from None
+    try:
+        result = network.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # same names, other shapes
+        raise RunError(f"{folder / 'model.safetensors'} does not fit the spec in model.json: "
+                       f"{str(error).splitlines()[-1].strip()}") from None
+    if result.missing_keys or result.unexpected_keys:
+        raise RunError(f"{folder / 'model.safetensors'} does not fit the spec in model.json: "
+                       f"missing {result.missing_keys}, unexpected {result.unexpected_keys}.")
+    return Run(network, record, folder)

@@ -1,0 +1,55 @@
+"""Hooks into the training loop, so that progress bars and logging stay out of it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class TrainStart:
+    epochs: int
+    steps_per_epoch: int
+    train_images: int
+    val_images: int
+    test_images: int
+    device: str
+    spec: str
+    params: int
+    out: str
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    epoch: int  # 1-based
+    train_loss: float  # mean training loss over the epoch (with label smoothing)
+    train_acc: float  # accuracy on the augmented training batches
+    val_loss: float | None
+    val_acc: float | None
+    lr: float  # learning rate at the end of the epoch
+    seconds: float  # wall time of the epoch, validation included
+    images_per_s: float  # training images per second, validation excluded
+    data_seconds: float = 0.0  # of `seconds`: assembling and augmenting batches
+
+    def row(self) -> dict:
+        return asdict(self)
+
+
+class Callback:
+    """Override what you need; every method is called on the primary process only."""
+
+    def on_scan(self, done: int, total: int) -> None:
+        """Files of a folder dataset decoded so far (only when it is not cached yet)."""
+
+    def on_data_report(self, report: object) -> None:
+        """The scan's `convnet.data.scan.Report`, before training starts."""
+
+    def on_train_start(self, info: TrainStart) -> None: ...
+
+    def on_epoch_start(self, epoch: int) -> None: ...
+
+    def on_step(self, epoch: int, step: int, loss: float, accuracy: float,
+                images_per_s: float) -> None: ...
+
+    def on_epoch_end(self, stats: EpochStats) -> None: ...
+
+    def on_train_end(self, result: object) -> None: ...

@@ -1,0 +1,164 @@
+"""The training configuration: one dataclass, defaults that run out of the box.
+
+Each field carries its help text and, for choices, the allowed values (field metadata): the
+command line builds its `convnet train` options from them, so the defaults, choices and help
+live here alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from convnet.data.augment import POLICIES
+from convnet.data.preprocess import RESIZE_MODES
+from convnet.errors import ConvnetError
+from convnet.train.recipes import RECIPES, recipe_options
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULES = ("onecycle", "cosine", "constant")
+BALANCES = ("auto", "weights", "sampler", "none")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
+COMPILES = ("auto", "on", "off")
+TTAS = ("auto", "flip", "none")
+DEFAULT_LR = {"adamw": 8e-3, "adam": 1e-3, "sgd": 0.05}  # peak learning rate per optimizer
+
+
+def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
+    """A config field with its help text (and allowed values) for the command line."""
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass
+class TrainConfig:
+    data: str = option("digits", "Built-in name (see `convnet datasets`) or a folder.")
+    arch: str = option("auto", "Preset (default, small, lenet, tinyvgg, keras-mnist, "
+                       "cifar-fast, cifar-fast-cpu), a spec string, or auto: default for "
+                       "small grayscale images, small otherwise.")
+    epochs: int = option(14, "Full passes over the training split.")
+    batch_size: int = option(128, "Images per gradient step.")
+    lr: float | None = option(None, "Peak learning rate; unset: 8e-3 adamw, 1e-3 adam, "
+                              "0.05 sgd.")
+    optimizer: str = option("adamw", "Optimizer (sgd uses Nesterov momentum).", OPTIMIZERS)
+    momentum: float = option(0.9, "SGD momentum.")
+    weight_decay: float = option(5e-4, "L2 penalty, decoupled for adamw.")
+    schedule: str = option("onecycle", "Learning-rate schedule; onecycle warms up for 20% "
+                           "of the steps, then anneals to ~0.", SCHEDULES)
+    label_smoothing: float = option(0.1, "Target mass spread over the other classes; 0 for "
+                                    "plain log loss.")
+    ema: float = option(0.98, "Per-step decay of a moving average of the weights, which is "
+                        "scored and saved; 0: off.")
+    augment: str = option("light", "light: shifts (+ flips where they make sense); strong: "
+                          "+ crop, colour jitter, cutout.", POLICIES)
+    flip: bool | None = option(None, "Random left-right flips; unset: the policy's choice "
+                               "(off for digits).")
+    shift: int | None = option(None, "Max random translation in pixels; unset: the policy's.")
+    crop_scale: float | None = option(None, "Random resized crop: smallest fraction of the "
+                                      "area kept, 0-1; unset: the policy's.")
+    rotate: float | None = option(None, "Max random rotation in degrees (and zoom in %); "
+                                  "unset: the policy's.")
+    jitter: float | None = option(None, "Colour jitter strength, 0-1; unset: the policy's.")
+    cutout: int | None = option(None, "Cutout square side in pixels; unset: the policy's.")
+    balance: str = option("auto", "Class imbalance: loss weights or an even sampler; auto: "
+                          "weights past 1.5x imbalance.", BALANCES)
+    image_size: int | None = option(None, "Folder data: side to resize to; unset: from the "
+                                    "data.")
+    resize: str = option("crop", "Folder data: keep the aspect ratio by centre crop or "
+                         "padding.", RESIZE_MODES)
+    strict: bool = option(False, "Refuse to train if the data scan finds any bad file.")
+    val_split: float = option(0.1, "Fraction of each training class held out for "
+                              "validation.")
+    seed: int = option(0, "Random seed: same seed and device, same weights.")
+    device: str = option("auto", "Where to train; auto picks cuda when available.", DEVICES)
+    channels_last: bool = option(True, "NHWC memory layout: faster convolutions on CPU and "
+                                 "GPU.")
+    precision: str = option("auto", "bf16 autocast; auto uses it where the hardware has "
+                            "bf16 natively.", PRECISIONS)
+    compile: str = option("auto", "torch.compile the network; auto leaves it off (slower "
+                          "on the CPUs measured).", COMPILES)
+    eval_batch_size: int = option(1024, "Images per forward pass when evaluating.")
+    tta: str = option("auto", "Test-time augmentation: average with the mirror image; "
+                      "auto: when training flips.", TTAS)
+    recipe: str | None = option(None, "Named defaults for the options not given, e.g. "
+                                "cifar-fast (GPU) or cifar-fast-cpu.", tuple(RECIPES))
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            _check_positive(name, getattr(self, name))
+        for spec in fields(self):
+            choices = spec.metadata.get("choices")
+            value = getattr(self, spec.name)
+            if choices and not (value is None and spec.default is None):
+                _check_choice(spec.name, value, choices)
+        if self.image_size is not None:
+            _check_positive("image_size", self.image_size)
+        _check_augment_overrides(self)
+        _check_range("lr", self.lr, 0, None, "a positive number", allow_none=True,
+                     low_open=True)
+        _check_range("val_split", self.val_split, 0, 1, "in [0, 1), e.g. 0.1 to hold out "
+                     "10% of the training images")
+        _check_range("label_smoothing", self.label_smoothing, 0, 1, "in [0, 1)")
+        _check_range("ema", self.ema, 0, 1, "the per-step decay of the weights' moving "
+                     "average, in [0, 1), e.g. 0.98; 0 turns it off")
+        _check_range("weight_decay", self.weight_decay, 0, None, ">= 0")
+        _check_range("momentum", self.momentum, 0, 1, "in [0, 1)")
+
+    @property
+    def peak_lr(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from a dict, rejecting keys this version does not know.
+
+        A ``recipe`` fills in the options ``values`` does not set (`convnet.train.recipes`).
+        """
+        if values.get("recipe") is not None:
+            values = {**recipe_options(values["recipe"]), **values}
+        known = {spec.name for spec in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConvnetError(f"Unknown training option(s): {', '.join(unknown)}. Known: "
+                               f"{', '.join(sorted(known))}.")
+        return cls(**values)
+
+
+def _check_positive(name: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConvnetError(f"{name} must be a positive integer. Received: {name}={value!r}.")
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConvnetError(f"{name} must be one of {', '.join(allowed)}. "
+                           f"Received: {name}={value!r}.")
+
+
+def _check_range(name: str, value: Any, low: float, high: float | None, expected: str,
+                 allow_none: bool = False, low_open: bool = False) -> None:
+    """``low <= value < high`` (``low < value`` with ``low_open``; no ``high`` if None)."""
+    if value is None and allow_none:
+        return
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    above = number and (value > low if low_open else value >= low)
+    if not (above and (high is None or value < high)):
+        raise ConvnetError(f"{name} must be {expected}. Received: {name}={value!r}.")
+
+
+def _check_augment_overrides(config: TrainConfig) -> None:
+    if config.shift is not None and config.shift < 0 or \
+            config.cutout is not None and config.cutout < 0:
+        raise ConvnetError(f"shift and cutout are pixel counts >= 0. Received: "
+                           f"shift={config.shift}, cutout={config.cutout}.")
+    if config.crop_scale is not None and not 0 < config.crop_scale <= 1:
+        raise ConvnetError("crop_scale is the smallest fraction of the image a random crop "
+                           f"keeps, in (0, 1]. Received: crop_scale={config.crop_scale}.")
+    if config.rotate is not None and not 0 <= config.rotate <= 45:
+        raise ConvnetError("rotate is the largest rotation in degrees, 0 to 45. "
+                           f"Received: rotate={config.rotate}.")
+    if config.jitter is not None and not 0 <= config.jitter < 1:
+        raise ConvnetError(f"jitter must be in [0, 1). Received: jitter={config.jitter}.")

@@ -1,0 +1,106 @@
+"""The training loop: epochs of steps over resident batches, keeping the best epoch.
+
+It reads top to bottom as named steps. It knows nothing of run folders: validation scoring
+comes in as a function (`Scorer`), and whatever must happen after each epoch (metrics
+files, checkpoints, progress bars) attaches as a callback.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from convnet.data.dataset import Split
+from convnet.train.batches import Batches
+from convnet.train.callbacks import Callback, EpochStats
+from convnet.train.speed import autocast
+from convnet.train.state import TrainState
+
+log = logging.getLogger("convnet")
+
+
+class Scores(Protocol):
+    loss: float
+    accuracy: float
+
+
+Scorer = Callable[[nn.Module, Split], Scores]  # (network to score, split) -> its scores
+
+
+class Loop:
+    """Runs the epochs of one training run over ``state`` and ``batches``."""
+
+    def __init__(self, state: TrainState, batches: Batches, forward: nn.Module,
+                 autocast_dtype: torch.dtype | None, label_smoothing: float, epochs: int):
+        self.state, self.batches, self.forward = state, batches, forward
+        self.autocast_dtype, self.label_smoothing, self.epochs = \
+            autocast_dtype, label_smoothing, epochs
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step; returns the loss and the number of correct guesses (on the
+        device, so that nothing waits for them)."""
+        state = self.state
+        with autocast(x.device, self.autocast_dtype):
+            logits = self.forward(x)  # (B, classes)
+        loss = F.cross_entropy(logits.float(), y, weight=self.batches.loss_weights,
+                               label_smoothing=self.label_smoothing)
+        state.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        state.optimizer.step()
+        state.scheduler.step()
+        if state.ema is not None:
+            state.ema.update_parameters(state.network)
+        state.step += 1
+        return loss.detach(), (logits.argmax(1) == y).sum()
+
+    def epoch(self, number: int, callbacks: Sequence[Callback]) -> tuple[float, float, float]:
+        """One pass over the training split; returns (mean loss, accuracy, images/s)."""
+        self.state.network.train()
+        batches, generator = self.batches, self.state.generator
+        order = batches.order(generator)  # (N,)
+        batches.timer.reset()
+        device = batches.device
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        start, seen = time.perf_counter(), 0
+        report_every = max(1, batches.steps // 50)  # ~50 progress updates per epoch
+        for step in range(batches.steps):
+            x, y = batches.batch(order, step, generator)
+            loss, hits = self.step(x, y)
+            loss_sum += loss * len(y)
+            correct += hits
+            seen += len(y)
+            if (step + 1) % report_every == 0 or step + 1 == batches.steps:
+                rate = seen / max(time.perf_counter() - start, 1e-9)
+                for callback in callbacks:
+                    callback.on_step(number, step + 1, float(loss_sum) / seen,
+                                     int(correct) / seen, rate)
+        elapsed = time.perf_counter() - start
+        return float(loss_sum) / seen, int(correct) / seen, seen / max(elapsed, 1e-9)
+
+    def run(self, val: Split | None, score: Scorer, callbacks: Sequence[Callback] = ()
+            ) -> TrainState:
+        """Train the epochs not yet done; the state then holds the best epoch's weights in
+        ``best_weights`` (the network keeps the last step's)."""
+        state = self.state
+        for number in range(state.epoch + 1, self.epochs + 1):
+            for callback in callbacks:
+                callback.on_epoch_start(number)
+            started = time.perf_counter()
+            loss, accuracy, rate = self.epoch(number, callbacks)
+            scores = None if val is None else score(state.evaluated, val)
+            stats = EpochStats(number, loss, accuracy, scores and scores.loss,
+                               scores and scores.accuracy, state.scheduler.get_last_lr()[0],
+                               time.perf_counter() - started, rate, self.batches.timer.total())
+            state.end_epoch(stats)
+            log.info("epoch %d: loss %.4f, acc %.4f, val acc %s", number, loss, accuracy,
+                     stats.val_acc)
+            for callback in callbacks:
+                callback.on_epoch_end(stats)
+        return state

@@ -1,0 +1,118 @@
+"""Everything a training run is made of, built from a dataset and a config, with every
+``auto`` resolved here, once: the device, the architecture, the validation rule, the class
+balancing, the augmentation, test-time flips, precision and compilation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from convnet.data import balance
+from convnet.data.augment import Augment, policy
+from convnet.data.dataset import Dataset, Split, Validation
+from convnet.data.pixels import Normalization
+from convnet.errors import ConvnetError
+from convnet.network import Network, build, resolve_arch
+from convnet.train.batches import Batches
+from convnet.train.config import TrainConfig
+from convnet.train.loop import Loop
+from convnet.train.optim import make_optimizer, make_schedule
+from convnet.train.speed import autocast_dtype, fused_options, maybe_compile
+from convnet.train.state import TrainState, make_ema
+
+WHITENING_SAMPLE = 10_000  # training images the whitening layer's filters are computed from
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` -> cuda when torch sees a GPU, else cpu.
+
+    Raises:
+        ConvnetError: for ``cuda`` without a GPU.
+    """
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConvnetError("device='cuda' was asked for but no CUDA GPU is available to "
+                           "torch. Use device='cpu' or device='auto'.")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def augmentation(config: TrainConfig, dataset: Dataset) -> Augment:
+    """The policy's ops for this data, with any op the user set by hand."""
+    ops = policy(config.augment, dataset.input_shape, dataset.flip_ok)
+    overrides = {name: getattr(config, name)
+                 for name in ("flip", "shift", "crop_scale", "rotate", "jitter", "cutout")
+                 if getattr(config, name) is not None}
+    return replace(ops, **overrides)
+
+
+@dataclass
+class Prepared:
+    """A training run ready to start: what it trains on, and the objects that train."""
+
+    device: torch.device
+    arch: str  # the config's arch with ``auto`` resolved to a preset name
+    network: Network
+    normalization: Normalization
+    validation: Validation
+    train_split: Split
+    val_split: Split | None
+    balancing: str  # ``none``, ``weights`` or ``sampler``
+    ops: Augment
+    flip_tta: bool
+    batches: Batches
+    state: TrainState
+    loop: Loop
+
+    def speed(self) -> dict[str, Any]:
+        """How the steps ran, as recorded with the run."""
+        dtype = self.loop.autocast_dtype
+        return {"precision": "fp32" if dtype is None else str(dtype).removeprefix("torch."),
+                "compile": self.loop.forward is not self.network,
+                "channels_last": self.batches.memory_format == torch.channels_last,
+                "fused_optimizer": bool(fused_options(self.device))}
+
+
+def _network(arch: str, dataset: Dataset, config: TrainConfig, device: torch.device,
+             train_split: Split, normalization: Normalization) -> Network:
+    network = build(arch, dataset.input_shape, len(dataset.classes)).to(device)
+    if config.channels_last:
+        network = network.to(memory_format=torch.channels_last)
+    if network.has_whitening:  # its filters come from the training images' patches
+        sample = train_split.images[:WHITENING_SAMPLE].to(device)
+        network.fit_whitening(normalization.to(device)(sample))
+    return network
+
+
+def prepare(dataset: Dataset, config: TrainConfig) -> Prepared:
+    """Build the network, the resident batches and the training state for ``config``.
+
+    Seeds torch's global generator first, so the same config builds the same weights.
+    """
+    device = pick_device(config.device)
+    torch.manual_seed(config.seed)
+    validation = Validation.plan(dataset, config.val_split, config.seed)
+    train_split, val_split = validation.draw(dataset)
+    arch = resolve_arch(config.arch, dataset.input_shape)
+    normalization = Normalization.of(train_split.images)
+    network = _network(arch, dataset, config, device, train_split, normalization)
+    counts = balance.class_counts(train_split.labels, len(dataset.classes))
+    balancing = balance.choose(config.balance, counts)
+    ops = augmentation(config, dataset)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    batches = Batches(train_split, normalization, ops, config.batch_size, balancing,
+                      len(dataset.classes), device, memory_format)
+    optimizer = make_optimizer(network, config, device)
+    state = TrainState(network, optimizer,
+                       make_schedule(optimizer, config, batches.steps * config.epochs),
+                       make_ema(network, config.ema),
+                       torch.Generator(device=device).manual_seed(config.seed))
+    forward: nn.Module = maybe_compile(network, config.compile, device)
+    loop = Loop(state, batches, forward, autocast_dtype(config.precision, device),
+                config.label_smoothing, config.epochs)
+    flip_tta = config.tta == "flip" or config.tta == "auto" and ops.flip
+    return Prepared(device, arch, network, normalization, validation, train_split, val_split,
+                    balancing, ops, flip_tta, batches, state, loop)
