@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from benchdata import SHARED_CIFAR, load_cifar, machine
-from convnet.train import fit
+from convnet.runs import fit
 from convnet.train.config import TrainConfig
 
 _AIRBENCH_CHILD = """

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import convnet
 from benchdata import machine
-from convnet.train import fit
+from convnet.runs import fit
 from convnet.train.config import TrainConfig
 
 PREVIOUS = "conv16k5-bn-relu-maxpool2-conv32k5-bn-relu-maxpool2-fc128-relu-dropout0.3-fc"

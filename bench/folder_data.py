@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from convnet.data.folders import load_folder
-from convnet.train import fit
+from convnet.runs import fit
 from convnet.train.config import TrainConfig
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpg.tar.gz"

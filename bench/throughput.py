@@ -45,7 +45,8 @@ from torch.utils.data import DataLoader, TensorDataset
 import convnet
 from benchdata import SHARED_CIFAR, load_cifar, machine, matmul_ceiling, subset
 from convnet.data import Dataset, Split
-from convnet.train import channel_stats, fit
+from convnet.data.pixels import Normalization
+from convnet.runs import fit
 from convnet.train.config import TrainConfig
 
 NETS = {
@@ -76,7 +77,8 @@ def plain_torch(spec: str, data: Dataset, epochs: int, seed: int) -> Outcome:
     layers = convnet.build(spec, data.input_shape, len(data.classes)).body
     # nn.Dropout, not convnet's faster one: this is the code a reader writes
     model = nn.Sequential(*(nn.Dropout(m.p) if isinstance(m, nn.Dropout) else m for m in layers))
-    mean, std = channel_stats(data.train.images)
+    norm = Normalization.of(data.train.images)
+    mean, std = norm.mean, norm.std
     loader = DataLoader(TensorDataset(_normalized(data.train, mean, std), data.train.labels),
                         batch_size=128, shuffle=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -156,7 +158,8 @@ def keras_worker(arrays: Path, spec: str, epochs: int, seed: int) -> None:
 
 def with_keras(spec: str, data: Dataset, epochs: int, seed: int) -> Outcome | str:
     """Keras in a child process, on the same normalised arrays (NHWC, Keras's layout)."""
-    mean, std = channel_stats(data.train.images)
+    norm = Normalization.of(data.train.images)
+    mean, std = norm.mean, norm.std
     with tempfile.TemporaryDirectory() as folder:
         arrays = Path(folder) / "data.npz"
         np.savez(arrays,

@@ -26,7 +26,20 @@ def test_run_folder_contents(tiny_run):
     assert meta["config"]["epochs"] == 2 and meta["config"]["arch"] == TINY_ARCH
     assert set(meta["versions"]) == {"convnet", "python", "torch", "numpy"}
     assert meta["data"]["fingerprint"] == convnet.datasets.load(TINY_DATA).fingerprint()
-    assert 0 <= meta["metrics"]["test"]["accuracy"] <= 1
+    # the recorded test accuracy, recomputed by hand: weights from the file, the recorded
+    # normalisation, a plain forward pass
+    test = convnet.datasets.load(TINY_DATA).test
+    network = convnet.build(meta["spec"], tuple(meta["input_shape"]), 2).eval()
+    network.load_state_dict(load_file(tiny_run / "model.safetensors"))
+    norm = meta["normalization"]
+    x = (test.images.float() / 255 - norm["mean"][0]) / norm["std"][0]
+    with torch.no_grad():
+        logits = network(x)
+        if meta["tta"] == "flip":  # the mean with the mirror image's logits
+            logits = (logits + network(x.flip(3))) / 2
+        hits = (logits.argmax(1) == test.labels).float().mean().item()
+    assert meta["metrics"]["test"]["accuracy"] == pytest.approx(hits)
+    assert meta["validation"]["source"] == "held-out" and meta["validation"]["count"] == 8
     # conv4k3 on 12×12×1: 4·9+4 = 40; 5×5×4 = 100 → fc8: 808; fc2: 18.
     assert meta["params"] == 40 + 808 + 18
     rows = list(csv.DictReader((tiny_run / "metrics.csv").open()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import convnet
 from convnet.errors import ConvnetError
@@ -40,8 +41,17 @@ def test_the_arithmetic_equals_the_real_activation(layer, y, x, f):
     with torch.no_grad():
         real = net.forward_intermediates(image)[index][1][0, f, y, x]
     assert result.actual == pytest.approx(float(real), abs=1e-6)
-    assert result.products.shape == result.patch.shape == result.weights.shape
-    torch.testing.assert_close(result.products, result.patch * result.weights)
+    # the patch, weights and products against torch's own im2col of the layer's input
+    conv = net.body[index]
+    with torch.no_grad():
+        inputs = image if index == 0 else net.forward_intermediates(image)[index - 1][1]
+        columns = F.unfold(inputs, conv.kernel_size, padding=conv.padding,
+                           stride=conv.stride)  # (1, C·k·k, positions)
+    width = net.infos[index].out_shape[2]
+    patch = columns[0, :, y * width + x].view_as(result.patch)  # (C, k, k)
+    torch.testing.assert_close(result.patch, patch)
+    torch.testing.assert_close(result.weights, conv.weight[f].detach())
+    torch.testing.assert_close(result.products, patch * conv.weight[f].detach())
 
 
 def test_the_arithmetic_follows_the_value_through_relu_and_pooling():

@@ -7,10 +7,12 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import nn
 
 import convnet
 from convnet.errors import ConvnetError, SpecError
 from convnet.network.model import parse_input_shape
+from convnet.network.spec import Conv
 
 
 def test_lenet_parameter_count_by_hand():
@@ -29,9 +31,14 @@ def test_four_conv_layers_of_64_3x3_filters():
     # The texts count (3·3)·64·4 = 2,304 weights, ignoring that filters are as deep as their
     # input and that each has a bias. The real count on a 1-channel input:
     net = convnet.build("conv64k3-conv64k3-conv64k3-conv64k3-fc", "28x28x1", 2)
-    conv = sum(info.params for info in net.infos if info.layer.token().startswith("conv"))
-    assert conv == (9 * 1 * 64 + 64) + 3 * (9 * 64 * 64 + 64)
-    assert sum(9 * 64 for _ in range(4)) == 2304  # the texts' figure, per-slice weights only
+    convs = [info for info in net.infos if isinstance(info.layer, Conv)]
+    texts = sum(info.layer.kernel ** 2 * info.layer.filters for info in convs)
+    assert texts == 2304  # the texts' figure: one k×k slice per filter, no bias
+    counted = sum(info.params for info in convs)
+    assert counted == (9 * 1 * 64 + 64) + 3 * (9 * 64 * 64 + 64)
+    # and torch agrees: the Conv2d modules' own weights and biases
+    assert counted == sum(p.numel() for module in net.body if isinstance(module, nn.Conv2d)
+                          for p in module.parameters())
 
 
 def test_tinyvgg_on_cnn_explainer_input():

@@ -9,6 +9,7 @@ import sys
 import pytest
 from PIL import Image
 
+import convnet
 from conftest import TINY_ARCH, TINY_DATA
 from convnet.cli import main
 
@@ -32,7 +33,13 @@ def test_train_evaluate_predict_summary(tmp_path, capsys):
     Image.new("L", (12, 12)).save(image)
     assert main(["predict", str(run), str(image)]) == 0
     line = capsys.readouterr().out.strip()
-    assert line.startswith(f"{image}: 0.") and ("x" in line)
+    assert line.startswith(f"{image}: ")
+    pairs = [part.split(" ", 1) for part in line.removeprefix(f"{image}: ").split(", ")]
+    shown = {name: float(p) for p, name in pairs}  # "0.73 not-x, 0.27 x"
+    assert set(shown) == {"x", "not-x"} and sum(shown.values()) == pytest.approx(1, abs=0.011)
+    expected = convnet.load(run).predict_files([image])[0].probabilities
+    assert list(shown) == list(expected)  # most likely first
+    assert all(shown[name] == pytest.approx(expected[name], abs=0.005) for name in shown)
 
     assert main(["predict", str(run), str(image), "--csv"]) == 0
     header, row = capsys.readouterr().out.strip().splitlines()
