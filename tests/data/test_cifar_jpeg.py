@@ -11,7 +11,7 @@ import pytest
 import convnet
 from convnet.cli import main
 
-ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpg.tar.gz"
+ARCHIVE = Path(__file__).resolve().parents[3] / "shared" / "data" / "cifar10-jpg.tar.gz"
 PER_CLASS = {"train": 24, "test": 6}
 
 

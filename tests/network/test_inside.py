@@ -71,7 +71,7 @@ def test_bad_at_arguments_are_named():
     with pytest.raises(ConvnetError, match="outside layer 1's output 28×28×6"):
         explain_at(net, torch.randn(1, 3, 28, 28), 1, 28, 0)
     assert parse_at("2:3,4") == (2, 3, 4, 0) and parse_at("1:0,0,5") == (1, 0, 0, 5)
-    with pytest.raises(ConvnetError, match="--at must be LAYER:Y,X"):
+    with pytest.raises(ConvnetError, match="at must be LAYER:Y,X"):
         parse_at("conv1:3")
 
 

@@ -12,6 +12,7 @@ from rich.console import Console
 from convnet.cli import render
 from convnet.cli.messages import to_flags
 from convnet.cli.options import config_from, config_options
+from convnet.data.preprocess import RESIZE_MODES
 from convnet.errors import ConvnetError
 
 out = Console(highlight=False)
@@ -60,7 +61,7 @@ def _report_after_training(folder: Path) -> None:
 @app.command("check-data")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--image-size", type=int, help="Side to decode to. [by data]")
-@click.option("--resize", type=click.Choice(["crop", "pad"]), default="crop",
+@click.option("--resize", type=click.Choice(RESIZE_MODES), default="crop",
               show_default=True, help="Keep the aspect ratio by centre crop or padding.")
 @click.option("--all", "show_all", is_flag=True, help="List every bad file, not the first 50.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

@@ -34,7 +34,7 @@ class Arithmetic:
 
 
 def parse_at(text: str) -> tuple[int, int, int, int]:
-    """``"LAYER:Y,X[,FILTER]"`` (the ``--at`` option) -> (layer, y, x, filter); filter
+    """``"LAYER:Y,X[,FILTER]"`` (``convnet explain --at``) -> (layer, y, x, filter); filter
     defaults to 0.
 
     Raises:
@@ -47,9 +47,9 @@ def parse_at(text: str) -> tuple[int, int, int, int]:
             raise ValueError
         return int(layer_text), numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else 0
     except ValueError:
-        raise ConvnetError("--at must be LAYER:Y,X or LAYER:Y,X,FILTER with whole numbers, "
+        raise ConvnetError("at must be LAYER:Y,X or LAYER:Y,X,FILTER with whole numbers, "
                            f"e.g. 1:10,12,3 (layer 1, row 10, column 12, filter 3). "
-                           f"Received: {text!r}.") from None
+                           f"Received: at={text!r}.") from None
 
 
 def explain_at(network: Network, x: torch.Tensor, layer: int, y: int, col: int,
@@ -67,14 +67,14 @@ def explain_at(network: Network, x: torch.Tensor, layer: int, y: int, col: int,
     index = next((i for i, info in enumerate(network.infos) if info.position == layer), None)
     if index is None or not isinstance(network.infos[index].layer, Conv | Whiten):
         convs = [info.position for info in network.infos if isinstance(info.layer, Conv)]
-        raise ConvnetError(f"--at names layer {layer}, which is not a convolution. Conv layers "
+        raise ConvnetError(f"Layer {layer} is not a convolution. Conv layers "
                            f"of this network: {convs}. Received: layer={layer}.")
     info = network.infos[index]
     filters, height, width = info.out_shape
     if not (0 <= y < height and 0 <= col < width and 0 <= filter_index < filters):
-        raise ConvnetError(f"--at {layer}:{y},{col},{filter_index} is outside layer {layer}'s "
-                           f"output {height}×{width}×{filters}: rows 0–{height - 1}, columns "
-                           f"0–{width - 1}, filters 0–{filters - 1}.")
+        raise ConvnetError(f"Position {y},{col} of filter {filter_index} is outside layer "
+                           f"{layer}'s output {height}×{width}×{filters}: rows 0–{height - 1}, "
+                           f"columns 0–{width - 1}, filters 0–{filters - 1}.")
     outputs = feature_maps(network, x)
     inputs = x[0] if index == 0 else outputs[index - 1][1]  # (C, H, W) into the conv
     conv = network.body[index]
