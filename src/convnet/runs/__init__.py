@@ -1,0 +1,11 @@
+"""Runs: the run format, making a run (`train`), loading one (`load`), and the one inference
+path (`Predictor`) that predict, evaluate, the report, export and serving share."""
+
+from convnet.runs.create import TrainResult, fit, train
+from convnet.runs.evaluate import Evaluation
+from convnet.runs.format import RunRecord, read_run
+from convnet.runs.predictor import Prediction, Predictor
+from convnet.runs.run import Run, load
+
+__all__ = ["Evaluation", "Prediction", "Predictor", "Run", "RunRecord", "TrainResult", "fit",
+           "load", "read_run", "train"]

@@ -1,0 +1,170 @@
+"""Making a run: load the data, train, score the test split, write the run folder.
+
+`train` reads top to bottom. The training stage (`convnet.train`) does the fitting and knows
+no folders; this module decides where the run goes, stages it in a hidden folder, writes
+metrics.csv after every epoch, and renames the folder into place only when the run is
+complete, so a failed run leaves nothing behind and an existing run is never overwritten.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from convnet import data as datasets
+from convnet.data.dataset import Dataset
+from convnet.data.preprocess import Preprocess
+from convnet.errors import DataError
+from convnet.network import PRESETS, resolve_arch
+from convnet.runs.evaluate import Evaluation
+from convnet.runs.folders import StagedDir, choose_run_dir
+from convnet.runs.format import (
+    DataInfo,
+    Metrics,
+    RunRecord,
+    sha256,
+    weights_bytes,
+    write_metrics,
+    write_run,
+)
+from convnet.runs.predictor import Predictor
+from convnet.runs.run import Run
+from convnet.train.callbacks import Callback, EpochStats, TrainStart
+from convnet.train.config import TrainConfig
+from convnet.train.setup import Prepared, prepare
+
+
+@dataclass
+class TrainResult:
+    run: Run
+    path: Path
+    history: list[EpochStats]
+    best_epoch: int
+    test: Evaluation | None
+    seconds: float  # training, evaluation and saving
+    data_seconds: float = 0.0  # loading the data (decode or cache read) before training
+
+
+class _MetricsFile(Callback):
+    """metrics.csv in the staging folder, rewritten after every epoch."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.history = folder, []
+
+    def on_epoch_end(self, stats: EpochStats) -> None:
+        self.history.append(stats)
+        write_metrics(self.folder, self.history)
+
+
+def _check_report(dataset: Dataset, config: TrainConfig,
+                  callbacks: Sequence[Callback]) -> None:
+    report = dataset.report
+    if report is None:
+        return
+    for callback in callbacks:
+        callback.on_data_report(report)
+    blocking = report.blocking()
+    if config.strict and blocking:
+        raise DataError(f"strict=True: the data scan found {len(blocking)} problem(s) "
+                        "(listed above); training did not start. Fix or remove those files, "
+                        "or train without strict to skip them.", report)
+
+
+def _scorer(run: Prepared, classes: list[str], config: TrainConfig):
+    def score(network: torch.nn.Module, split) -> Evaluation:
+        return Predictor(network, run.normalization, classes, run.flip_tta,
+                         config.eval_batch_size, run.batches.memory_format).evaluate(split)
+    return score
+
+
+def _record(run: Prepared, dataset: Dataset, config: TrainConfig, test: Evaluation | None,
+            weights_sha: str) -> RunRecord:
+    best, report, network = run.state.best, dataset.report, run.network
+    prep = dataset.preprocess or Preprocess(*dataset.input_shape, config.resize)
+    resolved = replace(config, arch=run.arch, lr=config.peak_lr)  # the values used, not auto
+    return RunRecord(
+        spec=network.spec, arch=run.arch, classes=list(dataset.classes),
+        input_shape=network.input_shape, preprocess=prep, normalization=run.normalization,
+        config=resolved, augment=run.ops, balance=run.balancing,
+        tta="flip" if run.flip_tta else "none", speed=run.speed(),
+        data=DataInfo(dataset.name, dataset.source, dataset.fingerprint(),
+                      len(run.train_split), len(run.val_split or []), len(dataset.test or []),
+                      [] if report is None else
+                      [{"path": p.path, "reason": p.reason} for p in report.problems]),
+        validation=run.validation, params=network.num_params,
+        metrics=Metrics(best.epoch, best.val_acc, best.val_loss, None if test is None else {
+            "accuracy": test.accuracy, "loss": test.loss, "macro": test.macro,
+            "balanced_accuracy": test.balanced_accuracy}),
+        weights_sha256=weights_sha)
+
+
+def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
+        callbacks: Sequence[Callback] = ()) -> TrainResult:
+    """Train on an already loaded dataset and write the run; see `train`."""
+    _check_report(dataset, config, callbacks)
+    arch = resolve_arch(config.arch, dataset.input_shape)
+    folder = choose_run_dir(out, f"{dataset.name}-{arch if arch in PRESETS else 'custom'}")
+    run = prepare(dataset, config)
+    for callback in callbacks:
+        callback.on_train_start(TrainStart(
+            config.epochs, run.batches.steps, len(run.train_split), len(run.val_split or []),
+            len(dataset.test or []), str(run.device), run.network.spec,
+            run.network.num_params, str(folder)))
+    started = time.perf_counter()
+    with StagedDir(folder) as staging:
+        score = _scorer(run, dataset.classes, config)
+        run.loop.run(run.val_split, score, [_MetricsFile(staging), *callbacks])
+        network = run.network
+        network.load_state_dict(run.state.best_weights)  # the kept epoch, averaged or not
+        network = network.to(memory_format=torch.contiguous_format)
+        test = None if dataset.test is None else score(network, dataset.test)
+        weights = weights_bytes(network)
+        record = _record(run, dataset, config, test, sha256(weights))
+        write_run(staging, record, weights,
+                  None if dataset.report is None else dataset.report.to_dict())
+    state = run.state
+    result = TrainResult(Run(network.cpu(), record, folder), folder, state.history,
+                         state.best.epoch, test, time.perf_counter() - started)
+    for callback in callbacks:
+        callback.on_train_end(result)
+    return result
+
+
+def _scan_progress(callbacks: Sequence[Callback]):
+    def report(done: int, total: int) -> None:
+        for callback in callbacks:
+            callback.on_scan(done, total)
+    return report
+
+
+def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
+          callbacks: Sequence[Callback] = (), **options) -> TrainResult:
+    """Train a CNN and write its run folder.
+
+    Args:
+        config: a full `TrainConfig`; or give its fields as keyword ``options``.
+        out: run folder to create (must not hold files); default ``runs/<data>-<arch>-<time>``.
+        callbacks: progress bars, loggers (see `convnet.train.callbacks.Callback`).
+
+    Raises:
+        ConvnetError: for bad options, data or spec, before anything is written.
+        DataError: with ``strict=True``, when the data scan finds bad files.
+
+    >>> result = convnet.train(data="shapes", epochs=2)  # doctest: +SKIP
+    >>> result.test.accuracy  # doctest: +SKIP
+    """
+    if config is None:
+        config = TrainConfig.from_dict(options)
+    elif options:
+        config = TrainConfig.from_dict({**config.to_dict(), **options})
+    started = time.perf_counter()
+    dataset = datasets.load(config.data, image_size=config.image_size, resize=config.resize,
+                            progress=_scan_progress(callbacks))
+    data_seconds = time.perf_counter() - started
+    result = fit(dataset, config, out, callbacks)
+    result.data_seconds = data_seconds
+    return result

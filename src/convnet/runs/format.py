@@ -1,0 +1,226 @@
+"""The run format: what a run folder holds, typed, and the one reader and one writer.
+
+A run folder::
+
+    model.safetensors   the weights (safetensors: no pickle, ever)
+    model.json          a `RunRecord`: spec, classes, input, preprocessing, normalisation,
+                        the resolved config, the validation rule, data, metrics, versions
+    metrics.csv         one row per epoch (`convnet.train.callbacks.EpochStats`)
+    data_report.json    folder data only: what the scan skipped and why
+
+Training, `Run`, the report and the command line all go through `write_run` / `read_run`
+and `RunRecord`; nothing else reads model.json by string keys.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import platform
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from convnet._version import __version__
+from convnet.atomic import write_atomic, write_json
+from convnet.data.augment import Augment
+from convnet.data.dataset import Validation
+from convnet.data.pixels import Normalization
+from convnet.data.preprocess import Preprocess
+from convnet.errors import RunError
+from convnet.train.callbacks import EpochStats
+from convnet.train.config import TrainConfig
+
+FORMAT = 2  # 2 added "validation"; bump when a change would make old readers misread a run
+READABLE = (1, 2)  # format 1 runs have no "validation": the rule is planned again from config
+WEIGHTS, META, METRICS = "model.safetensors", "model.json", "metrics.csv"
+DATA_REPORT = "data_report.json"  # folder data: what the scan skipped and why
+
+
+def library_versions() -> dict[str, str]:
+    return {"convnet": __version__, "python": platform.python_version(),
+            "torch": torch.__version__, "numpy": np.__version__}
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    name: str
+    source: str
+    fingerprint: str  # SHA-256 over classes, images and labels (`Dataset.fingerprint`)
+    train: int  # images per split, as trained
+    val: int
+    test: int
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"}
+
+
+@dataclass(frozen=True)
+class Metrics:
+    best_epoch: int
+    val_acc: float | None
+    val_loss: float | None
+    test: dict[str, Any] | None  # accuracy, loss, macro, balanced_accuracy
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What model.json holds. ``to_dict``/``from_dict`` are its JSON form."""
+
+    spec: str
+    arch: str  # as resolved: ``auto`` is recorded as the preset it picked
+    classes: list[str]
+    input_shape: tuple[int, int, int]  # (H, W, C)
+    preprocess: Preprocess
+    normalization: Normalization
+    config: TrainConfig
+    augment: Augment
+    balance: str
+    tta: str  # "flip" or "none"
+    speed: dict[str, Any]
+    data: DataInfo
+    validation: Validation | None  # None only in format-1 runs
+    params: int
+    metrics: Metrics
+    weights_sha256: str
+    versions: dict[str, str] = field(default_factory=library_versions)
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(
+        timespec="seconds"))
+    format: int = FORMAT
+
+    @property
+    def flip_tta(self) -> bool:
+        return self.tta == "flip"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format, "convnet_version": self.versions.get("convnet"),
+            "created": self.created, "spec": self.spec, "arch": self.arch,
+            "classes": list(self.classes), "input_shape": list(self.input_shape),
+            "preprocess": self.preprocess.to_dict(),
+            "normalization": self.normalization.to_dict(), "config": self.config.to_dict(),
+            "augment": self.augment.to_dict(), "balance": self.balance, "tta": self.tta,
+            "speed": self.speed, "versions": self.versions, "data": asdict(self.data),
+            "validation": None if self.validation is None else self.validation.to_dict(),
+            "params": self.params, "metrics": asdict(self.metrics),
+            "weights": {"file": WEIGHTS, "sha256": self.weights_sha256},
+        }
+
+    @classmethod
+    def from_dict(cls, meta: dict[str, Any]) -> RunRecord:
+        """Parse model.json; raises KeyError/TypeError/ValueError on a malformed one."""
+        shape = tuple(int(v) for v in meta["input_shape"])
+        preprocess = meta.get("preprocess") or dict(zip(("height", "width", "channels"), shape))
+        validation = meta.get("validation")
+        return cls(
+            spec=meta["spec"], arch=meta.get("arch", meta["spec"]),
+            classes=list(meta["classes"]), input_shape=shape,
+            preprocess=Preprocess.from_dict(preprocess),
+            normalization=Normalization.from_dict(meta["normalization"]),
+            config=_config(meta.get("config", {})), augment=Augment(**meta.get("augment", {})),
+            balance=meta.get("balance", "none"), tta=meta.get("tta", "none"),
+            speed=meta.get("speed", {}), data=DataInfo(**meta["data"]),
+            validation=None if validation is None else Validation.from_dict(validation),
+            params=int(meta["params"]), metrics=Metrics(**meta["metrics"]),
+            weights_sha256=meta.get("weights", {}).get("sha256", ""),
+            versions=dict(meta.get("versions", {})), created=meta.get("created", ""),
+            format=int(meta["format"]))
+
+
+def _config(values: dict[str, Any]) -> TrainConfig:
+    """The saved config; keys a later version dropped are ignored, new ones take defaults."""
+    known = {spec.name for spec in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in values.items() if k in known})
+
+
+def weights_bytes(network: torch.nn.Module) -> bytes:
+    """The network's weights as safetensors bytes (contiguous CPU tensors)."""
+    state = {name: tensor.detach().cpu().contiguous()
+             for name, tensor in network.state_dict().items()}
+    return save_safetensors(state)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def metrics_csv(history: list[EpochStats]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(history[0].row()))
+    writer.writeheader()
+    writer.writerows(stats.row() for stats in history)
+    return buffer.getvalue().encode()
+
+
+def write_metrics(folder: Path, history: list[EpochStats]) -> None:
+    write_atomic(folder / METRICS, metrics_csv(history))
+
+
+def read_metrics(folder: Path) -> list[dict[str, float | None]]:
+    """metrics.csv as rows of numbers (None for an empty cell)."""
+    with (Path(folder) / METRICS).open(newline="") as handle:
+        return [{key: float(value) if value not in ("", None) else None
+                 for key, value in row.items()} for row in csv.DictReader(handle)]
+
+
+def write_run(folder: Path, record: RunRecord, weights: bytes,
+              data_report: dict[str, Any] | None = None) -> None:
+    """Write a finished run's weights, model.json (and data_report.json) into ``folder``.
+
+    ``weights`` are `weights_bytes`; their SHA-256 must be the record's.
+    """
+    assert sha256(weights) == record.weights_sha256, "record and weights disagree"
+    write_atomic(folder / WEIGHTS, weights)
+    write_json(folder / META, record.to_dict())
+    if data_report is not None:
+        write_json(folder / DATA_REPORT, data_report)
+
+
+def _read_meta(folder: Path) -> dict[str, Any]:
+    if not folder.is_dir():
+        raise RunError(f"Run folder {str(folder)!r} does not exist. Give the folder that "
+                       "`convnet train` wrote (it holds model.json and model.safetensors).")
+    missing = [name for name in (META, WEIGHTS) if not (folder / name).is_file()]
+    if missing:
+        raise RunError(f"Run folder {str(folder)!r} is missing {' and '.join(missing)}; it is "
+                       "not a complete run. Train again or point at another run folder.")
+    try:
+        meta = json.loads((folder / META).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RunError(f"{folder / META} is not valid JSON ({error}); the run is damaged.") \
+            from None
+    if not isinstance(meta, dict) or meta.get("format") not in READABLE:
+        version = meta.get("convnet_version", "unknown") if isinstance(meta, dict) else "?"
+        raise RunError(f"{folder} was written by convnet {version} in run format "
+                       f"{meta.get('format') if isinstance(meta, dict) else '?'}; this convnet "
+                       f"{__version__} reads formats {', '.join(map(str, READABLE))}. Retrain "
+                       "with this version.")
+    return meta
+
+
+def read_run(path: str | Path) -> tuple[RunRecord, dict[str, torch.Tensor]]:
+    """The record and the weights of a run folder, checked against each other.
+
+    Raises:
+        RunError: if files are missing, damaged, or from an incompatible version.
+    """
+    folder = Path(path)
+    meta = _read_meta(folder)
+    data = (folder / WEIGHTS).read_bytes()
+    expected = meta.get("weights", {}).get("sha256")
+    if expected and sha256(data) != expected:
+        raise RunError(f"{folder / WEIGHTS} does not match the SHA-256 in model.json: the file "
+                       "is damaged or was replaced. Restore it or retrain.")
+    try:
+        record = RunRecord.from_dict(meta)
+        weights = load_safetensors(data)
+    except (SafetensorError, KeyError, TypeError, ValueError) as error:
+        raise RunError(f"{folder} cannot be loaded ({type(error).__name__}: {error}).") from None
+    return record, weights

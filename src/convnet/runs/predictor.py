@@ -1,0 +1,137 @@
+"""The one inference path: uint8 pixels in, probabilities out.
+
+`Predictor` normalises with the run's statistics, runs the network in large batches under
+``inference_mode``, averages with the mirror image when the run uses flip test-time
+augmentation, and applies softmax. `convnet predict`, `evaluate`, the report, validation
+during training, and later the ONNX export (whose graph starts from the same raw pixels)
+and the web server all go through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from convnet.axes import chw_to_hwc
+from convnet.data.dataset import Split
+from convnet.data.pixels import Normalization
+from convnet.errors import ConvnetError
+from convnet.runs.evaluate import Evaluation, confusion_matrix
+
+
+@dataclass
+class Prediction:
+    """Class probabilities for one image, or the reason it could not be read."""
+
+    path: str
+    probabilities: dict[str, float] | None = None  # class -> probability, best first
+    error: str | None = None
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        return list((self.probabilities or {}).items())[:k]
+
+    def text(self, k: int = 3) -> str:
+        """``"0.92 dog, 0.08 cat"``, or the error."""
+        if self.error:
+            return f"error: {self.error}"
+        return ", ".join(f"{p:.2f} {name}" for name, p in self.top(k))
+
+    def to_dict(self, k: int = 3) -> dict[str, Any]:
+        """The JSON form (`convnet predict --json`, and the web API's answer)."""
+        return {"file": self.path, "error": self.error,
+                "top": [{"class": name, "probability": p} for name, p in self.top(k)],
+                "probabilities": self.probabilities}
+
+
+class Predictor:
+    """A network with what turns pixels into its input and its output into probabilities."""
+
+    def __init__(self, network: nn.Module, normalization: Normalization, classes: list[str],
+                 flip_tta: bool = False, batch_size: int = 1024,
+                 memory_format: torch.memory_format = torch.contiguous_format):
+        self.network, self.classes, self.flip_tta = network, list(classes), flip_tta
+        self.normalization, self.batch_size = normalization, batch_size
+        self.memory_format = memory_format
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.network.parameters()).device
+
+    def check(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, C, H, W), or one image (C, H, W) as a batch of one.
+
+        Raises:
+            ConvnetError: for another dtype or shape than the network's input.
+        """
+        if not isinstance(images, torch.Tensor):
+            raise ConvnetError(f"images must be a uint8 tensor (N, C, H, W). Received: "
+                               f"{type(images).__name__}.")
+        expected = getattr(self.network, "chw", None)
+        if images.dim() == 3:
+            images = images.unsqueeze(0)  # one image (C, H, W) -> (1, C, H, W)
+        if images.dtype != torch.uint8 or images.dim() != 4 or (
+                expected is not None and tuple(images.shape[1:]) != expected):
+            want = "(N, C, H, W)" if expected is None else f"(N, {', '.join(map(str, expected))})"
+            raise ConvnetError(f"images must be uint8 of shape {want}. Received: "
+                               f"{images.dtype} {tuple(images.shape)}.")
+        return images
+
+    @torch.inference_mode()
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits (N, classes) for uint8 images (N, C, H, W), on the network's device."""
+        images = self.check(images)
+        network = self.network
+        was_training = network.training
+        network.eval()
+        device = self.device
+        normalization = self.normalization.to(device)
+        outputs = []
+        for start in range(0, len(images), self.batch_size):
+            batch = images[start : start + self.batch_size].to(device, non_blocking=True)
+            batch = normalization(batch).contiguous(memory_format=self.memory_format)
+            logits = network(batch).float()  # (b, classes)
+            if self.flip_tta:  # the mean with the mirror image's logits
+                logits = (logits + network(batch.flip(3)).float()) / 2
+            outputs.append(logits)
+        network.train(was_training)
+        if not outputs:
+            return torch.zeros(0, len(self.classes), device=device)
+        return torch.cat(outputs)
+
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """Probabilities (N, classes) on the CPU, each row summing to 1."""
+        return self.logits(images).softmax(1).cpu()
+
+    def predict(self, images: torch.Tensor, names: Sequence[str] | None = None
+                ) -> list[Prediction]:
+        """One `Prediction` per image, its classes ordered most likely first."""
+        probabilities = self.probabilities(images)
+        names = names or [str(i) for i in range(len(probabilities))]
+        results = []
+        for name, row in zip(names, probabilities):
+            order = row.argsort(descending=True).tolist()
+            results.append(Prediction(name, {self.classes[i]: float(row[i]) for i in order}))
+        return results
+
+    def evaluate(self, split: Split) -> Evaluation:
+        """Accuracy, log loss, per-class scores and the confusion matrix on a split.
+
+        Raises:
+            ConvnetError: if the split's images are not of the network's input shape.
+        """
+        expected = getattr(self.network, "chw", None)
+        if expected is not None and tuple(split.images.shape[1:]) != expected:
+            got, want = chw_to_hwc(split.images.shape[1:]), chw_to_hwc(expected)
+            raise ConvnetError(f"The data's images are {'×'.join(map(str, got))} but the run "
+                               f"was trained on {'×'.join(map(str, want))}. Evaluate on data "
+                               "of the same shape.")
+        logits = self.logits(split.images)
+        labels = split.labels.to(logits.device)
+        loss = float(F.cross_entropy(logits, labels)) if len(labels) else float("nan")
+        confusion = confusion_matrix(labels, logits.argmax(1), len(self.classes)).cpu()
+        return Evaluation(list(self.classes), loss, confusion)
