@@ -25,3 +25,7 @@ class DataError(ConvnetError):
     def __init__(self, message: str, report: object):
         super().__init__(message)
         self.report = report
+
+
+class TrainingError(ConvnetError):
+    """Training cannot go on (e.g. the loss became NaN); nothing was saved."""

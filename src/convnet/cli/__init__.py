@@ -75,6 +75,9 @@ def check_data(path: Path, image_size: int | None, resize: str, show_all: bool,
     from convnet.cli.progress import scan_bar
     from convnet.data.folders import load_folder
 
+    if not path.exists():
+        raise ConvnetError(f"{str(path)!r} does not exist. Give a folder with one sub-folder "
+                           "of images per class, or a CSV of path,label rows.")
     with scan_bar(err) as progress:
         dataset = load_folder(path, image_size=image_size, resize=resize, progress=progress)
     report = dataset.report
@@ -115,6 +118,9 @@ def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv
     import convnet
     from convnet.data.preprocess import expand_paths
 
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv print different formats; give one of them.")
+    _check_order(run, images)
     loaded = convnet.load(run)
     paths = expand_paths(list(images))
     if not paths:
@@ -126,6 +132,14 @@ def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv
     if failed:
         err.print(f"error: {failed} of {len(results)} file(s) could not be predicted.")
         raise _Failed
+
+
+def _check_order(run: Path, images: tuple[Path, ...]) -> None:
+    """`convnet predict IMAGE RUN` is an easy slip: name it instead of 'not a run folder'."""
+    runs = [path for path in images if (path / "model.json").is_file()]
+    if run.is_file() and runs:
+        raise ConvnetError(f"{str(run)!r} is an image and {str(runs[0])!r} is a run folder: "
+                           "the run comes first. Use: convnet predict RUN IMAGE [IMAGE ...].")
 
 
 @app.command()
@@ -196,6 +210,10 @@ def datasets() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one line on stderr and a non-zero exit for any bad input."""
+    if not (sys.argv[1:] if argv is None else argv):  # bare `convnet`: the help, not an error
+        with click.Context(app, info_name="convnet") as context:
+            out.print(app.get_help(context), markup=False, highlight=False)
+        return 0
     try:
         app.main(args=argv, prog_name="convnet", standalone_mode=False)
     except ConvnetError as error:

@@ -38,6 +38,8 @@ def explain(run: Run, image: str | Path | torch.Tensor, out: str | Path,
     """
     out = Path(out)
     pixels = run.image(image)  # (C, H, W) uint8, as the network sees it
+    if cls is not None:
+        run.class_index(cls, pixels)  # an unknown class fails here, before any file is written
     row = run.predict(pixels)[0]  # (classes,)
     order = row.argsort(descending=True).tolist()
     ranked = [(run.classes[i], float(row[i])) for i in order[: max(1, top)]]

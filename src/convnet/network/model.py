@@ -165,7 +165,12 @@ def build(spec: str, input_shape: str | tuple[int, int, int] = (28, 28, 1),
     >>> build("lenet", "28x28x1", 10).num_params
     61706
     """
-    if num_classes < 2:
-        raise ConvnetError(f"num_classes must be at least 2. Received: {num_classes}.")
+    if not isinstance(spec, str):
+        raise ConvnetError("spec must be a spec string or a preset name, e.g. "
+                           "'conv32k3-relu-maxpool2-fc' or 'lenet'. "
+                           f"Received: spec={spec!r} ({type(spec).__name__}).")
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
+        raise ConvnetError(f"num_classes must be an integer of at least 2. "
+                           f"Received: num_classes={num_classes!r}.")
     shape = parse_input_shape(input_shape)
     return Network(resolve_arch(spec, shape), shape, num_classes)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from convnet.network.model import Network
+from convnet.errors import ConvnetError
+from convnet.network.model import Network, build
 from convnet.network.shapes import LayerInfo, format_shape
 
 
@@ -62,14 +63,18 @@ class Summary:
         return (f"A fully connected network with one hidden layer of {fc.hidden:,} units on "
                 f"the same input needs {fc.inputs:,}×{fc.hidden:,} + {fc.hidden:,}×{fc.classes} "
                 f"= {fc.weights:,} weights (+ {fc.biases:,} biases); this CNN has "
-                f"{self.params:,} parameters, {ratio:,.1f}× fewer.")
+                f"{self.params:,} parameters, " + (f"{ratio:,.1f}× fewer." if ratio >= 1 else
+                                                    f"{1 / ratio:,.1f}× more."))
 
 
-def summarize(network: Network, hidden: int = 2000) -> Summary:
-    """Summarise a built network.
+def summarize(network: Network | str, hidden: int = 2000, *,
+              input_shape: str | tuple[int, int, int] = (28, 28, 1),
+              num_classes: int = 10) -> Summary:
+    """Summarise a network.
 
     Args:
-        network: from `convnet.build` or a loaded run.
+        network: from `convnet.build` or a loaded run; or a spec string or preset name,
+            built for ``input_shape`` and ``num_classes``.
         hidden: hidden units of the fully connected network to compare against.
 
     >>> from convnet.network.model import build
@@ -77,8 +82,13 @@ def summarize(network: Network, hidden: int = 2000) -> Summary:
     >>> s.fully_connected.weights
     15004000
     """
-    if hidden < 1:
-        raise ValueError(f"hidden must be at least 1. Received: {hidden}.")
+    if isinstance(network, str):
+        network = build(network, input_shape, num_classes)
+    if not isinstance(network, Network):
+        raise ConvnetError("network must be a Network (convnet.build, run.network) or a spec "
+                           f"string. Received: network={network!r} ({type(network).__name__}).")
+    if not isinstance(hidden, int) or isinstance(hidden, bool) or hidden < 1:
+        raise ConvnetError(f"hidden must be an integer of at least 1. Received: hidden={hidden!r}.")
     height, width, channels = network.input_shape
     cost = FullyConnectedCost(height * width * channels, hidden, network.num_classes)
     return Summary(network.spec, network.input_shape, list(network.infos), cost)

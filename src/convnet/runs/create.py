@@ -18,7 +18,7 @@ import torch
 from convnet import data as datasets
 from convnet.data.dataset import Dataset
 from convnet.data.preprocess import Preprocess
-from convnet.errors import DataError
+from convnet.errors import DataError, TrainingError
 from convnet.network import PRESETS, resolve_arch
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.folders import StagedDir, choose_run_dir
@@ -102,6 +102,15 @@ def _record(run: Prepared, dataset: Dataset, config: TrainConfig, test: Evaluati
         weights_sha256=weights_sha)
 
 
+def _check_weights(network: torch.nn.Module) -> None:
+    """A run is never saved with NaN or infinite weights (nothing could use it)."""
+    bad = [name for name, tensor in network.state_dict().items()
+           if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        raise TrainingError(f"The kept weights hold NaN or infinite values ({', '.join(bad)}); "
+                            "the run was not saved. Try a smaller lr.")
+
+
 def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
         callbacks: Sequence[Callback] = ()) -> TrainResult:
     """Train on an already loaded dataset and write the run; see `train`."""
@@ -120,6 +129,7 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
         run.loop.run(run.val_split, score, [_MetricsFile(staging), *callbacks])
         network = run.network
         network.load_state_dict(run.state.best_weights)  # the kept epoch, averaged or not
+        _check_weights(network)
         network = network.to(memory_format=torch.contiguous_format)
         test = None if dataset.test is None else score(network, dataset.test)
         weights = weights_bytes(network)

@@ -164,10 +164,21 @@ def write_metrics(folder: Path, history: list[EpochStats]) -> None:
 
 
 def read_metrics(folder: Path) -> list[dict[str, float | None]]:
-    """metrics.csv as rows of numbers (None for an empty cell)."""
-    with (Path(folder) / METRICS).open(newline="") as handle:
-        return [{key: float(value) if value not in ("", None) else None
-                 for key, value in row.items()} for row in csv.DictReader(handle)]
+    """metrics.csv as rows of numbers (None for an empty cell).
+
+    Raises:
+        RunError: if the file is missing or damaged.
+    """
+    path = Path(folder) / METRICS
+    try:
+        with path.open(newline="") as handle:
+            return [{key: float(value) if value not in ("", None) else None
+                     for key, value in row.items()} for row in csv.DictReader(handle)]
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing: the run's per-epoch history is gone, so its "
+                       "curves cannot be drawn. Restore the file or retrain.") from None
+    except (ValueError, UnicodeDecodeError, csv.Error) as error:
+        raise RunError(f"{path} is damaged ({error}). Restore the file or retrain.") from None
 
 
 def write_run(folder: Path, record: RunRecord, weights: bytes,
@@ -184,6 +195,9 @@ def write_run(folder: Path, record: RunRecord, weights: bytes,
 
 
 def _read_meta(folder: Path) -> dict[str, Any]:
+    if folder.is_file():
+        raise RunError(f"{str(folder)!r} is a file, not a run folder. Give the folder that "
+                       "`convnet train` wrote (it holds model.json and model.safetensors).")
     if not folder.is_dir():
         raise RunError(f"Run folder {str(folder)!r} does not exist. Give the folder that "
                        "`convnet train` wrote (it holds model.json and model.safetensors).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,10 @@ def load(path: str | Path) -> Run:
     Raises:
         RunError: if files are missing, damaged, or from an incompatible version.
     """
+    if not isinstance(path, str | PathLike):
+        raise ConvnetError("path must be a run folder (a str or Path), e.g. "
+                           f"'runs/digits-default-...'. Received: path={path!r} "
+                           f"({type(path).__name__}).")
     folder = Path(path)
     record, state = read_run(folder)
     try:

@@ -8,6 +8,7 @@ live here alone.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from os import PathLike
 from typing import Any
 
 from convnet.data.augment import POLICIES
@@ -84,6 +85,9 @@ class TrainConfig:
                                 "cifar-fast (GPU) or cifar-fast-cpu.", tuple(RECIPES))
 
     def __post_init__(self) -> None:
+        if isinstance(self.data, PathLike):
+            self.data = str(self.data)
+        _check_types(self)
         for name in ("epochs", "batch_size", "eval_batch_size"):
             _check_positive(name, getattr(self, name))
         for spec in fields(self):
@@ -125,6 +129,28 @@ class TrainConfig:
             raise ConvnetError(f"Unknown training option(s): {', '.join(unknown)}. Known: "
                                f"{', '.join(sorted(known))}.")
         return cls(**values)
+
+
+_KINDS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def _check_types(config: TrainConfig) -> None:
+    """Each field holds its annotated type (an int where a float is asked is fine)."""
+    for spec in fields(config):
+        names = [part.strip() for part in str(spec.type).split("|")]
+        value = getattr(config, spec.name)
+        if value is None and "None" in names:
+            continue
+        kind = next(name for name in names if name != "None")
+        wrong_bool = isinstance(value, bool) and kind != "bool"
+        if wrong_bool or not isinstance(value, _KINDS[kind]):
+            example = {"int": "an integer", "float": "a number", "str": "a string",
+                       "bool": "True or False"}[kind]
+            if spec.name == "data":
+                example = "a dataset name or a folder (str or Path)"
+            raise ConvnetError(f"{spec.name} must be {example}"
+                               f"{' or None' if 'None' in names else ''}. "
+                               f"Received: {spec.name}={value!r} ({type(value).__name__}).")
 
 
 def _check_positive(name: str, value: int) -> None:

@@ -8,6 +8,7 @@ files, checkpoints, progress bars) attaches as a callback.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from convnet.data.dataset import Split
+from convnet.errors import TrainingError
 from convnet.train.batches import Batches
 from convnet.train.callbacks import Callback, EpochStats
 from convnet.train.speed import autocast
@@ -77,12 +79,27 @@ class Loop:
             correct += hits
             seen += len(y)
             if (step + 1) % report_every == 0 or step + 1 == batches.steps:
+                self._check_finite(float(loss_sum), number, step + 1, report_every)
                 rate = seen / max(time.perf_counter() - start, 1e-9)
                 for callback in callbacks:
                     callback.on_step(number, step + 1, float(loss_sum) / seen,
                                      int(correct) / seen, rate)
         elapsed = time.perf_counter() - start
         return float(loss_sum) / seen, int(correct) / seen, seen / max(elapsed, 1e-9)
+
+    def _check_finite(self, loss_sum: float, epoch: int, step: int, every: int) -> None:
+        """Stop at the first progress check whose running loss is NaN or infinite (checked
+        where the loss is read anyway, so no extra device synchronisation)."""
+        if math.isfinite(loss_sum):
+            return
+        lr = self.state.scheduler.get_last_lr()[0]
+        where = f"at step {step}" if every == 1 else \
+            f"between steps {max(1, step - every + 1)} and {step}"
+        raise TrainingError(
+            f"The training loss became {loss_sum} in epoch {epoch} {where}, at learning rate "
+            f"{lr:.3g}: the weights "
+            f"diverged and nothing was saved. Try a smaller lr (e.g. lr={lr / 10:.3g}), "
+            "a smaller batch, or check the data for broken values.")
 
     def run(self, val: Split | None, score: Scorer, callbacks: Sequence[Callback] = ()
             ) -> TrainState:
