@@ -72,3 +72,18 @@ def test_a_diverging_run_is_one_line_naming_the_flag(tmp_path, capsys):
     assert err.startswith("error: The training loss became ")
     assert "Try a smaller lr (e.g. --lr " in err
     assert not out.exists()
+
+
+def test_out_is_checked_before_the_data_is_loaded(tmp_path, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    # the data does not exist either: the out problem must be the one reported, first
+    assert main(["train", "--data", "/no/such/data", "--out", str(a_file)]) == 1
+    assert f"--out {a_file} is a file; a run is a folder" in _one_line_error(capsys)
+    assert main(["train", "--data", "/no/such/data", "--out", str(a_file / "run")]) == 1
+    assert "is a file, not a folder" in _one_line_error(capsys)
+    taken = tmp_path / "taken"
+    (taken / "x").mkdir(parents=True)
+    assert main(["train", "--data", "/no/such/data", "--out", str(taken)]) == 1
+    assert "already exists and is not empty" in _one_line_error(capsys)
+    assert a_file.read_text() == "not a folder" and (taken / "x").is_dir()

@@ -53,3 +53,25 @@ def test_eps_and_other_formats_are_not_tried(tmp_path):
     path.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n")
     with pytest.raises(ImageError, match="not an image"):
         decode(path, Preprocess(8, 8, 3))
+
+
+def test_an_oversized_header_is_a_reason_not_a_leaked_warning(tmp_path):
+    import struct
+    import warnings
+    import zlib
+
+    from convnet.data.preprocess import peek
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    # 10,000 × 8,000: past the 64 M limit (Pillow warns) but under twice it (Pillow refuses)
+    header = struct.pack(">IIBBBBB", 10_000, 8_000, 8, 0, 0, 0, 0)
+    path = tmp_path / "huge.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(ImageError, match="refused before decoding"):
+            peek(path)
+    assert not [w for w in seen if "Decompression" in str(w.category)]

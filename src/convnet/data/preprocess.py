@@ -137,8 +137,13 @@ def peek(path: Path) -> tuple[int, int, str]:
     if not path.is_file():  # a FIFO or device would block Image.open forever
         raise ImageError("not a regular file")
     try:
-        with _open(path) as image:
-            return image.width, image.height, image.mode
+        with warnings.catch_warnings():  # a size past the limit is a reason, not a warning
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with _open(path) as image:
+                return image.width, image.height, image.mode
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"larger than {MAX_PIXELS:,} pixels; refused before decoding as a "
+                         "possible decompression bomb") from None
     except Exception as error:  # noqa: BLE001 - any header failure is reported, not raised
         raise ImageError(str(error) or type(error).__name__) from None
 

@@ -21,7 +21,7 @@ from convnet.data.preprocess import Preprocess
 from convnet.errors import DataError, TrainingError
 from convnet.network import PRESETS, resolve_arch
 from convnet.runs.evaluate import Evaluation
-from convnet.runs.folders import StagedDir, choose_run_dir
+from convnet.runs.folders import StagedDir, check_writable, choose_run_dir
 from convnet.runs.format import (
     DataInfo,
     Metrics,
@@ -171,6 +171,7 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
         config = TrainConfig.from_dict(options)
     elif options:
         config = TrainConfig.from_dict({**config.to_dict(), **options})
+    check_writable(out)  # before the data is loaded and the model trained
     started = time.perf_counter()
     dataset = datasets.load(config.data, image_size=config.image_size, resize=config.resize,
                             progress=_scan_progress(callbacks))

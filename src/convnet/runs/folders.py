@@ -29,11 +29,40 @@ def choose_run_dir(out: str | Path | None, base_name: str, root: Path = Path("ru
             number += 1
             candidate = root / f"{stem}-{number}"
         return candidate
-    out = Path(out)
+    _check_new(Path(out))
+    return Path(out)
+
+
+def _check_new(out: Path) -> None:
+    if out.is_file():
+        raise RunError(f"out={str(out)!r} is a file; a run is a folder. Choose a new out "
+                       "folder.")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise RunError(f"out={str(out)!r} already exists and is not empty; a run is never "
                        "written over another. Choose a new out folder or remove that one.")
-    return out
+
+
+def check_writable(out: str | Path | None, root: Path = Path("runs")) -> None:
+    """Fail now, before data is loaded and a model trained, if the run could not be written:
+    creates the parent folder and a probe folder in it, then removes the probe.
+
+    Raises:
+        RunError: naming the folder and the operating system's reason.
+    """
+    if out is not None:
+        _check_new(Path(out))
+    parent = root if out is None else Path(out).parent
+    blocking = next((p for p in (parent, *parent.parents) if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise RunError(f"out={str(out)!r}: {str(blocking)!r} is a file, not a folder. Choose "
+                       "an out folder whose parents are folders.")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tempfile.mkdtemp(dir=parent, prefix=".convnet-probe-"))
+    except OSError as error:
+        where = "runs/" if out is None else f"out={str(out)!r}"
+        raise RunError(f"{where}: cannot write a run in {str(parent)!r} "
+                       f"({error.strerror or error}). Choose a writable out folder.") from None
 
 
 class StagedDir:
