@@ -234,3 +234,8 @@ def test_broken_symlink_and_missing_csv_file_are_named(tmp_path):
     report = load_folder(tmp_path / "labels.csv").report
     assert [(Path(p.path).name, p.reason) for p in report.problems] == [
         ("nope.png", "no such file")]
+
+
+def test_load_folder_on_a_missing_path_is_one_clear_error(tmp_path):
+    with pytest.raises(ConvnetError, match="does not exist. Give a folder with one sub-folder"):
+        load_folder(tmp_path / "no-such-photos")

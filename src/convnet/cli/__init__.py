@@ -75,9 +75,6 @@ def check_data(path: Path, image_size: int | None, resize: str, show_all: bool,
     from convnet.cli.progress import scan_bar
     from convnet.data.folders import load_folder
 
-    if not path.exists():
-        raise ConvnetError(f"{str(path)!r} does not exist. Give a folder with one sub-folder "
-                           "of images per class, or a CSV of path,label rows.")
     with scan_bar(err) as progress:
         dataset = load_folder(path, image_size=image_size, resize=resize, progress=progress)
     report = dataset.report

@@ -9,8 +9,8 @@ from dataclasses import fields
 from convnet.cli.options import flag
 from convnet.train.config import TrainConfig
 
-# arguments of other commands that share the name=value convention
-_OTHER = ("out", "at", "top", "image", "images", "cls")
+# library arguments, beside the config's, that messages name and that are also flags
+_OTHER = ("out", "at")
 _NAMES = tuple(spec.name for spec in fields(TrainConfig)) + _OTHER
 # name=value where value is quoted, or runs to a space, comma, semicolon or closing bracket
 # (a sentence's final full stop is not part of it)

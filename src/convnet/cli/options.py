@@ -4,11 +4,11 @@ choices, help and defaults are written once, in `convnet.train.config`."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import MISSING, Field, fields
+from dataclasses import Field, fields
 
 import click
 
-from convnet.train.config import TrainConfig
+from convnet.train.config import TrainConfig, field_kind
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
@@ -18,21 +18,12 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _base_type(spec: Field) -> type:
-    """The field's type without ``| None`` (annotations are strings: `from __future__`)."""
-    names = [part.strip() for part in str(spec.type).split("|")]
-    return _TYPES[next(name for name in names if name != "None")]
-
-
 def _default_text(spec: Field) -> str:
-    default = spec.default if spec.default is not MISSING else None
-    if default is None or isinstance(default, bool) and spec.metadata.get("cli_flag"):
-        return ""
-    return f" [{default}]"
+    return "" if spec.default is None else f" [{spec.default}]"
 
 
 def _option(spec: Field) -> Callable:
-    kind, choices = _base_type(spec), spec.metadata.get("choices")
+    kind, choices = _TYPES[field_kind(spec)[0]], spec.metadata.get("choices")
     help_text = spec.metadata["help"] + _default_text(spec)
     if kind is bool:
         negative = "--no-" + flag(spec.name)[2:]

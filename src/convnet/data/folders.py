@@ -115,6 +115,9 @@ def load_folder(data: Path, prep: Preprocess | None = None, *, image_size: int |
     Raises:
         ConvnetError: for a layout that cannot be a dataset (fewer than two classes...).
     """
+    if not Path(data).exists():
+        raise ConvnetError(f"{str(data)!r} does not exist. Give a folder with one sub-folder "
+                           "of images per class, or a CSV of path,label rows.")
     started = time.perf_counter()
     layout = find_layout(Path(data))
     prep = prep or choose_preprocess(layout, image_size, resize)

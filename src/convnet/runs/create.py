@@ -36,6 +36,7 @@ from convnet.runs.run import Run
 from convnet.train.callbacks import Callback, EpochStats, TrainStart
 from convnet.train.config import TrainConfig
 from convnet.train.setup import Prepared, prepare
+from convnet.train.state import TrainState
 
 
 @dataclass
@@ -50,14 +51,14 @@ class TrainResult:
 
 
 class _MetricsFile(Callback):
-    """metrics.csv in the staging folder, rewritten after every epoch."""
+    """metrics.csv in the staging folder, rewritten from the state's history after every
+    epoch (the loop records the epoch in the state before it calls the callbacks)."""
 
-    def __init__(self, folder: Path):
-        self.folder, self.history = folder, []
+    def __init__(self, folder: Path, state: TrainState):
+        self.folder, self.state = folder, state
 
     def on_epoch_end(self, stats: EpochStats) -> None:
-        self.history.append(stats)
-        write_metrics(self.folder, self.history)
+        write_metrics(self.folder, self.state.history)
 
 
 def _check_report(dataset: Dataset, config: TrainConfig,
@@ -126,7 +127,7 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
     started = time.perf_counter()
     with StagedDir(folder) as staging:
         score = _scorer(run, dataset.classes, config)
-        run.loop.run(run.val_split, score, [_MetricsFile(staging), *callbacks])
+        run.loop.run(run.val_split, score, [_MetricsFile(staging, run.state), *callbacks])
         network = run.network
         network.load_state_dict(run.state.best_weights)  # the kept epoch, averaged or not
         _check_weights(network)

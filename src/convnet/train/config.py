@@ -7,7 +7,7 @@ live here alone.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import Field, asdict, dataclass, field, fields
 from os import PathLike
 from typing import Any
 
@@ -134,14 +134,20 @@ class TrainConfig:
 _KINDS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
 
 
+def field_kind(spec: Field) -> tuple[str, bool]:
+    """A field's type name (int, float, str or bool) and whether None is allowed, read from
+    its annotation (a string here: ``from __future__ import annotations``)."""
+    names = [part.strip() for part in str(spec.type).split("|")]
+    return next(name for name in names if name != "None"), "None" in names
+
+
 def _check_types(config: TrainConfig) -> None:
     """Each field holds its annotated type (an int where a float is asked is fine)."""
     for spec in fields(config):
-        names = [part.strip() for part in str(spec.type).split("|")]
+        kind, optional = field_kind(spec)
         value = getattr(config, spec.name)
-        if value is None and "None" in names:
+        if value is None and optional:
             continue
-        kind = next(name for name in names if name != "None")
         wrong_bool = isinstance(value, bool) and kind != "bool"
         if wrong_bool or not isinstance(value, _KINDS[kind]):
             example = {"int": "an integer", "float": "a number", "str": "a string",
@@ -149,7 +155,7 @@ def _check_types(config: TrainConfig) -> None:
             if spec.name == "data":
                 example = "a dataset name or a folder (str or Path)"
             raise ConvnetError(f"{spec.name} must be {example}"
-                               f"{' or None' if 'None' in names else ''}. "
+                               f"{' or None' if optional else ''}. "
                                f"Received: {spec.name}={value!r} ({type(value).__name__}).")
 
 
