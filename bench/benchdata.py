@@ -31,6 +31,19 @@ def machine() -> str:
             f"torch {torch.__version__}, Python {platform.python_version()}")
 
 
+def cpu_flags() -> str:
+    """The CPU's vector-unit flags that decide which kernels (and precision) torch uses."""
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return " ".join(flag for flag in wanted if flag in present) or "none of avx2+"
+    except OSError:
+        pass
+    return "unknown"
+
+
 def cifar_folder(path: Path = SHARED_CIFAR) -> Path:
     """A CIFAR-10 JPEG folder: ``path`` itself, or the .tar.gz extracted once to a temp dir."""
     if path.is_dir():

@@ -92,3 +92,10 @@ def bad_folder(root: Path) -> dict[str, str]:
             "cat/paper.pdf": "not an image", "cat/bomb.png": "decompression bomb",
             "cat/loop_a.jpg": "symlink loop", "cat/loop_b.jpg": "symlink loop",
             "dog/pipe.jpg": "not a regular file"}
+
+
+def load_and_sum(path: str, queue) -> None:
+    """In a child process: load a folder dataset and report its training pixels' sum."""
+    from convnet.data.folders import load_folder
+
+    queue.put(load_folder(Path(path)).train.images.sum().item())

@@ -15,7 +15,7 @@ SOURCE = Path(__file__).resolve().parent.parent / "src" / "convnet"
 
 # stage -> level; a module may import its own stage or a lower level, never a peer
 LEVELS = {
-    "base": 0,  # _version, errors, atomic, axes: used by every stage
+    "base": 0,  # _version, errors, atomic, axes, resources: used by every stage
     "network": 1, "data": 1,
     "train": 2,
     "runs": 3,
@@ -23,7 +23,7 @@ LEVELS = {
     "api": 5,  # the package root, convnet/__init__.py: the public facade
     "cli": 6,
 }
-BASE = {"_version", "errors", "atomic", "axes"}
+BASE = {"_version", "errors", "atomic", "axes", "resources"}
 
 
 def stage_of(module: str) -> str:

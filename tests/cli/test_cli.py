@@ -20,6 +20,10 @@ def test_train_evaluate_predict_summary(tmp_path, capsys):
                  "--batch-size", "16", "--out", str(run)]) == 0
     printed = capsys.readouterr().out
     assert "test accuracy" in printed and str(run) in printed
+    # not a terminal: one plain line per epoch, the closing line unwrapped
+    assert "\nepoch 1/1: loss " in printed
+    assert any(line.startswith("★ best epoch 1 kept") and line.endswith(str(run))
+               for line in printed.splitlines())
 
     assert main(["evaluate", str(run)]) == 0
     printed = capsys.readouterr().out
@@ -76,6 +80,7 @@ def test_summary_prints_the_texts_comparison(capsys):
     (["train", "--batch-size", "-1"],
      "error: --batch-size must be a positive integer. Received: --batch-size -1."),
     (["train", "--epochs", "many"], "error: Invalid value for '--epochs': 'many' is not a"),
+    (["train", "--threads", "999"], "error: --threads 999 is more than the "),
     (["evaluate", "/no/run"], "error: Run folder '/no/run' does not exist"),
     (["summary", "conv8k3", "--input", "28by28"], "error: The input shape must be HxWxC"),
 ])

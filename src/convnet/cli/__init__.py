@@ -175,8 +175,10 @@ def report(run: Path, data: str | None) -> None:
     from convnet.explain.report import report as write_report
 
     result = write_report(run, data)
-    out.print(f"{result.scored_on} accuracy {result.evaluation.accuracy:.2%}; wrote "
-              + ", ".join(path.name for path in result.files) + f" and {result.html}")
+    scored = "no validation or test images to score" if result.evaluation is None else \
+        f"{result.scored_on} accuracy {result.evaluation.accuracy:.2%}"
+    out.print(f"{scored}; wrote " + ", ".join(path.name for path in result.files)
+              + f" and {result.html}", soft_wrap=True)
 
 
 @app.command()

@@ -38,8 +38,12 @@ def scan_bar(console: Console) -> Iterator[Callable[[int, int], None]]:
 
 
 class RichProgress(Callback):
+    """Live bars on a terminal; elsewhere (a log file, CI) one plain line per epoch as it
+    ends, since a live display there only appears when training is over."""
+
     def __init__(self, console: Console):
         self.console = console
+        self.live = console.is_terminal
         self.progress: Progress | None = None
         self.task = None
         self.info: TrainStart | None = None
@@ -63,7 +67,9 @@ class RichProgress(Callback):
         self.console.print(
             f"[bold]Training[/] {info.spec} ({info.params:,} parameters) on {info.device}: "
             f"{info.train_images:,} train / {info.val_images:,} val / "
-            f"{info.test_images:,} test images")
+            f"{info.test_images:,} test images", soft_wrap=True)
+        if not self.live:
+            return
         self.progress = Progress(
             TextColumn("epoch {task.fields[epoch]}"), BarColumn(bar_width=16),
             TextColumn("loss {task.fields[loss]:.4f} acc {task.fields[acc]:.2%} "
@@ -73,6 +79,8 @@ class RichProgress(Callback):
         self.progress.start()
 
     def on_epoch_start(self, epoch: int) -> None:
+        if not self.live:
+            return
         assert self.progress is not None and self.info is not None
         self.task = self.progress.add_task(
             "", total=self.info.steps_per_epoch, epoch=f"{epoch}/{self.info.epochs}",
@@ -80,28 +88,46 @@ class RichProgress(Callback):
 
     def on_step(self, epoch: int, step: int, loss: float, accuracy: float,
                 images_per_s: float) -> None:
+        if not self.live:
+            return
         self.progress.update(self.task, completed=step, loss=loss, acc=accuracy,
                              rate=images_per_s)
 
     def on_epoch_end(self, stats: EpochStats) -> None:
-        self.progress.update(self.task, val=f"val {_percent(stats.val_acc)}")
+        if self.live:
+            self.progress.update(self.task, val=f"val {_percent(stats.val_acc)}")
+            return
+        assert self.info is not None
+        self.console.print(
+            f"epoch {stats.epoch}/{self.info.epochs}: loss {stats.train_loss:.4f} acc "
+            f"{_percent(stats.train_acc)} val {_percent(stats.val_acc)} "
+            f"{stats.images_per_s:,.0f} img/s {stats.seconds:.1f}s", soft_wrap=True)
+
+    def on_notice(self, line: str) -> None:
+        self.console.print(f"[yellow]note:[/] {line}", soft_wrap=True)
 
     def on_train_end(self, result) -> None:
-        self.progress.stop()
-        table = Table(title="Training", title_justify="left")
-        for name in ("epoch", "train loss", "train acc", "val loss", "val acc", "lr",
-                     "img/s", "time"):
-            table.add_column(name, justify="right")
-        for s in result.history:
-            mark = " ★" if s.epoch == result.best_epoch else ""
-            table.add_row(f"{s.epoch}{mark}", f"{s.train_loss:.4f}", _percent(s.train_acc),
-                          "—" if s.val_loss is None else f"{s.val_loss:.4f}",
-                          _percent(s.val_acc), f"{s.lr:.2e}", f"{s.images_per_s:,.0f}",
-                          f"{s.seconds:.1f}s")
-        self.console.print(table)
+        if self.progress is not None:
+            self.progress.stop()
+            self.console.print(_history_table(result))
         test = result.test
         score = ("no test split" if test is None else
                  f"test accuracy [bold]{test.accuracy:.2%}[/] (macro F1 {test.macro['f1']:.4f}, "
                  f"{test.count:,} images)")
         self.console.print(f"★ best epoch {result.best_epoch} kept; {score}; "
-                           f"{result.seconds:.1f}s. Run saved to [bold]{result.path}[/]")
+                           f"{result.seconds:.1f}s. Run saved to [bold]{result.path}[/]",
+                           soft_wrap=True)
+
+
+def _history_table(result) -> Table:
+    table = Table(title="Training", title_justify="left")
+    for name in ("epoch", "train loss", "train acc", "val loss", "val acc", "lr", "img/s",
+                 "time"):
+        table.add_column(name, justify="right")
+    for s in result.history:
+        mark = " ★" if s.epoch == result.best_epoch else ""
+        table.add_row(f"{s.epoch}{mark}", f"{s.train_loss:.4f}", _percent(s.train_acc),
+                      "—" if s.val_loss is None else f"{s.val_loss:.4f}",
+                      _percent(s.val_acc), f"{s.lr:.2e}", f"{s.images_per_s:,.0f}",
+                      f"{s.seconds:.1f}s")
+    return table

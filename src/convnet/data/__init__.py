@@ -22,7 +22,7 @@ from convnet.data.shapes import load_shapes
 from convnet.data.standard import ABOUT, load_standard
 from convnet.errors import ConvnetError
 
-__all__ = ["Dataset", "Split", "load", "catalogue", "parse_data_arg"]
+__all__ = ["Dataset", "Split", "catalogue", "load", "parse_data_arg", "portable"]
 
 
 def _digits() -> Dataset:
@@ -93,6 +93,20 @@ def _load_path(path: Path, image_size: int | None, resize: str,
     return load_folder(path, prep, image_size=image_size, resize=resize, progress=progress)
 
 
+def _is_path(data: str | Path) -> bool:
+    """Whether ``data`` names a path rather than a built-in dataset."""
+    text = str(data)
+    written_as_path = isinstance(data, Path) or "/" in text or "\\" in text
+    built_in = not written_as_path and text.partition(":")[0].lower() in _BUILT_IN
+    return written_as_path or (Path(data).exists() and not built_in)
+
+
+def portable(data: str | Path) -> str:
+    """``data`` as it loads again from any working folder: a path made absolute, a
+    built-in name unchanged. What a run records."""
+    return str(Path(data).absolute()) if _is_path(data) else str(data)
+
+
 def load(data: str | Path = "digits", *, image_size: int | None = None, resize: str = "crop",
          progress: Progress | None = None, preprocess: Preprocess | None = None,
          **options: int) -> Dataset:
@@ -114,10 +128,8 @@ def load(data: str | Path = "digits", *, image_size: int | None = None, resize: 
     Raises:
         ConvnetError: for an unknown name, a missing path or data it cannot read.
     """
-    path, text = Path(data), str(data)
-    written_as_path = isinstance(data, Path) or "/" in text or "\\" in text
-    built_in = not written_as_path and text.partition(":")[0].lower() in _BUILT_IN
-    if written_as_path or (path.exists() and not built_in):
+    path = Path(data)
+    if _is_path(data):
         return _load_path(path, image_size, resize, progress, preprocess)
     name, parsed = parse_data_arg(str(data))
     allowed = _BUILT_IN[name][1]

@@ -88,6 +88,8 @@ class Validation:
         if fraction <= 0:
             return cls("none")
         _, held = held_out_indices(dataset.train.labels, fraction, seed)
+        if len(held) == 0:  # one image per class: nothing can be spared for validation
+            return cls("none")
         return cls("held-out", fraction, seed, len(held), _digest(held))
 
     def draw(self, dataset: Dataset) -> tuple[Split, Split | None]:

@@ -32,6 +32,7 @@ from convnet.data.scan import (
     find_duplicates,
 )
 from convnet.errors import ConvnetError
+from convnet.resources import available_bytes, free_disk, human
 
 CACHE_VERSION = 2  # bump when the decoded bytes for the same files would change
 
@@ -53,6 +54,31 @@ def cache_key(layout: Layout, prep: Preprocess) -> str:
         digest.update(json.dumps([str(entry.path.absolute()), entry.split, entry.label,
                                   *_stat(entry.path)]).encode())
     return digest.hexdigest()[:32]
+
+
+def check_room(layout: Layout, prep: Preprocess, cache: Path) -> None:
+    """Refuse, with the figures, a decode the cache disk or the memory cannot hold (the
+    decoded images are written to the cache, then the splits are read into memory)."""
+    need = len(layout.entries) * prep.channels * prep.height * prep.width
+    disk, memory = free_disk(cache), available_bytes("cpu")
+    short = [f"{human(disk)} free on the cache disk ({cache})"] if need > 0.9 * disk else []
+    if memory is not None and need > 0.9 * memory:
+        short.append(f"{human(memory)} of memory available")
+    if short:
+        raise ConvnetError(
+            f"{len(layout.entries):,} images at {prep.height}×{prep.width}×{prep.channels} "
+            f"take {human(need)} decoded, and there is only {' and '.join(short)}. Use a "
+            "smaller image_size, e.g. image_size=128, or free some space.")
+
+
+def _remove_stale(folder: Path) -> None:
+    """Staging folders of this key left by a process that was killed mid-decode, and an
+    entry without its index (called with the key's lock held: no live process writes
+    them)."""
+    for stale in folder.parent.glob(f".{folder.name}.*.partial"):
+        shutil.rmtree(stale, ignore_errors=True)
+    if folder.exists() and not (folder / "index.json").is_file():  # damaged by hand
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _build(layout: Layout, prep: Preprocess, folder: Path, progress: Progress | None) -> None:
@@ -125,7 +151,9 @@ def load_folder(data: Path, prep: Preprocess | None = None, *, image_size: int |
     folder = cache_dir("decoded") / key
     cached = (folder / "index.json").is_file()
     if not cached:
+        check_room(layout, prep, folder.parent)
         with FileLock(str(folder) + ".lock"):  # two runs on one folder decode it once
+            _remove_stale(folder)
             if not (folder / "index.json").is_file():
                 _build(layout, prep, folder, progress)
     index = json.loads((folder / "index.json").read_text())

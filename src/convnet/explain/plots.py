@@ -212,6 +212,9 @@ def gallery(items: list[tuple[torch.Tensor, torch.Tensor, str]], path: Path,
                                 squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
+    if not items:  # say it in the picture, rather than show a blank one
+        axes.flat[0].text(0.5, 0.5, title, ha="center", va="center", wrap=True, fontsize=9)
+        return _save(figure, path)
     for axis, (image, cam, caption) in zip(axes.flat, items):
         axis.imshow(_as_picture(image), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         axis.imshow(cam.detach().cpu().numpy(), cmap="jet", alpha=0.4, vmin=0, vmax=1)

@@ -36,8 +36,8 @@ class RunReport:
     folder: Path
     files: list[Path]  # the PNGs
     html: Path
-    evaluation: Evaluation
-    scored_on: str  # "test" or "validation"
+    evaluation: Evaluation | None  # None: the data has no validation or test images
+    scored_on: str | None  # "test" or "validation"
 
 
 def _splits(run: Run, data: str | None) -> tuple[Split | None, Split | None]:
@@ -68,6 +68,10 @@ def _wrong(run: Run, split: Split) -> list[tuple[torch.Tensor, torch.Tensor, str
 def report(path: str | Path, data: str | None = None) -> RunReport:
     """Write the run's pictures and ``report.html`` into its folder.
 
+    A run whose data has neither validation nor test images gets its curves and a page
+    that says nothing could be scored; a run that got every image right gets a `wrong.png`
+    that says so.
+
     Raises:
         RunError: if the folder is not a readable run.
         ConvnetError: if its data cannot be loaded again, or matplotlib is missing.
@@ -76,18 +80,26 @@ def report(path: str | Path, data: str | None = None) -> RunReport:
     folder = Path(path)
     val, test = _splits(run, data)
     scored, scored_on = (test, "test") if test is not None else (val, "validation")
-    evaluation = run.evaluate(scored)
-    files = [plots.curves(read_metrics(folder), folder / "curves.png"),
-             plots.confusion(evaluation.confusion, run.classes, folder / "confusion.png",
-                             f"{scored_on} split")]
-    gallery_split, gallery_name = (val, "validation") if val is not None else (test, "test")
-    items = _wrong(run, gallery_split)
-    files.append(plots.gallery(items, folder / "wrong.png",
-                               f"the {len(items)} most confidently wrong {gallery_name} "
-                               "images, with Grad-CAM for the class the network said"))
+    files = [plots.curves(read_metrics(folder), folder / "curves.png")]
+    evaluation = None if scored is None else run.evaluate(scored)
+    if evaluation is not None:
+        files.append(plots.confusion(evaluation.confusion, run.classes,
+                                     folder / "confusion.png", f"{scored_on} split"))
+        gallery_split, gallery_name = (val, "validation") if val is not None else \
+            (test, "test")
+        files.append(_gallery(run, gallery_split, gallery_name, folder / "wrong.png"))
     page = folder / "report.html"
     write_atomic(page, _html(run, evaluation, scored_on, files).encode())
-    return RunReport(folder, files, page, evaluation, scored_on)
+    return RunReport(folder, files, page, evaluation, scored_on if scored is not None else None)
+
+
+def _gallery(run: Run, split: Split, name: str, path: Path) -> Path:
+    items = _wrong(run, split)
+    if not items:
+        return plots.gallery([], path, f"No {name} image was misclassified: all "
+                             f"{len(split):,} were right.")
+    return plots.gallery(items, path, f"the {len(items)} most confidently wrong {name} "
+                         "images, with Grad-CAM for the class the network said")
 
 
 def _img(path: Path, alt: str) -> str:
@@ -102,12 +114,27 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _html(run: Run, evaluation: Evaluation, scored_on: str, files: list[Path]) -> str:
+def _scores(run: Run, evaluation: Evaluation | None, scored_on: str) -> tuple[str, str]:
+    """(the headline, the per-class section) of the page."""
     record = run.record
+    if evaluation is None:
+        return (f"{html.escape(record.data.name)} has no validation or test images, so "
+                f"nothing was scored; best epoch {record.metrics.best_epoch}.", "")
     precision, recall, f1 = evaluation.precision, evaluation.recall, evaluation.f1
     per_class = [[name, f"{float(precision[i]):.3f}", f"{float(recall[i]):.3f}",
                   f"{float(f1[i]):.3f}", f"{int(evaluation.support[i]):,}"]
                  for i, name in enumerate(run.classes)]
+    headline = (f"{html.escape(record.data.name)}: {scored_on} accuracy "
+                f"<b>{evaluation.accuracy:.2%}</b> on {evaluation.count:,} images, macro F1 "
+                f"{evaluation.macro['f1']:.4f}, balanced accuracy "
+                f"{evaluation.balanced_accuracy:.2%}; best epoch {record.metrics.best_epoch}.")
+    return headline, (f"<h2>Per class ({scored_on} split)</h2>"
+                      + _table(["class", "precision", "recall", "F1", "images"], per_class))
+
+
+def _html(run: Run, evaluation: Evaluation | None, scored_on: str, files: list[Path]) -> str:
+    record = run.record
+    headline, per_class = _scores(run, evaluation, scored_on)
     summary = summarize(run.network)
     layers = [list(row) for row in summary.table_rows()]
     title = f"convnet run {run.path.name if run.path else ''}"
@@ -120,13 +147,9 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;paddi
 text-align:right}}img{{max-width:100%}}pre{{background:#f5f5f5;padding:1em;overflow:auto}}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
-<p>{html.escape(record.data.name)}: {scored_on} accuracy
-<b>{evaluation.accuracy:.2%}</b> on {evaluation.count:,} images, macro F1
-{evaluation.macro['f1']:.4f}, balanced accuracy {evaluation.balanced_accuracy:.2%};
-best epoch {record.metrics.best_epoch}.</p>
+<p>{headline}</p>
 {pictures}
-<h2>Per class ({scored_on} split)</h2>
-{_table(["class", "precision", "recall", "F1", "images"], per_class)}
+{per_class}
 <h2>Model</h2><p><code>{html.escape(run.network.spec)}</code>: {summary.params:,}
 parameters, input {format_shape((run.input_shape[2], *run.input_shape[:2]))}.</p>
 {_table(["#", "layer", "output H×W×D", "parameters", "multiply-adds", "receptive field"],

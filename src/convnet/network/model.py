@@ -22,6 +22,7 @@ from convnet.network.spec import (
     parse_spec,
     resolve,
 )
+from convnet.resources import available_bytes, human
 
 
 def parse_input_shape(text: str | tuple[int, ...]) -> tuple[int, int, int]:
@@ -98,6 +99,7 @@ class Network(nn.Module):
         self.num_classes = num_classes
         self.infos: list[LayerInfo] = infer(self.layers, hwc_to_chw(input_shape),
                                             _positions(self.layers, len(written)))
+        _check_weights_fit(self.spec, input_shape, self.infos)
         self.body = nn.Sequential(*(make_module(info) for info in self.infos))
         # The head starts at the first layer that works on vectors (always a Flatten).
         self.head_start = next(i for i, layer in enumerate(self.layers)
@@ -147,6 +149,27 @@ class Network(nn.Module):
     @property
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def plan(spec: str, input_shape: tuple[int, int, int], num_classes: int) -> list[LayerInfo]:
+    """Every layer's shapes and weight count for ``input_shape`` (H, W, C), without
+    allocating a weight: what a size check looks at before building."""
+    written = parse_spec(spec_for(spec))
+    layers = resolve(written, num_classes)
+    return infer(layers, hwc_to_chw(input_shape), _positions(layers, len(written)))
+
+
+def _check_weights_fit(spec: str, input_shape: tuple[int, int, int],
+                       infos: list[LayerInfo]) -> None:
+    """A network whose weights alone exceed the memory left is refused before allocating."""
+    params, available = sum(info.params for info in infos), available_bytes("cpu")
+    if available is not None and 4 * params > available:
+        height, width, channels = input_shape
+        raise ConvnetError(
+            f"{spec} on {height}×{width}×{channels} input has {params:,} weights "
+            f"({human(4 * params)}) and this machine has {human(available)} of memory "
+            "available. Use smaller images (image_size), or more pooling or stride before "
+            "the fully connected layers.")
 
 
 def build(spec: str, input_shape: str | tuple[int, int, int] = (28, 28, 1),

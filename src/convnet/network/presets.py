@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
+
+from convnet.errors import SpecError
+from convnet.network.spec import parse_spec
 
 
 @dataclass(frozen=True)
@@ -52,9 +56,24 @@ PRESETS: dict[str, Preset] = {
 
 
 def spec_for(arch: str) -> str:
-    """The spec string for a preset name, or ``arch`` itself if it is not a preset name."""
+    """The spec string for a preset name, or ``arch`` itself if it is not a preset name.
+
+    Raises:
+        SpecError: for a word close to a preset name that is not a spec either (a typo).
+    """
     preset = PRESETS.get(arch.strip().lower())
-    return preset.spec if preset else arch
+    if preset:
+        return preset.spec
+    try:
+        parse_spec(arch)
+    except SpecError:
+        close = difflib.get_close_matches(arch.strip().lower(), [*PRESETS, "auto"], n=1,
+                                          cutoff=0.75)
+        if close:
+            raise SpecError(f"arch={arch!r} is neither a preset nor a spec. Did you mean "
+                            f"{close[0]!r}? Presets: {', '.join(PRESETS)}.") from None
+        raise
+    return arch
 
 
 def resolve_arch(arch: str, input_shape: tuple[int, int, int]) -> str:

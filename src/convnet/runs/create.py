@@ -37,6 +37,7 @@ from convnet.train.callbacks import Callback, EpochStats, TrainStart
 from convnet.train.config import TrainConfig
 from convnet.train.setup import Prepared, prepare
 from convnet.train.state import TrainState
+from convnet.train.threads import CpuThreads, check_threads
 
 
 @dataclass
@@ -86,7 +87,9 @@ def _record(run: Prepared, dataset: Dataset, config: TrainConfig, test: Evaluati
             weights_sha: str) -> RunRecord:
     best, report, network = run.state.best, dataset.report, run.network
     prep = dataset.preprocess or Preprocess(*dataset.input_shape, config.resize)
-    resolved = replace(config, arch=run.arch, lr=config.peak_lr)  # the values used, not auto
+    # the values used, not auto; a folder as a path that works from anywhere
+    resolved = replace(config, arch=run.arch, lr=config.peak_lr,
+                       data=datasets.portable(config.data))
     return RunRecord(
         spec=network.spec, arch=run.arch, classes=list(dataset.classes),
         input_shape=network.input_shape, preprocess=prep, normalization=run.normalization,
@@ -115,6 +118,7 @@ def _check_weights(network: torch.nn.Module) -> None:
 def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
         callbacks: Sequence[Callback] = ()) -> TrainResult:
     """Train on an already loaded dataset and write the run; see `train`."""
+    check_threads(config.threads)
     _check_report(dataset, config, callbacks)
     arch = resolve_arch(config.arch, dataset.input_shape)
     folder = choose_run_dir(out, f"{dataset.name}-{arch if arch in PRESETS else 'custom'}")
@@ -125,9 +129,11 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
             len(dataset.test or []), str(run.device), run.network.spec,
             run.network.num_params, str(folder)))
     started = time.perf_counter()
-    with StagedDir(folder) as staging:
+    threads = CpuThreads(config.threads, run.device, _notify(callbacks))
+    with StagedDir(folder) as staging, threads:
         score = _scorer(run, dataset.classes, config)
-        run.loop.run(run.val_split, score, [_MetricsFile(staging, run.state), *callbacks])
+        run.loop.run(run.val_split, score,
+                     [_MetricsFile(staging, run.state), threads, *callbacks])
         network = run.network
         network.load_state_dict(run.state.best_weights)  # the kept epoch, averaged or not
         _check_weights(network)
@@ -135,6 +141,7 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
         test = None if dataset.test is None else score(network, dataset.test)
         weights = weights_bytes(network)
         record = _record(run, dataset, config, test, sha256(weights))
+        record.speed.update(threads.describe())
         write_run(staging, record, weights,
                   None if dataset.report is None else dataset.report.to_dict())
     state = run.state
@@ -143,6 +150,13 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
     for callback in callbacks:
         callback.on_train_end(result)
     return result
+
+
+def _notify(callbacks: Sequence[Callback]):
+    def notify(line: str) -> None:
+        for callback in callbacks:
+            callback.on_notice(line)
+    return notify
 
 
 def _scan_progress(callbacks: Sequence[Callback]):
@@ -173,6 +187,7 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
     elif options:
         config = TrainConfig.from_dict({**config.to_dict(), **options})
     check_writable(out)  # before the data is loaded and the model trained
+    check_threads(config.threads)
     started = time.perf_counter()
     dataset = datasets.load(config.data, image_size=config.image_size, resize=config.resize,
                             progress=_scan_progress(callbacks))

@@ -15,6 +15,7 @@ and `RunRecord`; nothing else reads model.json by string keys.
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import io
 import json
@@ -194,13 +195,24 @@ def write_run(folder: Path, record: RunRecord, weights: bytes,
         write_json(folder / DATA_REPORT, data_report)
 
 
+def _nearest_run(folder: Path) -> str:
+    """`` Did you mean 'runs/x'?`` for the closest-named run folder beside ``folder``."""
+    try:
+        runs = [p.name for p in folder.parent.iterdir() if (p / META).is_file()]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(folder.name, runs, n=1, cutoff=0.6)
+    return f" Did you mean {str(folder.parent / close[0])!r}?" if close else ""
+
+
 def _read_meta(folder: Path) -> dict[str, Any]:
     if folder.is_file():
         raise RunError(f"{str(folder)!r} is a file, not a run folder. Give the folder that "
                        "`convnet train` wrote (it holds model.json and model.safetensors).")
     if not folder.is_dir():
-        raise RunError(f"Run folder {str(folder)!r} does not exist. Give the folder that "
-                       "`convnet train` wrote (it holds model.json and model.safetensors).")
+        raise RunError(f"Run folder {str(folder)!r} does not exist.{_nearest_run(folder)} "
+                       "Give the folder that `convnet train` wrote (it holds model.json and "
+                       "model.safetensors).")
     missing = [name for name in (META, WEIGHTS) if not (folder / name).is_file()]
     if missing:
         raise RunError(f"Run folder {str(folder)!r} is missing {' and '.join(missing)}; it is "

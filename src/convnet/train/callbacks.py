@@ -52,4 +52,7 @@ class Callback:
 
     def on_epoch_end(self, stats: EpochStats) -> None: ...
 
+    def on_notice(self, line: str) -> None:
+        """Something the user should know while training runs (e.g. the CPU is shared)."""
+
     def on_train_end(self, result: object) -> None: ...

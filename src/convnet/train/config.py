@@ -70,8 +70,10 @@ class TrainConfig:
     strict: bool = option(False, "Refuse to train if the data scan finds any bad file.")
     val_split: float = option(0.1, "Fraction of each training class held out for "
                               "validation.")
-    seed: int = option(0, "Random seed: same seed and device, same weights.")
+    seed: int = option(0, "Random seed: same seed, device and thread count, same weights.")
     device: str = option("auto", "Where to train; auto picks cuda when available.", DEVICES)
+    threads: int | None = option(None, "CPU threads; unset: every core this process may "
+                                 "use, fewer while other programs keep cores busy.")
     channels_last: bool = option(True, "NHWC memory layout: faster convolutions on CPU and "
                                  "GPU.")
     precision: str = option("auto", "bf16 autocast; auto uses it where the hardware has "
@@ -95,8 +97,9 @@ class TrainConfig:
             value = getattr(self, spec.name)
             if choices and not (value is None and spec.default is None):
                 _check_choice(spec.name, value, choices)
-        if self.image_size is not None:
-            _check_positive("image_size", self.image_size)
+        for name in ("image_size", "threads"):
+            if getattr(self, name) is not None:
+                _check_positive(name, getattr(self, name))
         _check_augment_overrides(self)
         _check_range("lr", self.lr, 0, None, "a positive number", allow_none=True,
                      low_open=True)

@@ -10,15 +10,17 @@ from typing import Any
 import torch
 from torch import nn
 
+from convnet.axes import hwc_to_chw
 from convnet.data import balance
 from convnet.data.augment import Augment, policy
 from convnet.data.dataset import Dataset, Split, Validation
 from convnet.data.pixels import Normalization
-from convnet.errors import ConvnetError
-from convnet.network import Network, build, resolve_arch
+from convnet.errors import ConvnetError, SpecError
+from convnet.network import LayerInfo, Network, build, plan, resolve_arch
 from convnet.train.batches import Batches
 from convnet.train.config import TrainConfig
 from convnet.train.loop import Loop
+from convnet.train.memory import check_fits
 from convnet.train.optim import make_optimizer, make_schedule
 from convnet.train.speed import autocast_dtype, fused_options, maybe_compile
 from convnet.train.state import TrainState, make_ema
@@ -76,6 +78,22 @@ class Prepared:
                 "fused_optimizer": bool(fused_options(self.device))}
 
 
+def _plan(arch: str, dataset: Dataset, config: TrainConfig) -> list[LayerInfo]:
+    """The layers for this data; a preset that ``auto`` picked and that does not fit the
+    images is explained in terms of the images, since the user never named it."""
+    try:
+        return plan(arch, dataset.input_shape, len(dataset.classes))
+    except SpecError as error:
+        if config.arch.strip().lower() != "auto":
+            raise
+        height, width, channels = dataset.input_shape
+        raise SpecError(
+            f"The images are {height}×{width}×{channels}, too small for the {arch!r} preset "
+            f"that arch='auto' picked for them ({str(error).split(':')[0]}). Give a larger "
+            "image_size (e.g. image_size=28) for folder data, or an arch that fits "
+            "such small images (e.g. arch='conv8k1-relu-fc').") from None
+
+
 def _network(arch: str, dataset: Dataset, config: TrainConfig, device: torch.device,
              train_split: Split, normalization: Normalization) -> Network:
     network = build(arch, dataset.input_shape, len(dataset.classes)).to(device)
@@ -97,6 +115,8 @@ def prepare(dataset: Dataset, config: TrainConfig) -> Prepared:
     validation = Validation.plan(dataset, config.val_split, config.seed)
     train_split, val_split = validation.draw(dataset)
     arch = resolve_arch(config.arch, dataset.input_shape)
+    check_fits(_plan(arch, dataset, config), hwc_to_chw(dataset.input_shape),
+               min(config.batch_size, len(train_split)), len(train_split), device)
     normalization = Normalization.of(train_split.images)
     network = _network(arch, dataset, config, device, train_split, normalization)
     counts = balance.class_counts(train_split.labels, len(dataset.classes))
