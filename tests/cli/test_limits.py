@@ -3,11 +3,14 @@ before anything is written."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import torch
 from PIL import Image
 
+import convnet
 from convnet.cli import main
 
 FORMAT1 = Path(__file__).resolve().parent.parent / "fixtures" / "run-format1"
@@ -44,7 +47,22 @@ def test_json_and_csv_together_are_refused(tmp_path, capsys):
 
 def test_check_data_on_a_missing_path(capsys):
     assert main(["check-data", "/no/such/photos"]) == 1
-    assert "'/no/such/photos' does not exist" in _one_line_error(capsys)
+    assert "/no/such/photos does not exist" in _one_line_error(capsys)
+
+
+def test_check_data_takes_every_form_train_takes(tmp_path, capsys):
+    idx = Path(convnet.data.__file__).parent / "digits"  # the official MNIST files
+    folder = shutil.copytree(idx, tmp_path / "mnist")
+    assert main(["check-data", str(folder), "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    train, test = facts["counts"]["train"], facts["counts"]["test"]
+    assert facts["classes"] == [str(n) for n in range(10)]
+    assert (sum(train), sum(test)) == (8000, 2000)
+    digits = convnet.data.load(str(folder))  # what train would read, counted by torch
+    assert train == torch.bincount(digits.train.labels, minlength=10).tolist()
+    assert main(["check-data", "x-or-not-x:size=12,train=10,test=4"]) == 0
+    printed = capsys.readouterr().out
+    assert "2 classes, images 12×12×1" in printed and "No problems found" in printed
 
 
 def test_report_without_metrics_csv(tmp_path, capsys):

@@ -102,5 +102,5 @@ def test_any_pillow_mode_becomes_the_models_channels(tiny_run, tmp_path, mode):
 def test_evaluate_data_defaults_to_the_runs_own_data_and_checks_classes(tiny_run):
     run = convnet.load(tiny_run)
     assert run.evaluate_data().count == 20
-    with pytest.raises(convnet.ConvnetError, match="The data's classes .* differ from the run's"):
+    with pytest.raises(convnet.ConvnetError, match="The data's classes .* are not the run's"):
         run.evaluate_data("shapes:size=12,train=2,test=1")

@@ -59,25 +59,34 @@ def _report_after_training(folder: Path) -> None:
 
 
 @app.command("check-data")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("data")
 @click.option("--image-size", type=int, help="Side to decode to. [by data]")
 @click.option("--resize", type=click.Choice(RESIZE_MODES), default="crop",
               show_default=True, help="Keep the aspect ratio by centre crop or padding.")
 @click.option("--all", "show_all", is_flag=True, help="List every bad file, not the first 50.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--strict", is_flag=True, help="Exit 1 if anything is wrong (for CI).")
-def check_data(path: Path, image_size: int | None, resize: str, show_all: bool,
+def check_data(data: str, image_size: int | None, resize: str, show_all: bool,
                as_json: bool, strict: bool) -> None:
-    """Scan a folder or CSV dataset: bad files, empty classes, imbalance, duplicates.
+    """Check what --data DATA would train on: any form train takes (a folder of class
+    folders, a CSV, MNIST/CIFAR files, a built-in name).
 
-    It decodes every file once, so the next `convnet train` on it starts from the cache.
+    A folder of images gets every file checked (bad files, empty classes, imbalance,
+    duplicates) and decoded once, so the next `convnet train` on it starts from the cache.
     """
+    from convnet import data as datasets
     from convnet.cli.progress import scan_bar
-    from convnet.data.folders import load_folder
 
     with scan_bar(err) as progress:
-        dataset = load_folder(path, image_size=image_size, resize=resize, progress=progress)
+        dataset = datasets.load(data, image_size=image_size, resize=resize, progress=progress)
     report = dataset.report
+    if report is None:  # official files or generated data: no per-file scan to show
+        overview = render.dataset_overview(dataset)
+        if as_json:
+            out.print_json(json.dumps(overview))
+        else:
+            render.overview(out, overview)
+        return
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
     else:
@@ -92,15 +101,20 @@ def check_data(path: Path, image_size: int | None, resize: str, show_all: bool,
 @click.option("--data", help="Dataset to score on. [the run's own]")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def evaluate(run: Path, data: str | None, as_json: bool) -> None:
-    """Accuracy, per-class precision/recall/F1 and the confusion matrix on a test split."""
+    """Accuracy, per-class precision/recall/F1 and the confusion matrix.
+
+    On the run's test split (or, without one, its held-out validation images), or on
+    --data: any labelled images of the run's classes, e.g. a folder with only test/.
+    """
     import convnet
 
     loaded = convnet.load(run)
-    result = loaded.evaluate_data(data)
+    split, what = loaded.labelled(data)
+    result = loaded.evaluate(split)
     if as_json:
         out.print_json(json.dumps(result.to_dict()))
     else:
-        render.evaluation(out, result, f"{run} on {data or loaded.record.data.name} test")
+        render.evaluation(out, result, f"{run} on {what}")
 
 
 @app.command()

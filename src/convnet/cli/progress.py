@@ -34,7 +34,8 @@ def scan_bar(console: Console) -> Iterator[Callable[[int, int], None]]:
     try:
         yield update
     finally:
-        bar.stop()
+        if task is not None:  # a bar never shown leaves no blank line behind
+            bar.stop()
 
 
 class RichProgress(Callback):

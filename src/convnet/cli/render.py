@@ -35,7 +35,7 @@ def evaluation(console: Console, result: Evaluation, title: str) -> None:
     console.print(f"[bold]{title}[/]: accuracy [bold]{result.accuracy:.2%}[/] on "
                   f"{result.count:,} images, log loss {result.loss:.4f}, macro precision "
                   f"{macro['precision']:.4f} recall {macro['recall']:.4f} F1 {macro['f1']:.4f}, "
-                  f"balanced accuracy {result.balanced_accuracy:.2%}")
+                  f"balanced accuracy {result.balanced_accuracy:.2%}", soft_wrap=True)
     table = Table(title="Per class", title_justify="left")
     for name in ("class", "precision", "recall", "F1", "images"):
         table.add_column(name, justify="right")
@@ -128,6 +128,35 @@ def data_report(console: Console, report, limit: int | None = 50) -> None:
         console.print(f"[yellow]warning:[/] {printable(note)}", markup=True, soft_wrap=True)
     if not report.problems and not report.warnings():
         console.print("[green]No problems found.[/]")
+
+
+def dataset_overview(dataset) -> dict:
+    """Classes, shape and images per class and split of a dataset without a file scan."""
+    height, width, channels = dataset.input_shape
+    splits = {name: split for name, split in
+              (("train", dataset.train), ("val", dataset.val), ("test", dataset.test))
+              if split is not None}
+    counts = {name: split.labels.bincount(minlength=len(dataset.classes)).tolist()
+              for name, split in splits.items()}
+    return {"name": dataset.name, "source": dataset.source, "classes": dataset.classes,
+            "input_shape": [height, width, channels], "counts": counts, "problems": []}
+
+
+def overview(console: Console, facts: dict) -> None:
+    height, width, channels = facts["input_shape"]
+    console.print(f"[bold]{printable(facts['name'])}[/] ({printable(facts['source'])}): "
+                  f"{len(facts['classes'])} classes, images {height}×{width}×{channels}",
+                  soft_wrap=True)
+    table = Table(title="Images per class", title_justify="left")
+    table.add_column("class")
+    for name in facts["counts"]:
+        table.add_column(name, justify="right")
+    for index, name in enumerate(facts["classes"]):
+        table.add_row(printable(name), *(f"{facts['counts'][s][index]:,}"
+                                         for s in facts["counts"]))
+    console.print(table)
+    console.print("[green]No problems found[/] (read from its official files, which are "
+                  "checked whole, not file by file).")
 
 
 def _matrix(values) -> str:

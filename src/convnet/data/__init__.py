@@ -12,9 +12,12 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
+import torch
+
 from convnet.data.cifar import has_cifar_files, load_cifar_folder
 from convnet.data.dataset import Dataset, Split
 from convnet.data.folders import load_folder
+from convnet.data.folders import load_labelled as load_folder_labelled
 from convnet.data.idx import has_idx_files, load_idx_folder
 from convnet.data.preprocess import Preprocess
 from convnet.data.scan import Progress
@@ -22,7 +25,8 @@ from convnet.data.shapes import load_shapes
 from convnet.data.standard import ABOUT, load_standard
 from convnet.errors import ConvnetError
 
-__all__ = ["Dataset", "Split", "catalogue", "load", "parse_data_arg", "portable"]
+__all__ = ["Dataset", "Split", "catalogue", "labelled", "load", "parse_data_arg",
+           "portable"]
 
 
 def _digits() -> Dataset:
@@ -105,6 +109,35 @@ def portable(data: str | Path) -> str:
     """``data`` as it loads again from any working folder: a path made absolute, a
     built-in name unchanged. What a run records."""
     return str(Path(data).absolute()) if _is_path(data) else str(data)
+
+
+def labelled(data: str | Path, classes: list[str], preprocess: Preprocess
+             ) -> tuple[Split, str]:
+    """Labelled images to score a model of ``classes`` on, and a description of them.
+
+    A folder or CSV of class folders gives its test/ images, or all of them when it has no
+    test/ (so a folder of a few classes, or only test/, works); any other ``data`` gives its
+    test split. Labels are mapped to the model's class order by name.
+
+    Raises:
+        ConvnetError: for classes the model does not know, or data without test images.
+    """
+    path = Path(data)
+    if _is_path(data) and path.exists() and not (
+            path.is_dir() and (has_idx_files(path) or has_cifar_files(path))):
+        return load_folder_labelled(path, classes, preprocess)
+    dataset = load(data, preprocess=preprocess)
+    if dataset.test is None:
+        raise ConvnetError(f"data={dataset.name!r} has no test split to evaluate on. Give a "
+                           "dataset with test files (t10k-* for IDX folders), or a folder of "
+                           "labelled images.")
+    unknown = [name for name in dataset.classes if name not in classes]
+    if unknown:
+        raise ConvnetError(f"The data's classes {dataset.classes} are not the run's "
+                           f"{classes}. Evaluate on data with the run's classes.")
+    remap = torch.tensor([classes.index(name) for name in dataset.classes])
+    test = Split(dataset.test.images, remap[dataset.test.labels])
+    return test, f"{dataset.name} test"
 
 
 def load(data: str | Path = "digits", *, image_size: int | None = None, resize: str = "crop",

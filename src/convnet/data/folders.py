@@ -21,7 +21,7 @@ from filelock import FileLock
 from convnet.atomic import write_json
 from convnet.data.cache import cache_dir
 from convnet.data.dataset import Dataset, Split
-from convnet.data.layout import Entry, Layout, Problem, find_layout
+from convnet.data.layout import Entry, Layout, Problem, find_labelled, find_layout
 from convnet.data.preprocess import Preprocess
 from convnet.data.scan import (
     Progress,
@@ -132,6 +132,47 @@ def _splits(entries: list[Entry], usable: list[bool], pixels: np.ndarray
     return splits
 
 
+def _decoded(layout: Layout, prep: Preprocess, progress: Progress | None
+             ) -> tuple[dict, np.ndarray, bool]:
+    """(index, memory-mapped (N, C, H, W) uint8 pixels, whether it was cached already)."""
+    folder = cache_dir("decoded") / cache_key(layout, prep)
+    cached = (folder / "index.json").is_file()
+    if not cached:
+        check_room(layout, prep, folder.parent)
+        with FileLock(str(folder) + ".lock"):  # two runs on one folder decode it once
+            _remove_stale(folder)
+            if not (folder / "index.json").is_file():
+                _build(layout, prep, folder, progress)
+    index = json.loads((folder / "index.json").read_text())
+    return index, np.load(folder / "images.npy", mmap_mode="r"), cached
+
+
+def load_labelled(data: Path, classes: list[str], prep: Preprocess) -> tuple[Split, str]:
+    """Labelled images to score a model of ``classes`` on, and what they are: the test/
+    files when the folder has any, else every image in it. Decoded through the cache.
+
+    Raises:
+        ConvnetError: for a class the model does not know, or nothing readable.
+    """
+    layout = find_labelled(Path(data))
+    unknown = [name for name in layout.classes if name not in classes]
+    if unknown:
+        raise ConvnetError(f"data={str(data)!r} has class(es) {', '.join(unknown)} that the "
+                           f"run does not know; its classes are {', '.join(classes)}. Give "
+                           "labelled images of those classes only.")
+    index, pixels, _ = _decoded(layout, prep, None)
+    which = "test" if "test" in layout.splits() else None
+    rows = [i for i, entry in enumerate(layout.entries)
+            if index["reasons"][i] is None and which in (None, entry.split)]
+    if not rows:
+        raise ConvnetError(f"data={str(data)!r}: none of its images could be read. Run "
+                           "`convnet check-data` on it to see why.")
+    labels = torch.tensor([classes.index(layout.classes[layout.entries[i].label])
+                           for i in rows], dtype=torch.long)
+    split = Split(torch.from_numpy(pixels[rows]), labels)  # copies those rows
+    return split, f"{Path(data).name} {'test/' if which else '(every image)'}"
+
+
 def load_folder(data: Path, prep: Preprocess | None = None, *, image_size: int | None = None,
                 resize: str = "crop", progress: Progress | None = None) -> Dataset:
     """Scan, decode (or read from the cache) and split a folder or CSV dataset.
@@ -147,17 +188,7 @@ def load_folder(data: Path, prep: Preprocess | None = None, *, image_size: int |
     started = time.perf_counter()
     layout = find_layout(Path(data))
     prep = prep or choose_preprocess(layout, image_size, resize)
-    key = cache_key(layout, prep)
-    folder = cache_dir("decoded") / key
-    cached = (folder / "index.json").is_file()
-    if not cached:
-        check_room(layout, prep, folder.parent)
-        with FileLock(str(folder) + ".lock"):  # two runs on one folder decode it once
-            _remove_stale(folder)
-            if not (folder / "index.json").is_file():
-                _build(layout, prep, folder, progress)
-    index = json.loads((folder / "index.json").read_text())
-    pixels = np.load(folder / "images.npy", mmap_mode="r")  # (N, C, H, W) uint8
+    index, pixels, cached = _decoded(layout, prep, progress)
     usable = [reason is None for reason in index["reasons"]]
     report = _report(layout, prep, index["reasons"], index["digests"], usable)
     report.seconds, report.cached = time.perf_counter() - started, cached

@@ -124,9 +124,13 @@ def _class_folders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not is_hidden(p.name))
 
 
-def _from_folders(root: Path) -> Layout:
+def _from_folders(root: Path, training: bool = True) -> Layout:
     split_dirs = {SPLIT_ALIASES[p.name.lower()]: p for p in _class_folders(root)
                   if p.name.lower() in SPLIT_ALIASES}
+    if not training:  # any labelled folders: classes from every split, none required
+        split_dirs = split_dirs or {"train": root}
+        names = {p.name for folder in split_dirs.values() for p in _class_folders(folder)}
+        return _entries(root, sorted(names), split_dirs)
     if split_dirs and "train" not in split_dirs:
         raise ConvnetError(f"data={str(root)!r} has {', '.join(sorted(split_dirs))}/ but no "
                            "train/ folder. Add train/<class>/ folders, or put the class "
@@ -139,6 +143,10 @@ def _from_folders(root: Path) -> Layout:
             raise ConvnetError(f"{folder} has class folder(s) {', '.join(extra)} that "
                                f"train/ does not have. Every {split} class needs training "
                                "images: add them to train/ or remove the folder.")
+    return _entries(root, classes, split_dirs)
+
+
+def _entries(root: Path, classes: list[str], split_dirs: dict[str, Path]) -> Layout:
     problems: list[Problem] = []
     entries: list[Entry] = []
     for split in (s for s in SPLITS if s in split_dirs):  # train first: repeats are later
@@ -193,6 +201,17 @@ def _drop_empty_classes(layout: Layout) -> Layout:
                if e.label in renumber]
     empty = [name for i, name in enumerate(layout.classes) if counts[i] == 0]
     return Layout(layout.root, [layout.classes[i] for i in keep], entries, problems, empty)
+
+
+def find_labelled(data: Path) -> Layout:
+    """Classes and files of labelled images to score a model on: any of the layouts, with
+    or without train/, any number of classes (the model's classes are checked later)."""
+    layout = _from_csv(data) if data.is_file() else _from_folders(data, training=False)
+    if not layout.entries:
+        raise ConvnetError(f"data={str(data)!r} holds no images in class folders. Put each "
+                           "class's images in a sub-folder named after the class (e.g. cat/), "
+                           "optionally under test/.")
+    return layout
 
 
 def find_layout(data: Path) -> Layout:

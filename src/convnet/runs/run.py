@@ -10,7 +10,7 @@ import torch
 
 from convnet import data as datasets
 from convnet.axes import to_chw
-from convnet.data.dataset import Split
+from convnet.data.dataset import Split, Validation
 from convnet.data.preprocess import Preprocess, load_image
 from convnet.errors import ConvnetError, RunError
 from convnet.network import Network, build
@@ -120,19 +120,37 @@ class Run:
         return results
 
     def evaluate_data(self, data: str | Path | None = None) -> Evaluation:
-        """Score the run on a dataset's test split (default: the data it was trained on).
+        """Score the run on labelled images (see `labelled`)."""
+        return self.evaluate(self.labelled(data)[0])
+
+    def labelled(self, data: str | Path | None = None) -> tuple[Split, str]:
+        """The images `evaluate_data` scores, and what they are.
+
+        ``data``: any labelled images of the run's classes (a folder with or without
+        test/, a CSV, a dataset name: `convnet.data.labelled`). Default: the run's own data:
+        its test split, or, when it has none, the validation images training held out.
 
         Raises:
-            ConvnetError: if the data has no test split or other classes than the run.
+            ConvnetError: for other classes, or own data with neither split.
         """
-        dataset = datasets.load(data or self.record.config.data, preprocess=self.preprocess)
-        if dataset.test is None:
-            raise ConvnetError(f"data={dataset.name!r} has no test split to evaluate on. "
-                               "Give a dataset with test files (t10k-* for IDX folders).")
+        if data is not None:
+            return datasets.labelled(data, self.classes, self.preprocess)
+        config = self.record.config
+        dataset = datasets.load(config.data, preprocess=self.preprocess)
         if dataset.classes != self.classes:
             raise ConvnetError(f"The data's classes {dataset.classes} differ from the run's "
-                               f"{self.classes}. Evaluate on data with the same classes.")
-        return self.evaluate(dataset.test)
+                               f"{self.classes}: {dataset.name!r} changed since training. "
+                               "Give data=FOLDER of labelled images of the run's classes.")
+        if dataset.test is not None:
+            return dataset.test, f"{dataset.name} test"
+        rule = self.record.validation or Validation.plan(dataset, config.val_split,
+                                                          config.seed)
+        _, val = rule.draw(dataset)
+        if val is None:
+            raise ConvnetError(f"data={dataset.name!r} has no test images and this run held "
+                               "none out for validation. Give data=FOLDER of labelled images "
+                               "of its classes.")
+        return val, f"{dataset.name} validation images (held out in training)"
 
     def evaluate(self, split: Split) -> Evaluation:
         """Accuracy, per-class precision/recall/F1 and the confusion matrix on a split."""
