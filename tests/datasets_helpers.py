@@ -99,3 +99,13 @@ def load_and_sum(path: str, queue) -> None:
     from convnet.data.folders import load_folder
 
     queue.put(load_folder(Path(path)).train.images.sum().item())
+
+
+def train_into(out: str, options: dict, queue) -> None:
+    """In a child process: train into ``out``; report the folder used, or the error."""
+    import convnet
+
+    try:
+        queue.put(str(convnet.train(out=out, **options).path))
+    except convnet.ConvnetError as error:
+        queue.put(f"error: {error}")

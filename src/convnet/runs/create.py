@@ -130,7 +130,8 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
             run.network.num_params, str(folder)))
     started = time.perf_counter()
     threads = CpuThreads(config.threads, run.device, _notify(callbacks))
-    with StagedDir(folder) as staging, threads:
+    staged = StagedDir(folder)
+    with staged as staging, threads:
         score = _scorer(run, dataset.classes, config)
         run.loop.run(run.val_split, score,
                      [_MetricsFile(staging, run.state), threads, *callbacks])
@@ -144,6 +145,10 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
         record.speed.update(threads.describe())
         write_run(staging, record, weights,
                   None if dataset.report is None else dataset.report.to_dict())
+    if staged.final != folder:
+        _notify(callbacks)(f"{folder} was taken by another run while this one trained; "
+                           f"this run is saved as {staged.final}.")
+        folder = staged.final
     state = run.state
     result = TrainResult(Run(network.cpu(), record, folder), folder, state.history,
                          state.best.epoch, test, time.perf_counter() - started)

@@ -3,6 +3,7 @@ a failed run leaves nothing behind and never replaces another."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -86,6 +87,21 @@ class StagedDir:
         if kind is not None:
             shutil.rmtree(self.path, ignore_errors=True)
             return
-        if self.final.exists():  # an empty folder the user made for --out
-            self.final.rmdir()
-        os.replace(self.path, self.final)
+        # Another process may have put a run at ``final`` while this one was written (two
+        # trainings with one --out, or two automatic names in one second): this run then
+        # takes the next free name, ``final-2``..., and ``final`` says where it went.
+        # rename(2) replaces an empty folder (one the user made for --out) atomically and
+        # refuses a non-empty one, so no run is ever written over another.
+        for number in range(1, 1000):
+            target = self.final if number == 1 else \
+                self.final.with_name(f"{self.final.name}-{number}")
+            try:
+                os.rename(self.path, target)
+            except OSError as clash:
+                if clash.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
+                    raise
+                continue
+            self.final = target
+            return
+        raise RunError(f"{self.final} and its next 998 numbered names are all taken; the "
+                       f"finished run is kept at {self.path}.")
