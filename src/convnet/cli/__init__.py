@@ -15,8 +15,8 @@ from convnet.cli.options import config_from, config_options
 from convnet.data.preprocess import RESIZE_MODES
 from convnet.errors import ConvnetError
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)  # log lines never break mid-word
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class _Failed(Exception):
@@ -213,12 +213,30 @@ def summary(target: str, input_shape: str, classes: int, hidden: int) -> None:
     render.summary(out, convnet.summarize(network, hidden))
 
 
-@app.command()
-def datasets() -> None:
-    """What --data accepts."""
-    from convnet.data import catalogue
+@app.group(invoke_without_command=True)
+@click.pass_context
+def datasets(context: click.Context) -> None:
+    """What --data accepts; `datasets export` writes a split out as image files."""
+    if context.invoked_subcommand is None:
+        from convnet.data import catalogue
 
-    render.catalogue(out, catalogue())
+        render.catalogue(out, catalogue())
+
+
+@datasets.command("export")
+@click.argument("data")
+@click.argument("out_dir", metavar="OUT", type=click.Path(path_type=Path))
+@click.option("--split", default="test", show_default=True, help="train, val or test.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many images, "
+              "shared between the classes. [all]")
+def export(data: str, out_dir: Path, split: str, limit: int | None) -> None:
+    """Write DATA's images as PNGs in OUT/<class>/ (samples to predict and explain)."""
+    from convnet import data as datasets_module
+
+    written = datasets_module.export(datasets_module.load(data), out_dir, split, limit)
+    classes = len({path.parent.name for path in written})
+    out.print(f"wrote {len(written):,} images of {classes} classes to {out_dir}/",
+              soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,9 +23,10 @@ from convnet.data.preprocess import Preprocess
 from convnet.data.scan import Progress
 from convnet.data.shapes import load_shapes
 from convnet.data.standard import ABOUT, load_standard
+from convnet.data.write import export
 from convnet.errors import ConvnetError
 
-__all__ = ["Dataset", "Split", "catalogue", "labelled", "load", "parse_data_arg",
+__all__ = ["Dataset", "Split", "catalogue", "export", "labelled", "load", "parse_data_arg",
            "portable"]
 
 
