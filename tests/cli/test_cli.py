@@ -81,6 +81,13 @@ def test_summary_prints_the_texts_comparison(capsys):
      "error: --batch-size must be a positive integer. Received: --batch-size -1."),
     (["train", "--epochs", "many"], "error: Invalid value for '--epochs': 'many' is not a"),
     (["train", "--threads", "999"], "error: --threads 999 is more than the "),
+    (["train", "--shift", "1000000"],
+     "error: --shift 1000000 pixels is more than the 28×28 images allow; use --shift 14 "),
+    (["train", "--cutout", "29"], "error: --cutout 29 pixels is more than the 28×28 images"),
+    (["train", "--epochs", "10" + "0" * 20], "error: --epochs 1000000000000000000000 is more "
+                                             "than 100,000;"),
+    (["train", "--arch", "lenett"], "error: --arch lenett is neither a preset nor a spec. "
+                                    "Did you mean 'lenet'?"),
     (["evaluate", "/no/run"], "error: Run folder '/no/run' does not exist"),
     (["summary", "conv8k3", "--input", "28by28"], "error: The input shape must be HxWxC"),
 ])

@@ -23,6 +23,7 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILES = ("auto", "on", "off")
 TTAS = ("auto", "flip", "none")
+MAX_EPOCHS = 100_000
 DEFAULT_LR = {"adamw": 8e-3, "adam": 1e-3, "sgd": 0.05}  # peak learning rate per optimizer
 
 
@@ -92,6 +93,10 @@ class TrainConfig:
         _check_types(self)
         for name in ("epochs", "batch_size", "eval_batch_size"):
             _check_positive(name, getattr(self, name))
+        if self.epochs > MAX_EPOCHS:  # the schedule spans every epoch: it would never decay
+            raise ConvnetError(f"epochs={self.epochs} is more than {MAX_EPOCHS:,}; the "
+                               "learning-rate schedule spans all of them, so such a run would "
+                               "never anneal. Give a realistic count, e.g. epochs=30.")
         for spec in fields(self):
             choices = spec.metadata.get("choices")
             value = getattr(self, spec.name)

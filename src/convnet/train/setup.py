@@ -48,6 +48,12 @@ def augmentation(config: TrainConfig, dataset: Dataset) -> Augment:
     overrides = {name: getattr(config, name)
                  for name in ("flip", "shift", "crop_scale", "rotate", "jitter", "cutout")
                  if getattr(config, name) is not None}
+    height, width, _ = dataset.input_shape
+    side = min(height, width)
+    for name, most in (("shift", side // 2), ("cutout", side)):
+        if overrides.get(name, 0) > most:  # the image would leave the frame, or be erased
+            raise ConvnetError(f"{name}={overrides[name]} pixels is more than the "
+                               f"{height}×{width} images allow; use {name}={most} or less.")
     return replace(ops, **overrides)
 
 
