@@ -37,9 +37,17 @@ class Normalization:
     @classmethod
     def of(cls, images: torch.Tensor) -> Normalization:
         """Measured on uint8 images (N, C, H, W)."""
-        scaled = images.double() / 255
-        mean = scaled.mean(dim=(0, 2, 3))  # (C,)
-        std = scaled.std(dim=(0, 2, 3)).clamp(min=1e-3)  # (C,); a blank channel must not blow up
+        # float64 sums over chunks: a float copy of the whole set would take 8× its memory
+        total = torch.zeros(images.shape[1], dtype=torch.float64)
+        squares = torch.zeros(images.shape[1], dtype=torch.float64)
+        for chunk in images.split(4096):
+            scaled = chunk.double() / 255  # (b, C, H, W)
+            total += scaled.sum(dim=(0, 2, 3))
+            squares += scaled.square().sum(dim=(0, 2, 3))
+        count = images.shape[0] * images.shape[2] * images.shape[3]
+        mean = total / count  # (C,)
+        variance = (squares - count * mean.square()) / max(count - 1, 1)  # unbiased, as std()
+        std = variance.clamp(min=0).sqrt().clamp(min=1e-3)  # (C,); a blank channel stays finite
         return cls(mean.float(), std.float())
 
     def to(self, device: torch.device | str) -> Normalization:
