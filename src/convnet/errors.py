@@ -29,3 +29,16 @@ class DataError(ConvnetError):
 
 class TrainingError(ConvnetError):
     """Training cannot go on (e.g. the loss became NaN); nothing was saved."""
+
+
+class Interrupted(Exception):
+    """Training was asked to stop (Ctrl-C, SIGTERM) and stopped after a whole step.
+
+    Not a `ConvnetError`: nothing was wrong with the input. ``folder`` is the unfinished
+    run that ``convnet train --resume`` continues, once the checkpoint is written.
+    """
+
+    def __init__(self, epoch: int, step: int, signal_name: str = "SIGINT"):
+        super().__init__(f"interrupted at epoch {epoch} step {step}")
+        self.epoch, self.step, self.signal_name = epoch, step, signal_name
+        self.folder: str | None = None

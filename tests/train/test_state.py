@@ -63,5 +63,5 @@ def test_the_state_dict_holds_only_tensors_and_plain_values():
     state = run.state.state_dict()
     assert plain(state)
     assert set(state) == {"network", "optimizer", "scheduler", "ema", "generators", "epoch",
-                          "step", "history", "best", "best_weights"}
+                          "step", "history", "best", "best_weights", "progress"}
     assert state["epoch"] == 1 and state["step"] == run.batches.steps

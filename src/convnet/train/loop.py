@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from convnet.data.dataset import Split
-from convnet.errors import TrainingError
+from convnet.errors import Interrupted, TrainingError
 from convnet.train.batches import Batches
 from convnet.train.callbacks import Callback, EpochStats
 from convnet.train.speed import autocast
@@ -43,6 +43,9 @@ class Loop:
         self.state, self.batches, self.forward = state, batches, forward
         self.autocast_dtype, self.label_smoothing, self.epochs = \
             autocast_dtype, label_smoothing, epochs
+        # Asked after every step whether to stop (a signal arrived); set by the caller.
+        self.stop: Callable[[], bool] = lambda: False
+        self.stop_signal: Callable[[], str] = lambda: "SIGINT"
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step; returns the loss and the number of correct guesses (on the
@@ -61,31 +64,48 @@ class Loop:
         state.step += 1
         return loss.detach(), (logits.argmax(1) == y).sum()
 
+    def _start(self, number: int) -> tuple[torch.Tensor, int, torch.Tensor, torch.Tensor, int]:
+        """(order, first step, loss sum, correct count, images seen) for epoch ``number``:
+        fresh, or where a restored mid-epoch state left it."""
+        device, progress = self.batches.device, self.state.progress
+        if progress is not None and progress["epoch"] == number:
+            return (progress["order"].to(device), progress["done"],
+                    progress["loss_sum"].to(device).clone(),
+                    progress["correct"].to(device).clone(), progress["seen"])
+        order = self.batches.order(self.state.generator)  # (N,)
+        return (order, 0, torch.zeros((), device=device),
+                torch.zeros((), device=device, dtype=torch.long), 0)
+
     def epoch(self, number: int, callbacks: Sequence[Callback]) -> tuple[float, float, float]:
-        """One pass over the training split; returns (mean loss, accuracy, images/s)."""
-        self.state.network.train()
-        batches, generator = self.batches, self.state.generator
-        order = batches.order(generator)  # (N,)
+        """One pass over the training split (or the rest of one); returns (mean loss,
+        accuracy, images/s). Raises `Interrupted` after a whole step once ``stop()`` is
+        true, with the state's ``progress`` saying where the epoch stands."""
+        state, batches = self.state, self.batches
+        state.network.train()
+        order, first, loss_sum, correct, seen = self._start(number)
         batches.timer.reset()
-        device = batches.device
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        start, seen = time.perf_counter(), 0
+        start, seen_before = time.perf_counter(), seen
         report_every = max(1, batches.steps // 50)  # ~50 progress updates per epoch
-        for step in range(batches.steps):
-            x, y = batches.batch(order, step, generator)
+        for step in range(first, batches.steps):
+            x, y = batches.batch(order, step, state.generator)
             loss, hits = self.step(x, y)
             loss_sum += loss * len(y)
             correct += hits
             seen += len(y)
+            state.progress = {"epoch": number, "order": order, "done": step + 1,
+                              "loss_sum": loss_sum, "correct": correct, "seen": seen}
             if (step + 1) % report_every == 0 or step + 1 == batches.steps:
                 self._check_finite(float(loss_sum), number, step + 1, report_every)
-                rate = seen / max(time.perf_counter() - start, 1e-9)
+                rate = (seen - seen_before) / max(time.perf_counter() - start, 1e-9)
                 for callback in callbacks:
                     callback.on_step(number, step + 1, float(loss_sum) / seen,
                                      int(correct) / seen, rate)
+            if self.stop():
+                raise Interrupted(number, step + 1, self.stop_signal())
         elapsed = time.perf_counter() - start
-        return float(loss_sum) / seen, int(correct) / seen, seen / max(elapsed, 1e-9)
+        state.progress = None
+        return (float(loss_sum) / max(seen, 1), int(correct) / max(seen, 1),
+                (seen - seen_before) / max(elapsed, 1e-9))
 
     def _check_finite(self, loss_sum: float, epoch: int, step: int, every: int) -> None:
         """Stop at the first progress check whose running loss is NaN or infinite (checked

@@ -43,6 +43,9 @@ class TrainState:
     history: list[EpochStats] = field(default_factory=list)
     best: EpochStats | None = None
     best_weights: dict[str, torch.Tensor] | None = None  # the evaluated weights of `best`
+    # Mid-epoch, where the epoch stands: its number, its batch order, the steps done and the
+    # running sums of the loss and correct guesses; None between epochs.
+    progress: dict[str, Any] | None = None
 
     @property
     def evaluated(self) -> nn.Module:
@@ -81,6 +84,9 @@ class TrainState:
             "history": [stats.row() for stats in self.history],
             "best": None if self.best is None else self.best.row(),
             "best_weights": self.best_weights,
+            "progress": None if self.progress is None else {
+                key: value.detach().clone() if isinstance(value, torch.Tensor) else value
+                for key, value in self.progress.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -99,3 +105,4 @@ class TrainState:
         self.history = [EpochStats(**row) for row in state["history"]]
         self.best = None if state["best"] is None else EpochStats(**state["best"])
         self.best_weights = state["best_weights"]
+        self.progress = state.get("progress")

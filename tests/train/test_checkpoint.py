@@ -1,0 +1,88 @@
+"""Checkpoints on disk: the state tree survives safetensors + JSON exactly, a stop in the
+middle of an epoch resumes to the same weights bit for bit, and damaged files are named."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from test_state import CONFIG, DATA, _score
+
+from convnet import data as datasets
+from convnet.errors import Interrupted, RunError
+from convnet.train import TrainConfig, checkpoint, prepare
+
+
+def test_encode_decode_keeps_types_keys_and_tensors():
+    tree = {"a": torch.arange(3), "state": {0: {"m": torch.ones(2)}, 1: {}},
+            "betas": (0.9, 0.99), "list": [1, None, "x", 2.5, True], "none": None}
+    tensors: dict[str, torch.Tensor] = {}
+    back = checkpoint.decode(json.loads(json.dumps(checkpoint.encode(tree, tensors))), tensors)
+    assert back.keys() == tree.keys() and list(back["state"]) == [0, 1]
+    assert back["betas"] == (0.9, 0.99) and back["list"] == tree["list"]
+    assert torch.equal(back["a"], tree["a"]) and torch.equal(back["state"][0]["m"], torch.ones(2))
+
+
+def _weights(run) -> dict[str, torch.Tensor]:
+    return {**run.state.network.state_dict(),
+            **{f"best.{k}": v for k, v in run.state.best_weights.items()}}
+
+
+def test_a_stop_mid_epoch_saved_to_disk_resumes_bit_for_bit(tmp_path):
+    dataset, config = datasets.load(DATA), TrainConfig(**CONFIG)
+    whole = prepare(dataset, config)
+    whole.loop.run(whole.val_split, _score)
+
+    run = prepare(dataset, config)
+    steps = {"n": 0}
+
+    def stop_after_five() -> bool:
+        steps["n"] += 1
+        return steps["n"] == run.batches.steps + 2  # epoch 2, step 2
+    run.loop.stop = stop_after_five
+    with pytest.raises(Interrupted) as caught:
+        run.loop.run(run.val_split, _score)
+    assert (caught.value.epoch, caught.value.step) == (2, 2)
+    checkpoint.save(tmp_path, run.state.state_dict(), {"epoch": 2})
+    state, info = checkpoint.load(tmp_path)
+    assert info == {"epoch": 2}
+
+    resumed = prepare(dataset, config)
+    torch.rand(10)  # the generators moved on: the checkpoint must restore them
+    resumed.state.load_state_dict(state)
+    resumed.loop.run(resumed.val_split, _score)
+    expected, found = _weights(whole), _weights(resumed)
+    assert all(torch.equal(expected[k], found[k]) for k in expected)
+    assert [s.train_loss for s in whole.state.history] == \
+        [s.train_loss for s in resumed.state.history]
+
+
+def test_only_the_newest_pair_is_kept_and_a_cut_short_write_falls_back(tmp_path):
+    checkpoint.save(tmp_path, {"x": torch.ones(2)}, {"n": 1})
+    checkpoint.save(tmp_path, {"x": torch.zeros(2)}, {"n": 2})
+    assert sorted(p.name for p in tmp_path.iterdir()) == \
+        ["checkpoint.2.json", "checkpoint.2.safetensors"]
+    (tmp_path / "checkpoint.3.safetensors").write_bytes(b"half a write")  # killed mid-save
+    (tmp_path / "checkpoint.3.json").write_text('{"format": 1, "tensors_sha256": "0"')
+    state, info = checkpoint.load(tmp_path)
+    assert info == {"n": 2} and torch.equal(state["x"], torch.zeros(2))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "checkpoint.1.safetensors").write_bytes(b"\0" * 10), "does not match"),
+    (lambda d: (d / "checkpoint.1.json").write_text("{"), "cannot be read"),
+    (lambda d: (d / "checkpoint.1.json").write_text('{"format": 99}'), "checkpoint format 99"),
+])
+def test_a_damaged_checkpoint_is_one_clear_error(tmp_path, damage, message):
+    checkpoint.save(tmp_path, {"x": torch.ones(2)}, {})
+    damage(tmp_path)
+    with pytest.raises(RunError, match=message):
+        checkpoint.load(tmp_path)
+
+
+def test_a_pickle_is_never_loaded(tmp_path):
+    checkpoint.save(tmp_path, {"x": torch.ones(2)}, {})
+    torch.save({"x": torch.ones(2)}, tmp_path / "checkpoint.1.safetensors")  # a pickle
+    with pytest.raises(RunError, match="does not match"):
+        checkpoint.load(tmp_path)
