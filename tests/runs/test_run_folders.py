@@ -1,35 +1,33 @@
-"""Run folders under concurrency: a run never lands on another, and is never lost."""
+"""Run folders under concurrency: claimed atomically, so a run never lands on another."""
 
 from __future__ import annotations
 
 import json
 import multiprocessing
 
+import pytest
+
 from conftest import TINY_ARCH, TINY_DATA
-from convnet.runs.folders import StagedDir
+from convnet.errors import RunError
+from convnet.runs.folders import RunFolder
 from datasets_helpers import train_into
 
 
-def test_a_run_that_finds_its_folder_taken_takes_the_next_name(tmp_path):
-    final = tmp_path / "run"
-    staged = StagedDir(final)
-    with staged as folder:
-        (folder / "model.json").write_text("mine")
-        final.mkdir()  # meanwhile another process finishes its run there
-        (final / "model.json").write_text("theirs")
-    assert (final / "model.json").read_text() == "theirs"
-    assert staged.final == tmp_path / "run-2"
-    assert (tmp_path / "run-2" / "model.json").read_text() == "mine"
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+def test_an_automatic_name_taken_moves_on_and_a_named_one_is_refused(tmp_path):
+    wanted = tmp_path / "run"
+    first = RunFolder.claim(wanted, automatic=True)
+    second = RunFolder.claim(wanted, automatic=True)
+    assert (first.path, second.path) == (wanted, tmp_path / "run-2")
+    with pytest.raises(RunError, match="already exists and is not empty"):
+        RunFolder.claim(wanted, automatic=False)
 
 
-def test_an_empty_folder_made_for_the_run_is_replaced(tmp_path):
-    final = tmp_path / "run"
-    final.mkdir()
-    staged = StagedDir(final)
-    with staged as folder:
-        (folder / "model.json").write_text("mine")
-    assert staged.final == final and (final / "model.json").read_text() == "mine"
+def test_an_empty_folder_made_for_the_run_is_claimed_once(tmp_path):
+    wanted = tmp_path / "run"
+    wanted.mkdir()
+    assert RunFolder.claim(wanted, automatic=False).path == wanted
+    with pytest.raises(RunError):
+        RunFolder.claim(wanted, automatic=False)
 
 
 def test_two_trainings_with_one_out_both_finish_and_neither_is_lost(tmp_path):
@@ -44,13 +42,12 @@ def test_two_trainings_with_one_out_both_finish_and_neither_is_lost(tmp_path):
     results = [queue.get(timeout=180) for _ in workers]
     for worker in workers:
         worker.join(timeout=60)
-    # both trained at once: one at out, one at out-2; or the second started after the
-    # first had finished and was refused up front (nothing trained, nothing lost)
-    saved = sorted(result for result in results if not result.startswith("error:"))
+    # one claims out; the other is refused before it trains (nothing lost)
+    saved = [result for result in results if not result.startswith("error:")]
     refused = [result for result in results if result.startswith("error:")]
-    assert saved in ([str(out), str(tmp_path / "run-2")], [str(out)])
-    assert len(saved) + len(refused) == 2
-    assert all("already exists and is not empty" in line for line in refused)
+    assert saved == [str(out)] and len(refused) == 1
+    assert "already exists and is not empty" in refused[0] or \
+        "is being written by another training run" in refused[0]
     for folder in saved:
         record = json.loads((tmp_path / folder.rsplit("/", 1)[1] / "model.json").read_text())
         assert record["classes"] == ["x", "not-x"]

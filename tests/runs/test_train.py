@@ -101,15 +101,29 @@ def test_automatic_run_names_do_not_collide(tmp_path, monkeypatch):
     assert first != second and first.parent.name == "runs" and second.is_dir()
 
 
-def test_a_failed_run_leaves_nothing_behind(tmp_path):
+def test_a_failed_run_leaves_nothing_behind_until_its_first_checkpoint(tmp_path):
     class Boom(convnet.callbacks.Callback):
-        def on_epoch_end(self, stats):
+        def __init__(self, when: str):
+            self.when = when
+
+        def on_epoch_start(self, epoch):
+            if self.when == "start":
+                raise RuntimeError("boom")
+
+        def on_epoch_end(self, stats):  # called after the epoch's checkpoint
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
         convnet.train(data=TINY_DATA, arch=TINY_ARCH, epochs=1, out=tmp_path / "run",
-                      callbacks=[Boom()])
+                      callbacks=[Boom("start")])
     assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError):  # a crash after a checkpoint: the run stays, resumable
+        convnet.train(data=TINY_DATA, arch=TINY_ARCH, epochs=2, out=tmp_path / "run",
+                      callbacks=[Boom("end")])
+    with pytest.raises(convnet.RunError, match="is an unfinished run, stopped at epoch 1"):
+        convnet.load(tmp_path / "run")
+    result = convnet.train(resume=tmp_path / "run")
+    assert [s.epoch for s in result.history] == [1, 2] and convnet.load(result.path)
 
 
 @pytest.mark.parametrize("options, message", [

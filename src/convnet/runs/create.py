@@ -9,7 +9,8 @@ complete, so a failed run leaves nothing behind and an existing run is never ove
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,10 +19,10 @@ import torch
 from convnet import data as datasets
 from convnet.data.dataset import Dataset
 from convnet.data.preprocess import Preprocess
-from convnet.errors import DataError, TrainingError
+from convnet.errors import ConvnetError, DataError, Interrupted, RunError, TrainingError
 from convnet.network import PRESETS, resolve_arch
 from convnet.runs.evaluate import Evaluation
-from convnet.runs.folders import StagedDir, check_writable, choose_run_dir
+from convnet.runs.folders import RunFolder, check_writable, choose_run_dir
 from convnet.runs.format import (
     DataInfo,
     Metrics,
@@ -32,9 +33,12 @@ from convnet.runs.format import (
     write_run,
 )
 from convnet.runs.predictor import Predictor
+from convnet.runs.resume import Checkpoints, resume_config, stop_on_signals
 from convnet.runs.run import Run
+from convnet.train import checkpoint
 from convnet.train.callbacks import Callback, EpochStats, TrainStart
 from convnet.train.config import TrainConfig
+from convnet.train.optim import make_schedule
 from convnet.train.setup import Prepared, prepare
 from convnet.train.state import TrainState
 from convnet.train.threads import CpuThreads, check_threads
@@ -49,6 +53,7 @@ class TrainResult:
     test: Evaluation | None
     seconds: float  # training, evaluation and saving
     data_seconds: float = 0.0  # loading the data (decode or cache read) before training
+    stopped_early: int | None = None  # the epoch `patience` stopped at, if it did
 
 
 class _MetricsFile(Callback):
@@ -87,9 +92,7 @@ def _record(run: Prepared, dataset: Dataset, config: TrainConfig, test: Evaluati
             weights_sha: str) -> RunRecord:
     best, report, network = run.state.best, dataset.report, run.network
     prep = dataset.preprocess or Preprocess(*dataset.input_shape, config.resize)
-    # the values used, not auto; a folder as a path that works from anywhere
-    resolved = replace(config, arch=run.arch, lr=config.peak_lr,
-                       data=datasets.portable(config.data))
+    resolved = _resolved(run, config)
     return RunRecord(
         spec=network.spec, arch=run.arch, classes=list(dataset.classes),
         input_shape=network.input_shape, preprocess=prep, normalization=run.normalization,
@@ -106,6 +109,12 @@ def _record(run: Prepared, dataset: Dataset, config: TrainConfig, test: Evaluati
         weights_sha256=weights_sha)
 
 
+def _resolved(run: Prepared, config: TrainConfig) -> TrainConfig:
+    """The config as used: no ``auto`` left, a folder as a path that works from anywhere."""
+    return replace(config, arch=run.arch, lr=config.peak_lr,
+                   data=datasets.portable(config.data))
+
+
 def _check_weights(network: torch.nn.Module) -> None:
     """A run is never saved with NaN or infinite weights (nothing could use it)."""
     bad = [name for name, tensor in network.state_dict().items()
@@ -115,46 +124,113 @@ def _check_weights(network: torch.nn.Module) -> None:
                             "the run was not saved. Try a smaller lr.")
 
 
+@dataclass
+class Resume:
+    """An unfinished run to continue: its folder, saved state and checkpoint info."""
+
+    folder: Path
+    state: dict
+    info: dict
+
+
+def _check_resumed_data(resume: Resume, dataset: Dataset) -> None:
+    if dataset.fingerprint() != resume.info["fingerprint"]:
+        raise RunError(f"resume: the data {dataset.name!r} is not what {resume.folder} was "
+                       "trained on (its fingerprint differs: images, labels or classes "
+                       "changed). Give the same data, or train a new run.")
+
+
+def _restore(run: Prepared, resume: Resume, config: TrainConfig,
+             notify: Callable[[str], None]) -> None:
+    """Put the saved state back; with more epochs than saved, re-plan the schedule for
+    them (stepped on to where the run stands) and say so."""
+    run.state.load_state_dict(resume.state)
+    saved_epochs = resume.info["config"]["epochs"]
+    if config.epochs == saved_epochs:
+        return
+    with warnings.catch_warnings():  # stepping a schedule without optimizer steps
+        warnings.simplefilter("ignore")
+        scheduler = make_schedule(run.state.optimizer, config, run.batches.steps * config.epochs)
+        for _ in range(run.state.step):
+            scheduler.step()
+    run.state.scheduler = scheduler
+    notify(f"epochs raised from {saved_epochs} to {config.epochs}: the learning-rate "
+           "schedule is re-planned over all of them from this step on.")
+
+
 def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
-        callbacks: Sequence[Callback] = ()) -> TrainResult:
+        callbacks: Sequence[Callback] = (), resume: Resume | None = None) -> TrainResult:
     """Train on an already loaded dataset and write the run; see `train`."""
     check_threads(config.threads)
     _check_report(dataset, config, callbacks)
     arch = resolve_arch(config.arch, dataset.input_shape)
-    folder = choose_run_dir(out, f"{dataset.name}-{arch if arch in PRESETS else 'custom'}")
+    notify = _notify(callbacks)
+    if resume is not None:
+        _check_resumed_data(resume, dataset)
+        folder = RunFolder(resume.folder)
+    else:
+        wanted = choose_run_dir(out, f"{dataset.name}-{arch if arch in PRESETS else 'custom'}")
     run = prepare(dataset, config)
+    if resume is not None:
+        _restore(run, resume, config, notify)
+    else:
+        folder = RunFolder.claim(wanted, automatic=out is None)
     for callback in callbacks:
         callback.on_train_start(TrainStart(
             config.epochs, run.batches.steps, len(run.train_split), len(run.val_split or []),
             len(dataset.test or []), str(run.device), run.network.spec,
-            run.network.num_params, str(folder)))
+            run.network.num_params, str(folder.path)))
     started = time.perf_counter()
-    threads = CpuThreads(config.threads, run.device, _notify(callbacks))
-    staged = StagedDir(folder)
-    with staged as staging, threads:
-        score = _scorer(run, dataset.classes, config)
-        run.loop.run(run.val_split, score,
-                     [_MetricsFile(staging, run.state), threads, *callbacks])
-        network = run.network
-        network.load_state_dict(run.state.best_weights)  # the kept epoch, averaged or not
-        _check_weights(network)
-        network = network.to(memory_format=torch.contiguous_format)
-        test = None if dataset.test is None else score(network, dataset.test)
-        weights = weights_bytes(network)
-        record = _record(run, dataset, config, test, sha256(weights))
-        record.speed.update(threads.describe())
-        write_run(staging, record, weights,
-                  None if dataset.report is None else dataset.report.to_dict())
-    if staged.final != folder:
-        _notify(callbacks)(f"{folder} was taken by another run while this one trained; "
-                           f"this run is saved as {staged.final}.")
-        folder = staged.final
+    try:
+        network, test, record = _train_and_save(run, dataset, config, folder, callbacks)
+    except Interrupted as stop:
+        stop.folder = str(folder.path)
+        raise
+    except ConvnetError:
+        if resume is None:
+            folder.discard()  # a failed new run leaves nothing behind
+        raise
+    except BaseException:
+        if resume is None and not checkpoint.exists(folder.path):
+            folder.discard()
+        raise
     state = run.state
-    result = TrainResult(Run(network.cpu(), record, folder), folder, state.history,
-                         state.best.epoch, test, time.perf_counter() - started)
+    result = TrainResult(Run(network.cpu(), record, folder.path), folder.path, state.history,
+                         state.best.epoch, test, time.perf_counter() - started,
+                         stopped_early=run.loop.stopped_early)
     for callback in callbacks:
         callback.on_train_end(result)
     return result
+
+
+def _train_and_save(run: Prepared, dataset: Dataset, config: TrainConfig, folder: RunFolder,
+                    callbacks: Sequence[Callback]):
+    """The epochs (checkpointed, stoppable by signals), the test score, the run files."""
+    threads = CpuThreads(config.threads, run.device, _notify(callbacks))
+    info = {"config": _resolved(run, config).to_dict(), "fingerprint": dataset.fingerprint(),
+            "data": dataset.name, "arch": run.arch}
+    saver = Checkpoints(folder.path, run.state, info, config.checkpoint_every)
+    score = _scorer(run, dataset.classes, config)
+    with threads, stop_on_signals(run.loop):
+        try:
+            run.loop.run(run.val_split, score,
+                         [_MetricsFile(folder.path, run.state), threads, saver, *callbacks])
+        except Interrupted:
+            saver.save()  # the state stands after a whole step: resume goes on from it
+            raise
+    network = run.network
+    network.load_state_dict(run.state.best_weights)  # the kept epoch, averaged or not
+    _check_weights(network)
+    network = network.to(memory_format=torch.contiguous_format)
+    test = None if dataset.test is None else score(network, dataset.test)
+    weights = weights_bytes(network)
+    record = _record(run, dataset, config, test, sha256(weights))
+    record.speed.update(threads.describe())
+    write_run(folder.path, record, weights,
+              None if dataset.report is None else dataset.report.to_dict())
+    checkpoint.remove(folder.path)
+    folder.release()
+    return network, test, record
 
 
 def _notify(callbacks: Sequence[Callback]):
@@ -172,31 +248,44 @@ def _scan_progress(callbacks: Sequence[Callback]):
 
 
 def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
-          callbacks: Sequence[Callback] = (), **options) -> TrainResult:
+          callbacks: Sequence[Callback] = (), resume: str | Path | None = None,
+          **options) -> TrainResult:
     """Train a CNN and write its run folder.
 
     Args:
         config: a full `TrainConfig`; or give its fields as keyword ``options``.
         out: run folder to create (must not hold files); default ``runs/<data>-<arch>-<time>``.
         callbacks: progress bars, loggers (see `convnet.train.callbacks.Callback`).
+        resume: the folder of an interrupted run, to continue from its last checkpoint
+            with its own config; ``options`` may only raise ``epochs`` or set ``threads``,
+            ``eval_batch_size`` and ``checkpoint_every`` (any other must equal the run's).
 
     Raises:
         ConvnetError: for bad options, data or spec, before anything is written.
         DataError: with ``strict=True``, when the data scan finds bad files.
+        Interrupted: after SIGINT/SIGTERM, once the checkpoint is written (``.folder``).
 
     >>> result = convnet.train(data="shapes", epochs=2)  # doctest: +SKIP
     >>> result.test.accuracy  # doctest: +SKIP
     """
-    if config is None:
+    resumed = None
+    if resume is not None:
+        if config is not None or out is not None:
+            raise ConvnetError("resume continues a run with its own config and folder; give "
+                               "neither config nor out, only the settings to change.")
+        config, state, info = resume_config(Path(resume), options)
+        resumed = Resume(Path(resume), state, info)
+    elif config is None:
         config = TrainConfig.from_dict(options)
     elif options:
         config = TrainConfig.from_dict({**config.to_dict(), **options})
-    check_writable(out)  # before the data is loaded and the model trained
+    if resumed is None:
+        check_writable(out)  # before the data is loaded and the model trained
     check_threads(config.threads)
     started = time.perf_counter()
     dataset = datasets.load(config.data, image_size=config.image_size, resize=config.resize,
                             progress=_scan_progress(callbacks))
     data_seconds = time.perf_counter() - started
-    result = fit(dataset, config, out, callbacks)
+    result = fit(dataset, config, out, callbacks, resumed)
     result.data_seconds = data_seconds
     return result

@@ -1,9 +1,9 @@
-"""Run folders: where a new run goes, and a staging folder renamed into place at the end, so
-a failed run leaves nothing behind and never replaces another."""
+"""Run folders: where a new run goes, claimed atomically when training starts, so that no
+run replaces another, a failed run leaves nothing behind and an interrupted one stays
+findable."""
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import tempfile
@@ -66,42 +66,59 @@ def check_writable(out: str | Path | None, root: Path = Path("runs")) -> None:
                        f"({error.strerror or error}). Choose a writable out folder.") from None
 
 
-class StagedDir:
-    """A hidden sibling folder that becomes ``final`` only when everything is written.
+CLAIM = ".convnet-training"  # in a run folder while a process trains into it
 
-    >>> with StagedDir(Path("runs/a")) as folder:  # doctest: +SKIP
-    ...     write_json(folder / "model.json", {})
+
+class RunFolder:
+    """The folder of a run being trained, claimed under its final name when training starts.
+
+    Claiming is atomic (``mkdir``, or an exclusive marker file in an empty folder the user
+    made), so two processes never share a folder and no run is written over another. An
+    interrupted run stays there, findable and resumable, with its checkpoint; a run that
+    fails before its first checkpoint is removed, so it leaves nothing behind.
     """
 
-    def __init__(self, final: Path):
-        self.final = Path(final)
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(dir=self.final.parent,
-                                          prefix=f".{self.final.name}.", suffix=".partial"))
-        os.chmod(self.path, 0o777 & ~umask())
+    def __init__(self, path: Path):
+        self.path = Path(path)
 
-    def __enter__(self) -> Path:
-        return self.path
+    @classmethod
+    def claim(cls, wanted: Path, automatic: bool) -> RunFolder:
+        """Claim ``wanted``; an automatic name taken meanwhile moves on to ``-2``, ``-3``...
 
-    def __exit__(self, kind, error, trace) -> None:
-        if kind is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
-            return
-        # Another process may have put a run at ``final`` while this one was written (two
-        # trainings with one --out, or two automatic names in one second): this run then
-        # takes the next free name, ``final-2``..., and ``final`` says where it went.
-        # rename(2) replaces an empty folder (one the user made for --out) atomically and
-        # refuses a non-empty one, so no run is ever written over another.
+        Raises:
+            RunError: if an ``out`` the user named is taken.
+        """
         for number in range(1, 1000):
-            target = self.final if number == 1 else \
-                self.final.with_name(f"{self.final.name}-{number}")
+            target = wanted if number == 1 else wanted.with_name(f"{wanted.name}-{number}")
             try:
-                os.rename(self.path, target)
-            except OSError as clash:
-                if clash.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
-                    raise
-                continue
-            self.final = target
-            return
-        raise RunError(f"{self.final} and its next 998 numbered names are all taken; the "
-                       f"finished run is kept at {self.path}.")
+                target.mkdir(parents=True)
+                os.chmod(target, 0o777 & ~umask())
+                (target / CLAIM).touch()
+                return cls(target)
+            except FileExistsError:
+                if _claim_empty(target):
+                    return cls(target)
+                if not automatic:
+                    _check_new(target)  # says what is there
+                    raise RunError(f"out={str(target)!r} is being written by another "
+                                   "training run. Choose a new out folder.") from None
+        raise RunError(f"{wanted} and its next 998 numbered names are all taken.")
+
+    def release(self) -> None:
+        """The run is finished: drop the claim."""
+        (self.path / CLAIM).unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        """Remove the folder: the run failed and nothing in it can be resumed."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _claim_empty(folder: Path) -> bool:
+    """Claim a folder that exists but holds nothing (made for ``--out`` beforehand)."""
+    if not folder.is_dir() or any(p.name != CLAIM for p in folder.iterdir()):
+        return False
+    try:
+        with open(folder / CLAIM, "x"):
+            return True
+    except FileExistsError:  # another process claimed it first
+        return False

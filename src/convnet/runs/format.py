@@ -38,6 +38,7 @@ from convnet.data.dataset import Validation
 from convnet.data.pixels import Normalization
 from convnet.data.preprocess import Preprocess
 from convnet.errors import RunError
+from convnet.train import checkpoint
 from convnet.train.callbacks import EpochStats
 from convnet.train.config import TrainConfig
 
@@ -190,9 +191,16 @@ def write_run(folder: Path, record: RunRecord, weights: bytes,
     """
     assert sha256(weights) == record.weights_sha256, "record and weights disagree"
     write_atomic(folder / WEIGHTS, weights)
-    write_json(folder / META, record.to_dict())
     if data_report is not None:
         write_json(folder / DATA_REPORT, data_report)
+    write_json(folder / META, record.to_dict())  # last: a run is finished once it exists
+
+
+def _within(where: dict[str, Any]) -> str:
+    """`` step 120`` inside an epoch, or `` (end)`` after a whole one."""
+    if where.get("in_epoch"):
+        return f" step {where['in_epoch'][1]}"
+    return " (its end)"
 
 
 def _nearest_run(folder: Path) -> str:
@@ -214,6 +222,12 @@ def _read_meta(folder: Path) -> dict[str, Any]:
                        "Give the folder that `convnet train` wrote (it holds model.json and "
                        "model.safetensors).")
     missing = [name for name in (META, WEIGHTS) if not (folder / name).is_file()]
+    where = checkpoint.info(folder) if META in missing else None
+    if where is not None:
+        raise RunError(f"{str(folder)!r} is an unfinished run, stopped at epoch "
+                       f"{where['epoch'] + 1 if where.get('in_epoch') else where['epoch']}"
+                       f"{_within(where)}; it is not a trained model yet. Resume it with: "
+                       f"convnet train --resume {folder}")
     if missing:
         raise RunError(f"Run folder {str(folder)!r} is missing {' and '.join(missing)}; it is "
                        "not a complete run. Train again or point at another run folder.")

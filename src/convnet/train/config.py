@@ -84,6 +84,11 @@ class TrainConfig:
     eval_batch_size: int = option(1024, "Images per forward pass when evaluating.")
     tta: str = option("auto", "Test-time augmentation: average with the mirror image; "
                       "auto: when training flips.", TTAS)
+    checkpoint_every: float = option(5.0, "Minutes between checkpoints inside an epoch "
+                                     "(one is also written after every epoch); 0: only "
+                                     "after epochs.")
+    patience: int | None = option(None, "Stop when validation accuracy has not improved "
+                                  "for this many epochs; unset: train every epoch.")
     recipe: str | None = option(None, "Named defaults for the options not given, e.g. "
                                 "cifar-fast (GPU) or cifar-fast-cpu.", tuple(RECIPES))
 
@@ -102,7 +107,7 @@ class TrainConfig:
             value = getattr(self, spec.name)
             if choices and not (value is None and spec.default is None):
                 _check_choice(spec.name, value, choices)
-        for name in ("image_size", "threads"):
+        for name in ("image_size", "threads", "patience"):
             if getattr(self, name) is not None:
                 _check_positive(name, getattr(self, name))
         _check_augment_overrides(self)
@@ -115,6 +120,8 @@ class TrainConfig:
                      "average, in [0, 1), e.g. 0.98; 0 turns it off")
         _check_range("weight_decay", self.weight_decay, 0, None, ">= 0")
         _check_range("momentum", self.momentum, 0, 1, "in [0, 1)")
+        _check_range("checkpoint_every", self.checkpoint_every, 0, None,
+                     "minutes >= 0 (0: checkpoints only after epochs)")
 
     @property
     def peak_lr(self) -> float:

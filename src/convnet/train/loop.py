@@ -45,6 +45,8 @@ class Loop:
             autocast_dtype, label_smoothing, epochs
         # Asked after every step whether to stop (a signal arrived); set by the caller.
         self.stop: Callable[[], bool] = lambda: False
+        self.patience: int | None = None  # epochs without a better validation accuracy
+        self.stopped_early: int | None = None  # the epoch patience ran out at
         self.stop_signal: Callable[[], str] = lambda: "SIGINT"
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,4 +142,12 @@ class Loop:
                      stats.val_acc)
             for callback in callbacks:
                 callback.on_epoch_end(stats)
+            if self._out_of_patience(number):
+                self.stopped_early = number
+                break
         return state
+
+    def _out_of_patience(self, number: int) -> bool:
+        best = self.state.best
+        return (self.patience is not None and best is not None and best.val_acc is not None
+                and number < self.epochs and number - best.epoch >= self.patience)

@@ -139,6 +139,7 @@ def prepare(dataset: Dataset, config: TrainConfig) -> Prepared:
     forward: nn.Module = maybe_compile(network, config.compile, device)
     loop = Loop(state, batches, forward, autocast_dtype(config.precision, device),
                 config.label_smoothing, config.epochs)
+    loop.patience = config.patience
     flip_tta = config.tta == "flip" or config.tta == "auto" and ops.flip
     return Prepared(device, arch, network, normalization, validation, train_split, val_split,
                     balancing, ops, flip_tta, batches, state, loop)

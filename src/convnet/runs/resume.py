@@ -1,0 +1,114 @@
+"""Never losing a run: checkpoints written while it trains, a clean stop on Ctrl-C or
+SIGTERM, and the config and state a resumed run continues from.
+
+A checkpoint is written after every epoch and, inside long epochs, every
+``checkpoint_every`` minutes (`Checkpoints`, a callback). The first SIGINT or SIGTERM asks
+the loop to stop after its current step (`stop_on_signals`); the caller then writes a
+checkpoint, and the run stays in its folder, unfinished, until ``--resume`` continues it.
+A second SIGINT stops at once; the last checkpoint still stands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from convnet.errors import RunError
+from convnet.train import checkpoint
+from convnet.train.callbacks import Callback, EpochStats
+from convnet.train.config import TrainConfig
+from convnet.train.loop import Loop
+from convnet.train.state import TrainState
+
+# Settings a resumed run may change: they do not change what the run computes.
+FREE_ON_RESUME = {"threads", "eval_batch_size", "checkpoint_every"}
+
+
+class Checkpoints(Callback):
+    """Writes the run's checkpoint after each epoch and every ``minutes`` inside one."""
+
+    def __init__(self, folder: Path, state: TrainState, info: dict[str, Any], minutes: float):
+        self.folder, self.state, self.info = folder, state, info
+        self.seconds = minutes * 60
+        self.last = time.monotonic()
+
+    def save(self) -> None:
+        state = self.state
+        where = {"epoch": state.epoch, "step": state.step,
+                 "in_epoch": None if state.progress is None else
+                 [state.progress["epoch"], state.progress["done"]]}
+        checkpoint.save(self.folder, state.state_dict(), {**self.info, **where})
+        self.last = time.monotonic()
+
+    def on_step(self, epoch: int, step: int, loss: float, accuracy: float,
+                images_per_s: float) -> None:
+        if self.seconds > 0 and time.monotonic() - self.last >= self.seconds:
+            self.save()
+
+    def on_epoch_end(self, stats: EpochStats) -> None:
+        self.save()
+
+
+@contextlib.contextmanager
+def stop_on_signals(loop: Loop) -> Iterator[None]:
+    """While training: the first SIGINT/SIGTERM makes the loop stop after its step, a
+    second SIGINT stops at once. Only the main thread can take signals; elsewhere this
+    does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[str] = []
+
+    def handle(number: int, frame: object) -> None:
+        if received and number == signal.SIGINT:
+            raise KeyboardInterrupt  # the second Ctrl-C: now
+        received.append(signal.Signals(number).name)
+
+    previous = {number: signal.signal(number, handle)
+                for number in (signal.SIGINT, signal.SIGTERM)}
+    loop.stop, loop.stop_signal = (lambda: bool(received)), (lambda: received[0])
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        loop.stop = lambda: False
+
+
+def resume_config(folder: Path, options: dict[str, Any]
+                  ) -> tuple[TrainConfig, dict[str, Any], dict[str, Any]]:
+    """(config, state dict, info) to continue the unfinished run in ``folder``.
+
+    ``options`` are settings given again on the command line or to `train`; each must
+    equal the saved one, except `FREE_ON_RESUME` and ``epochs`` (to train longer).
+
+    Raises:
+        RunError: for a folder without a readable checkpoint, a finished run, or changed
+            settings (each named).
+    """
+    folder = Path(folder)
+    if (folder / "model.json").is_file():
+        raise RunError(f"{folder} is a finished run; there is nothing to resume. Train a "
+                       "new run, e.g. with more epochs.")
+    if not folder.is_dir() or not checkpoint.exists(folder):
+        raise RunError(f"resume={str(folder)!r} holds no checkpoint to resume from. Give "
+                       "the folder of an interrupted run (`convnet runs` lists them).")
+    state, info = checkpoint.load(folder)
+    saved = info["config"]
+    changed = [f"{key} ({saved.get(key)!r} in the run, {value!r} now)"
+               for key, value in options.items()
+               if key not in FREE_ON_RESUME | {"epochs"} and saved.get(key) != value]
+    if changed:
+        raise RunError(f"resume: these settings differ from the run's and would change its "
+                       f"result: {'; '.join(changed)}. Leave them out to resume as it was.")
+    if options.get("epochs", saved["epochs"]) < saved["epochs"]:
+        raise RunError(f"resume: epochs={options['epochs']} is fewer than the run's "
+                       f"{saved['epochs']}; epochs may only be raised.")
+    config = TrainConfig.from_dict({**saved, **{k: options[k] for k in options
+                                                if k in FREE_ON_RESUME | {"epochs"}}})
+    return config, state, info
