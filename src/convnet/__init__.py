@@ -13,13 +13,13 @@ from convnet import data
 from convnet._version import __version__
 from convnet.errors import ConvnetError, RunError, SpecError
 from convnet.network import Network, build, format_spec, parse_spec, summarize
-from convnet.runs import Run, TrainResult, load, train
+from convnet.runs import Run, TrainResult, list_runs, load, train
 from convnet.train import TrainConfig, callbacks
 
 datasets = data  # the public name since 0.1: convnet.datasets.load("digits")
 
 __all__ = [
     "ConvnetError", "Network", "Run", "RunError", "SpecError", "TrainConfig", "TrainResult",
-    "__version__", "build", "callbacks", "data", "datasets", "format_spec", "load",
+    "__version__", "build", "callbacks", "data", "datasets", "format_spec", "list_runs", "load",
     "parse_spec", "summarize", "train",
 ]

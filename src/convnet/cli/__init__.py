@@ -13,7 +13,7 @@ from convnet.cli import render
 from convnet.cli.messages import to_flags
 from convnet.cli.options import config_from, config_options
 from convnet.data.preprocess import RESIZE_MODES
-from convnet.errors import ConvnetError
+from convnet.errors import ConvnetError, Interrupted
 
 out = Console(highlight=False, soft_wrap=True)  # log lines never break mid-word
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -35,12 +35,24 @@ def app() -> None:
               help="Run folder to create. [runs/<data>-<arch>-<time>]")
 @click.option("--report/--no-report", "make_report", default=True,
               help="Draw curves, confusion, wrong guesses and report.html after training.")
-def train(out_dir: Path | None, make_report: bool, **options) -> None:
-    """Train a CNN; with no options, the `default` preset on the built-in `digits`."""
+@click.option("--resume", type=click.Path(path_type=Path),
+              help="Continue an interrupted run from its last checkpoint, with its own "
+                   "settings (--epochs may be raised).")
+def train(out_dir: Path | None, make_report: bool, resume: Path | None, **options) -> None:
+    """Train a CNN; with no options, the `default` preset on the built-in `digits`.
+
+    Ctrl-C (or SIGTERM) stops after the current step and writes a checkpoint; a second
+    Ctrl-C stops at once. `--resume RUN` goes on from the checkpoint.
+    """
     from convnet.cli.progress import RichProgress
     from convnet.runs import train as run_training
 
-    result = run_training(config_from(options), out=out_dir, callbacks=[RichProgress(out)])
+    progress = [RichProgress(out)]
+    if resume is not None:
+        given = {name: value for name, value in options.items() if value is not None}
+        result = run_training(resume=resume, out=out_dir, callbacks=progress, **given)
+    else:
+        result = run_training(config_from(options), out=out_dir, callbacks=progress)
     if make_report:
         _report_after_training(result.path)
 
@@ -239,6 +251,15 @@ def export(data: str, out_dir: Path, split: str, limit: int | None) -> None:
               soft_wrap=True)
 
 
+@app.command("runs")
+@click.argument("root", default="runs", type=click.Path(path_type=Path))
+def runs_command(root: Path) -> None:
+    """The runs in ROOT, finished or unfinished, with their data, arch and accuracy."""
+    import convnet
+
+    render.run_list(out, convnet.list_runs(root))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one line on stderr and a non-zero exit for any bad input."""
     if not (sys.argv[1:] if argv is None else argv):  # bare `convnet`: the help, not an error
@@ -247,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         app.main(args=argv, prog_name="convnet", standalone_mode=False)
+    except Interrupted as stop:
+        err.print(f"{stop}; resume with: convnet train --resume {stop.folder}", markup=False)
+        return 143 if stop.signal_name == "SIGTERM" else 130
     except ConvnetError as error:
         err.print(f"error: {to_flags(str(error))}", soft_wrap=True, markup=False)
         return 1

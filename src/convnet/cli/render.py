@@ -189,3 +189,18 @@ def arithmetic(console: Console, result, channels_shown: int = 3) -> None:
                   f"{result.actual:.4f}")
     for token, text in result.after:
         console.print(f"then {token}: {text}")
+
+
+def run_list(console: Console, runs) -> None:
+    """One row per run: folder, state, data, arch, epochs, accuracy."""
+    if not runs:
+        console.print("No runs here yet; `convnet train` makes one.")
+        return
+    table = Table(title="Runs", title_justify="left")
+    for name in ("run", "state", "data", "arch", "epochs", "accuracy"):
+        table.add_column(name, justify="right" if name in ("epochs", "accuracy") else "left")
+    for run in runs:
+        accuracy = "—" if run.accuracy is None else f"{run.accuracy:.2%} {run.scored_on}"
+        table.add_row(printable(str(run.path)), run.state, printable(run.data), run.arch,
+                      str(run.epochs), accuracy, style=None if run.finished else "yellow")
+    console.print(table)

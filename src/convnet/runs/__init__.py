@@ -4,8 +4,9 @@ path (`Predictor`) that predict, evaluate, the report, export and serving share.
 from convnet.runs.create import TrainResult, fit, train
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.format import RunRecord, read_run
+from convnet.runs.listing import RunSummary, list_runs
 from convnet.runs.predictor import Prediction, Predictor
 from convnet.runs.run import Run, load
 
-__all__ = ["Evaluation", "Prediction", "Predictor", "Run", "RunRecord", "TrainResult", "fit",
-           "load", "read_run", "train"]
+__all__ = ["Evaluation", "Prediction", "Predictor", "Run", "RunRecord", "RunSummary",
+           "TrainResult", "fit", "list_runs", "load", "read_run", "train"]
