@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import re
 import shlex
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,14 +28,36 @@ def _blocks(text: str) -> list[tuple[str, list[str]]]:
 
 
 def _commands(text: str) -> list[tuple[str, str | None]]:
-    """(command, the error line printed under it, or None) in the tour's order."""
+    """(command, what it must end with: an ``error: ...`` line, ``^C`` for a run that the
+    reader interrupts, or None for success) in the tour's order."""
     found = []
     for _, lines in _blocks(text):
         for number, line in enumerate(lines):
             if line.startswith("$ convnet "):
-                after = lines[number + 1] if number + 1 < len(lines) else ""
-                found.append((line[2:], after if after.startswith("error: ") else None))
+                output = [*lines[number + 1:], "$"]
+                output = output[:next(i for i, o in enumerate(output) if o.startswith("$"))]
+                ending = next((o for o in output if o.startswith("error: ") or o == "^C"),
+                              None)
+                found.append((line[2:], ending))
     return found
+
+
+def _interrupt(command: str, folder) -> None:
+    """Run ``command`` as a child process and press Ctrl-C once its second epoch ends."""
+    child = subprocess.Popen([sys.executable, "-m", "convnet", *shlex.split(command)[1:]],
+                             cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        for line in child.stdout:
+            if line.startswith("epoch 2/"):
+                child.send_signal(signal.SIGINT)
+                break
+        _, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 130, err
+    assert re.fullmatch(r"interrupted at epoch \d+ step \d+; resume with: convnet train "
+                        r"--resume runs/\S+\n", err), err
 
 
 def test_the_tour_has_the_commands_a_newcomer_needs():
@@ -46,6 +71,9 @@ def test_every_tour_command_runs_as_written_in_order(tmp_path, monkeypatch, caps
     monkeypatch.setenv("CONVNET_CACHE", str(tmp_path / "cache"))
     bad_folder(tmp_path / "pets")  # the folder with one of every bad file the tour shows
     for command, error in _commands(README.read_text()):
+        if error == "^C":
+            _interrupt(command, tmp_path)
+            continue
         code = main(shlex.split(command)[1:])
         captured = capsys.readouterr()
         if error is None:

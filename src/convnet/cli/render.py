@@ -198,9 +198,15 @@ def run_list(console: Console, runs) -> None:
         return
     table = Table(title="Runs", title_justify="left")
     for name in ("run", "state", "data", "arch", "epochs", "accuracy"):
-        table.add_column(name, justify="right" if name in ("epochs", "accuracy") else "left")
+        table.add_column(name, justify="right" if name in ("epochs", "accuracy") else "left",
+                         no_wrap=True)
     for run in runs:
         accuracy = "—" if run.accuracy is None else f"{run.accuracy:.2%} {run.scored_on}"
         table.add_row(printable(str(run.path)), run.state, printable(run.data), run.arch,
                       str(run.epochs), accuracy, style=None if run.finished else "yellow")
-    console.print(table)
+    width = console.width
+    console.width = max(width, 120)  # a log file (80 columns) gets whole names
+    try:
+        console.print(table)
+    finally:
+        console.width = width

@@ -173,6 +173,10 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
     run = prepare(dataset, config)
     if resume is not None:
         _restore(run, resume, config, notify)
+        progress = run.state.progress
+        notify(f"resuming {resume.folder} at epoch "
+               + (f"{progress['epoch']} step {progress['done'] + 1}" if progress else
+                  f"{run.state.epoch + 1}, its start"))
     else:
         folder = RunFolder.claim(wanted, automatic=out is None)
     for callback in callbacks:
