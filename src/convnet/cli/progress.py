@@ -115,6 +115,10 @@ class RichProgress(Callback):
         score = ("no test split" if test is None else
                  f"test accuracy [bold]{test.accuracy:.2%}[/] (macro F1 {test.macro['f1']:.4f}, "
                  f"{test.count:,} images)")
+        if result.stopped_early is not None:
+            self.console.print(f"stopped early after epoch {result.stopped_early}: validation "
+                               f"accuracy had not improved since epoch {result.best_epoch} "
+                               "(--patience)", soft_wrap=True)
         self.console.print(f"★ best epoch {result.best_epoch} kept; {score}; "
                            f"{result.seconds:.1f}s. Run saved to [bold]{result.path}[/]",
                            soft_wrap=True)

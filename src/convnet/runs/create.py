@@ -105,7 +105,7 @@ def _record(run: Prepared, dataset: Dataset, config: TrainConfig, test: Evaluati
         validation=run.validation, params=network.num_params,
         metrics=Metrics(best.epoch, best.val_acc, best.val_loss, None if test is None else {
             "accuracy": test.accuracy, "loss": test.loss, "macro": test.macro,
-            "balanced_accuracy": test.balanced_accuracy}),
+            "balanced_accuracy": test.balanced_accuracy}, run.loop.stopped_early),
         weights_sha256=weights_sha)
 
 

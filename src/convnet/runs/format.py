@@ -70,6 +70,7 @@ class Metrics:
     val_acc: float | None
     val_loss: float | None
     test: dict[str, Any] | None  # accuracy, loss, macro, balanced_accuracy
+    stopped_early: int | None = None  # the epoch `patience` stopped training at
 
 
 @dataclass(frozen=True)
