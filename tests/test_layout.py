@@ -19,7 +19,7 @@ LEVELS = {
     "network": 1, "data": 1,
     "train": 2,
     "runs": 3,
-    "explain": 4,
+    "explain": 4, "export": 4,
     "api": 5,  # the package root, convnet/__init__.py: the public facade
     "cli": 6,
 }

@@ -136,7 +136,10 @@ def evaluate(run: Path, data: str | None, as_json: bool) -> None:
               help="Classes shown per image.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV, one row per file.")
-def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv: bool) -> None:
+@click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch",
+              show_default=True, help="onnx: answer from RUN/model.onnx (`convnet export`).")
+def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv: bool,
+            backend: str) -> None:
     """Class probabilities for image files or folders: "0.92 dog, 0.08 cat"."""
     import convnet
     from convnet.data.preprocess import expand_paths
@@ -148,13 +151,55 @@ def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv
     paths = expand_paths(list(images))
     if not paths:
         raise ConvnetError(f"No image files found in {', '.join(map(str, images))}.")
-    results = loaded.predict_files(paths)
+    results = loaded.predict_files(paths, _backend(loaded, backend))
     style = "json" if as_json else "csv" if as_csv else "text"
     render.predictions(out, results, top, style, loaded.classes)
     failed = sum(1 for r in results if r.error)
     if failed:
         err.print(f"error: {failed} of {len(results)} file(s) could not be predicted.")
         raise _Failed
+
+
+def _backend(run, name: str):
+    """None for the run's own network; the exported model's predictor for ``onnx``."""
+    if name == "torch":
+        return None
+    from convnet.export import OnnxPredictor
+
+    model = run.path / "model.onnx"
+    if not model.is_file():
+        raise ConvnetError(f"{model} does not exist. Export the run first: convnet export "
+                           f"{run.path}")
+    return OnnxPredictor(model, run.classes)
+
+
+@app.command("export")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--format", "kind", type=click.Choice(["onnx"]), default="onnx",
+              show_default=True, help="File format.")
+@click.option("--out", "out_file", type=click.Path(path_type=Path),
+              help="File to write. [RUN/model.onnx]")
+@click.option("--opset", type=click.IntRange(min=1), default=18, show_default=True,
+              help="ONNX operator set version.")
+@click.option("--batch", default="dynamic", show_default=True,
+              help="Batch size the model takes: dynamic (any) or a number.")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@click.option("--data", help="Images for the parity check. [the run's test or validation]")
+def export(run: Path, kind: str, out_file: Path | None, opset: int, batch: str, force: bool,
+           data: str | None) -> None:
+    """Export RUN as a model that takes uint8 pixels (N, H, W, C) and returns probabilities,
+    kept only if it gives the run's own probabilities (checked on real images)."""
+    from convnet.export import export_onnx
+
+    if batch != "dynamic" and not batch.isdigit():
+        raise click.BadParameter(f"must be 'dynamic' or a number, not {batch!r}",
+                                 param_hint="--batch")
+    done = export_onnx(run, out_file, opset=opset, batch=None if batch == "dynamic"
+                       else int(batch), force=force, data=data)
+    parity = done.parity
+    out.print(f"wrote {done.path} ({done.bytes / 1000:,.0f} KB, opset {opset}, batch {batch}); "
+              f"parity with PyTorch on {parity.images} images of {parity.source}: max |Δp| "
+              f"{parity.max_diff:.1e}, top-1 agreement {parity.agree}/{parity.images}")
 
 
 def _check_order(run: Path, images: tuple[Path, ...]) -> None:
@@ -241,7 +286,7 @@ def datasets(context: click.Context) -> None:
 @click.option("--split", default="test", show_default=True, help="train, val or test.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many images, "
               "shared between the classes. [all]")
-def export(data: str, out_dir: Path, split: str, limit: int | None) -> None:
+def export_images(data: str, out_dir: Path, split: str, limit: int | None) -> None:
     """Write DATA's images as PNGs in OUT/<class>/ (samples to predict and explain)."""
     from convnet import data as datasets_module
 

@@ -101,8 +101,12 @@ class Run:
         `convnet.network.arithmetic.explain_at`."""
         return explain_at(self.network, self.input(image), layer, y, x, filter_index)
 
-    def predict_files(self, paths: list[str | Path]) -> list[Prediction]:
-        """One `Prediction` per file; unreadable files get an error instead of probabilities."""
+    def predict_files(self, paths: list[str | Path], predictor: Predictor | None = None
+                      ) -> list[Prediction]:
+        """One `Prediction` per file; unreadable files get an error instead of probabilities.
+
+        ``predictor``: another backend for the same images (e.g. an exported model's).
+        """
         results: list[Prediction] = []
         loaded: list[tuple[int, torch.Tensor]] = []
         for path in paths:
@@ -114,7 +118,7 @@ class Run:
                 results.append(Prediction(str(path), error=reason))
         if loaded:
             batch = torch.stack([image for _, image in loaded])  # (N, C, H, W)
-            answered = self.predictor.predict(batch)
+            answered = (predictor or self.predictor).predict(batch)
             for (index, _), answer in zip(loaded, answered):
                 results[index].probabilities = answer.probabilities
         return results

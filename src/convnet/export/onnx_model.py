@@ -1,0 +1,211 @@
+"""`convnet export`: a run as an ONNX model that takes raw pixels, kept only once it is
+proven to give the run's own probabilities.
+
+The file is written under a temporary name beside its target, checked with
+``onnx.checker``, given the run's metadata, then run with onnxruntime on real images of the
+run's data (up to `PARITY_IMAGES` of its test split, else of its held-out validation
+images), a batch of one and an odd batch. Only when every probability is within
+`TOLERANCE` of PyTorch's and every top-1 class agrees is it renamed into place.
+
+Why 1e-5: both sides compute in float32, and the differences measured on every preset
+were below 3e-7 (bench/RESULTS.md); 1e-5 leaves room for other CPUs' kernels while still
+failing on any real difference (a wrong normalisation or layer shifts probabilities by
+1e-2 or more).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from convnet._version import __version__
+from convnet.errors import ConvnetError
+from convnet.export.graph import PixelModel
+from convnet.export.runtime import EXTRA, OnnxPredictor, session
+from convnet.runs.run import Run, load
+
+TOLERANCE = 1e-5
+PARITY_IMAGES = 256
+ODD_BATCH = 7
+DEFAULT_OPSET = 18
+
+
+@dataclass(frozen=True)
+class Parity:
+    images: int  # images compared
+    max_diff: float  # largest |p_torch - p_onnx| over every image and class
+    agree: int  # images whose top-1 class is the same
+    source: str  # which images
+
+    @property
+    def ok(self) -> bool:
+        return self.max_diff <= TOLERANCE and self.agree == self.images
+
+
+@dataclass(frozen=True)
+class Exported:
+    path: Path
+    bytes: int
+    parity: Parity
+
+
+def _metadata(run: Run) -> dict[str, str]:
+    record = run.record
+    values = {"classes": run.classes, "input_shape": list(run.input_shape),
+              "preprocess": record.preprocess.to_dict(), "spec": record.spec,
+              "normalization": record.normalization.to_dict(), "tta": record.tta,
+              "weights_sha256": record.weights_sha256, "convnet_version": __version__,
+              "input": "uint8 pixels (N, H, W, C), decoded and resized as 'preprocess' says",
+              "outputs": "probabilities (N, classes), logits (N, classes)"}
+    return {key: json.dumps(value) for key, value in values.items()}
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The exporter's progress lines and warnings are not the user's business."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript", "onnx_ir")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def write_graph(model: PixelModel, input_shape: tuple[int, int, int], path: Path, opset: int,
+                batch: int | None) -> None:
+    """Export ``model`` for uint8 (N, H, W, C) input of ``input_shape`` (H, W, C)."""
+    try:
+        import onnx  # noqa: F401  (the exporter needs it; say so before it fails deep inside)
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise ConvnetError(f"ONNX export needs onnx and onnxscript: {EXTRA}.") from None
+    height, width, channels = input_shape
+    example = torch.zeros(batch or 2, height, width, channels, dtype=torch.uint8)
+    shapes = None if batch else {"pixels": {0: torch.export.Dim("batch", min=1)}}
+    try:
+        with _quiet():
+            torch.onnx.export(model, (example,), str(path), input_names=["pixels"],
+                              output_names=["probabilities", "logits"], opset_version=opset,
+                              dynamic_shapes=shapes, dynamo=True, verbose=False)
+    except Exception as error:  # the exporter raises many kinds; one line for all of them
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else \
+            type(error).__name__
+        raise ConvnetError(f"opset={opset}: the installed torch {torch.__version__} exporter "
+                           f"cannot write this model ({reason}). Use opset={DEFAULT_OPSET} "
+                           "or later.") from None
+
+
+def _finish(path: Path, run: Run, opset: int) -> None:
+    """Check the graph and its opset, and store the run's metadata in it."""
+    import onnx
+
+    model = onnx.load(str(path))
+    written = max((entry.version for entry in model.opset_import
+                   if entry.domain in ("", "ai.onnx")), default=None)
+    if written != opset:
+        raise ConvnetError(f"opset={opset}: the installed torch {torch.__version__} exporter "
+                           f"cannot write it (it could only write opset {written}). Use "
+                           f"opset={DEFAULT_OPSET} or later.")
+    onnx.checker.check_model(model)
+    Path(f"{path}.data").unlink(missing_ok=True)  # weights the exporter put beside it: inlined
+    for key, value in _metadata(run).items():
+        model.metadata_props.add(key=f"{key}", value=value)
+    onnx.save(model, str(path))
+
+
+def _parity_batches(run: Run, data: str | None, batch: int | None
+                    ) -> tuple[list[torch.Tensor], str]:
+    """uint8 (N, C, H, W) batches of real images: the split, then 1 and an odd batch."""
+    split, what = run.labelled(data)
+    images = split.images[:PARITY_IMAGES]
+    if batch:
+        return [images[i : i + batch] for i in range(0, len(images), batch)], what
+    return [images, images[:1], images[:ODD_BATCH]], what
+
+
+def check_parity(run: Run, path: Path, data: str | None = None,
+                 batch: int | None = None) -> Parity:
+    """Probabilities of PyTorch and of the ONNX file on the same real images."""
+    batches, what = _parity_batches(run, data, batch)
+    onnx_side = OnnxPredictor(path, run.classes)
+    diffs, agree, count = [], 0, 0
+    for images in batches:
+        expected = run.predictor.probabilities(images).numpy()  # (n, classes)
+        found = onnx_side.probabilities(images).numpy()
+        diffs.append(float(np.abs(expected - found).max()) if len(images) else 0.0)
+        agree += int((expected.argmax(1) == found.argmax(1)).sum())
+        count += len(images)
+    return Parity(count, max(diffs), agree, what)
+
+
+def _target(run: Run, out: str | Path | None, force: bool) -> Path:
+    target = Path(out) if out is not None else run.path / "model.onnx"
+    if target.is_dir():
+        raise ConvnetError(f"out={str(target)!r} is a folder; give a file name such as "
+                           f"{str(target / 'model.onnx')!r}.")
+    if target.exists() and not force:
+        raise ConvnetError(f"{target} already exists; nothing was overwritten. Add force=True "
+                           "to replace it, or choose another out.")
+    if not target.parent.is_dir() or not os.access(target.parent, os.W_OK):
+        raise ConvnetError(f"out={str(target)!r}: cannot write in {str(target.parent)!r} (not "
+                           "a writable folder). Choose a writable out.")
+    return target
+
+
+def export_onnx(run_path: str | Path, out: str | Path | None = None, *,
+                opset: int = DEFAULT_OPSET, batch: int | None = None, force: bool = False,
+                data: str | None = None) -> Exported:
+    """Export a finished run as ONNX (default ``RUN/model.onnx``), proven equal to PyTorch.
+
+    Args:
+        batch: a fixed batch size; None: any batch size.
+        data: images for the parity check; default the run's own test (or validation) split.
+
+    Raises:
+        ConvnetError: for a missing or unfinished run, an existing ``out`` without ``force``,
+            an unwritable folder, an opset the exporter cannot do, missing extras, or a
+            parity failure (then no file is kept).
+    """
+    run = load(run_path)
+    target = _target(run, out, force)
+    if batch is not None and (not isinstance(batch, int) or batch < 1):
+        raise ConvnetError(f"batch must be a positive integer or None (any size). Received: "
+                           f"batch={batch!r}.")
+    model = PixelModel(run.network.eval(), run.record.normalization,
+                       run.record.tta == "flip").eval()
+    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                    suffix=".onnx")
+    os.close(handle)
+    try:
+        write_graph(model, run.input_shape, Path(temp), opset, batch)
+        _finish(Path(temp), run, opset)
+        parity = check_parity(run, Path(temp), data, batch)
+        if not parity.ok:
+            raise ConvnetError(
+                f"The ONNX model differs from the run: max |Δp| {parity.max_diff:.2e} (limit "
+                f"{TOLERANCE:.0e}), top-1 agreement {parity.agree}/{parity.images} on "
+                f"{parity.source}; nothing was kept. Report this with the run's spec.")
+        os.replace(temp, target)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+        Path(f"{temp}.data").unlink(missing_ok=True)
+    return Exported(target, target.stat().st_size, parity)
+
+
+__all__ = ["DEFAULT_OPSET", "Exported", "Parity", "TOLERANCE", "check_parity", "export_onnx",
+           "session"]

@@ -1,0 +1,76 @@
+"""Running an exported model with onnxruntime, behind the same `Predictor` interface the
+command line uses, so `convnet predict --backend onnx` answers from the file itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from convnet.data.pixels import Normalization
+from convnet.errors import ConvnetError
+from convnet.runs.predictor import Predictor
+
+EXTRA = "pip install 'convnet[onnx]' (onnx, onnxscript, onnxruntime)"
+
+
+def onnxruntime():
+    """The onnxruntime module, or a one-line error naming the extra to install."""
+    try:
+        import onnxruntime as runtime
+    except ImportError:
+        raise ConvnetError(f"ONNX needs onnxruntime, which is not installed: {EXTRA}.") \
+            from None
+    return runtime
+
+
+def session(path: Path):
+    runtime = onnxruntime()
+    options = runtime.SessionOptions()
+    options.log_severity_level = 3  # errors only: no warnings on stderr
+    try:
+        return runtime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own exception types
+        raise ConvnetError(f"{path} cannot be loaded by onnxruntime ({error}).") from None
+
+
+def metadata(path: Path) -> dict[str, Any]:
+    """The convnet metadata stored in an exported model (classes, input shape, ...)."""
+    props = session(path).get_modelmeta().custom_metadata_map
+    return {key: json.loads(value) for key, value in props.items()}
+
+
+class OnnxPredictor(Predictor):
+    """A `Predictor` whose probabilities come from an exported model file."""
+
+    def __init__(self, path: Path, classes: list[str], batch_size: int = 256):
+        self.session = session(path)
+        found = metadata(path).get("classes")
+        if found != list(classes):
+            raise ConvnetError(f"{path} was exported for classes {found}, not the run's "
+                               f"{classes}. Export the run again.")
+        self.path, self.classes, self.batch_size = path, list(classes), batch_size
+        shape = self.session.get_inputs()[0].shape  # [N, H, W, C]
+        self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
+        self.flip_tta, self.normalization = False, Normalization(torch.zeros(1), torch.ones(1))
+
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """Probabilities (N, classes) for uint8 images (N, C, H, W)."""
+        pixels = images.permute(0, 2, 3, 1).contiguous().numpy()  # (N, H, W, C) uint8
+        step = self.fixed_batch or self.batch_size
+        rows = []
+        for start in range(0, len(pixels), step):
+            chunk = pixels[start : start + step]
+            if self.fixed_batch and len(chunk) < self.fixed_batch:  # pad a fixed-size batch
+                padding = np.zeros((self.fixed_batch - len(chunk), *chunk.shape[1:]), np.uint8)
+                rows.append(self._run(np.concatenate([chunk, padding]))[: len(chunk)])
+            else:
+                rows.append(self._run(chunk))
+        return torch.from_numpy(np.concatenate(rows)) if rows else \
+            torch.zeros(0, len(self.classes))
+
+    def _run(self, pixels: np.ndarray) -> np.ndarray:
+        return self.session.run(["probabilities"], {"pixels": pixels})[0]
