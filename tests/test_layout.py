@@ -20,8 +20,9 @@ LEVELS = {
     "train": 2,
     "runs": 3,
     "explain": 4, "export": 4,
-    "api": 5,  # the package root, convnet/__init__.py: the public facade
-    "cli": 6,
+    "serve": 5,  # uses export's onnxruntime backend
+    "api": 6,  # the package root, convnet/__init__.py: the public facade
+    "cli": 7,
 }
 BASE = {"_version", "errors", "atomic", "axes", "resources"}
 

@@ -296,6 +296,26 @@ def export_images(data: str, out_dir: Path, split: str, limit: int | None) -> No
               soft_wrap=True)
 
 
+@app.command("serve")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback reaches other machines.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto",
+              show_default=True, help="auto: onnxruntime when installed (faster here).")
+@click.option("--api-key", envvar="CONVNET_API_KEY",
+              help="Require this key (X-API-Key) on every route but the health checks.")
+def serve_command(runs: tuple[Path, ...], host: str, port: int, backend: str,
+                  api_key: str | None) -> None:
+    """A web page and a JSON API for RUNS (docs at /docs); Ctrl-C stops after the
+    requests in flight."""
+    from convnet.serve import serve
+
+    out.print(f"serving {', '.join(map(str, runs))} on http://{host}:{port}/ (API docs: /docs)",
+              soft_wrap=True)
+    serve(list(runs), host, port, backend, api_key)
+
+
 @app.command("runs")
 @click.argument("root", default="runs", type=click.Path(path_type=Path))
 def runs_command(root: Path) -> None:

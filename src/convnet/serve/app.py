@@ -1,0 +1,206 @@
+"""`convnet serve`: the FastAPI app. Routes parse and answer; the work is done by the run
+(`Run`, its one inference path), the batcher and the decoder, all in the library.
+
+Client input is never a path and never reaches a traceback: every failure is a JSON
+``{"error": ...}`` with the status that names it (413, 415, 422, 404, 401, 503, 504).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import torch
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from convnet.axes import to_chw
+from convnet.data.preprocess import ImageError, decode
+from convnet.errors import ConvnetError
+from convnet.network.summary import summarize
+from convnet.runs.predictor import Prediction, Predictor
+from convnet.runs.run import Run
+from convnet.serve.batching import Batcher, Overloaded
+from convnet.serve.limits import BodyLimit, Limits
+from convnet.serve.metrics import Metrics
+
+
+@dataclass
+class Served:
+    """One run behind the API: the run, the predictor its batches go to, the batcher."""
+
+    name: str
+    run: Run
+    predictor: Predictor
+    backend: str
+    batcher: Batcher
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+async def _decode(served: Served, data: bytes, name: str) -> torch.Tensor:
+    """uint8 (C, H, W) at the run's size, decoded off the event loop."""
+    try:
+        pixels = await asyncio.to_thread(decode, data, served.run.preprocess)
+    except ImageError as error:
+        status = 415 if str(error).startswith("not an image") else 422
+        raise HTTPException(status, f"{name}: {error}") from None
+    return to_chw(torch.from_numpy(pixels))
+
+
+async def _images(request: Request, limits: Limits) -> list[tuple[str, bytes]]:
+    """(name, bytes) of the uploaded images: multipart parts, or the raw body as one."""
+    kind = request.headers.get("content-type", "")
+    if kind.startswith("multipart/form-data"):
+        form = await request.form(max_files=limits.max_files, max_fields=limits.max_files,
+                                  max_part_size=limits.max_body)
+        files = [(value.filename or key, await value.read()) for key, value in form.multi_items()
+                 if hasattr(value, "read")]
+        if not files:
+            raise HTTPException(422, "no image in the form: send files as multipart parts "
+                                     "(any field name), or one image as the raw body")
+        return files
+    body = await request.body()
+    if not body:
+        raise HTTPException(422, "empty body: send an image (PNG, JPEG, ...) as the body "
+                                 "or as multipart parts")
+    return [("body", body)]
+
+
+def create_app(served: dict[str, Served], limits: Limits | None = None,
+               api_key: str | None = None) -> FastAPI:
+    """The app for ``served`` runs by name."""
+    limits, metrics = limits or Limits(), Metrics()
+    started = {"ready": False}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        for model in served.values():
+            model.batcher.start()
+        started["ready"] = True
+        yield
+        started["ready"] = False
+        for model in served.values():  # finish requests in flight
+            await model.batcher.stop()
+
+    app = FastAPI(title="convnet serve", lifespan=lifespan,
+                  description="Image classification with convnet runs: predictions, "
+                              "feature maps, Grad-CAM and the arithmetic of one value.")
+    app.add_middleware(BodyLimit, max_body=limits.max_body)
+
+    def authorised(request: Request) -> None:
+        if api_key is None:
+            return
+        given = request.headers.get("x-api-key") or \
+            request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if given != api_key:
+            raise HTTPException(401, "missing or wrong API key: send it as X-API-Key")
+
+    def model(name: str) -> Served:
+        if name not in served:
+            raise HTTPException(404, f"no model named {name!r}; served: "
+                                     f"{', '.join(served)}")
+        return served[name]
+
+    @app.middleware("http")
+    async def timing(request: Request, call_next):
+        begun = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        metrics.record(getattr(route, "path", "unmatched"), response.status_code,
+                       time.perf_counter() - begun)
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException):
+        return _error(error.status_code, str(error.detail), getattr(error, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameters(request: Request, error: RequestValidationError):
+        first = error.errors()[0] if error.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()) if part != "query")
+        return _error(422, f"{where}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception):
+        return _error(500, f"internal error ({type(error).__name__}); the server goes on")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz():
+        return {"status": "ready"} if started["ready"] else _error(503, "starting")
+
+    @app.get("/metrics", response_class=PlainTextResponse, dependencies=[Depends(authorised)])
+    async def metrics_text() -> str:
+        depth = sum(m.batcher.depth for m in served.values())
+        sizes = [size for m in served.values() for size in m.batcher.batch_sizes]
+        for m in served.values():
+            m.batcher.batch_sizes.clear()
+        return metrics.text(depth, sizes)
+
+    @app.get("/", response_class=HTMLResponse, dependencies=[Depends(authorised)])
+    async def page() -> str:
+        return (resources.files("convnet.serve") / "static" / "index.html").read_text()
+
+    @app.get("/v1/models", dependencies=[Depends(authorised)])
+    async def models() -> list[dict[str, Any]]:
+        return [{"name": m.name, "classes": m.run.classes, "input_shape": m.run.input_shape,
+                 "backend": m.backend, "spec": m.run.record.spec} for m in served.values()]
+
+    @app.get("/v1/models/{name}", dependencies=[Depends(authorised)])
+    async def model_card(name: str) -> dict[str, Any]:
+        chosen = model(name)
+        summary = summarize(chosen.run.network)
+        return {"name": name, "backend": chosen.backend, "record": chosen.run.meta,
+                "summary": {"rows": [list(row) for row in summary.table_rows()],
+                            "params": summary.params, "comparison": summary.comparison()}}
+
+    @app.post("/v1/models/{name}/predict", dependencies=[Depends(authorised)])
+    async def predict(name: str, request: Request,
+                      top: int = Query(3, ge=1, le=1000)) -> Any:
+        chosen = model(name)
+        uploads = await _images(request, limits)
+        images = [await _decode(chosen, data, label) for label, data in uploads]
+        try:
+            rows = await asyncio.gather(*(chosen.batcher.submit(image) for image in images))
+        except Overloaded:
+            raise HTTPException(503, "busy: the queue is full, try again shortly",
+                                headers={"Retry-After": "1"}) from None
+        except TimeoutError:
+            raise HTTPException(504, "the prediction waited too long in the queue") from None
+        answers = []
+        for (label, _), row in zip(uploads, rows):
+            order = row.argsort(descending=True).tolist()
+            probabilities = {chosen.run.classes[i]: float(row[i]) for i in order}
+            answers.append(Prediction(label, probabilities).to_dict(top))
+        return answers[0] if len(answers) == 1 and uploads[0][0] == "body" else answers
+
+    @app.post("/v1/models/{name}/explain/at", dependencies=[Depends(authorised)])
+    async def explain_at(name: str, request: Request, layer: int = Query(..., ge=1),
+                         y: int = Query(..., ge=0), x: int = Query(..., ge=0),
+                         filter: int = Query(0, ge=0)) -> dict[str, Any]:
+        chosen = model(name)
+        label, data = (await _images(request, limits))[0]
+        image = await _decode(chosen, data, label)
+        try:
+            found = await asyncio.to_thread(chosen.run.explain_at, image, layer, y, x, filter)
+        except ConvnetError as error:
+            raise HTTPException(422, str(error)) from None
+        return {"layer": found.layer, "y": found.y, "x": found.x, "filter": found.filter,
+                "patch": found.patch.tolist(), "weights": found.weights.tolist(),
+                "products": found.products.tolist(), "bias": found.bias,
+                "value": found.value, "actual": found.actual,
+                "after": [{"layer": token, "text": text} for token, text in found.after]}
+
+    return app
