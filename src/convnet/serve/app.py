@@ -8,7 +8,6 @@ Client input is never a path and never reaches a traceback: every failure is a J
 from __future__ import annotations
 
 import asyncio
-import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -27,7 +26,7 @@ from convnet.network.summary import summarize
 from convnet.runs.predictor import Prediction, Predictor
 from convnet.runs.run import Run
 from convnet.serve.batching import Batcher, Overloaded
-from convnet.serve.limits import BodyLimit, Limits
+from convnet.serve.limits import Admission, BodyLimit, Limits, Timing
 from convnet.serve.metrics import Metrics
 
 
@@ -79,6 +78,7 @@ def create_app(served: dict[str, Served], limits: Limits | None = None,
                api_key: str | None = None) -> FastAPI:
     """The app for ``served`` runs by name."""
     limits, metrics = limits or Limits(), Metrics()
+    admitted = Admission(limits.max_in_flight)
     started = {"ready": False}
 
     @asynccontextmanager
@@ -110,14 +110,7 @@ def create_app(served: dict[str, Served], limits: Limits | None = None,
                                      f"{', '.join(served)}")
         return served[name]
 
-    @app.middleware("http")
-    async def timing(request: Request, call_next):
-        begun = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        metrics.record(getattr(route, "path", "unmatched"), response.status_code,
-                       time.perf_counter() - begun)
-        return response
+    app.add_middleware(Timing, metrics=metrics)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException):
@@ -170,6 +163,10 @@ def create_app(served: dict[str, Served], limits: Limits | None = None,
     async def predict(name: str, request: Request,
                       top: int = Query(3, ge=1, le=1000)) -> Any:
         chosen = model(name)
+        with admitted:
+            return await _predict(chosen, request, top)
+
+    async def _predict(chosen: Served, request: Request, top: int) -> Any:
         uploads = await _images(request, limits)
         images = [await _decode(chosen, data, label) for label, data in uploads]
         try:

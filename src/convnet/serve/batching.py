@@ -1,7 +1,9 @@
 """Many requests, one forward pass: a bounded queue that a single worker drains in batches.
 
 Why: on a 2-core CPU a forward pass of 64 images costs little more than one of 1, so
-requests that arrive together are answered together (as Triton and BentoML do). The queue
+requests that arrive together are answered together (as Triton and BentoML do). By default
+nothing waits on purpose (``max_wait_ms=0``): a lone request runs at once, and the requests
+that arrive while a batch runs form the next one. The queue
 is bounded so that overload is refused at once (`Overloaded`, a 503 with Retry-After)
 instead of piling up; a request that waits past its deadline is dropped (`TimeoutError`,
 a 504) and its image is skipped if it was not computed yet.
@@ -25,7 +27,7 @@ class Batcher:
     """Collects images for ``predict`` (uint8 (N, C, H, W) -> probabilities (N, classes))."""
 
     def __init__(self, predict: Callable[[torch.Tensor], torch.Tensor], max_batch: int = 64,
-                 max_wait_ms: float = 5.0, max_queue: int = 256, timeout_s: float = 10.0):
+                 max_wait_ms: float = 0.0, max_queue: int = 128, timeout_s: float = 10.0):
         self.predict, self.max_batch, self.max_wait = predict, max_batch, max_wait_ms / 1000
         self.max_queue, self.timeout = max_queue, timeout_s
         self.queue: asyncio.Queue | None = None
@@ -70,9 +72,14 @@ class Batcher:
                 future.cancel()  # the worker skips it
 
     async def _gather(self) -> list[tuple[torch.Tensor, asyncio.Future, float]]:
+        """The first waiting image, everything queued behind it (what arrived while the last
+        batch ran), and, with ``max_wait``, what arrives within that much longer."""
         items = [await self.queue.get()]
         deadline = time.monotonic() + self.max_wait
         while len(items) < self.max_batch:
+            if not self.queue.empty():
+                items.append(self.queue.get_nowait())
+                continue
             left = deadline - time.monotonic()
             if left <= 0:
                 break

@@ -8,6 +8,7 @@ memory. Multipart parts and fields are counted by the form parser (`Limits.max_f
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 class Limits:
     max_body: int = 20 * 1024 * 1024  # bytes per request
     max_files: int = 64  # multipart parts (and fields) per request
+    max_in_flight: int = 128  # predict requests being read, decoded or computed at once
 
 
 class _TooLarge(Exception):
@@ -64,3 +66,47 @@ class BodyLimit:
         except _TooLarge:
             if not started:
                 await self._refuse(send)
+
+
+class Admission:
+    """Predict requests admitted at once; past the bound, a 503 before anything is read or
+    decoded (so overload costs the server almost nothing)."""
+
+    def __init__(self, bound: int):
+        self.bound, self.count = bound, 0
+
+    def __enter__(self) -> Admission:
+        from fastapi import HTTPException
+
+        if self.count >= self.bound:
+            raise HTTPException(503, "busy: too many requests at once, try again shortly",
+                                headers={"Retry-After": "1"})
+        self.count += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.count -= 1
+
+
+class Timing:
+    """ASGI middleware: every response's route, status and latency into `Metrics`."""
+
+    def __init__(self, app, metrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began, status = time.perf_counter(), {"code": 500}
+
+        async def noted(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noted)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.record(route, status["code"], time.perf_counter() - began)
