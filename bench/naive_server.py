@@ -24,9 +24,8 @@ app = FastAPI()
 async def predict(name: str, request: Request) -> dict:
     pixels = decode(await request.body(), run.preprocess)  # (H, W, C) uint8
     with torch.inference_mode():
-        probabilities = run.predict(to_chw(torch.from_numpy(pixels)))[0]
-    best = int(probabilities.argmax())
-    return {"class": run.classes[best], "probability": float(probabilities[best])}
+        [answer] = run.predictor.predict(to_chw(torch.from_numpy(pixels))[None], ["body"])
+    return answer.to_dict()  # the same JSON as convnet serve
 
 
 if __name__ == "__main__":

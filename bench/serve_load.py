@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import subprocess
 import sys
@@ -56,30 +57,64 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def _level(url: str, body: bytes, concurrency: int, requests: int, seconds: float):
+class _Connection:
+    """One keep-alive HTTP/1.1 connection, written by hand: a Python client built on a full
+    HTTP library costs more CPU per request than the servers it measures, on the same two
+    cores, and would measure itself."""
+
+    def __init__(self, port: int, request: bytes):
+        self.port, self.request = port, request
+        self.reader = self.writer = None
+
+    async def send(self) -> int:
+        """One request; returns the status. Reconnects when the server closed."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
+        self.writer.write(self.request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)}
+        await self.reader.readexactly(int(headers.get("content-length", 0)))
+        if headers.get("connection", "").lower() == "close":
+            await self.close()
+        return status
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
+async def _level(port: int, path: str, body: bytes, concurrency: int, requests: int,
+                 seconds: float):
     latencies, statuses, errors, kinds = [], {}, 0, {}
     sent = 0
     deadline = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    request = (f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: image/png\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
-    async def client(session: httpx.AsyncClient) -> None:
+    async def client() -> None:
         nonlocal sent, errors
+        connection = _Connection(port, request)
         while sent < requests and time.monotonic() < deadline:
             sent += 1
             began = time.perf_counter()
             try:
-                answer = await session.post(url, content=body,
-                                            headers={"content-type": "image/png"})
-                statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+                status = await asyncio.wait_for(connection.send(), 30)
+                statuses[status] = statuses.get(status, 0) + 1
                 latencies.append(time.perf_counter() - began)
-            except httpx.HTTPError as error:
+            except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as error:
                 errors += 1
                 kinds[type(error).__name__] = kinds.get(type(error).__name__, 0) + 1
+                await connection.close()
+        await connection.close()
 
-    async with httpx.AsyncClient(limits=limits, timeout=30) as session:
-        began = time.perf_counter()
-        await asyncio.gather(*(client(session) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - began
+    began = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - began
     latencies.sort()
 
     def pick(q: float) -> float:
@@ -113,12 +148,13 @@ def main() -> None:
           "other | connection errors |\n|---|---|---|---|---|---|---|---|---|---|")
     for label, (command, port) in servers.items():
         process = _start(command, port)
-        url = f"http://{HOST}:{port}/v1/models/{name}/predict"
+        path = f"/v1/models/{name}/predict"
+        url = f"http://{HOST}:{port}{path}"
         try:
             before = _rss_mb(process.pid)
             for level in map(int, args.levels.split(",")):
                 rate, p50, p95, p99, ok, busy, other, errors = asyncio.run(
-                    _level(url, body, level, args.requests, args.seconds))
+                    _level(port, path, body, level, args.requests, args.seconds))
                 print(f"| {label} | {level} | {rate:,.0f} | {p50:.1f} | {p95:.1f} | {p99:.1f} | "
                       f"{ok} | {busy} | {other} | {errors} |", flush=True)
             began = time.perf_counter()
