@@ -42,9 +42,10 @@ class Batcher:
 
     async def stop(self) -> None:
         """Finish what is queued, then stop the worker (graceful shutdown)."""
-        if self.queue is not None:
-            while self.pending:
-                await asyncio.sleep(0.01)
+        deadline = time.monotonic() + self.timeout
+        while self.pending and self.task is not None and not self.task.done() \
+                and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         if self.task is not None:
             self.task.cancel()
         self.executor.shutdown(wait=True)

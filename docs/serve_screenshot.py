@@ -1,0 +1,42 @@
+"""Draw a digit on `convnet serve`'s page in headless chromium and save the screenshot the
+README shows:  python docs/serve_screenshot.py RUN docs/serve-digits.png"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+
+import httpx
+from playwright.sync_api import sync_playwright
+
+run, target, port = sys.argv[1], sys.argv[2], 8731
+server = subprocess.Popen([sys.executable, "-m", "convnet", "serve", run, "--port", str(port)])
+try:
+    for _ in range(200):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=shutil.which("chromium"),
+                                         args=["--no-sandbox", "--headless=new"])
+        page = browser.new_page(viewport={"width": 1100, "height": 720})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_function("document.querySelector('#model').options.length > 0")
+        box = page.locator("#pad").bounding_box()
+        stroke = [(95, 60), (185, 60), (150, 140), (190, 190), (170, 235), (100, 235)]  # a 3
+        page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
+        page.mouse.up()
+        page.wait_for_selector(".bar")
+        page.wait_for_timeout(500)
+        page.screenshot(path=target)
+        browser.close()
+finally:
+    server.terminate()
+    server.wait(timeout=30)
