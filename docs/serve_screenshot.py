@@ -23,7 +23,7 @@ try:
     with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=shutil.which("chromium"),
                                          args=["--no-sandbox", "--headless=new"])
-        page = browser.new_page(viewport={"width": 1100, "height": 720})
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.goto(f"http://127.0.0.1:{port}/")
         page.wait_for_function("document.querySelector('#model').options.length > 0")
         box = page.locator("#pad").bounding_box()
@@ -33,9 +33,12 @@ try:
         for x, y in stroke[1:]:
             page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
         page.mouse.up()
-        page.wait_for_selector(".bar")
-        page.wait_for_timeout(500)
-        page.screenshot(path=target)
+        page.wait_for_selector(".layer.conv canvas")
+        page.wait_for_timeout(1000)  # the last prediction and its feature maps are in
+        page.locator(".layer.conv canvas").nth(3).click(position={"x": 22, "y": 19})
+        page.wait_for_selector("#value")
+        page.wait_for_timeout(300)
+        page.screenshot(path=target, full_page=True)
         browser.close()
 finally:
     server.terminate()

@@ -1,6 +1,7 @@
 """The page in a real browser (Playwright driving Debian's chromium): an uploaded image
-shows the API's classes and probabilities, drawing on the pad predicts, and a bad file shows
-a readable error."""
+shows the API's classes and probabilities, drawing on the pad predicts, a click on a
+feature map shows the value `run.explain_at` computes, and a bad file shows a readable
+error."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import time
 import httpx
 import pytest
 from PIL import Image
+
+import convnet
 
 pytest.importorskip("fastapi")
 playwright = pytest.importorskip("playwright.sync_api")
@@ -47,7 +50,7 @@ def _bars(page) -> list[tuple[str, str]]:
         bar => [bar.querySelector('.name').textContent, bar.querySelector('.p').textContent])""")
 
 
-def test_upload_draw_and_a_bad_file_in_a_real_browser(live, tmp_path):
+def test_upload_draw_inside_and_a_bad_file_in_a_real_browser(live, tiny_run, tmp_path):
     image = tmp_path / "x.png"
     Image.new("L", (24, 24), 0).save(image)
     expected = httpx.post(f"{live}/v1/models/tiny/predict?top=10",
@@ -74,9 +77,22 @@ def test_upload_draw_and_a_bad_file_in_a_real_browser(live, tmp_path):
         page.mouse.up()
         assert len(_bars(page)) == 2  # both classes, from the drawing
 
+        page.wait_for_timeout(600)  # the drawing's last prediction is in
+        page.set_input_files("#file", str(image))  # look inside: one value's arithmetic
+        page.wait_for_function(f"lastImage && lastImage.size === {image.stat().st_size}")
+        page.wait_for_timeout(800)  # the explanation after the last prediction is drawn
+        page.locator(".layer.conv canvas").nth(1).click(position={"x": 30, "y": 20})
+        page.wait_for_selector("#value")
+        heading = page.text_content("#arith b")
+        value = float(page.text_content("#value"))
+
         page.set_input_files("#file", str(bad))
         page.wait_for_function("document.getElementById('error').textContent.length > 0")
         error = page.text_content("#error")
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
         browser.close()
     assert "not an image" in error
+    layer, filter_index, y, x = (int(word.strip(",")) for word in heading.split()
+                                 if word.strip(",").isdigit())
+    expected_value = convnet.load(tiny_run).explain_at(image, layer, y, x, filter_index).value
+    assert (layer, filter_index) == (1, 1) and abs(value - expected_value) < 5e-5

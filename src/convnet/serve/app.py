@@ -80,6 +80,27 @@ async def _images(request: Request, limits: Limits) -> list[tuple[str, bytes]]:
     return [("body", body)]
 
 
+def _rounded(tensor: torch.Tensor, digits: int = 4) -> list:
+    return torch.round(tensor.float(), decimals=digits).tolist()
+
+
+def inside(run: Run, image: torch.Tensor, cls: str | None) -> dict[str, Any]:
+    """What the page draws for one image (uint8 (C, H, W)): the prediction, the input as
+    the network sees it, every layer's output in spec order, and Grad-CAM for ``cls``
+    (default: the predicted class)."""
+    probabilities = run.predict(image)[0]  # (classes,)
+    order = probabilities.argsort(descending=True).tolist()
+    prediction = Prediction("image", {run.classes[i]: float(probabilities[i]) for i in order})
+    chosen = cls or run.classes[order[0]]
+    layers = [{"position": info.position, "name": info.name, "shape": list(info.out_shape),
+               "conv": info.name.startswith("conv"), "values": _rounded(values)}
+              for info, values in run.feature_maps(image)]
+    return {"prediction": prediction.to_dict(len(run.classes)),
+            "input": {"shape": list(image.shape), "values": image.tolist()},
+            "layers": layers, "gradcam": {"class": chosen,
+                                          "values": _rounded(run.gradcam(image, chosen), 3)}}
+
+
 def create_app(served: dict[str, Served], limits: Limits | None = None,
                api_key: str | None = None) -> FastAPI:
     """The app for ``served`` runs by name."""
@@ -190,6 +211,17 @@ def create_app(served: dict[str, Served], limits: Limits | None = None,
         single = len(answers) == 1 and uploads[0][0] == "body"
         # a JSONResponse of plain values: FastAPI's generic encoder costs more than the model
         return JSONResponse(answers[0] if single else answers)
+
+    @app.post("/v1/models/{name}/explain", dependencies=[Depends(authorised)])
+    async def explain(name: str, request: Request,
+                      cls: str | None = Query(None, alias="class")) -> Any:
+        chosen = model(name)
+        if cls is not None and cls not in chosen.run.classes:
+            raise HTTPException(422, f"class: {cls!r} is not one of the model's classes "
+                                     f"({', '.join(chosen.run.classes)})")
+        label, data = (await _images(request, limits))[0]
+        image = await _decode(chosen, data, label)
+        return JSONResponse(await asyncio.to_thread(inside, chosen.run, image, cls))
 
     @app.post("/v1/models/{name}/explain/at", dependencies=[Depends(authorised)])
     async def explain_at(name: str, request: Request, layer: int = Query(..., ge=1),
