@@ -129,3 +129,25 @@ def test_an_api_key_guards_every_route_but_health(tiny_run):
         refused = client.post("/v1/models/tiny/predict", content=_png())
         assert refused.status_code == 401 and "API key" in refused.json()["error"]
         assert client.get("/v1/models", headers={"X-API-Key": "sesame"}).status_code == 200
+
+
+def test_explain_gives_the_runs_feature_maps_and_gradcam(client, tiny_run, tmp_path):
+    import torch
+
+    import convnet
+
+    path = tmp_path / "x.png"
+    path.write_bytes(_png((20, 16), 90))
+    found = client.post("/v1/models/tiny/explain?class=x", content=path.read_bytes()).json()
+    run = convnet.load(tiny_run)
+    expected = run.feature_maps(path)
+    assert [layer["name"] for layer in found["layers"]] == [info.name for info, _ in expected]
+    for layer, (info, values) in zip(found["layers"], expected):
+        assert layer["shape"] == list(info.out_shape)
+        assert torch.allclose(torch.tensor(layer["values"]), values, atol=1e-4)
+    assert found["gradcam"]["class"] == "x"
+    assert torch.allclose(torch.tensor(found["gradcam"]["values"]), run.gradcam(path, "x"),
+                          atol=1e-3)
+    assert found["input"]["values"] == run.image(path).tolist()
+    refused = client.post("/v1/models/tiny/explain?class=zebra", content=_png())
+    assert refused.status_code == 422 and "'zebra' is not one of" in refused.json()["error"]
