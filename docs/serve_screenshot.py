@@ -1,5 +1,9 @@
-"""Draw a digit on `convnet serve`'s page in headless chromium and save the screenshot the
-README shows:  python docs/serve_screenshot.py RUN docs/serve-digits.png"""
+"""A screenshot of `convnet serve`'s page in headless chromium, after drawing a 3 on the pad
+(or, given IMAGE, after uploading it) and clicking a feature map:
+
+    python docs/serve_screenshot.py RUN docs/serve-digits.png
+    python docs/serve_screenshot.py RUN docs/serve-cifar10.png IMAGE
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import httpx
 from playwright.sync_api import sync_playwright
 
 run, target, port = sys.argv[1], sys.argv[2], 8731
+upload = sys.argv[3] if len(sys.argv) > 3 else None
 server = subprocess.Popen([sys.executable, "-m", "convnet", "serve", run, "--port", str(port)])
 try:
     for _ in range(200):
@@ -26,19 +31,23 @@ try:
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.goto(f"http://127.0.0.1:{port}/")
         page.wait_for_function("document.querySelector('#model').options.length > 0")
-        box = page.locator("#pad").bounding_box()
-        stroke = [(95, 60), (185, 60), (150, 140), (190, 190), (170, 235), (100, 235)]  # a 3
-        page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
-        page.mouse.up()
+        if upload:
+            page.set_input_files("#file", upload)
+        else:
+            box = page.locator("#pad").bounding_box()
+            stroke = [(95, 60), (185, 60), (150, 140), (190, 190), (170, 235), (100, 235)]
+            page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
+            page.mouse.down()
+            for x, y in stroke[1:]:
+                page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
+            page.mouse.up()
         page.wait_for_selector(".layer.conv canvas")
         page.wait_for_timeout(1000)  # the last prediction and its feature maps are in
         page.locator(".layer.conv canvas").nth(3).click(position={"x": 22, "y": 19})
         page.wait_for_selector("#value")
         page.wait_for_timeout(300)
-        page.screenshot(path=target, full_page=True)
+        page.screenshot(path=target, full_page=True,  # the top: results and first layers
+                        clip={"x": 0, "y": 0, "width": 1200, "height": 1500})
         browser.close()
 finally:
     server.terminate()
