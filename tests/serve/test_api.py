@@ -45,6 +45,11 @@ def test_health_models_card_and_metrics(client, tiny_run):
     assert model["name"] == "tiny" and model["classes"] == ["x", "not-x"]
     card = client.get("/v1/models/tiny").json()
     assert card["record"]["spec"] == model["spec"] and card["summary"]["params"] > 0
+    import convnet
+
+    expected = convnet.load(tiny_run).evaluate_data()
+    assert card["evaluation"]["on"] == "x-or-not-x test"
+    assert card["evaluation"]["confusion"] == expected.confusion.tolist()
     _good(client)
     text = client.get("/metrics").text
     assert 'convnet_requests_total{route="/v1/models/{name}/predict",status="200"}' in text

@@ -178,13 +178,28 @@ def create_app(served: dict[str, Served], limits: Limits | None = None,
         return [{"name": m.name, "classes": m.run.classes, "input_shape": m.run.input_shape,
                  "backend": m.backend, "spec": m.run.record.spec} for m in served.values()]
 
+    scores: dict[str, dict[str, Any] | None] = {}
+
+    async def evaluation(chosen: Served) -> dict[str, Any] | None:
+        """The run scored on its own test (or held-out) images, once; None when its data
+        cannot be loaded here (moved, or a download that is not cached)."""
+        if chosen.name not in scores:
+            try:
+                split, what = await asyncio.to_thread(chosen.run.labelled)
+                result = await asyncio.to_thread(chosen.run.evaluate, split)
+                scores[chosen.name] = {"on": what, **result.to_dict()}
+            except ConvnetError:
+                scores[chosen.name] = None
+        return scores[chosen.name]
+
     @app.get("/v1/models/{name}", dependencies=[Depends(authorised)])
     async def model_card(name: str) -> dict[str, Any]:
         chosen = model(name)
         summary = summarize(chosen.run.network)
         return {"name": name, "backend": chosen.backend, "record": chosen.run.meta,
                 "summary": {"rows": [list(row) for row in summary.table_rows()],
-                            "params": summary.params, "comparison": summary.comparison()}}
+                            "params": summary.params, "comparison": summary.comparison()},
+                "evaluation": await evaluation(chosen)}
 
     @app.post("/v1/models/{name}/predict", dependencies=[Depends(authorised)])
     async def predict(name: str, request: Request,
