@@ -156,3 +156,15 @@ def test_explain_gives_the_runs_feature_maps_and_gradcam(client, tiny_run, tmp_p
     assert found["input"]["values"] == run.image(path).tolist()
     refused = client.post("/v1/models/tiny/explain?class=zebra", content=_png())
     assert refused.status_code == 422 and "'zebra' is not one of" in refused.json()["error"]
+
+
+def test_several_runs_are_served_side_by_side_by_name(tiny_run, tmp_path):
+    import shutil
+
+    other = shutil.copytree(tiny_run, tmp_path / "tiny")  # the same folder name twice
+    app = create_app(load_served([tiny_run, other], "torch"))
+    with TestClient(app) as client:
+        names = [model["name"] for model in client.get("/v1/models").json()]
+        assert names == ["tiny", "tiny-2"]
+        for name in names:
+            assert client.post(f"/v1/models/{name}/predict", content=_png()).status_code == 200

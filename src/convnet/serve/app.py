@@ -8,6 +8,8 @@ Client input is never a path and never reaches a traceback: every failure is a J
 from __future__ import annotations
 
 import asyncio
+import io
+import warnings
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -17,6 +19,7 @@ import torch
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from convnet.axes import to_chw
@@ -45,13 +48,24 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-INLINE_DECODE = 64 * 1024  # bytes: a file this small decodes faster than a thread hop
+INLINE_PIXELS = 256 * 256  # an image this small decodes faster than a thread hop
+
+
+def _small(data: bytes) -> bool:
+    """Whether the image's header says it is small enough to decode on the event loop (the
+    file size alone does not: a small PNG can hold a very large image)."""
+    try:
+        with warnings.catch_warnings(), Image.open(io.BytesIO(data)) as image:  # the header
+            warnings.simplefilter("ignore")
+            return image.width * image.height <= INLINE_PIXELS
+    except Exception:  # not an image, or a damaged header: the decoder says which, quickly
+        return True
 
 
 async def _decode(served: Served, data: bytes, name: str) -> torch.Tensor:
-    """uint8 (C, H, W) at the run's size; larger files are decoded off the event loop."""
+    """uint8 (C, H, W) at the run's size; larger images are decoded off the event loop."""
     try:
-        if len(data) <= INLINE_DECODE:
+        if _small(data):
             pixels = decode(data, served.run.preprocess)
         else:
             pixels = await asyncio.to_thread(decode, data, served.run.preprocess)
