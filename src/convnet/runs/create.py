@@ -8,6 +8,7 @@ complete, so a failed run leaves nothing behind and an existing run is never ove
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -38,8 +39,9 @@ from convnet.runs.run import Run
 from convnet.train import checkpoint
 from convnet.train.callbacks import Callback, EpochStats, TrainStart
 from convnet.train.config import TrainConfig
+from convnet.train.distributed import barrier, broadcast, join, world
 from convnet.train.optim import make_schedule
-from convnet.train.setup import Prepared, prepare
+from convnet.train.setup import Prepared, pick_device, prepare
 from convnet.train.state import TrainState
 from convnet.train.threads import CpuThreads, check_threads
 
@@ -158,9 +160,17 @@ def _restore(run: Prepared, resume: Resume, config: TrainConfig,
            "schedule is re-planned over all of them from this step on.")
 
 
+def _claim(wanted: Path, automatic: bool) -> RunFolder:
+    """The run's folder, claimed by the primary process and named to every rank."""
+    here = world()
+    folder = RunFolder.claim(wanted, automatic) if here.primary else None
+    return RunFolder(Path(broadcast(str(folder.path) if folder else None)))
+
+
 def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
         callbacks: Sequence[Callback] = (), resume: Resume | None = None) -> TrainResult:
     """Train on an already loaded dataset and write the run; see `train`."""
+    join(pick_device(config.device))  # under torchrun: the process group, once
     check_threads(config.threads)
     _check_report(dataset, config, callbacks)
     arch = resolve_arch(config.arch, dataset.input_shape)
@@ -178,7 +188,7 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
                + (f"{progress['epoch']} step {progress['done'] + 1}" if progress else
                   f"{run.state.epoch + 1}, its start"))
     else:
-        folder = RunFolder.claim(wanted, automatic=out is None)
+        folder = _claim(wanted, out is None)
     for callback in callbacks:
         callback.on_train_start(TrainStart(
             config.epochs, run.batches.steps, len(run.train_split), len(run.val_split or []),
@@ -210,15 +220,18 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
 def _train_and_save(run: Prepared, dataset: Dataset, config: TrainConfig, folder: RunFolder,
                     callbacks: Sequence[Callback]):
     """The epochs (checkpointed, stoppable by signals), the test score, the run files."""
-    threads = CpuThreads(config.threads, run.device, _notify(callbacks))
+    here = world()
+    threads = CpuThreads(config.threads, run.device, _notify(callbacks), share=here.local_size)
     info = {"config": _resolved(run, config).to_dict(), "fingerprint": dataset.fingerprint(),
             "data": dataset.name, "arch": run.arch}
     saver = Checkpoints(folder.path, run.state, info, config.checkpoint_every)
     score = _scorer(run, dataset.classes, config)
-    with threads, stop_on_signals(run.loop):
+    # only the primary process writes; the others train beside it
+    writers = [_MetricsFile(folder.path, run.state), saver, *callbacks] if here.primary else []
+    signals = contextlib.nullcontext() if here.active else stop_on_signals(run.loop)
+    with threads, signals:
         try:
-            run.loop.run(run.val_split, score,
-                         [_MetricsFile(folder.path, run.state), threads, saver, *callbacks])
+            run.loop.run(run.val_split, score, [threads, *writers])
         except Interrupted:
             saver.save()  # the state stands after a whole step: resume goes on from it
             raise
@@ -226,14 +239,16 @@ def _train_and_save(run: Prepared, dataset: Dataset, config: TrainConfig, folder
     network.load_state_dict(run.state.best_weights)  # the kept epoch, averaged or not
     _check_weights(network)
     network = network.to(memory_format=torch.contiguous_format)
-    test = None if dataset.test is None else score(network, dataset.test)
+    test = None if dataset.test is None or not here.primary else score(network, dataset.test)
     weights = weights_bytes(network)
     record = _record(run, dataset, config, test, sha256(weights))
-    record.speed.update(threads.describe())
-    write_run(folder.path, record, weights,
-              None if dataset.report is None else dataset.report.to_dict())
-    checkpoint.remove(folder.path)
-    folder.release()
+    record.speed.update({**threads.describe(), "processes": here.size})
+    if here.primary:
+        write_run(folder.path, record, weights,
+                  None if dataset.report is None else dataset.report.to_dict())
+        checkpoint.remove(folder.path)
+        folder.release()
+    barrier()  # every rank returns once the run is on disk
     return network, test, record
 
 
@@ -272,7 +287,13 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
     >>> result = convnet.train(data="shapes", epochs=2)  # doctest: +SKIP
     >>> result.test.accuracy  # doctest: +SKIP
     """
+    here = join(pick_device(options.get("device", "auto") if config is None else config.device))
+    if not here.primary:
+        callbacks = ()  # progress, logs and files: the primary process's alone
     resumed = None
+    if resume is not None and here.active:
+        raise ConvnetError("resume under torchrun is not supported yet; resume the run in "
+                           "one process (without torchrun).")
     if resume is not None:
         if config is not None or out is not None:
             raise ConvnetError("resume continues a run with its own config and folder; give "
@@ -287,8 +308,12 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
         check_writable(out)  # before the data is loaded and the model trained
     check_threads(config.threads)
     started = time.perf_counter()
+    if not here.primary:
+        barrier()  # rank 0 scans and decodes a folder once; the others read its cache
     dataset = datasets.load(config.data, image_size=config.image_size, resize=config.resize,
                             progress=_scan_progress(callbacks))
+    if here.primary:
+        barrier()
     data_seconds = time.perf_counter() - started
     result = fit(dataset, config, out, callbacks, resumed)
     result.data_seconds = data_seconds

@@ -64,14 +64,20 @@ class Batches:
 
     def __init__(self, split: Split, normalization: Normalization, ops: Augment,
                  batch_size: int, balancing: str, num_classes: int, device: torch.device,
-                 memory_format: torch.memory_format = torch.channels_last):
+                 memory_format: torch.memory_format = torch.channels_last,
+                 rank: int = 0, ranks: int = 1):
         self.device, self.ops, self.memory_format = device, ops, memory_format
+        # Under torchrun each rank holds the whole split (small next to a device's memory,
+        # and no shard bookkeeping) and takes its batch of each global step: step s is
+        # order[s*R*B : (s+1)*R*B] and rank r takes the r-th B of it, so every rank runs
+        # the same number of steps and R ranks see what one process with batch R*B sees.
+        self.rank, self.ranks = rank, ranks
         # (N, C, H, W) uint8, resident; channels-last once here, not once per batch
         self.images = split.images.to(device).contiguous(memory_format=memory_format)
         self.labels = split.labels.to(device)  # (N,)
         self.normalization = normalization.to(device)
-        self.batch_size = min(batch_size, len(split))
-        self.steps = len(split) // self.batch_size  # drop the ragged last batch
+        self.batch_size = min(batch_size, max(1, len(split) // ranks))
+        self.steps = len(split) // (self.batch_size * ranks)  # drop the ragged last step
         self.balancing = balancing
         counts = balance.class_counts(split.labels, num_classes)
         self.loss_weights = balance.loss_weights(counts).to(device) \
@@ -92,7 +98,8 @@ class Batches:
               ) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch ``step`` of an epoch's ``order``: augmented float32 (B, C, H, W), labels (B,)."""
         self.timer.start()
-        index = order[step * self.batch_size : (step + 1) * self.batch_size]
+        start = (step * self.ranks + self.rank) * self.batch_size
+        index = order[start : start + self.batch_size]
         if self.memory_format == torch.channels_last:
             # index_select on the (N, H, W, C) view keeps the pixels channels-last
             images = self.images.permute(0, 2, 3, 1).index_select(0, index).permute(0, 3, 1, 2)

@@ -21,6 +21,7 @@ from convnet.data.dataset import Split
 from convnet.errors import Interrupted, TrainingError
 from convnet.train.batches import Batches
 from convnet.train.callbacks import Callback, EpochStats
+from convnet.train.distributed import sum_all
 from convnet.train.speed import autocast
 from convnet.train.state import TrainState
 
@@ -74,7 +75,7 @@ class Loop:
             return (progress["order"].to(device), progress["done"],
                     progress["loss_sum"].to(device).clone(),
                     progress["correct"].to(device).clone(), progress["seen"])
-        order = self.batches.order(self.state.generator)  # (N,)
+        order = self.batches.order(self.state.order_generator or self.state.generator)  # (N,)
         return (order, 0, torch.zeros((), device=device),
                 torch.zeros((), device=device, dtype=torch.long), 0)
 
@@ -106,8 +107,11 @@ class Loop:
                 raise Interrupted(number, step + 1, self.stop_signal())
         elapsed = time.perf_counter() - start
         state.progress = None
-        return (float(loss_sum) / max(seen, 1), int(correct) / max(seen, 1),
-                (seen - seen_before) / max(elapsed, 1e-9))
+        totals = sum_all(torch.stack([loss_sum.float(), correct.float(),
+                                      torch.tensor(float(seen), device=loss_sum.device)]))
+        loss_total, correct_total, seen_total = totals.tolist()  # over every rank
+        rate = (seen - seen_before) * self.batches.ranks / max(elapsed, 1e-9)
+        return loss_total / max(seen_total, 1), correct_total / max(seen_total, 1), rate
 
     def _check_finite(self, loss_sum: float, epoch: int, step: int, every: int) -> None:
         """Stop at the first progress check whose running loss is NaN or infinite (checked

@@ -19,6 +19,7 @@ from convnet.errors import ConvnetError, SpecError
 from convnet.network import LayerInfo, Network, build, plan, resolve_arch
 from convnet.train.batches import Batches
 from convnet.train.config import TrainConfig
+from convnet.train.distributed import World, join, world
 from convnet.train.loop import Loop
 from convnet.train.memory import check_fits
 from convnet.train.optim import make_optimizer, make_schedule
@@ -39,6 +40,8 @@ def pick_device(name: str) -> torch.device:
                            "torch. Use device='cpu' or device='auto'.")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and world().active:  # each rank on its own GPU
+        return torch.device("cuda", world().local_rank % torch.cuda.device_count())
     return torch.device(name)
 
 
@@ -111,6 +114,17 @@ def _network(arch: str, dataset: Dataset, config: TrainConfig, device: torch.dev
     return network
 
 
+def _parallel(network: Network, config: TrainConfig, here: World,
+              device: torch.device) -> nn.Module:
+    """The module the steps call: DistributedDataParallel over the ranks, or the network."""
+    if not here.active:
+        return network
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(network, device_ids=ids)
+
+
 def prepare(dataset: Dataset, config: TrainConfig) -> Prepared:
     """Build the network, the resident batches and the training state for ``config``.
 
@@ -129,14 +143,18 @@ def prepare(dataset: Dataset, config: TrainConfig) -> Prepared:
     balancing = balance.choose(config.balance, counts)
     ops = augmentation(config, dataset)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    here = join(device)
     batches = Batches(train_split, normalization, ops, config.batch_size, balancing,
-                      len(dataset.classes), device, memory_format)
+                      len(dataset.classes), device, memory_format, here.rank, here.size)
     optimizer = make_optimizer(network, config, device)
     state = TrainState(network, optimizer,
                        make_schedule(optimizer, config, batches.steps * config.epochs),
                        make_ema(network, config.ema),
-                       torch.Generator(device=device).manual_seed(config.seed))
-    forward: nn.Module = maybe_compile(network, config.compile, device)
+                       torch.Generator(device=device).manual_seed(config.seed + here.rank))
+    if here.active:  # one global order (same seed everywhere), augmentation per rank
+        state.order_generator = torch.Generator(device=device).manual_seed(config.seed)
+    forward: nn.Module = maybe_compile(_parallel(network, config, here, device),
+                                       config.compile, device)
     loop = Loop(state, batches, forward, autocast_dtype(config.precision, device),
                 config.label_smoothing, config.epochs)
     loop.patience = config.patience

@@ -46,6 +46,9 @@ class TrainState:
     # Mid-epoch, where the epoch stands: its number, its batch order, the steps done and the
     # running sums of the loss and correct guesses; None between epochs.
     progress: dict[str, Any] | None = None
+    # Under torchrun: the generator of the one global batch order (the same on every rank);
+    # `generator` then draws only this rank's augmentation. None: `generator` does both.
+    order_generator: torch.Generator | None = None
 
     @property
     def evaluated(self) -> nn.Module:
@@ -71,6 +74,8 @@ class TrainState:
     def state_dict(self) -> dict[str, Any]:
         """Tensors and plain values only (nested dicts and lists): no Python objects."""
         generators = {"batches": self.generator.get_state(), "torch": torch.get_rng_state()}
+        if self.order_generator is not None:
+            generators["order"] = self.order_generator.get_state()
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             generators["cuda"] = torch.cuda.get_rng_state_all()
         return {
@@ -98,6 +103,8 @@ class TrainState:
             self.ema.load_state_dict(state["ema"])
         generators = state["generators"]
         self.generator.set_state(generators["batches"])
+        if self.order_generator is not None and "order" in generators:
+            self.order_generator.set_state(generators["order"])
         torch.set_rng_state(generators["torch"])
         if "cuda" in generators:
             torch.cuda.set_rng_state_all(generators["cuda"])

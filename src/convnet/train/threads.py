@@ -83,10 +83,11 @@ class CpuThreads(Callback):
     """
 
     def __init__(self, threads: int | None, device: torch.device,
-                 notify: Callable[[str], None] = lambda line: None):
+                 notify: Callable[[str], None] = lambda line: None, share: int = 1):
         check_threads(threads)
         self.fixed, self.notify = threads, notify
-        self.cores = usable_cores()
+        # ``share`` processes of one run on this machine (torchrun) split its cores
+        self.cores = max(1, usable_cores() // share)
         self.active = device.type == "cpu"
         self.adaptive = self.active and threads is None and Path("/proc/stat").exists()
         self.used: set[int] = set()

@@ -1,0 +1,82 @@
+"""Training under `torchrun`: which process this is, and the few collectives the run needs.
+
+torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; `join` starts the process group from them
+(NCCL on GPUs, gloo on CPU) and everything else asks `World` who it is. With no torchrun in
+sight the world is one process and nothing here does anything, so the single-process path
+is the same code. We write no launcher or collective of our own: torch.distributed is the
+engine.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+TIMEOUT = timedelta(minutes=5)  # a rank that died makes the others fail, not hang forever
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+    local_size: int = 1
+
+    @property
+    def primary(self) -> bool:
+        """The one process that writes files and prints progress."""
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.size > 1
+
+
+def world() -> World:
+    """This process's place, from torchrun's environment (one process without it)."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return World()
+    return World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")),
+                 int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+
+
+def join(device: torch.device) -> World:
+    """Start the process group once (a no-op for one process)."""
+    here = world()
+    if here.active and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, timeout=TIMEOUT)
+    return here
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def broadcast(value: Any) -> Any:
+    """Rank 0's ``value`` on every rank (a picklable Python object made by this code,
+    never by a user's file)."""
+    if not dist.is_initialized():
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
+def sum_all(tensor: torch.Tensor) -> torch.Tensor:
+    """The element-wise sum over ranks (in place; returned for chaining)."""
+    if dist.is_initialized():
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def leave() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()

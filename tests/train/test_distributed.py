@@ -1,0 +1,45 @@
+"""The same `convnet train` under torchrun (gloo on CPU, 127.0.0.1 only, bounded in time):
+two processes with batch B end one epoch with the weights of one process with batch 2B on
+the same global order, and only rank 0 writes the run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import torch
+from safetensors.torch import load_file
+
+import convnet
+
+# no batch norm, no dropout, no augmentation, fp32: the two runs must see the same numbers
+OPTIONS = {"data": "x-or-not-x:size=12,train=80,test=10",
+           "arch": "conv4k3-relu-maxpool2-fc8-relu-fc", "epochs": 1, "augment": "none",
+           "lr": 0.01, "seed": 3, "val_split": 0.1, "precision": "fp32"}
+
+
+def _flags(options: dict) -> list[str]:
+    return [item for key, value in options.items()
+            for item in (f"--{key.replace('_', '-')}", str(value))]
+
+
+def test_two_ranks_with_batch_b_equal_one_process_with_batch_2b(tmp_path):
+    single = convnet.train(out=tmp_path / "one", batch_size=16, threads=1, **OPTIONS).path
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+               "--master-addr", "127.0.0.1", "--master-port", "29531",
+               "-m", "convnet", "train", *_flags(OPTIONS), "--batch-size", "8",
+               "--no-report", "--out", str(tmp_path / "two")]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                              cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # rank 0 wrote
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == \
+        ["metrics.csv", "model.json", "model.safetensors"]
+    one, two = load_file(single / "model.safetensors"), load_file(
+        tmp_path / "two" / "model.safetensors")
+    assert one.keys() == two.keys()
+    for name in one:
+        assert torch.allclose(one[name], two[name], atol=1e-6), \
+            (name, float((one[name] - two[name]).abs().max()))
+    record = convnet.load(tmp_path / "two").record
+    assert record.speed["processes"] == 2
