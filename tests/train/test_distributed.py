@@ -1,6 +1,6 @@
 """The same `convnet train` under torchrun (gloo on CPU, 127.0.0.1 only, bounded in time):
-two processes with batch B end one epoch with the weights of one process with batch 2B on
-the same global order, and only rank 0 writes the run."""
+two processes, each taking B of a global batch of 2B, end one epoch with the weights of one
+process with batch 2B on the same global order, and only rank 0 writes the run."""
 
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ def _flags(options: dict) -> list[str]:
             for item in (f"--{key.replace('_', '-')}", str(value))]
 
 
-def test_two_ranks_with_batch_b_equal_one_process_with_batch_2b(tmp_path):
+def test_two_ranks_sharing_a_batch_equal_one_process(tmp_path):
     single = convnet.train(out=tmp_path / "one", batch_size=16, threads=1, **OPTIONS).path
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
                "--master-addr", "127.0.0.1", "--master-port", "29531",
-               "-m", "convnet", "train", *_flags(OPTIONS), "--batch-size", "8",
+               "-m", "convnet", "train", *_flags(OPTIONS), "--batch-size", "16",
                "--no-report", "--out", str(tmp_path / "two")]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=300,
                               cwd=tmp_path)
@@ -43,3 +43,14 @@ def test_two_ranks_with_batch_b_equal_one_process_with_batch_2b(tmp_path):
             (name, float((one[name] - two[name]).abs().max()))
     record = convnet.load(tmp_path / "two").record
     assert record.speed["processes"] == 2
+
+
+def test_nproc_starts_torchrun_on_this_machine(tmp_path, monkeypatch):
+    from convnet.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    code = main(["train", "--nproc", "2", *_flags({**OPTIONS, "epochs": 2}),
+                 "--batch-size", "16", "--no-report", "--out", "run"])
+    assert code == 0
+    record = convnet.load(tmp_path / "run").record
+    assert record.speed["processes"] == 2 and record.config.batch_size == 16

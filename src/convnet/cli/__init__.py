@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from convnet.cli import render
+from convnet.cli.launch import Exit, torchrun_train
 from convnet.cli.messages import to_flags
 from convnet.cli.options import config_from, config_options
 from convnet.data.preprocess import RESIZE_MODES
@@ -38,7 +39,10 @@ def app() -> None:
 @click.option("--resume", type=click.Path(path_type=Path),
               help="Continue an interrupted run from its last checkpoint, with its own "
                    "settings (--epochs may be raised).")
-def train(out_dir: Path | None, make_report: bool, resume: Path | None, **options) -> None:
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes on this machine (starts torchrun); --batch-size stays global.")
+def train(out_dir: Path | None, make_report: bool, resume: Path | None, nproc: int,
+          **options) -> None:
     """Train a CNN; with no options, the `default` preset on the built-in `digits`.
 
     Ctrl-C (or SIGTERM) stops after the current step and writes a checkpoint; a second
@@ -47,6 +51,8 @@ def train(out_dir: Path | None, make_report: bool, resume: Path | None, **option
     from convnet.cli.progress import RichProgress
     from convnet.runs import train as run_training
 
+    if nproc > 1:
+        raise Exit(torchrun_train(nproc, _ARGV))
     progress = [RichProgress(out)]
     if resume is not None:
         given = {name: value for name, value in options.items() if value is not None}
@@ -325,14 +331,21 @@ def runs_command(root: Path) -> None:
     render.run_list(out, convnet.list_runs(root))
 
 
+_ARGV: list[str] = []  # the arguments of this invocation, for `train --nproc`
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one line on stderr and a non-zero exit for any bad input."""
     if not (sys.argv[1:] if argv is None else argv):  # bare `convnet`: the help, not an error
         with click.Context(app, info_name="convnet") as context:
             out.print(app.get_help(context), markup=False, highlight=False)
         return 0
+    global _ARGV
+    _ARGV = list(sys.argv[1:] if argv is None else argv)
     try:
         app.main(args=argv, prog_name="convnet", standalone_mode=False)
+    except Exit as leaving:
+        return leaving.code
     except Interrupted as stop:
         err.print(f"{stop}; resume with: convnet train --resume {stop.folder}", markup=False)
         return 143 if stop.signal_name == "SIGTERM" else 130

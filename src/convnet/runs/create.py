@@ -189,6 +189,9 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
                   f"{run.state.epoch + 1}, its start"))
     else:
         folder = _claim(wanted, out is None)
+    if world().active:
+        notify(f"{world().size} processes, {run.batches.batch_size} images each per step: "
+               f"a global batch of {config.batch_size}")
     for callback in callbacks:
         callback.on_train_start(TrainStart(
             config.epochs, run.batches.steps, len(run.train_split), len(run.val_split or []),

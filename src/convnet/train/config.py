@@ -39,7 +39,8 @@ class TrainConfig:
                        "cifar-fast, cifar-fast-cpu), a spec string, or auto: default for "
                        "small grayscale images, small otherwise.")
     epochs: int = option(14, "Full passes over the training split.")
-    batch_size: int = option(128, "Images per gradient step.")
+    batch_size: int = option(128, "Images per gradient step (all processes together under "
+                             "torchrun).")
     lr: float | None = option(None, "Peak learning rate; unset: 8e-3 adamw, 1e-3 adam, "
                               "0.05 sgd.")
     optimizer: str = option("adamw", "Optimizer (sgd uses Nesterov momentum).", OPTIMIZERS)

@@ -144,8 +144,15 @@ def prepare(dataset: Dataset, config: TrainConfig) -> Prepared:
     ops = augmentation(config, dataset)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     here = join(device)
-    batches = Batches(train_split, normalization, ops, config.batch_size, balancing,
-                      len(dataset.classes), device, memory_format, here.rank, here.size)
+    if config.batch_size % here.size:
+        raise ConvnetError(f"batch_size={config.batch_size} is the global batch, shared by "
+                           f"{here.size} processes: it must divide by {here.size}. Use "
+                           f"batch_size={config.batch_size // here.size * here.size or here.size}.")
+    # batch_size is global: each of the processes takes its share of every step, so a run
+    # sees the same batches (and keeps its learning rate) at any number of processes
+    batches = Batches(train_split, normalization, ops, config.batch_size // here.size,
+                      balancing, len(dataset.classes), device, memory_format, here.rank,
+                      here.size)
     optimizer = make_optimizer(network, config, device)
     state = TrainState(network, optimizer,
                        make_schedule(optimizer, config, batches.steps * config.epochs),
