@@ -109,3 +109,30 @@ def train_into(out: str, options: dict, queue) -> None:
         queue.put(str(convnet.train(out=out, **options).path))
     except convnet.ConvnetError as error:
         queue.put(f"error: {error}")
+
+
+def sharded_evaluation(rank: int, ranks: int, run_path: str, count: int, port: int,
+                       out: str) -> None:
+    """In a spawned process: join a gloo group on 127.0.0.1 and score ``count`` of the run's
+    test images with `evaluate_sharded`; rank 0 writes the result as JSON to ``out``."""
+    import json
+    import os
+
+    import torch
+    import torch.distributed as dist
+
+    import convnet
+    from convnet.runs.predictor import evaluate_sharded
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=ranks)
+    try:
+        run = convnet.load(run_path)
+        split, _ = run.labelled()
+        part = split.subset(torch.arange(count))
+        found = evaluate_sharded(run.predictor, part, rank, ranks)
+        if rank == 0:
+            Path(out).write_text(json.dumps({"loss": found.loss,
+                                             "confusion": found.confusion.tolist()}))
+    finally:
+        dist.destroy_process_group()

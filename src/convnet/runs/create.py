@@ -33,7 +33,7 @@ from convnet.runs.format import (
     write_metrics,
     write_run,
 )
-from convnet.runs.predictor import Predictor
+from convnet.runs.predictor import Predictor, evaluate_sharded
 from convnet.runs.resume import Checkpoints, resume_config, stop_on_signals
 from convnet.runs.run import Run
 from convnet.train import checkpoint
@@ -84,9 +84,15 @@ def _check_report(dataset: Dataset, config: TrainConfig,
 
 
 def _scorer(run: Prepared, classes: list[str], config: TrainConfig):
+    """Scores a split; under torchrun every rank scores its part and the counts are summed."""
+    here = world()
+
     def score(network: torch.nn.Module, split) -> Evaluation:
-        return Predictor(network, run.normalization, classes, run.flip_tta,
-                         config.eval_batch_size, run.batches.memory_format).evaluate(split)
+        predictor = Predictor(network, run.normalization, classes, run.flip_tta,
+                              config.eval_batch_size, run.batches.memory_format)
+        if not here.active:
+            return predictor.evaluate(split)
+        return evaluate_sharded(predictor, split, here.rank, here.size)
     return score
 
 
@@ -242,7 +248,7 @@ def _train_and_save(run: Prepared, dataset: Dataset, config: TrainConfig, folder
     network.load_state_dict(run.state.best_weights)  # the kept epoch, averaged or not
     _check_weights(network)
     network = network.to(memory_format=torch.contiguous_format)
-    test = None if dataset.test is None or not here.primary else score(network, dataset.test)
+    test = None if dataset.test is None else score(network, dataset.test)  # every rank
     weights = weights_bytes(network)
     record = _record(run, dataset, config, test, sha256(weights))
     record.speed.update({**threads.describe(), "processes": here.size})

@@ -135,3 +135,19 @@ class Predictor:
         loss = float(F.cross_entropy(logits, labels)) if len(labels) else float("nan")
         confusion = confusion_matrix(labels, logits.argmax(1), len(self.classes)).cpu()
         return Evaluation(list(self.classes), loss, confusion)
+
+
+def evaluate_sharded(predictor: Predictor, split: Split, rank: int, ranks: int) -> Evaluation:
+    """`Predictor.evaluate` with ``ranks`` processes each scoring one contiguous part of
+    ``split`` (sizes may differ by one: no image is scored twice or padded in), the counts
+    summed exactly and the loss as the sum over every image. Every rank gets the result."""
+    from convnet.train.distributed import sum_all
+
+    count = len(split)
+    start, end = rank * count // ranks, (rank + 1) * count // ranks
+    part = predictor.evaluate(split.subset(torch.arange(start, end)))
+    confusion = sum_all(part.confusion.clone())  # (K, K) int64
+    losses = torch.tensor([part.loss * (end - start) if end > start else 0.0],
+                          dtype=torch.float64, device=confusion.device)
+    total = float(sum_all(losses)[0])
+    return Evaluation(part.classes, total / max(count, 1), confusion)
