@@ -54,3 +54,23 @@ def test_nproc_starts_torchrun_on_this_machine(tmp_path, monkeypatch):
     assert code == 0
     record = convnet.load(tmp_path / "run").record
     assert record.speed["processes"] == 2 and record.config.batch_size == 16
+
+
+def test_two_nodes_on_loopback_train_together(tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    nodes = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node",
+         "1", "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
+         "--rdzv-id", "convnet-test", "--local-addr", "127.0.0.1",
+         "-m", "convnet", "train", *_flags(OPTIONS), "--batch-size", "16", "--no-report",
+         "--out", str(tmp_path / "run")],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)]
+    outputs = [node.communicate(timeout=300) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+    assert convnet.load(tmp_path / "run").record.speed["processes"] == 2
