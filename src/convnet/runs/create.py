@@ -166,6 +166,18 @@ def _restore(run: Prepared, resume: Resume, config: TrainConfig,
            "schedule is re-planned over all of them from this step on.")
 
 
+def _announce(run: Prepared, dataset: Dataset, config: TrainConfig, folder: RunFolder,
+              callbacks: Sequence[Callback]) -> None:
+    if world().active:
+        _notify(callbacks)(f"{world().size} processes, {run.batches.batch_size} images each "
+                           f"per step: a global batch of {config.batch_size}")
+    for callback in callbacks:
+        callback.on_train_start(TrainStart(
+            config.epochs, run.batches.steps, len(run.train_split), len(run.val_split or []),
+            len(dataset.test or []), str(run.device), run.network.spec,
+            run.network.num_params, str(folder.path)))
+
+
 def _claim(wanted: Path, automatic: bool) -> RunFolder:
     """The run's folder, claimed by the primary process and named to every rank."""
     here = world()
@@ -195,14 +207,7 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
                   f"{run.state.epoch + 1}, its start"))
     else:
         folder = _claim(wanted, out is None)
-    if world().active:
-        notify(f"{world().size} processes, {run.batches.batch_size} images each per step: "
-               f"a global batch of {config.batch_size}")
-    for callback in callbacks:
-        callback.on_train_start(TrainStart(
-            config.epochs, run.batches.steps, len(run.train_split), len(run.val_split or []),
-            len(dataset.test or []), str(run.device), run.network.spec,
-            run.network.num_params, str(folder.path)))
+    _announce(run, dataset, config, folder, callbacks)
     started = time.perf_counter()
     try:
         network, test, record = _train_and_save(run, dataset, config, folder, callbacks)
@@ -275,6 +280,24 @@ def _scan_progress(callbacks: Sequence[Callback]):
     return report
 
 
+def _settings(config: TrainConfig | None, out: str | Path | None,
+              resume: str | Path | None, options: dict) -> tuple[TrainConfig, Resume | None]:
+    """The config to train with, and the run to resume (if any)."""
+    if resume is None:
+        if config is None:
+            return TrainConfig.from_dict(options), None
+        return (TrainConfig.from_dict({**config.to_dict(), **options}) if options
+                else config), None
+    if world().active:
+        raise ConvnetError("resume under torchrun is not supported yet; resume the run in "
+                           "one process (without torchrun).")
+    if config is not None or out is not None:
+        raise ConvnetError("resume continues a run with its own config and folder; give "
+                           "neither config nor out, only the settings to change.")
+    config, state, info = resume_config(Path(resume), options)
+    return config, Resume(Path(resume), state, info)
+
+
 def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
           callbacks: Sequence[Callback] = (), resume: str | Path | None = None,
           **options) -> TrainResult:
@@ -299,20 +322,7 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
     here = join(pick_device(options.get("device", "auto") if config is None else config.device))
     if not here.primary:
         callbacks = ()  # progress, logs and files: the primary process's alone
-    resumed = None
-    if resume is not None and here.active:
-        raise ConvnetError("resume under torchrun is not supported yet; resume the run in "
-                           "one process (without torchrun).")
-    if resume is not None:
-        if config is not None or out is not None:
-            raise ConvnetError("resume continues a run with its own config and folder; give "
-                               "neither config nor out, only the settings to change.")
-        config, state, info = resume_config(Path(resume), options)
-        resumed = Resume(Path(resume), state, info)
-    elif config is None:
-        config = TrainConfig.from_dict(options)
-    elif options:
-        config = TrainConfig.from_dict({**config.to_dict(), **options})
+    config, resumed = _settings(config, out, resume, options)
     if resumed is None:
         check_writable(out)  # before the data is loaded and the model trained
     check_threads(config.threads)

@@ -115,43 +115,44 @@ def inside(run: Run, image: torch.Tensor, cls: str | None) -> dict[str, Any]:
                                           "values": _rounded(run.gradcam(image, chosen), 3)}}
 
 
-def create_app(served: dict[str, Served], limits: Limits | None = None,
-               api_key: str | None = None) -> FastAPI:
-    """The app for ``served`` runs by name."""
-    limits, metrics = limits or Limits(), Metrics()
-    admitted = Admission(limits.max_in_flight)
-    started = {"ready": False}
+class _Api:
+    """What the routes share: the served runs, limits, metrics, admission and the key."""
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        for model in served.values():
-            model.batcher.start()
-        started["ready"] = True
-        yield
-        started["ready"] = False
-        for model in served.values():  # finish requests in flight
-            await model.batcher.stop()
+    def __init__(self, served: dict[str, Served], limits: Limits, api_key: str | None):
+        self.served, self.limits, self.api_key = served, limits, api_key
+        self.metrics, self.admitted = Metrics(), Admission(limits.max_in_flight)
+        self.ready = False
+        self.scores: dict[str, dict[str, Any] | None] = {}
 
-    app = FastAPI(title="convnet serve", lifespan=lifespan,
-                  description="Image classification with convnet runs: predictions, "
-                              "feature maps, Grad-CAM and the arithmetic of one value.")
-    app.add_middleware(BodyLimit, max_body=limits.max_body)
-
-    def authorised(request: Request) -> None:
-        if api_key is None:
+    def authorised(self, request: Request) -> None:
+        if self.api_key is None:
             return
         given = request.headers.get("x-api-key") or \
             request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if given != api_key:
+        if given != self.api_key:
             raise HTTPException(401, "missing or wrong API key: send it as X-API-Key")
 
-    def model(name: str) -> Served:
-        if name not in served:
+    def model(self, name: str) -> Served:
+        if name not in self.served:
             raise HTTPException(404, f"no model named {name!r}; served: "
-                                     f"{', '.join(served)}")
-        return served[name]
+                                     f"{', '.join(self.served)}")
+        return self.served[name]
 
-    app.add_middleware(Timing, metrics=metrics)
+    async def evaluation(self, chosen: Served) -> dict[str, Any] | None:
+        """The run scored on its own test (or held-out) images, once; None when its data
+        cannot be loaded here (moved, or a download that is not cached)."""
+        if chosen.name not in self.scores:
+            try:
+                split, what = await asyncio.to_thread(chosen.run.labelled)
+                result = await asyncio.to_thread(chosen.run.evaluate, split)
+                self.scores[chosen.name] = {"on": what, **result.to_dict()}
+            except ConvnetError:
+                self.scores[chosen.name] = None
+        return self.scores[chosen.name]
+
+
+def _errors(app: FastAPI) -> None:
+    """Every failure as a JSON {"error": ...}; nothing from client input reaches a 500."""
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException):
@@ -167,97 +168,94 @@ def create_app(served: dict[str, Served], limits: Limits | None = None,
     async def unexpected(request: Request, error: Exception):
         return _error(500, f"internal error ({type(error).__name__}); the server goes on")
 
+
+def _service_routes(app: FastAPI, api: _Api) -> None:
+    """Health, readiness, metrics, the page and the model listing."""
+    guarded = [Depends(api.authorised)]
+
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz")
     async def readyz():
-        return {"status": "ready"} if started["ready"] else _error(503, "starting")
+        return {"status": "ready"} if api.ready else _error(503, "starting")
 
-    @app.get("/metrics", response_class=PlainTextResponse, dependencies=[Depends(authorised)])
+    @app.get("/metrics", response_class=PlainTextResponse, dependencies=guarded)
     async def metrics_text() -> str:
-        depth = sum(m.batcher.depth for m in served.values())
-        sizes = [size for m in served.values() for size in m.batcher.batch_sizes]
-        for m in served.values():
+        depth = sum(m.batcher.depth for m in api.served.values())
+        sizes = [size for m in api.served.values() for size in m.batcher.batch_sizes]
+        for m in api.served.values():
             m.batcher.batch_sizes.clear()
-        return metrics.text(depth, sizes)
+        return api.metrics.text(depth, sizes)
 
-    @app.get("/", response_class=HTMLResponse, dependencies=[Depends(authorised)])
+    @app.get("/", response_class=HTMLResponse, dependencies=guarded)
     async def page() -> str:
         return (resources.files("convnet.serve") / "static" / "index.html").read_text()
 
-    @app.get("/v1/models", dependencies=[Depends(authorised)])
+    @app.get("/v1/models", dependencies=guarded)
     async def models() -> list[dict[str, Any]]:
         return [{"name": m.name, "classes": m.run.classes, "input_shape": m.run.input_shape,
-                 "backend": m.backend, "spec": m.run.record.spec} for m in served.values()]
+                 "backend": m.backend, "spec": m.run.record.spec} for m in api.served.values()]
 
-    scores: dict[str, dict[str, Any] | None] = {}
-
-    async def evaluation(chosen: Served) -> dict[str, Any] | None:
-        """The run scored on its own test (or held-out) images, once; None when its data
-        cannot be loaded here (moved, or a download that is not cached)."""
-        if chosen.name not in scores:
-            try:
-                split, what = await asyncio.to_thread(chosen.run.labelled)
-                result = await asyncio.to_thread(chosen.run.evaluate, split)
-                scores[chosen.name] = {"on": what, **result.to_dict()}
-            except ConvnetError:
-                scores[chosen.name] = None
-        return scores[chosen.name]
-
-    @app.get("/v1/models/{name}", dependencies=[Depends(authorised)])
+    @app.get("/v1/models/{name}", dependencies=guarded)
     async def model_card(name: str) -> dict[str, Any]:
-        chosen = model(name)
+        chosen = api.model(name)
         summary = summarize(chosen.run.network)
         return {"name": name, "backend": chosen.backend, "record": chosen.run.meta,
                 "summary": {"rows": [list(row) for row in summary.table_rows()],
                             "params": summary.params, "comparison": summary.comparison()},
-                "evaluation": await evaluation(chosen)}
+                "evaluation": await api.evaluation(chosen)}
 
-    @app.post("/v1/models/{name}/predict", dependencies=[Depends(authorised)])
+
+async def _predict(api: _Api, chosen: Served, request: Request, top: int) -> JSONResponse:
+    uploads = await _images(request, api.limits)
+    images = [await _decode(chosen, data, label) for label, data in uploads]
+    try:
+        rows = await asyncio.gather(*(chosen.batcher.submit(image) for image in images))
+    except Overloaded:
+        raise HTTPException(503, "busy: the queue is full, try again shortly",
+                            headers={"Retry-After": "1"}) from None
+    except TimeoutError:
+        raise HTTPException(504, "the prediction waited too long in the queue") from None
+    answers = []
+    for (label, _), row in zip(uploads, rows):
+        order = row.argsort(descending=True).tolist()
+        probabilities = {chosen.run.classes[i]: float(row[i]) for i in order}
+        answers.append(Prediction(label, probabilities).to_dict(top))
+    single = len(answers) == 1 and uploads[0][0] == "body"
+    # a JSONResponse of plain values: FastAPI's generic encoder costs more than the model
+    return JSONResponse(answers[0] if single else answers)
+
+
+def _model_routes(app: FastAPI, api: _Api) -> None:
+    """Predict, look inside, and the arithmetic of one value."""
+    guarded = [Depends(api.authorised)]
+
+    @app.post("/v1/models/{name}/predict", dependencies=guarded)
     async def predict(name: str, request: Request,
                       top: int = Query(3, ge=1, le=1000)) -> Any:
-        chosen = model(name)
-        with admitted:
-            return await _predict(chosen, request, top)
+        chosen = api.model(name)
+        with api.admitted:
+            return await _predict(api, chosen, request, top)
 
-    async def _predict(chosen: Served, request: Request, top: int) -> Any:
-        uploads = await _images(request, limits)
-        images = [await _decode(chosen, data, label) for label, data in uploads]
-        try:
-            rows = await asyncio.gather(*(chosen.batcher.submit(image) for image in images))
-        except Overloaded:
-            raise HTTPException(503, "busy: the queue is full, try again shortly",
-                                headers={"Retry-After": "1"}) from None
-        except TimeoutError:
-            raise HTTPException(504, "the prediction waited too long in the queue") from None
-        answers = []
-        for (label, _), row in zip(uploads, rows):
-            order = row.argsort(descending=True).tolist()
-            probabilities = {chosen.run.classes[i]: float(row[i]) for i in order}
-            answers.append(Prediction(label, probabilities).to_dict(top))
-        single = len(answers) == 1 and uploads[0][0] == "body"
-        # a JSONResponse of plain values: FastAPI's generic encoder costs more than the model
-        return JSONResponse(answers[0] if single else answers)
-
-    @app.post("/v1/models/{name}/explain", dependencies=[Depends(authorised)])
+    @app.post("/v1/models/{name}/explain", dependencies=guarded)
     async def explain(name: str, request: Request,
                       cls: str | None = Query(None, alias="class")) -> Any:
-        chosen = model(name)
+        chosen = api.model(name)
         if cls is not None and cls not in chosen.run.classes:
             raise HTTPException(422, f"class: {cls!r} is not one of the model's classes "
                                      f"({', '.join(chosen.run.classes)})")
-        label, data = (await _images(request, limits))[0]
+        label, data = (await _images(request, api.limits))[0]
         image = await _decode(chosen, data, label)
         return JSONResponse(await asyncio.to_thread(inside, chosen.run, image, cls))
 
-    @app.post("/v1/models/{name}/explain/at", dependencies=[Depends(authorised)])
+    @app.post("/v1/models/{name}/explain/at", dependencies=guarded)
     async def explain_at(name: str, request: Request, layer: int = Query(..., ge=1),
                          y: int = Query(..., ge=0), x: int = Query(..., ge=0),
                          filter: int = Query(0, ge=0)) -> dict[str, Any]:
-        chosen = model(name)
-        label, data = (await _images(request, limits))[0]
+        chosen = api.model(name)
+        label, data = (await _images(request, api.limits))[0]
         image = await _decode(chosen, data, label)
         try:
             found = await asyncio.to_thread(chosen.run.explain_at, image, layer, y, x, filter)
@@ -269,4 +267,28 @@ def create_app(served: dict[str, Served], limits: Limits | None = None,
                 "value": found.value, "actual": found.actual,
                 "after": [{"layer": token, "text": text} for token, text in found.after]}
 
+
+def create_app(served: dict[str, Served], limits: Limits | None = None,
+               api_key: str | None = None) -> FastAPI:
+    """The app for ``served`` runs by name."""
+    api = _Api(served, limits or Limits(), api_key)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        for model in served.values():
+            model.batcher.start()
+        api.ready = True
+        yield
+        api.ready = False
+        for model in served.values():  # finish requests in flight
+            await model.batcher.stop()
+
+    app = FastAPI(title="convnet serve", lifespan=lifespan,
+                  description="Image classification with convnet runs: predictions, "
+                              "feature maps, Grad-CAM and the arithmetic of one value.")
+    app.add_middleware(BodyLimit, max_body=api.limits.max_body)
+    app.add_middleware(Timing, metrics=api.metrics)
+    _errors(app)
+    _service_routes(app, api)
+    _model_routes(app, api)
     return app
