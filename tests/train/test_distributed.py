@@ -74,3 +74,41 @@ def test_two_nodes_on_loopback_train_together(tmp_path):
     assert [node.returncode for node in nodes] == [0, 0], [err[-2000:] for _, err in outputs]
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
     assert convnet.load(tmp_path / "run").record.speed["processes"] == 2
+
+
+def _torchrun_child(tmp_path, out: str, kill: bool, restarts: int) -> subprocess.CompletedProcess:
+    import json
+    from pathlib import Path
+
+    child = Path(__file__).with_name("ddp_child.py")
+    options = {**OPTIONS, "epochs": 3, "batch_size": 16, "threads": 1}
+    return subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+         "--max-restarts", str(restarts), "--master-addr", "127.0.0.1", "--master-port",
+         str(_free_port()), str(child), out, "1" if kill else "0", json.dumps(options)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_killed_worker_is_restarted_and_the_run_ends_as_if_never_killed(tmp_path):
+    whole = _torchrun_child(tmp_path, str(tmp_path / "whole"), kill=False, restarts=0)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    killed = _torchrun_child(tmp_path, str(tmp_path / "killed"), kill=True, restarts=1)
+    assert killed.returncode == 0, killed.stderr[-2000:]
+    assert "exitcode: -9" in killed.stderr  # torchrun saw the worker die, then restarted it
+    one = load_file(tmp_path / "whole" / "model.safetensors")
+    two = load_file(tmp_path / "killed" / "model.safetensors")
+    assert all(torch.equal(one[name], two[name]) for name in one)
+
+
+def test_a_killed_worker_without_restarts_stops_every_rank(tmp_path):
+    killed = _torchrun_child(tmp_path, str(tmp_path / "killed"), kill=True, restarts=0)
+    assert killed.returncode != 0 and "exitcode: -9" in killed.stderr
+    assert not (tmp_path / "killed" / "model.json").exists()

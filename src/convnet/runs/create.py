@@ -39,7 +39,7 @@ from convnet.runs.run import Run
 from convnet.train import checkpoint
 from convnet.train.callbacks import Callback, EpochStats, TrainStart
 from convnet.train.config import TrainConfig
-from convnet.train.distributed import barrier, broadcast, join, world
+from convnet.train.distributed import barrier, broadcast, join, restarted, world
 from convnet.train.optim import make_schedule
 from convnet.train.setup import Prepared, pick_device, prepare
 from convnet.train.state import TrainState
@@ -215,11 +215,11 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
         stop.folder = str(folder.path)
         raise
     except ConvnetError:
-        if resume is None:
+        if resume is None and world().primary:
             folder.discard()  # a failed new run leaves nothing behind
         raise
     except BaseException:
-        if resume is None and not checkpoint.exists(folder.path):
+        if resume is None and world().primary and not checkpoint.exists(folder.path):
             folder.discard()
         raise
     state = run.state
@@ -241,11 +241,11 @@ def _train_and_save(run: Prepared, dataset: Dataset, config: TrainConfig, folder
     saver = Checkpoints(folder.path, run.state, info, config.checkpoint_every)
     score = _scorer(run, dataset.classes, config)
     # only the primary process writes; the others train beside it
-    writers = [_MetricsFile(folder.path, run.state), saver, *callbacks] if here.primary else []
+    writers = [_MetricsFile(folder.path, run.state), *callbacks] if here.primary else []
     signals = contextlib.nullcontext() if here.active else stop_on_signals(run.loop)
     with threads, signals:
         try:
-            run.loop.run(run.val_split, score, [threads, *writers])
+            run.loop.run(run.val_split, score, [threads, saver, *writers])
         except Interrupted:
             saver.save()  # the state stands after a whole step: resume goes on from it
             raise
@@ -280,6 +280,21 @@ def _scan_progress(callbacks: Sequence[Callback]):
     return report
 
 
+def _after_restart(out: str | Path | None) -> Resume | None:
+    """After torchrun restarted the workers (``--max-restarts``), the run they were writing,
+    to go on from its last checkpoint with its own config; None otherwise."""
+    if out is None or not (world().active and restarted()):
+        return None
+    folder = Path(out)
+    if (folder / "model.json").is_file() or not checkpoint.exists(folder):
+        return None
+    state, info = checkpoint.load(folder)
+    if info.get("processes") != world().size:
+        raise RunError(f"{folder} was checkpointed by {info.get('processes', 1)} process(es), "
+                       f"not {world().size}; restart with the same number.")
+    return Resume(folder, state, info)
+
+
 def _settings(config: TrainConfig | None, out: str | Path | None,
               resume: str | Path | None, options: dict) -> tuple[TrainConfig, Resume | None]:
     """The config to train with, and the run to resume (if any)."""
@@ -289,8 +304,9 @@ def _settings(config: TrainConfig | None, out: str | Path | None,
         return (TrainConfig.from_dict({**config.to_dict(), **options}) if options
                 else config), None
     if world().active:
-        raise ConvnetError("resume under torchrun is not supported yet; resume the run in "
-                           "one process (without torchrun).")
+        raise ConvnetError("resume under torchrun is not supported; torchrun's own restarts "
+                           "(--max-restarts) go on from the last checkpoint by themselves, "
+                           "or resume the run in one process.")
     if config is not None or out is not None:
         raise ConvnetError("resume continues a run with its own config and folder; give "
                            "neither config nor out, only the settings to change.")
@@ -322,7 +338,11 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
     here = join(pick_device(options.get("device", "auto") if config is None else config.device))
     if not here.primary:
         callbacks = ()  # progress, logs and files: the primary process's alone
-    config, resumed = _settings(config, out, resume, options)
+    resumed = _after_restart(out)
+    if resumed is not None:
+        config = TrainConfig.from_dict(resumed.info["config"])
+    else:
+        config, resumed = _settings(config, out, resume, options)
     if resumed is None:
         check_writable(out)  # before the data is loaded and the model trained
     check_threads(config.threads)

@@ -22,6 +22,7 @@ from convnet.errors import RunError
 from convnet.train import checkpoint
 from convnet.train.callbacks import Callback, EpochStats
 from convnet.train.config import TrainConfig
+from convnet.train.distributed import world
 from convnet.train.loop import Loop
 from convnet.train.state import TrainState
 
@@ -38,16 +39,23 @@ class Checkpoints(Callback):
         self.last = time.monotonic()
 
     def save(self) -> None:
+        """Write the checkpoint. Under torchrun every rank calls this at the same point (it
+        gathers their generators) and rank 0 alone writes."""
         state = self.state
         where = {"epoch": state.epoch, "step": state.step,
                  "in_epoch": None if state.progress is None else
                  [state.progress["epoch"], state.progress["done"]]}
-        checkpoint.save(self.folder, state.state_dict(), {**self.info, **where})
+        contents = state.state_dict()
+        if world().primary:
+            checkpoint.save(self.folder, contents, {**self.info, **where,
+                                                    "processes": world().size})
         self.last = time.monotonic()
 
     def on_step(self, epoch: int, step: int, loss: float, accuracy: float,
                 images_per_s: float) -> None:
-        if self.seconds > 0 and time.monotonic() - self.last >= self.seconds:
+        # under torchrun only after epochs: ranks must all save at the same step
+        if self.seconds > 0 and not world().active and \
+                time.monotonic() - self.last >= self.seconds:
             self.save()
 
     def on_epoch_end(self, stats: EpochStats) -> None:

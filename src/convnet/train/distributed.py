@@ -70,6 +70,20 @@ def broadcast(value: Any) -> Any:
     return holder[0]
 
 
+def gather(value: Any) -> list[Any]:
+    """Every rank's ``value``, in rank order, on every rank (objects this code made)."""
+    if not dist.is_initialized():
+        return [value]
+    found: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(found, value)
+    return found
+
+
+def restarted() -> bool:
+    """Whether torchrun restarted this worker after a failure (``--max-restarts``)."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
+
+
 def sum_all(tensor: torch.Tensor) -> torch.Tensor:
     """The element-wise sum over ranks (in place; returned for chaining)."""
     if dist.is_initialized():

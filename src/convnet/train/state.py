@@ -17,6 +17,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from convnet.train.callbacks import EpochStats
+from convnet.train.distributed import gather, world
 
 
 def make_ema(network: nn.Module, decay: float) -> AveragedModel | None:
@@ -74,8 +75,9 @@ class TrainState:
     def state_dict(self) -> dict[str, Any]:
         """Tensors and plain values only (nested dicts and lists): no Python objects."""
         generators = {"batches": self.generator.get_state(), "torch": torch.get_rng_state()}
-        if self.order_generator is not None:
+        if self.order_generator is not None:  # under torchrun: every rank's augmentation
             generators["order"] = self.order_generator.get_state()
+            generators["ranks"] = gather(self.generator.get_state())
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             generators["cuda"] = torch.cuda.get_rng_state_all()
         return {
@@ -105,6 +107,7 @@ class TrainState:
         self.generator.set_state(generators["batches"])
         if self.order_generator is not None and "order" in generators:
             self.order_generator.set_state(generators["order"])
+            self.generator.set_state(generators["ranks"][world().rank])
         torch.set_rng_state(generators["torch"])
         if "cuda" in generators:
             torch.cuda.set_rng_state_all(generators["cuda"])
