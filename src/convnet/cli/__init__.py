@@ -157,7 +157,11 @@ def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv
     paths = expand_paths(list(images))
     if not paths:
         raise ConvnetError(f"No image files found in {', '.join(map(str, images))}.")
-    results = loaded.predict_files(paths, _backend(loaded, backend))
+    from convnet.runs.sharded import predict_files
+
+    results = predict_files(loaded, paths, _backend(loaded, backend))
+    if results is None:  # another process of a torchrun: rank 0 prints every answer
+        return
     style = "json" if as_json else "csv" if as_csv else "text"
     render.predictions(out, results, top, style, loaded.classes)
     failed = sum(1 for r in results if r.error)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 
@@ -16,11 +15,8 @@ class Exit(Exception):
 
 def torchrun_train(nproc: int, argv: list[str]) -> int:
     """Run `torchrun --nproc-per-node N -m convnet train ...` with ``argv`` (this
-    invocation's arguments, ``train`` first) less ``--nproc``; a loopback rendezvous on a
-    free port. Returns torchrun's exit code."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    invocation's arguments, ``train`` first) less ``--nproc``. Returns torchrun's exit
+    code."""
     rest, skip = [], False
     for item in argv[1:]:
         if skip:
@@ -29,7 +25,7 @@ def torchrun_train(nproc: int, argv: list[str]) -> int:
             skip = True
         elif not item.startswith("--nproc="):
             rest.append(item)
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
-               "--master-addr", "127.0.0.1", "--master-port", str(port), "-m", "convnet",
-               "train", *rest]
+    # --standalone: a c10d rendezvous on localhost, on a port torchrun picks itself
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc-per-node", str(nproc), "-m", "convnet", "train", *rest]
     return subprocess.run(command, check=False).returncode

@@ -78,6 +78,8 @@ class TrainConfig:
                                  "use, fewer while other programs keep cores busy.")
     channels_last: bool = option(True, "NHWC memory layout: faster convolutions on CPU and "
                                  "GPU.")
+    sync_bn: bool = option(False, "Under torchrun on GPUs: batch norm statistics over every "
+                           "process's images (SyncBatchNorm).")
     precision: str = option("auto", "bf16 autocast; auto uses it where the hardware has "
                             "bf16 natively.", PRECISIONS)
     compile: str = option("auto", "torch.compile the network; auto leaves it off (slower "

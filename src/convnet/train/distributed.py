@@ -9,6 +9,7 @@ engine.
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -52,6 +53,9 @@ def join(device: torch.device) -> World:
     if here.active and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend, timeout=TIMEOUT)
+        # a process that exits with the group alive aborts in gloo's threads ("terminate
+        # called without an active exception"), which torchrun reports as a failure
+        atexit.register(leave)
     return here
 
 

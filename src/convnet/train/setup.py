@@ -117,9 +117,15 @@ def _network(arch: str, dataset: Dataset, config: TrainConfig, device: torch.dev
 def _parallel(network: Network, config: TrainConfig, here: World,
               device: torch.device) -> nn.Module:
     """The module the steps call: DistributedDataParallel over the ranks, or the network."""
+    if config.sync_bn and device.type != "cuda":
+        raise ConvnetError("sync_bn=True needs GPUs: torch's SyncBatchNorm runs on CUDA only. "
+                           "Leave sync_bn off on CPUs.")
     if not here.active:
         return network
     from torch.nn.parallel import DistributedDataParallel
+
+    if config.sync_bn:  # in place: the network and the DDP module share the new layers
+        torch.nn.SyncBatchNorm.convert_sync_batchnorm(network)
 
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(network, device_ids=ids)

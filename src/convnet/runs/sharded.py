@@ -1,0 +1,25 @@
+"""Prediction under torchrun: every rank predicts one contiguous part of the files, and
+rank 0 gets every answer back in input order (one output, not one per process)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from convnet.runs.predictor import Prediction, Predictor
+from convnet.runs.run import Run
+from convnet.train.distributed import gather, join, world
+
+
+def predict_files(run: Run, paths: list[str | Path], predictor: Predictor | None = None
+                  ) -> list[Prediction] | None:
+    """`Run.predict_files`, split over the processes of a torchrun; the full list in input
+    order on rank 0, None on the other ranks (one process: the list, as usual)."""
+    here = join(torch.device("cpu"))
+    if not here.active:
+        return run.predict_files(paths, predictor)
+    start = here.rank * len(paths) // here.size
+    end = (here.rank + 1) * len(paths) // here.size
+    parts = gather(run.predict_files(paths[start:end], predictor))
+    return [answer for part in parts for answer in part] if world().primary else None
