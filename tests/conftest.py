@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,14 @@ import convnet
 
 TINY_DATA = "x-or-not-x:size=12,train=40,test=10"
 TINY_ARCH = "conv4k3-relu-maxpool2-fc8-relu-fc"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for servers and process groups
+    the tests start)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

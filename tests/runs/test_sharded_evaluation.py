@@ -5,21 +5,19 @@ none padded in) and its log loss."""
 from __future__ import annotations
 
 import json
-import socket
 
 import torch
 import torch.multiprocessing as mp
 
 import convnet
+from conftest import free_port
 from datasets_helpers import sharded_evaluation
 
 COUNT = 19  # odd: the two parts differ by one image
 
 
 def test_two_processes_score_a_split_exactly_as_one(tiny_run, tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     out = tmp_path / "scores.json"
     mp.spawn(sharded_evaluation, args=(2, str(tiny_run), COUNT, port, str(out)), nprocs=2,
              join=True)

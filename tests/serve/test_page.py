@@ -6,7 +6,6 @@ error."""
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 import time
 
@@ -20,6 +19,7 @@ pytest.importorskip("fastapi")
 playwright = pytest.importorskip("playwright.sync_api")
 import uvicorn  # noqa: E402
 
+from conftest import free_port  # noqa: E402
 from convnet.serve.app import create_app  # noqa: E402
 from convnet.serve.models import load_served  # noqa: E402
 
@@ -29,9 +29,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 
 @pytest.fixture(scope="module")
 def live(tiny_run):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(load_served([tiny_run], "torch")),
                                            host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

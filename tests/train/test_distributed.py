@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 import convnet
+from conftest import free_port
 
 # no batch norm, no dropout, no augmentation, fp32: the two runs must see the same numbers
 OPTIONS = {"data": "x-or-not-x:size=12,train=80,test=10",
@@ -57,11 +58,8 @@ def test_nproc_starts_torchrun_on_this_machine(tmp_path, monkeypatch):
 
 
 def test_two_nodes_on_loopback_train_together(tmp_path):
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    
+    port = free_port()
     nodes = [subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node",
          "1", "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",

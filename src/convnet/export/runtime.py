@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from convnet.data.pixels import Normalization
 from convnet.errors import ConvnetError
 from convnet.runs.predictor import Predictor
 
@@ -37,25 +36,30 @@ def session(path: Path):
         raise ConvnetError(f"{path} cannot be loaded by onnxruntime ({error}).") from None
 
 
-def metadata(path: Path) -> dict[str, Any]:
-    """The convnet metadata stored in an exported model (classes, input shape, ...)."""
-    props = session(path).get_modelmeta().custom_metadata_map
+def _metadata_of(loaded) -> dict[str, Any]:
+    props = loaded.get_modelmeta().custom_metadata_map
     return {key: json.loads(value) for key, value in props.items()}
 
 
+def metadata(path: Path) -> dict[str, Any]:
+    """The convnet metadata stored in an exported model (classes, input shape, ...)."""
+    return _metadata_of(session(path))
+
+
 class OnnxPredictor(Predictor):
-    """A `Predictor` whose probabilities come from an exported model file."""
+    """A `Predictor` whose probabilities come from an exported model file. Only the
+    probability path (`probabilities`, `predict`) is used; the normalisation, TTA and
+    softmax are inside the file, so the base class's network state is not set."""
 
     def __init__(self, path: Path, classes: list[str], batch_size: int = 256):
-        self.session = session(path)
-        found = metadata(path).get("classes")
+        self.session = session(path)  # loaded once: the metadata is read from it too
+        found = _metadata_of(self.session).get("classes")
         if found != list(classes):
             raise ConvnetError(f"{path} was exported for classes {found}, not the run's "
                                f"{classes}. Export the run again.")
         self.path, self.classes, self.batch_size = path, list(classes), batch_size
         shape = self.session.get_inputs()[0].shape  # [N, H, W, C]
         self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
-        self.flip_tta, self.normalization = False, Normalization(torch.zeros(1), torch.ones(1))
 
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """Probabilities (N, classes) for uint8 images (N, C, H, W)."""

@@ -141,13 +141,13 @@ def evaluate_sharded(predictor: Predictor, split: Split, rank: int, ranks: int) 
     """`Predictor.evaluate` with ``ranks`` processes each scoring one contiguous part of
     ``split`` (sizes may differ by one: no image is scored twice or padded in), the counts
     summed exactly and the loss as the sum over every image. Every rank gets the result."""
-    from convnet.train.distributed import sum_all
+    from convnet.train.distributed import part, sum_all
 
     count = len(split)
-    start, end = rank * count // ranks, (rank + 1) * count // ranks
-    part = predictor.evaluate(split.subset(torch.arange(start, end)))
-    confusion = sum_all(part.confusion.clone())  # (K, K) int64
-    losses = torch.tensor([part.loss * (end - start) if end > start else 0.0],
+    mine = part(count, rank, ranks)
+    scored = predictor.evaluate(split.subset(torch.tensor(mine, dtype=torch.long)))
+    confusion = sum_all(scored.confusion.clone())  # (K, K) int64
+    losses = torch.tensor([scored.loss * len(mine) if len(mine) else 0.0],
                           dtype=torch.float64, device=confusion.device)
     total = float(sum_all(losses)[0])
-    return Evaluation(part.classes, total / max(count, 1), confusion)
+    return Evaluation(scored.classes, total / max(count, 1), confusion)

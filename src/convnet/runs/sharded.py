@@ -9,7 +9,7 @@ import torch
 
 from convnet.runs.predictor import Prediction, Predictor
 from convnet.runs.run import Run
-from convnet.train.distributed import gather, join, world
+from convnet.train.distributed import gather, join, part, world
 
 
 def predict_files(run: Run, paths: list[str | Path], predictor: Predictor | None = None
@@ -19,7 +19,6 @@ def predict_files(run: Run, paths: list[str | Path], predictor: Predictor | None
     here = join(torch.device("cpu"))
     if not here.active:
         return run.predict_files(paths, predictor)
-    start = here.rank * len(paths) // here.size
-    end = (here.rank + 1) * len(paths) // here.size
-    parts = gather(run.predict_files(paths[start:end], predictor))
+    mine = part(len(paths), here.rank, here.size)
+    parts = gather(run.predict_files(paths[mine.start:mine.stop], predictor))
     return [answer for part in parts for answer in part] if world().primary else None

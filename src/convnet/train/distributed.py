@@ -47,6 +47,12 @@ def world() -> World:
                  int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
 
+def part(count: int, rank: int, ranks: int) -> range:
+    """Rank ``rank``'s contiguous share of ``count`` items: the shares differ by at most
+    one, cover every item once, and need no padding."""
+    return range(rank * count // ranks, (rank + 1) * count // ranks)
+
+
 def join(device: torch.device) -> World:
     """Start the process group once (a no-op for one process)."""
     here = world()
