@@ -40,7 +40,7 @@ def test_runs_lists_finished_and_unfinished_and_resume_finishes(tmp_path, monkey
     assert "runs/cut" in rows[1] and "unfinished at epoch 1 (its end)" in rows[1]
 
     assert main(["train", "--resume", "runs/cut", "--lr", "0.5"]) == 1
-    assert "would change its result: lr (0.008 in the run, 0.5 now)" in \
+    assert "would change its result: lr (0.00283 in the run, 0.5 now)" in \
         capsys.readouterr().err
     assert main(["train", "--resume", "runs/cut", "--no-report"]) == 0
     assert "note: resuming runs/cut at epoch 2, its start" in capsys.readouterr().out
@@ -54,6 +54,7 @@ def test_patience_is_recorded_and_said(tmp_path, capsys):
                  "conv6k3-bn-relu-maxpool2-dropout0.3-fc16-relu-fc", "--batch-size", "16",
                  "--augment", "strong", "--ema", "0.9", "--seed", "5", "--val-split", "0.2",
                  "--epochs", "6", "--patience", "1", "--threads", "1", "--no-report",
+                 "--lr", "8e-3", "--flip",
                  "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     record = json.loads((out / "model.json").read_text())

@@ -24,7 +24,7 @@ from convnet.errors import ConvnetError, TrainingError
     (lambda: convnet.train(data=None), "data must be a dataset name or a folder (str or Path). "
      "Received: data=None (NoneType)."),
     (lambda: convnet.train(epochs=2.5),
-     "epochs must be an integer. Received: epochs=2.5 (float)."),
+     "epochs must be an integer or None. Received: epochs=2.5 (float)."),
     (lambda: convnet.train(strict="yes"),
      "strict must be True or False. Received: strict='yes' (str)."),
     (lambda: convnet.train(flip=1), "flip must be True or False or None. Received: flip=1 (int)."),

@@ -25,7 +25,10 @@ def test_the_record_round_trips_through_json(tiny_run):
     assert meta["format"] == FORMAT
     record = RunRecord.from_dict(meta)
     assert record.to_dict() == meta
-    assert record.config.arch == meta["arch"] and record.config.lr == pytest.approx(8e-3)
+    assert record.config.arch == meta["arch"] and record.config.lr == meta["config"]["lr"]
+    planned = {choice["name"]: choice for choice in record.plan["choices"]}
+    assert planned["arch"]["given"] and planned["epochs"]["given"]
+    assert not planned["ema"]["given"] and not planned["flip"]["given"]
 
 
 def test_a_format_1_run_loads_and_scores_what_it_recorded():

@@ -23,7 +23,7 @@ CHILD = Path(__file__).with_name("resume_child.py")
 # every process sums in the same order; a checkpoint at every progress check
 BASE = dict(data="shapes:size=12,train=40,test=10", arch="conv6k3-bn-relu-maxpool2-dropout0.3-"
             "fc16-relu-fc", epochs=4, batch_size=16, augment="strong", ema=0.9, seed=5,
-            val_split=0.2, threads=1, checkpoint_every=1e-9)
+            val_split=0.2, threads=1, checkpoint_every=1e-9, lr=8e-3, flip=True)
 VARIANTS = {"plain": {}, "sampler": {"balance": "sampler"},
             "patience": {"patience": 1, "epochs": 6}}
 TIMES = {"seconds", "images_per_s", "data_seconds"}

@@ -46,15 +46,11 @@ def test_one_image_per_class_trains_without_validation_and_gets_a_report(tmp_pat
     assert "nothing was scored" in written.html.read_text()
 
 
-def test_images_too_small_for_the_auto_preset_name_their_size(tmp_path):
+def test_one_pixel_images_train_with_the_planned_network(tmp_path):
     data = _folder(tmp_path / "dots", 1, per_class=2)
-    with pytest.raises(SpecError) as caught:
-        convnet.train(data=str(data), epochs=1, out=tmp_path / "run")
-    message = str(caught.value)
-    assert message.startswith("The images are 1×1×3, too small for the 'small' preset that "
-                              "arch='auto' picked for them")
-    assert "image_size=28" in message
-    assert not (tmp_path / "run").exists()
+    result = convnet.train(data=str(data), epochs=1, out=tmp_path / "run")
+    assert result.run.record.input_shape == (1, 1, 3)
+    assert result.run.record.spec.endswith("gap-fc2")  # global pooling: fits any size
 
 
 def test_a_mistyped_preset_is_suggested():

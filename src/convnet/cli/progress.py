@@ -63,6 +63,11 @@ class RichProgress(Callback):
 
         data_report(self.console, report, limit=None)  # every skipped file, by path
 
+    def on_plan(self, plan) -> None:
+        from convnet.cli.render import plan as show_plan
+
+        show_plan(self.console, plan)
+
     def on_train_start(self, info: TrainStart) -> None:
         self.info = info
         self.console.print(

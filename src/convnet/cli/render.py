@@ -210,3 +210,14 @@ def run_list(console: Console, runs) -> None:
         console.print(table)
     finally:
         console.width = width
+
+
+def plan(console: Console, planned) -> None:
+    """The plan's one-line summary, then each choice and why (given ones marked)."""
+    console.print(f"[bold]Plan[/]: {planned.headline()}", soft_wrap=True, markup=True,
+                  highlight=False)
+    table = Table(box=None, show_header=False, padding=(0, 2, 0, 2))
+    for choice in planned.choices:
+        table.add_row(choice.name.replace("_", "-"), printable(choice.value),
+                      "[dim]given[/]" if choice.given else printable(choice.reason))
+    console.print(table)

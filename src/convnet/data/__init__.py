@@ -19,6 +19,7 @@ from convnet.data.dataset import Dataset, Split
 from convnet.data.folders import load_folder
 from convnet.data.folders import load_labelled as load_folder_labelled
 from convnet.data.idx import has_idx_files, load_idx_folder
+from convnet.data.layout import Layout, find_layout
 from convnet.data.preprocess import Preprocess
 from convnet.data.scan import Progress
 from convnet.data.shapes import load_shapes
@@ -26,8 +27,8 @@ from convnet.data.standard import ABOUT, load_standard
 from convnet.data.write import export
 from convnet.errors import ConvnetError
 
-__all__ = ["Dataset", "Split", "catalogue", "export", "labelled", "load", "parse_data_arg",
-           "portable"]
+__all__ = ["Dataset", "Split", "catalogue", "export", "folder_layout", "labelled", "load",
+           "parse_data_arg", "portable"]
 
 
 def _digits() -> Dataset:
@@ -104,6 +105,18 @@ def _is_path(data: str | Path) -> bool:
     written_as_path = isinstance(data, Path) or "/" in text or "\\" in text
     built_in = not written_as_path and text.partition(":")[0].lower() in _BUILT_IN
     return written_as_path or (Path(data).exists() and not built_in)
+
+
+def folder_layout(data: str | Path) -> Layout | None:
+    """The files of ``data`` when it is a folder (or CSV) of class folders, decoded at a
+    size of our choosing; None for built-in names and IDX or CIFAR folders."""
+    path = Path(data)
+    if not _is_path(data) or not path.exists() or path.is_file() and \
+            path.suffix.lower() != ".csv":
+        return None
+    if path.is_dir() and (has_idx_files(path) or has_cifar_files(path)):
+        return None
+    return find_layout(path)
 
 
 def portable(data: str | Path) -> str:

@@ -6,6 +6,7 @@ import difflib
 from dataclasses import dataclass
 
 from convnet.errors import SpecError
+from convnet.network.design import design
 from convnet.network.spec import parse_spec
 
 
@@ -76,21 +77,10 @@ def spec_for(arch: str) -> str:
     return arch
 
 
-def resolve_arch(arch: str, input_shape: tuple[int, int, int]) -> str:
-    """``arch`` as given, except ``auto``, which becomes the preset `auto_preset` picks.
+def resolve_arch(arch: str, input_shape: tuple[int, int, int], device: str = "cpu") -> str:
+    """``arch`` as given, except ``auto``, which becomes the network `design` draws for the
+    input (a preset name where a preset is the measured best).
 
     The one place ``auto`` is resolved: `build` and training both call it.
     """
-    return auto_preset(input_shape) if arch.strip().lower() == "auto" else arch
-
-
-def auto_preset(input_shape: tuple[int, int, int]) -> str:
-    """The preset ``--arch auto`` picks for an input of (H, W, C).
-
-    ``default`` for small grayscale images (digits-like: it flattens after two pools, which
-    is cheap at 28×28); ``small`` for colour or larger images, which ends in global average
-    pooling and so keeps its fully connected layer small at any size. Chosen by measurement:
-    bench/RESULTS.md (98.95% on digits with `default`, 77% on CIFAR-10 with `small`).
-    """
-    height, width, channels = input_shape
-    return "default" if channels == 1 and max(height, width) <= 32 else "small"
+    return design(input_shape, device) if arch.strip().lower() == "auto" else arch

@@ -22,6 +22,7 @@ from convnet.data.dataset import Dataset
 from convnet.data.preprocess import Preprocess
 from convnet.errors import ConvnetError, DataError, Interrupted, RunError, TrainingError
 from convnet.network import PRESETS, resolve_arch
+from convnet.runs import planning
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.folders import RunFolder, check_writable, choose_run_dir
 from convnet.runs.format import (
@@ -37,10 +38,12 @@ from convnet.runs.predictor import Predictor, evaluate_sharded
 from convnet.runs.resume import Checkpoints, resume_config, stop_on_signals
 from convnet.runs.run import Run
 from convnet.train import checkpoint
+from convnet.train.budget import Budget
 from convnet.train.callbacks import Callback, EpochStats, TrainStart
 from convnet.train.config import TrainConfig
 from convnet.train.distributed import barrier, broadcast, join, restarted, world
 from convnet.train.optim import make_schedule
+from convnet.train.planner import Plan
 from convnet.train.setup import Prepared, pick_device, prepare
 from convnet.train.state import TrainState
 from convnet.train.threads import CpuThreads, check_threads
@@ -185,19 +188,42 @@ def _claim(wanted: Path, automatic: bool) -> RunFolder:
     return RunFolder(Path(broadcast(str(folder.path) if folder else None)))
 
 
+def _planned(dataset: Dataset, config: TrainConfig, started: float, before: Plan | None,
+             callbacks: Sequence[Callback]) -> Plan | None:
+    """The plan for the options left unset (made once, by the primary process), shown to
+    the callbacks; None when every option was given."""
+    if config.planned:
+        return None
+    plan = broadcast(planning.with_data(dataset, config, started, before)
+                     if world().primary else None)
+    for callback in callbacks:
+        callback.on_plan(plan)
+    return plan
+
+
 def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
-        callbacks: Sequence[Callback] = (), resume: Resume | None = None) -> TrainResult:
-    """Train on an already loaded dataset and write the run; see `train`."""
+        callbacks: Sequence[Callback] = (), resume: Resume | None = None, *,
+        started: float | None = None, before: Plan | None = None) -> TrainResult:
+    """Train on an already loaded dataset and write the run; see `train`.
+
+    Options left unset are planned from the data first (`convnet.runs.planning`); a time
+    budget counts from ``started`` (a `time.perf_counter` value; default: now).
+    """
+    started = time.perf_counter() if started is None else started
     join(pick_device(config.device))  # under torchrun: the process group, once
     check_threads(config.threads)
     _check_report(dataset, config, callbacks)
+    plan = None if resume is not None else _planned(dataset, config, started, before,
+                                                    callbacks)
+    config = config if plan is None else plan.config
     arch = resolve_arch(config.arch, dataset.input_shape)
     notify = _notify(callbacks)
     if resume is not None:
         _check_resumed_data(resume, dataset)
         folder = RunFolder(resume.folder)
     else:
-        wanted = choose_run_dir(out, f"{dataset.name}-{arch if arch in PRESETS else 'custom'}")
+        named = arch if arch in PRESETS else "auto" if plan and plan.designed else "custom"
+        wanted = choose_run_dir(out, f"{dataset.name}-{named}")
     run = prepare(dataset, config)
     if resume is not None:
         _restore(run, resume, config, notify)
@@ -208,9 +234,12 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
     else:
         folder = _claim(wanted, out is None)
     _announce(run, dataset, config, folder, callbacks)
-    started = time.perf_counter()
+    trained_from = time.perf_counter()
+    deadline = None if config.time is None else \
+        started + planning.budget_seconds(config) * (1 - planning.RESERVE)
     try:
-        network, test, record = _train_and_save(run, dataset, config, folder, callbacks)
+        network, test, record = _train_and_save(run, dataset, config, folder, callbacks,
+                                                plan, deadline)
     except Interrupted as stop:
         stop.folder = str(folder.path)
         raise
@@ -224,7 +253,7 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
         raise
     state = run.state
     result = TrainResult(Run(network.cpu(), record, folder.path), folder.path, state.history,
-                         state.best.epoch, test, time.perf_counter() - started,
+                         state.best.epoch, test, time.perf_counter() - trained_from,
                          stopped_early=run.loop.stopped_early)
     for callback in callbacks:
         callback.on_train_end(result)
@@ -232,8 +261,9 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
 
 
 def _train_and_save(run: Prepared, dataset: Dataset, config: TrainConfig, folder: RunFolder,
-                    callbacks: Sequence[Callback]):
-    """The epochs (checkpointed, stoppable by signals), the test score, the run files."""
+                    callbacks: Sequence[Callback], plan: Plan | None, deadline: float | None):
+    """The epochs (checkpointed, stoppable by signals, held to the deadline), the test
+    score, the run files."""
     here = world()
     threads = CpuThreads(config.threads, run.device, _notify(callbacks), share=here.local_size)
     info = {"config": _resolved(run, config).to_dict(), "fingerprint": dataset.fingerprint(),
@@ -243,9 +273,11 @@ def _train_and_save(run: Prepared, dataset: Dataset, config: TrainConfig, folder
     # only the primary process writes; the others train beside it
     writers = [_MetricsFile(folder.path, run.state), *callbacks] if here.primary else []
     signals = contextlib.nullcontext() if here.active else stop_on_signals(run.loop)
+    budget = [] if deadline is None else \
+        [Budget(run.loop, config, deadline, _notify(callbacks))]
     with threads, signals:
         try:
-            run.loop.run(run.val_split, score, [threads, saver, *writers])
+            run.loop.run(run.val_split, score, [threads, *budget, saver, *writers])
         except Interrupted:
             saver.save()  # the state stands after a whole step: resume goes on from it
             raise
@@ -256,6 +288,8 @@ def _train_and_save(run: Prepared, dataset: Dataset, config: TrainConfig, folder
     test = None if dataset.test is None else score(network, dataset.test)  # every rank
     weights = weights_bytes(network)
     record = _record(run, dataset, config, test, sha256(weights))
+    if plan is not None:
+        record = replace(record, plan=plan.to_dict())
     record.speed.update({**threads.describe(), "processes": here.size})
     if here.primary:
         write_run(folder.path, record, weights,
@@ -347,13 +381,16 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
         check_writable(out)  # before the data is loaded and the model trained
     check_threads(config.threads)
     started = time.perf_counter()
+    before = None if resumed is not None else \
+        broadcast(planning.before_loading(config, started) if here.primary else None)
+    image_size = config.image_size if before is None else before.config.image_size
     if not here.primary:
         barrier()  # rank 0 scans and decodes a folder once; the others read its cache
-    dataset = datasets.load(config.data, image_size=config.image_size, resize=config.resize,
+    dataset = datasets.load(config.data, image_size=image_size, resize=config.resize,
                             progress=_scan_progress(callbacks))
     if here.primary:
         barrier()
     data_seconds = time.perf_counter() - started
-    result = fit(dataset, config, out, callbacks, resumed)
+    result = fit(dataset, config, out, callbacks, resumed, started=started, before=before)
     result.data_seconds = data_seconds
     return result

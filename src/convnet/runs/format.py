@@ -93,6 +93,7 @@ class RunRecord:
     params: int
     metrics: Metrics
     weights_sha256: str
+    plan: dict[str, Any] | None = None  # how unset options were planned (`Plan.to_dict`)
     versions: dict[str, str] = field(default_factory=library_versions)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(
         timespec="seconds"))
@@ -113,7 +114,7 @@ class RunRecord:
             "speed": self.speed, "versions": self.versions, "data": asdict(self.data),
             "validation": None if self.validation is None else self.validation.to_dict(),
             "params": self.params, "metrics": asdict(self.metrics),
-            "weights": {"file": WEIGHTS, "sha256": self.weights_sha256},
+            "weights": {"file": WEIGHTS, "sha256": self.weights_sha256}, "plan": self.plan,
         }
 
     @classmethod
@@ -132,7 +133,7 @@ class RunRecord:
             speed=meta.get("speed", {}), data=DataInfo(**meta["data"]),
             validation=None if validation is None else Validation.from_dict(validation),
             params=int(meta["params"]), metrics=Metrics(**meta["metrics"]),
-            weights_sha256=meta.get("weights", {}).get("sha256", ""),
+            weights_sha256=meta.get("weights", {}).get("sha256", ""), plan=meta.get("plan"),
             versions=dict(meta.get("versions", {})), created=meta.get("created", ""),
             format=int(meta["format"]))
 

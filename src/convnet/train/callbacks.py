@@ -43,6 +43,9 @@ class Callback:
     def on_data_report(self, report: object) -> None:
         """The scan's `convnet.data.scan.Report`, before training starts."""
 
+    def on_plan(self, plan: object) -> None:
+        """The `convnet.train.planner.Plan` the run follows, before it starts."""
+
     def on_train_start(self, info: TrainStart) -> None: ...
 
     def on_epoch_start(self, epoch: int) -> None: ...

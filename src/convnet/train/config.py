@@ -7,6 +7,7 @@ live here alone.
 
 from __future__ import annotations
 
+import re
 from dataclasses import Field, asdict, dataclass, field, fields
 from os import PathLike
 from typing import Any
@@ -23,6 +24,7 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILES = ("auto", "on", "off")
 TTAS = ("auto", "flip", "none")
+AUGMENTS = ("auto", *POLICIES)
 MAX_EPOCHS = 100_000
 DEFAULT_LR = {"adamw": 8e-3, "adam": 1e-3, "sgd": 0.05}  # peak learning rate per optimizer
 
@@ -36,13 +38,16 @@ def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> A
 class TrainConfig:
     data: str = option("digits", "Built-in name (see `convnet datasets`) or a folder.")
     arch: str = option("auto", "Preset (default, small, lenet, tinyvgg, keras-mnist, "
-                       "cifar-fast, cifar-fast-cpu), a spec string, or auto: default for "
-                       "small grayscale images, small otherwise.")
-    epochs: int = option(14, "Full passes over the training split.")
-    batch_size: int = option(128, "Images per gradient step (all processes together under "
-                             "torchrun).")
+                       "cifar-fast, cifar-fast-cpu), a spec string, or auto: a network "
+                       "as deep as the image size allows (the plan's).")
+    time: str | None = option(None, "Time budget, e.g. 90s, 5m, 1h: the plan fits the run "
+                              "into it (data loading included) and training stops by it.")
+    epochs: int | None = option(None, "Full passes over the training split; unset: "
+                                "planned (more for fewer images, within the time budget).")
+    batch_size: int | None = option(None, "Images per gradient step (all processes "
+                                    "together under torchrun); unset: planned, 16-128.")
     lr: float | None = option(None, "Peak learning rate; unset: 8e-3 adamw, 1e-3 adam, "
-                              "0.05 sgd.")
+                              "0.05 sgd at batch 128, scaled by sqrt(batch/128).")
     optimizer: str = option("adamw", "Optimizer (sgd uses Nesterov momentum).", OPTIMIZERS)
     momentum: float = option(0.9, "SGD momentum.")
     weight_decay: float = option(5e-4, "L2 penalty, decoupled for adamw.")
@@ -50,12 +55,13 @@ class TrainConfig:
                            "of the steps, then anneals to ~0.", SCHEDULES)
     label_smoothing: float = option(0.1, "Target mass spread over the other classes; 0 for "
                                     "plain log loss.")
-    ema: float = option(0.98, "Per-step decay of a moving average of the weights, which is "
-                        "scored and saved; 0: off.")
-    augment: str = option("light", "light: shifts (+ flips where they make sense); strong: "
-                          "+ crop, colour jitter, cutout.", POLICIES)
-    flip: bool | None = option(None, "Random left-right flips; unset: the policy's choice "
-                               "(off for digits).")
+    ema: float | None = option(None, "Per-step decay of a moving average of the weights, "
+                               "which is scored and saved; 0: off; unset: averages over "
+                               "about one epoch.")
+    augment: str = option("auto", "light: shifts (+ flips); strong: + crop, colour jitter, "
+                          "cutout; auto: strong below 200 images per class.", AUGMENTS)
+    flip: bool | None = option(None, "Random left-right flips; unset: where a check of the "
+                               "images finds mirroring keeps their class (not for digits).")
     shift: int | None = option(None, "Max random translation in pixels; unset: the policy's.")
     crop_scale: float | None = option(None, "Random resized crop: smallest fraction of the "
                                       "area kept, 0-1; unset: the policy's.")
@@ -99,9 +105,12 @@ class TrainConfig:
         if isinstance(self.data, PathLike):
             self.data = str(self.data)
         _check_types(self)
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            _check_positive(name, getattr(self, name))
-        if self.epochs > MAX_EPOCHS:  # the schedule spans every epoch: it would never decay
+        _check_positive("eval_batch_size", self.eval_batch_size)
+        for name in ("epochs", "batch_size", "image_size", "threads", "patience"):
+            if getattr(self, name) is not None:
+                _check_positive(name, getattr(self, name))
+        # the schedule spans every epoch: it would never decay
+        if self.epochs is not None and self.epochs > MAX_EPOCHS:
             raise ConvnetError(f"epochs={self.epochs} is more than {MAX_EPOCHS:,}; the "
                                "learning-rate schedule spans all of them, so such a run would "
                                "never anneal. Give a realistic count, e.g. epochs=30.")
@@ -110,9 +119,6 @@ class TrainConfig:
             value = getattr(self, spec.name)
             if choices and not (value is None and spec.default is None):
                 _check_choice(spec.name, value, choices)
-        for name in ("image_size", "threads", "patience"):
-            if getattr(self, name) is not None:
-                _check_positive(name, getattr(self, name))
         _check_augment_overrides(self)
         _check_range("lr", self.lr, 0, None, "a positive number", allow_none=True,
                      low_open=True)
@@ -120,7 +126,9 @@ class TrainConfig:
                      "10% of the training images")
         _check_range("label_smoothing", self.label_smoothing, 0, 1, "in [0, 1)")
         _check_range("ema", self.ema, 0, 1, "the per-step decay of the weights' moving "
-                     "average, in [0, 1), e.g. 0.98; 0 turns it off")
+                     "average, in [0, 1), e.g. 0.98; 0 turns it off", allow_none=True)
+        if self.time is not None:
+            parse_time(self.time)
         _check_range("weight_decay", self.weight_decay, 0, None, ">= 0")
         _check_range("momentum", self.momentum, 0, 1, "in [0, 1)")
         _check_range("checkpoint_every", self.checkpoint_every, 0, None,
@@ -129,6 +137,12 @@ class TrainConfig:
     @property
     def peak_lr(self) -> float:
         return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    @property
+    def planned(self) -> bool:
+        """Whether every option a plan decides is set (`convnet.train.planner`)."""
+        return None not in (self.epochs, self.batch_size, self.ema, self.flip) and \
+            self.augment != "auto"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,6 +161,29 @@ class TrainConfig:
             raise ConvnetError(f"Unknown training option(s): {', '.join(unknown)}. Known: "
                                f"{', '.join(sorted(known))}.")
         return cls(**values)
+
+
+def parse_time(text: str) -> float:
+    """'90s', '5m', '1h30m' or a plain number of seconds -> seconds.
+
+    Raises:
+        ConvnetError: for anything else, or a budget under 5 seconds.
+    """
+    units = {"h": 3600, "m": 60, "s": 1}
+    spaced = text.strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", spaced):
+        seconds = float(spaced)
+    elif re.fullmatch(r"(\d+(\.\d+)?[hms])+", spaced):
+        seconds = sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([hms])",
+                                                                  spaced))
+    else:
+        raise ConvnetError(f"time must be a duration like 90s, 5m or 1h30m. Received: "
+                           f"time={text!r}.")
+    if seconds < 5:
+        raise ConvnetError(f"time={text!r} is under 5 seconds: too short to load data and "
+                           "train. Give e.g. time='1m'.")
+    return seconds
+
 
 
 _KINDS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}

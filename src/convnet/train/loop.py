@@ -132,7 +132,9 @@ class Loop:
         """Train the epochs not yet done; the state then holds the best epoch's weights in
         ``best_weights`` (the network keeps the last step's)."""
         state = self.state
-        for number in range(state.epoch + 1, self.epochs + 1):
+        number = state.epoch
+        while number < self.epochs:  # a time budget may lower self.epochs as it goes
+            number += 1
             for callback in callbacks:
                 callback.on_epoch_start(number)
             started = time.perf_counter()

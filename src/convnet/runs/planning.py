@@ -1,0 +1,76 @@
+"""Planning a run: the data's fingerprint, this machine's speed and the user's options become
+one `Plan` (`convnet.train.planner`), in two steps around loading the data.
+
+1. Before a folder is decoded: its size (from file headers and a few decoded samples), so
+   that it is decoded once at the planned size.
+2. With the data loaded: the network, batch, epochs within the time left, augmentation, and
+   flips from a check of the images themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import torch
+
+from convnet import data as datasets
+from convnet.data.dataset import Dataset
+from convnet.data.fingerprint import of_dataset, of_layout
+from convnet.data.mirror import mirror_check
+from convnet.train.config import TrainConfig, parse_time
+from convnet.train.planner import Plan, decide_flips, make_plan, probe_on
+from convnet.train.setup import pick_device
+
+DECODE_SECONDS = 0.004  # per file and core, for a photo of a few hundred px (bench/folder_data)
+RESERVE = 0.04  # of the budget, kept for the test score, saving and the report
+
+
+def _probe(config: TrainConfig, device: torch.device, resizable: bool):
+    """The speed probe, or None where no choice depends on speed (epochs given, no budget,
+    the size fixed): then planning costs nothing measurable."""
+    if config.epochs is not None and config.time is None and \
+            (config.image_size is not None or not resizable):
+        return None
+    return probe_on(device, config.precision)
+
+
+def budget_seconds(config: TrainConfig) -> float | None:
+    return None if config.time is None else parse_time(config.time)
+
+
+def before_loading(config: TrainConfig, started: float) -> Plan | None:
+    """The plan for a folder whose image size is not given (None for any other data)."""
+    if config.image_size is not None:
+        return None
+    layout = datasets.folder_layout(config.data)
+    if layout is None:
+        return None
+    device = pick_device(config.device)
+    budget = budget_seconds(config)
+    left = None
+    if budget is not None:  # what decoding every file will take comes off the budget
+        decode = len(layout.entries) * DECODE_SECONDS / (os.cpu_count() or 1)
+        left = budget * (1 - RESERVE) - decode - (time.perf_counter() - started)
+    fingerprint = of_layout(layout)
+    return make_plan(fingerprint, config, device.type, _probe(config, device, True), left,
+                     resizable=True)
+
+
+def with_data(dataset: Dataset, config: TrainConfig, started: float,
+              before: Plan | None = None) -> Plan:
+    """The full plan for loaded data; the time left is the budget less what has passed."""
+    device = pick_device(config.device)
+    budget = budget_seconds(config)
+    left = None if budget is None else budget * (1 - RESERVE) - (time.perf_counter() - started)
+    fingerprint = of_dataset(dataset)
+    if before is not None:  # the folder's own sizes, and the size planned from them
+        fingerprint = before.fingerprint
+        config = config if config.image_size is not None else \
+            TrainConfig.from_dict({**config.to_dict(), "image_size": before.config.image_size})
+    plan = make_plan(fingerprint, config, device.type, _probe(config, device, False), left)
+    if before is not None:
+        plan.choices[0] = before.choices[0]
+    check = mirror_check(dataset.train, len(dataset.classes), config.seed) \
+        if config.flip is None else None
+    return decide_flips(plan, check)
