@@ -4,7 +4,9 @@ the process."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import torch
@@ -37,3 +39,16 @@ def human(count: float) -> str:
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1000
     return f"{count:.1f} PB"
+
+
+def process_started() -> float:
+    """When this process started, on the `time.perf_counter` clock (Linux: from /proc;
+    elsewhere: now), so that a time budget can count the interpreter's start-up."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])  # field 22 of stat: start time after boot, in clock ticks
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        age = uptime - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        age = 0.0
+    return time.perf_counter() - max(0.0, age)

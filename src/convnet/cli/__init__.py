@@ -49,6 +49,7 @@ def train(out_dir: Path | None, make_report: bool, resume: Path | None, nproc: i
     Ctrl-C stops at once. `--resume RUN` goes on from the checkpoint.
     """
     from convnet.cli.progress import RichProgress
+    from convnet.resources import process_started
     from convnet.runs import train as run_training
 
     if nproc > 1:
@@ -58,7 +59,8 @@ def train(out_dir: Path | None, make_report: bool, resume: Path | None, nproc: i
         given = {name: value for name, value in options.items() if value is not None}
         result = run_training(resume=resume, out=out_dir, callbacks=progress, **given)
     else:
-        result = run_training(config_from(options), out=out_dir, callbacks=progress)
+        result = run_training(config_from(options), out=out_dir, callbacks=progress,
+                              started=process_started())
     if make_report:
         _report_after_training(result.path)
 
@@ -74,6 +76,25 @@ def _report_after_training(folder: Path) -> None:
                   markup=False)
         return
     out.print(f"Report: {result.html}")
+
+
+@app.command("plan")
+@config_options
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan_command(as_json: bool, **options) -> None:
+    """Print the plan `convnet train` would follow with these options, without training.
+
+    Every option left out is planned from the data (its sizes, counts, channels, a check
+    of whether mirrored images keep their class) and this machine's measured speed;
+    --time fits the plan into a budget.
+    """
+    from convnet.runs import plan
+
+    planned = plan(config_from(options))
+    if as_json:
+        out.print_json(json.dumps(planned.to_dict()))
+    else:
+        render.plan(out, planned)
 
 
 @app.command("check-data")

@@ -5,8 +5,9 @@ from convnet.runs.create import TrainResult, fit, train
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.format import RunRecord, read_run
 from convnet.runs.listing import RunSummary, list_runs
+from convnet.runs.planning import plan
 from convnet.runs.predictor import Prediction, Predictor
 from convnet.runs.run import Run, load
 
 __all__ = ["Evaluation", "Prediction", "Predictor", "Run", "RunRecord", "RunSummary",
-           "TrainResult", "fit", "list_runs", "load", "read_run", "train"]
+           "TrainResult", "fit", "list_runs", "load", "plan", "read_run", "train"]

@@ -236,7 +236,7 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
     _announce(run, dataset, config, folder, callbacks)
     trained_from = time.perf_counter()
     deadline = None if config.time is None else \
-        started + planning.budget_seconds(config) * (1 - planning.RESERVE)
+        started + planning.training_seconds(config)
     try:
         network, test, record = _train_and_save(run, dataset, config, folder, callbacks,
                                                 plan, deadline)
@@ -274,7 +274,8 @@ def _train_and_save(run: Prepared, dataset: Dataset, config: TrainConfig, folder
     writers = [_MetricsFile(folder.path, run.state), *callbacks] if here.primary else []
     signals = contextlib.nullcontext() if here.active else stop_on_signals(run.loop)
     budget = [] if deadline is None else \
-        [Budget(run.loop, config, deadline, _notify(callbacks))]
+        [Budget(run.loop, config, deadline, plan.most_epochs if plan else config.epochs,
+                _notify(callbacks))]
     with threads, signals:
         try:
             run.loop.run(run.val_split, score, [threads, *budget, saver, *writers])
@@ -350,7 +351,7 @@ def _settings(config: TrainConfig | None, out: str | Path | None,
 
 def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
           callbacks: Sequence[Callback] = (), resume: str | Path | None = None,
-          **options) -> TrainResult:
+          started: float | None = None, **options) -> TrainResult:
     """Train a CNN and write its run folder.
 
     Args:
@@ -366,6 +367,9 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
         DataError: with ``strict=True``, when the data scan finds bad files.
         Interrupted: after SIGINT/SIGTERM, once the checkpoint is written (``.folder``).
 
+    A ``time`` budget counts from ``started`` (a `time.perf_counter` value; default: the
+    call; the command line passes its process's start, so start-up counts too).
+
     >>> result = convnet.train(data="shapes", epochs=2)  # doctest: +SKIP
     >>> result.test.accuracy  # doctest: +SKIP
     """
@@ -380,7 +384,7 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
     if resumed is None:
         check_writable(out)  # before the data is loaded and the model trained
     check_threads(config.threads)
-    started = time.perf_counter()
+    started = time.perf_counter() if started is None else started
     before = None if resumed is not None else \
         broadcast(planning.before_loading(config, started) if here.primary else None)
     image_size = config.image_size if before is None else before.config.image_size

@@ -23,7 +23,13 @@ from convnet.train.planner import Plan, decide_flips, make_plan, probe_on
 from convnet.train.setup import pick_device
 
 DECODE_SECONDS = 0.004  # per file and core, for a photo of a few hundred px (bench/folder_data)
-RESERVE = 0.04  # of the budget, kept for the test score, saving and the report
+RESERVE, RESERVE_SECONDS = 0.04, 1.0  # kept from a budget for the test score and saving
+
+
+def training_seconds(config: TrainConfig) -> float | None:
+    """The part of the time budget that training may use (None: no budget)."""
+    budget = budget_seconds(config)
+    return None if budget is None else budget * (1 - RESERVE) - RESERVE_SECONDS
 
 
 def _probe(config: TrainConfig, device: torch.device, resizable: bool):
@@ -47,11 +53,10 @@ def before_loading(config: TrainConfig, started: float) -> Plan | None:
     if layout is None:
         return None
     device = pick_device(config.device)
-    budget = budget_seconds(config)
     left = None
-    if budget is not None:  # what decoding every file will take comes off the budget
+    if config.time is not None:  # what decoding every file will take comes off the budget
         decode = len(layout.entries) * DECODE_SECONDS / (os.cpu_count() or 1)
-        left = budget * (1 - RESERVE) - decode - (time.perf_counter() - started)
+        left = training_seconds(config) - decode - (time.perf_counter() - started)
     fingerprint = of_layout(layout)
     return make_plan(fingerprint, config, device.type, _probe(config, device, True), left,
                      resizable=True)
@@ -61,8 +66,8 @@ def with_data(dataset: Dataset, config: TrainConfig, started: float,
               before: Plan | None = None) -> Plan:
     """The full plan for loaded data; the time left is the budget less what has passed."""
     device = pick_device(config.device)
-    budget = budget_seconds(config)
-    left = None if budget is None else budget * (1 - RESERVE) - (time.perf_counter() - started)
+    budget = training_seconds(config)
+    left = None if budget is None else budget - (time.perf_counter() - started)
     fingerprint = of_dataset(dataset)
     if before is not None:  # the folder's own sizes, and the size planned from them
         fingerprint = before.fingerprint
@@ -74,3 +79,18 @@ def with_data(dataset: Dataset, config: TrainConfig, started: float,
     check = mirror_check(dataset.train, len(dataset.classes), config.seed) \
         if config.flip is None else None
     return decide_flips(plan, check)
+
+
+def plan(config: TrainConfig | None = None, **options) -> Plan:
+    """The plan `train` would follow, without training: the data is loaded (a folder is
+    decoded at its planned size, and cached for the run that follows) and checked.
+
+    >>> convnet.runs.plan(data="digits").headline()  # doctest: +SKIP
+    'planned from 8,000 grayscale training images of 28 px, 10 classes: ...'
+    """
+    config = TrainConfig.from_dict({**(config.to_dict() if config else {}), **options})
+    started = time.perf_counter()
+    before = before_loading(config, started)
+    image_size = config.image_size if before is None else before.config.image_size
+    dataset = datasets.load(config.data, image_size=image_size, resize=config.resize)
+    return with_data(dataset, config, started, before)

@@ -15,32 +15,38 @@ from convnet.train.optim import make_schedule
 
 
 class Budget(Callback):
-    """Cuts ``loop.epochs`` to what fits before ``deadline`` (a `time.perf_counter` value)."""
+    """Fits ``loop.epochs`` to ``deadline`` (a `time.perf_counter` value) by the measured
+    epoch time: cut at any epoch, raised up to ``most`` in the first two (while the
+    schedule still warms up, so raising it changes nothing already done)."""
 
-    def __init__(self, loop: Loop, config: TrainConfig, deadline: float,
+    def __init__(self, loop: Loop, config: TrainConfig, deadline: float, most: int,
                  notify: Callable[[str], None]):
         self.loop, self.config, self.deadline, self.notify = loop, config, deadline, notify
-        self.slowest = 0.0
+        self.most = max(most, loop.epochs)
+        self.durations: list[float] = []
 
     def on_epoch_start(self, epoch: int) -> None:
         self.started = time.perf_counter()
 
     def on_epoch_end(self, stats: EpochStats) -> None:
-        self.slowest = max(self.slowest, time.perf_counter() - self.started)
+        self.durations.append(time.perf_counter() - self.started)
+        epoch_seconds = max(self.durations[-2:])
         left = self.deadline - time.perf_counter()
-        fits = int(left // self.slowest) if self.slowest > 0 else self.loop.epochs
+        fits = stats.epoch + max(0, int(left // epoch_seconds))
         planned = self.loop.epochs
-        if stats.epoch + fits >= planned:
+        wanted = min(fits, self.most) if stats.epoch <= 2 else min(fits, planned)
+        if wanted == planned:
             return
-        self.loop.epochs = stats.epoch + max(0, fits)
-        if fits > 0:
-            self._replan()
-            self.notify(f"time budget: epochs cut from {planned} to {self.loop.epochs} "
-                        f"({self.slowest:.1f} s an epoch, {max(left, 0):.0f} s left); the "
-                        "learning rate anneals over them")
-        else:
+        self.loop.epochs = wanted
+        if wanted <= stats.epoch:
             self.notify(f"time budget reached after epoch {stats.epoch} of {planned}: "
                         "training stops with the best weights so far")
+            return
+        self._replan()
+        if wanted < planned:
+            self.notify(f"time budget: epochs cut from {planned} to {wanted} "
+                        f"({epoch_seconds:.1f} s an epoch, {max(left, 0):.0f} s left); the "
+                        "learning rate anneals over them")
 
     def _replan(self) -> None:
         """The schedule over the new total, stepped on to where the run stands."""

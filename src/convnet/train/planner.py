@@ -63,6 +63,7 @@ class Plan:
     seconds: float | None = None  # estimated training time
     budget: float | None = None  # seconds, from `time`
     device: str = "cpu"
+    most_epochs: int = 0  # what a time budget may raise the epochs to, measured as it runs
 
     @property
     def designed(self) -> bool:
@@ -189,7 +190,9 @@ def make_plan(fp: Fingerprint, config: TrainConfig, device: str, probe: Probe | 
     planned = _training_options(fp, config, chosen, batch, epochs, trained, choices)
     planned = replace(planned, image_size=side)  # None: the data's own size
     seconds = None if chosen.epoch_seconds is None else chosen.epoch_seconds * epochs
-    return Plan(fp, planned, choices, seconds, budget if config.time else None, device)
+    most = epochs if config.epochs is not None or not config.time else 2 * target
+    return Plan(fp, planned, choices, seconds, budget if config.time else None, device,
+                max(most, epochs))
 
 
 def _arch_choice(config: TrainConfig, chosen: _Shape) -> Choice:

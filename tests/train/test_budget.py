@@ -1,0 +1,79 @@
+"""A time budget fits the epochs to the measured epoch time: cut whenever they run long,
+raised (up to a bound) only in the first two epochs, and the learning-rate schedule is
+re-planned over the new total so it still anneals to the end."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from convnet.train import budget as budget_module
+from convnet.train.budget import Budget
+from convnet.train.callbacks import EpochStats
+from convnet.train.config import TrainConfig
+
+STEPS = 5  # per epoch
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = Clock()
+    monkeypatch.setattr(budget_module.time, "perf_counter", fake)
+    return fake
+
+
+def _loop(epochs: int):
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([weight], lr=0.01)
+    state = SimpleNamespace(optimizer=optimizer, step=0, scheduler=None)
+    return SimpleNamespace(epochs=epochs, batches=SimpleNamespace(steps=STEPS), state=state)
+
+
+def _epoch(budget: Budget, loop, clock: Clock, number: int, seconds: float) -> None:
+    budget.on_epoch_start(number)
+    clock.now += seconds
+    loop.state.step += STEPS
+    budget.on_epoch_end(EpochStats(number, 0.0, 0.0, None, None, 0.0, seconds, 0.0))
+
+
+def test_epochs_that_run_long_are_cut_and_the_schedule_anneals_over_the_rest(clock):
+    loop, notes = _loop(10), []
+    budget = Budget(loop, TrainConfig(data="x", epochs=10, lr=0.01), 11.0, 10, notes.append)
+    _epoch(budget, loop, clock, 1, 2.0)  # 9 s left: 4 more epochs of 2 s
+    assert loop.epochs == 5 and "cut from 10 to 5" in notes[0]
+    schedule = loop.state.scheduler
+    assert schedule.total_steps == 5 * STEPS and schedule.last_epoch == STEPS
+    for _ in range(4 * STEPS - 1):
+        schedule.step()
+    assert schedule.get_last_lr()[0] < 1e-5  # annealed by the new last step
+
+
+def test_spare_time_raises_the_epochs_only_early_and_only_to_the_bound(clock):
+    loop = _loop(10)
+    budget = Budget(loop, TrainConfig(data="x", lr=0.01), 100.0, 20, lambda line: None)
+    _epoch(budget, loop, clock, 1, 1.0)
+    assert loop.epochs == 20  # the bound, not the 99 that would fit
+    late = _loop(10)
+    budget = Budget(late, TrainConfig(data="x", lr=0.01), 1000.0, 20, lambda line: None)
+    for number in range(1, 4):
+        late.epochs = 10  # as if the first epochs had kept it
+        budget.durations = []
+        _epoch(budget, late, clock, number, 1.0)
+    assert late.epochs == 10  # from epoch 3 on, never raised
+
+
+def test_a_budget_spent_stops_after_the_epoch(clock):
+    loop, notes = _loop(10), []
+    budget = Budget(loop, TrainConfig(data="x", lr=0.01), 3.0, 10, notes.append)
+    _epoch(budget, loop, clock, 1, 2.5)
+    assert loop.epochs == 1 and "training stops with the best weights" in notes[0]
