@@ -1,0 +1,35 @@
+"""`convnet plan` prints what training would do, as text or JSON, and refuses a bad budget
+in one line."""
+
+from __future__ import annotations
+
+import json
+
+from convnet.cli import main
+
+DATA = "shapes:size=5,train=20,test=5"
+
+
+def test_plan_prints_each_choice_and_marks_given_ones(capsys):
+    assert main(["plan", "--data", DATA, "--epochs", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("Plan: planned from 120 grayscale training images of 5 px, "
+                              "6 classes: 5 px, 0 conv stages, 3 epochs")
+    lines = {line.split()[0]: line for line in printed.splitlines()[1:] if line.strip()}
+    assert "given" in lines["epochs"] and "given" not in lines["batch-size"]
+    assert "too small for crops" in lines["augment"]
+
+
+def test_plan_as_json_holds_the_fingerprint_and_choices(capsys):
+    assert main(["plan", "--data", DATA, "--epochs", "3", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["fingerprint"]["classes"] == 6 and plan["fingerprint"]["channels"] == 1
+    assert {choice["name"] for choice in plan["choices"]} >= {
+        "image_size", "arch", "batch_size", "epochs", "augment", "lr", "ema", "flip"}
+
+
+def test_a_budget_too_short_is_one_line(capsys):
+    assert main(["plan", "--data", DATA, "--time", "2s"]) == 1
+    error = capsys.readouterr().err
+    assert error.strip() == ("error: --time 2s is under 5 seconds: too short to load data "
+                             "and train. Give e.g. --time 1m.")
