@@ -107,6 +107,11 @@ def _is_path(data: str | Path) -> bool:
     return written_as_path or (Path(data).exists() and not built_in)
 
 
+def _official_files(path: Path) -> bool:
+    """Whether ``path`` is a folder of the official MNIST (IDX) or CIFAR-10 files."""
+    return path.is_dir() and (has_idx_files(path) or has_cifar_files(path))
+
+
 def folder_layout(data: str | Path) -> Layout | None:
     """The files of ``data`` when it is a folder (or CSV) of class folders, decoded at a
     size of our choosing; None for built-in names and IDX or CIFAR folders."""
@@ -114,9 +119,7 @@ def folder_layout(data: str | Path) -> Layout | None:
     if not _is_path(data) or not path.exists() or path.is_file() and \
             path.suffix.lower() != ".csv":
         return None
-    if path.is_dir() and (has_idx_files(path) or has_cifar_files(path)):
-        return None
-    return find_layout(path)
+    return None if _official_files(path) else find_layout(path)
 
 
 def portable(data: str | Path) -> str:
@@ -137,8 +140,7 @@ def labelled(data: str | Path, classes: list[str], preprocess: Preprocess
         ConvnetError: for classes the model does not know, or data without test images.
     """
     path = Path(data)
-    if _is_path(data) and path.exists() and not (
-            path.is_dir() and (has_idx_files(path) or has_cifar_files(path))):
+    if _is_path(data) and path.exists() and not _official_files(path):
         return load_folder_labelled(path, classes, preprocess)
     dataset = load(data, preprocess=preprocess)
     if dataset.test is None:

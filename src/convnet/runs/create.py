@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,7 +41,7 @@ from convnet.train.budget import Budget
 from convnet.train.callbacks import Callback, EpochStats, TrainStart
 from convnet.train.config import TrainConfig
 from convnet.train.distributed import barrier, broadcast, join, restarted, world
-from convnet.train.optim import make_schedule
+from convnet.train.optim import schedule_from
 from convnet.train.planner import Plan
 from convnet.train.setup import Prepared, pick_device, prepare
 from convnet.train.state import TrainState
@@ -159,12 +158,8 @@ def _restore(run: Prepared, resume: Resume, config: TrainConfig,
     saved_epochs = resume.info["config"]["epochs"]
     if config.epochs == saved_epochs:
         return
-    with warnings.catch_warnings():  # stepping a schedule without optimizer steps
-        warnings.simplefilter("ignore")
-        scheduler = make_schedule(run.state.optimizer, config, run.batches.steps * config.epochs)
-        for _ in range(run.state.step):
-            scheduler.step()
-    run.state.scheduler = scheduler
+    run.state.scheduler = schedule_from(run.state.optimizer, config,
+                                        run.batches.steps * config.epochs, run.state.step)
     notify(f"epochs raised from {saved_epochs} to {config.epochs}: the learning-rate "
            "schedule is re-planned over all of them from this step on.")
 
@@ -387,11 +382,9 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
     started = time.perf_counter() if started is None else started
     before = None if resumed is not None else \
         broadcast(planning.before_loading(config, started) if here.primary else None)
-    image_size = config.image_size if before is None else before.config.image_size
     if not here.primary:
         barrier()  # rank 0 scans and decodes a folder once; the others read its cache
-    dataset = datasets.load(config.data, image_size=image_size, resize=config.resize,
-                            progress=_scan_progress(callbacks))
+    dataset = planning.load(config, before, _scan_progress(callbacks))
     if here.primary:
         barrier()
     data_seconds = time.perf_counter() - started

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 
 import torch
 
@@ -18,6 +19,8 @@ from convnet import data as datasets
 from convnet.data.dataset import Dataset
 from convnet.data.fingerprint import of_dataset, of_layout
 from convnet.data.mirror import mirror_check
+from convnet.data.preprocess import Preprocess
+from convnet.data.scan import Progress
 from convnet.train.config import TrainConfig, parse_time
 from convnet.train.planner import Plan, decide_flips, make_plan, probe_on
 from convnet.train.setup import pick_device
@@ -71,8 +74,7 @@ def with_data(dataset: Dataset, config: TrainConfig, started: float,
     fingerprint = of_dataset(dataset)
     if before is not None:  # the folder's own sizes, and the size planned from them
         fingerprint = before.fingerprint
-        config = config if config.image_size is not None else \
-            TrainConfig.from_dict({**config.to_dict(), "image_size": before.config.image_size})
+        config = replace(config, image_size=before.config.image_size)
     plan = make_plan(fingerprint, config, device.type, _probe(config, device, False), left)
     if before is not None:
         plan.choices[0] = before.choices[0]
@@ -91,6 +93,16 @@ def plan(config: TrainConfig | None = None, **options) -> Plan:
     config = TrainConfig.from_dict({**(config.to_dict() if config else {}), **options})
     started = time.perf_counter()
     before = before_loading(config, started)
-    image_size = config.image_size if before is None else before.config.image_size
-    dataset = datasets.load(config.data, image_size=image_size, resize=config.resize)
-    return with_data(dataset, config, started, before)
+    return with_data(load(config, before), config, started, before)
+
+
+def load(config: TrainConfig, before: Plan | None, progress: Progress | None = None
+         ) -> Dataset:
+    """``config``'s data; a folder planned `before_loading` to a size is decoded at it with
+    the channels its fingerprint read (its headers are not read again)."""
+    side = None if before is None else before.config.image_size
+    if side is None:  # not a folder, a size given, or images of one size kept as they are
+        return datasets.load(config.data, image_size=config.image_size, resize=config.resize,
+                             progress=progress)
+    preprocess = Preprocess(side, side, before.fingerprint.channels, config.resize)
+    return datasets.load(config.data, preprocess=preprocess, progress=progress)

@@ -5,13 +5,12 @@ the new total, so the run still anneals and ends, with its best weights, by the 
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable
 
 from convnet.train.callbacks import Callback, EpochStats
 from convnet.train.config import TrainConfig
 from convnet.train.loop import Loop
-from convnet.train.optim import make_schedule
+from convnet.train.optim import schedule_from
 
 
 class Budget(Callback):
@@ -50,10 +49,6 @@ class Budget(Callback):
 
     def _replan(self) -> None:
         """The schedule over the new total, stepped on to where the run stands."""
-        state, steps = self.loop.state, self.loop.batches.steps
-        with warnings.catch_warnings():  # stepping a schedule without optimizer steps
-            warnings.simplefilter("ignore")
-            schedule = make_schedule(state.optimizer, self.config, steps * self.loop.epochs)
-            for _ in range(state.step):
-                schedule.step()
-        state.scheduler = schedule
+        state = self.loop.state
+        state.scheduler = schedule_from(state.optimizer, self.config,
+                                        self.loop.batches.steps * self.loop.epochs, state.step)

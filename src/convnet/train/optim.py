@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -31,3 +33,15 @@ def make_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig,
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
     return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+
+def schedule_from(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int,
+                  step: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """The schedule over ``total_steps``, stepped on to ``step``: a run's schedule
+    re-planned mid-run (more epochs on resume, fewer or more under a time budget)."""
+    with warnings.catch_warnings():  # stepping a schedule without optimizer steps
+        warnings.simplefilter("ignore")
+        schedule = make_schedule(optimizer, config, total_steps)
+        for _ in range(step):
+            schedule.step()
+    return schedule

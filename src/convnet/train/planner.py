@@ -38,6 +38,7 @@ BUDGET_SIZE_CAP = {"cpu": 128, "cuda": 224}  # ... and with --time
 DEFAULT_BUDGET = {"cpu": 300.0, "cuda": 120.0}  # seconds a plan aims at without --time
 REFERENCE_IMAGES, REFERENCE_EPOCHS = 7200, 14  # digits: 14 epochs reach 99%
 STRONG_BELOW = 200  # images per class under which augmentation is strong
+MOST_BATCH = {"cpu": 128, "cuda": 512}
 OVERHEAD = 1.25  # measured steps to real epochs: batching, augmentation, validation
 
 Probe = Callable[[str, tuple[int, int, int], int, int], float]  # -> seconds per image
@@ -97,9 +98,8 @@ def target_epochs(train_images: int) -> int:
 
 
 def batch_for(train_images: int, device: str) -> int:
-    most = 512 if device == "cuda" else 128
     power = 2 ** round(math.log2(max(1, train_images / 32)))
-    return int(min(most, max(16, power), max(1, train_images)))
+    return int(min(MOST_BATCH[device], max(16, power), max(1, train_images)))
 
 
 def trained_images(fp: Fingerprint, val_split: float) -> int:
@@ -168,7 +168,7 @@ def make_plan(fp: Fingerprint, config: TrainConfig, device: str, probe: Probe | 
     choices: list[Choice] = []
     batch = config.batch_size or batch_for(trained, device)
     choices.append(Choice("batch_size", str(batch), "given" if config.batch_size else
-                          f"~1/32 of {trained:,} images, within 16-{batch_for(10**9, device)}",
+                          f"~1/32 of {trained:,} images, within 16-{MOST_BATCH[device]}",
                           config.batch_size is not None))
     target = config.epochs or target_epochs(trained)
     limit = budget if config.time else DEFAULT_BUDGET[device]
