@@ -67,3 +67,27 @@ def test_too_few_images_to_check_keep_flips(count):
     split = Split(torch.zeros(count, 1, 4, 4, dtype=torch.uint8), torch.zeros(count,
                                                                                 dtype=torch.long))
     assert mirror_check(split, 2).flips_ok
+
+
+def test_detail_is_measured_only_where_the_planner_could_shrink_the_images(tmp_path,
+                                                                         monkeypatch):
+    from convnet.data import fingerprint, folder_layout
+    from convnet.data.fingerprint import KEPT_SIDE, of_layout
+    from convnet.train.planner import BUDGET_SIZE_CAP, SIZE_CAP
+
+    # uniform images up to KEPT_SIDE are kept at their size on every device, budget or not
+    assert min([*SIZE_CAP.values(), *BUDGET_SIZE_CAP.values()]) >= KEPT_SIDE
+    rng = np.random.default_rng(0)
+    for side in (KEPT_SIDE, KEPT_SIDE + 8):
+        for label in ("a", "b"):
+            (tmp_path / str(side) / label).mkdir(parents=True)
+            for i in range(3):
+                _save(rng.integers(0, 256, (side, side, 3), dtype=np.uint8),
+                      tmp_path / str(side) / label / f"{i}.png")
+    measured = []
+    monkeypatch.setattr(fingerprint, "detail_side",
+                        lambda paths, channels: measured.append(len(paths)) or 16)
+    kept = of_layout(folder_layout(str(tmp_path / str(KEPT_SIDE))))
+    assert kept.uniform == (KEPT_SIDE, KEPT_SIDE) and kept.detail is None and not measured
+    larger = of_layout(folder_layout(str(tmp_path / str(KEPT_SIDE + 8))))
+    assert larger.detail == 16 and measured == [6]  # every file of the small folder

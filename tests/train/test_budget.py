@@ -11,7 +11,7 @@ import torch
 
 from convnet.train import budget as budget_module
 from convnet.train.budget import Budget
-from convnet.train.callbacks import EpochStats
+from convnet.train.callbacks import Callback, EpochStats
 from convnet.train.config import TrainConfig
 
 STEPS = 5  # per epoch
@@ -32,6 +32,20 @@ def clock(monkeypatch):
     return fake
 
 
+class Listener(Callback):
+    """What the progress display hears: notes and the changed epoch counts."""
+
+    def __init__(self):
+        self.notes: list[str] = []
+        self.totals: list[int] = []
+
+    def on_notice(self, line: str) -> None:
+        self.notes.append(line)
+
+    def on_epochs(self, total: int) -> None:
+        self.totals.append(total)
+
+
 def _loop(epochs: int):
     weight = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.AdamW([weight], lr=0.01)
@@ -47,10 +61,11 @@ def _epoch(budget: Budget, loop, clock: Clock, number: int, seconds: float) -> N
 
 
 def test_epochs_that_run_long_are_cut_and_the_schedule_anneals_over_the_rest(clock):
-    loop, notes = _loop(10), []
-    budget = Budget(loop, TrainConfig(data="x", epochs=10, lr=0.01), 11.0, 10, notes.append)
+    loop, listener = _loop(10), Listener()
+    budget = Budget(loop, TrainConfig(data="x", epochs=10, lr=0.01), 11.0, 10, [listener])
     _epoch(budget, loop, clock, 1, 2.0)  # 9 s left: 4 more epochs of 2 s
-    assert loop.epochs == 5 and "cut from 10 to 5" in notes[0]
+    assert loop.epochs == 5 and "cut from 10 to 5" in listener.notes[0]
+    assert listener.totals == [5]  # the live display counts to the new total
     schedule = loop.state.scheduler
     assert schedule.total_steps == 5 * STEPS and schedule.last_epoch == STEPS
     for _ in range(4 * STEPS - 1):
@@ -60,11 +75,11 @@ def test_epochs_that_run_long_are_cut_and_the_schedule_anneals_over_the_rest(clo
 
 def test_spare_time_raises_the_epochs_only_early_and_only_to_the_bound(clock):
     loop = _loop(10)
-    budget = Budget(loop, TrainConfig(data="x", lr=0.01), 100.0, 20, lambda line: None)
+    budget = Budget(loop, TrainConfig(data="x", lr=0.01), 100.0, 20)
     _epoch(budget, loop, clock, 1, 1.0)
     assert loop.epochs == 20  # the bound, not the 99 that would fit
     late = _loop(10)
-    budget = Budget(late, TrainConfig(data="x", lr=0.01), 1000.0, 20, lambda line: None)
+    budget = Budget(late, TrainConfig(data="x", lr=0.01), 1000.0, 20)
     for number in range(1, 4):
         late.epochs = 10  # as if the first epochs had kept it
         budget.durations = []
@@ -73,7 +88,7 @@ def test_spare_time_raises_the_epochs_only_early_and_only_to_the_bound(clock):
 
 
 def test_a_budget_spent_stops_after_the_epoch(clock):
-    loop, notes = _loop(10), []
-    budget = Budget(loop, TrainConfig(data="x", lr=0.01), 3.0, 10, notes.append)
+    loop, listener = _loop(10), Listener()
+    budget = Budget(loop, TrainConfig(data="x", lr=0.01), 3.0, 10, [listener])
     _epoch(budget, loop, clock, 1, 2.5)
-    assert loop.epochs == 1 and "training stops with the best weights" in notes[0]
+    assert loop.epochs == 1 and "training stops with the best weights" in listener.notes[0]

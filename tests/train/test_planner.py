@@ -70,6 +70,24 @@ def test_the_size_follows_the_images_detail_and_the_device_cap():
     assert budgeted.config.image_size == 128  # a budget raises the cap
 
 
+def test_a_budget_may_train_at_up_to_twice_the_detail_and_uniform_sizes_yield_to_it():
+    room = make_plan(_fingerprint(1000, detail=24), TrainConfig(data="x", time="10m"), "cpu",
+                     _probe(1e-9), 600, True)
+    assert room.config.image_size == 48 and "twice" in _choices(room)["image_size"].reason
+    tight = make_plan(_fingerprint(1000, detail=24), TrainConfig(data="x", time="5s"), "cpu",
+                      _probe(1e-6), 5.0, True)
+    assert tight.config.image_size < 48  # twice the detail does not fit 5 s
+    # 96-px images of one size that hold 24 px of detail are shrunk, not kept at 96
+    upscaled = _fingerprint(1000, side=96, uniform=True, detail=24)
+    for config, side in ((TrainConfig(data="x"), 24), (TrainConfig(data="x", time="10m"), 48)):
+        plan = make_plan(upscaled, config, "cpu", _probe(1e-9), 600 if config.time else None,
+                         True)
+        assert plan.config.image_size == side
+    sharp = make_plan(_fingerprint(1000, side=96, uniform=True), TrainConfig(data="x",
+                      time="10m"), "cpu", _probe(1e-9), 600, True)
+    assert sharp.config.image_size is None  # kept at its own 96 px
+
+
 def test_a_slow_machine_gets_a_smaller_size_then_fewer_epochs():
     # 1e-6 s per pixel: an epoch of 900 images at 64 px takes ~4.6 s, at 16 px ~0.3 s
     config = TrainConfig(data="x", time="20s")

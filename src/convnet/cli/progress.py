@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -83,6 +84,10 @@ class RichProgress(Callback):
             TimeRemainingColumn(), TextColumn("{task.fields[val]}"),
             console=self.console)
         self.progress.start()
+
+    def on_epochs(self, total: int) -> None:
+        assert self.info is not None
+        self.info = replace(self.info, epochs=total)  # the next bars count to the new total
 
     def on_epoch_start(self, epoch: int) -> None:
         if not self.live:

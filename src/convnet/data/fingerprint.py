@@ -22,6 +22,9 @@ from convnet.data.scan import GRAY_MODES
 HEADER_SAMPLE = 200  # file headers read to learn the image sizes of a folder
 DETAIL_SAMPLE, DETAIL_SIDE = 32, 128  # images decoded to measure detail, and at what side
 DETAIL_SIDES = (16, 24, 32, 48, 64, 96)  # sides weighed, smallest first
+# Images of one size up to this side are trained at their own size on every device (the
+# planner's size caps are all at least this), so their detail is not measured.
+KEPT_SIDE = 64
 DETAIL_LOSS = 0.03  # a side keeps the detail when shrinking to it loses less than this
 
 
@@ -85,13 +88,13 @@ def of_layout(layout: Layout, sample: int = HEADER_SAMPLE) -> Fingerprint:
     sizes = {(h, w) for w, h, _ in headers}
     channels = 1 if all(mode in GRAY_MODES for _, _, mode in headers) else 3
     present = [n for n in counts if n] or [0]
+    uniform = next(iter(sizes)) if len(sizes) == 1 else None
+    detail = None if uniform is not None and max(uniform) <= KEPT_SIDE else \
+        detail_side([Path(e.path) for e in train[::step][:DETAIL_SAMPLE]], channels)
     return Fingerprint(len(layout.classes), len(train), min(present), channels,
                        (min(shorter), int(median(shorter)), max(shorter)),
                        (round(min(aspects), 3), round(max(aspects), 3)),
-                       next(iter(sizes)) if len(sizes) == 1 else None,
-                       "val" in layout.splits(),
-                       detail_side([Path(e.path) for e in train[::step][:DETAIL_SAMPLE]],
-                                   channels))
+                       uniform, "val" in layout.splits(), detail)
 
 
 def detail_side(paths: list[Path], channels: int) -> int | None:

@@ -270,7 +270,7 @@ def _train_and_save(run: Prepared, dataset: Dataset, config: TrainConfig, folder
     signals = contextlib.nullcontext() if here.active else stop_on_signals(run.loop)
     budget = [] if deadline is None else \
         [Budget(run.loop, config, deadline, plan.most_epochs if plan else config.epochs,
-                _notify(callbacks))]
+                callbacks)]
     with threads, signals:
         try:
             run.loop.run(run.val_split, score, [threads, *budget, saver, *writers])

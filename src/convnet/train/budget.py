@@ -5,7 +5,7 @@ the new total, so the run still anneals and ends, with its best weights, by the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 
 from convnet.train.callbacks import Callback, EpochStats
 from convnet.train.config import TrainConfig
@@ -19,8 +19,9 @@ class Budget(Callback):
     schedule still warms up, so raising it changes nothing already done)."""
 
     def __init__(self, loop: Loop, config: TrainConfig, deadline: float, most: int,
-                 notify: Callable[[str], None]):
-        self.loop, self.config, self.deadline, self.notify = loop, config, deadline, notify
+                 listeners: Sequence[Callback] = ()):
+        self.loop, self.config, self.deadline = loop, config, deadline
+        self.listeners = listeners  # told of every change: the progress display, the log
         self.most = max(most, loop.epochs)
         self.durations: list[float] = []
 
@@ -37,6 +38,8 @@ class Budget(Callback):
         if wanted == planned:
             return
         self.loop.epochs = wanted
+        for listener in self.listeners:
+            listener.on_epochs(wanted)
         if wanted <= stats.epoch:
             self.notify(f"time budget reached after epoch {stats.epoch} of {planned}: "
                         "training stops with the best weights so far")
@@ -46,6 +49,10 @@ class Budget(Callback):
             self.notify(f"time budget: epochs cut from {planned} to {wanted} "
                         f"({epoch_seconds:.1f} s an epoch, {max(left, 0):.0f} s left); the "
                         "learning rate anneals over them")
+
+    def notify(self, line: str) -> None:
+        for listener in self.listeners:
+            listener.on_notice(line)
 
     def _replan(self) -> None:
         """The schedule over the new total, stepped on to where the run stands."""

@@ -48,6 +48,9 @@ class Callback:
 
     def on_train_start(self, info: TrainStart) -> None: ...
 
+    def on_epochs(self, total: int) -> None:
+        """The run's number of epochs changed while it trains (the time budget)."""
+
     def on_epoch_start(self, epoch: int) -> None: ...
 
     def on_step(self, epoch: int, step: int, loss: float, accuracy: float,
