@@ -86,6 +86,10 @@ def test_a_budget_may_train_at_up_to_twice_the_detail_and_uniform_sizes_yield_to
     sharp = make_plan(_fingerprint(1000, side=96, uniform=True), TrainConfig(data="x",
                       time="10m"), "cpu", _probe(1e-9), 600, True)
     assert sharp.config.image_size is None  # kept at its own 96 px
+    squeezed = make_plan(_fingerprint(1000, side=64, uniform=True), TrainConfig(data="x",
+                         time="5s"), "cpu", _probe(1e-6), 5.0, True)
+    assert squeezed.config.image_size is not None and squeezed.config.image_size < 64
+    assert "own size would not fit" in _choices(squeezed)["image_size"].reason
 
 
 def test_a_slow_machine_gets_a_smaller_size_then_fewer_epochs():

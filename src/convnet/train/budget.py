@@ -30,11 +30,14 @@ class Budget(Callback):
 
     def on_epoch_end(self, stats: EpochStats) -> None:
         self.durations.append(time.perf_counter() - self.started)
-        epoch_seconds = max(self.durations[-2:])
+        early = stats.epoch <= 2
+        # early, the latest epoch (the first carries the warm-up, which would undercount
+        # the epochs that fit); later, the slower of the last two, to keep a margin
+        epoch_seconds = self.durations[-1] if early else max(self.durations[-2:])
         left = self.deadline - time.perf_counter()
         fits = stats.epoch + max(0, int(left // epoch_seconds))
         planned = self.loop.epochs
-        wanted = min(fits, self.most) if stats.epoch <= 2 else min(fits, planned)
+        wanted = min(fits, self.most) if early else min(fits, planned)
         if wanted == planned:
             return
         self.loop.epochs = wanted

@@ -118,12 +118,13 @@ class _Shape:
 
 
 def _candidates(fp: Fingerprint, config: TrainConfig, device: str, resizable: bool,
-                budgeted: bool) -> tuple[list[int], str]:
-    """Sides to weigh, largest first, and the reason their top is where it is."""
+                budgeted: bool) -> tuple[list[int | None], str]:
+    """Sides to weigh, largest first (None: the images' own size), and the reason their top
+    is where it is."""
     if config.image_size is not None:
         return [config.image_size], "given"
     if not resizable:
-        return [], "the data's own size"
+        return [None], "the data's own size"
     middle = fp.shorter_sides[1]
     cap = (BUDGET_SIZE_CAP if budgeted else SIZE_CAP)[device]
     detail = fp.detail
@@ -133,7 +134,9 @@ def _candidates(fp: Fingerprint, config: TrainConfig, device: str, resizable: bo
     room = None if detail is None else (2 * detail if budgeted else detail)
     if fp.uniform is not None and max(fp.uniform) <= cap and \
             (room is None or room >= min(fp.uniform)):
-        return [], "every image has this size"
+        # kept as they are, unless the budget needs them smaller
+        return [None, *sorted((s for s in SIZES if s < min(fp.uniform)), reverse=True)], \
+            "every image has this size"
     top = min(cap, middle, room or middle)
     if room == top:
         why = (f"the images hold no finer detail than {detail} px" if room == detail else
@@ -184,7 +187,7 @@ def make_plan(fp: Fingerprint, config: TrainConfig, device: str, probe: Probe | 
     limit = budget if config.time else DEFAULT_BUDGET[device]
     sides, why = _candidates(fp, config, device, resizable, config.time is not None)
     chosen = None
-    for side in sides or [None]:
+    for side in sides:
         chosen = _measure(fp, config, device, probe, side, batch, trained)
         if chosen.epoch_seconds is None or chosen.epoch_seconds * target <= limit:
             break
@@ -192,8 +195,9 @@ def make_plan(fp: Fingerprint, config: TrainConfig, device: str, probe: Probe | 
     epochs, epochs_reason = _epochs(config, target, trained, chosen.epoch_seconds, limit)
     height, width, _ = chosen.input_shape
     size_text = f"{height} px" if height == width else f"{height}×{width} px"
-    if sides and config.image_size is None and side != sides[0]:
-        why = f"{why}; {sides[0]} px would not fit {human_seconds(limit)}"
+    if config.image_size is None and side != sides[0]:
+        top = "the images' own size" if sides[0] is None else f"{sides[0]} px"
+        why = f"{why}; {top} would not fit {human_seconds(limit)}"
     choices.insert(0, Choice("image_size", size_text, why, config.image_size is not None))
     choices.insert(1, _arch_choice(config, chosen))
     choices.append(Choice("epochs", str(epochs), epochs_reason, config.epochs is not None))
