@@ -81,12 +81,22 @@ def _torchrun_child(tmp_path, out: str, kill: bool, restarts: int) -> subprocess
     child = Path(__file__).with_name("ddp_child.py")
     options = {**OPTIONS, "epochs": 3, "batch_size": 16, "threads": 1}
     return subprocess.run(
-        # --standalone: a c10d rendezvous on localhost, with a new round per restart (a
-        # static master address keeps the first attempt's keys in its store)
+        # --standalone: a c10d rendezvous on localhost, with a new round per restart
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
          "2", "--max-restarts", str(restarts), str(child), out, "1" if kill else "0",
          json.dumps(options)],
         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+
+def test_a_killed_worker_is_restarted_and_the_run_ends_as_if_never_killed(tmp_path):
+    whole = _torchrun_child(tmp_path, str(tmp_path / "whole"), kill=False, restarts=0)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    killed = _torchrun_child(tmp_path, str(tmp_path / "killed"), kill=True, restarts=1)
+    assert killed.returncode == 0, killed.stderr[-2000:]
+    assert "exitcode: -9" in killed.stderr  # torchrun saw the worker die, then restarted it
+    one = load_file(tmp_path / "whole" / "model.safetensors")
+    two = load_file(tmp_path / "killed" / "model.safetensors")
+    assert all(torch.equal(one[name], two[name]) for name in one)
 
 
 def test_a_killed_worker_without_restarts_stops_every_rank(tmp_path):

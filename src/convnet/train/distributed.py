@@ -58,11 +58,26 @@ def join(device: torch.device) -> World:
     here = world()
     if here.active and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend, timeout=TIMEOUT)
+        dist.init_process_group(backend, timeout=TIMEOUT, store=_attempt_store(here),
+                                rank=here.rank, world_size=here.size)
         # a process that exits with the group alive aborts in gloo's threads ("terminate
         # called without an active exception"), which torchrun reports as a failure
         atexit.register(leave)
     return here
+
+
+def _attempt_store(here: World) -> dist.Store:
+    """The rendezvous store for this attempt of the workers. torchrun's agent keeps one
+    store for every restart (``--max-restarts``), and the process group's keys carry no
+    attempt: restarted workers would read the dead workers' gloo addresses and fail with
+    "connection refused". A prefix per attempt keeps each attempt's keys apart."""
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]),
+                          here.size, is_master=False, timeout=TIMEOUT) \
+        if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True" else \
+        dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), here.size,
+                      is_master=here.rank == 0, timeout=TIMEOUT, multi_tenant=True)
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return dist.PrefixStore(f"convnet/attempt_{attempt}", store)
 
 
 def barrier() -> None:
