@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -125,3 +126,24 @@ def test_sync_bn_is_refused_on_a_cpu(capsys):
 
     assert main(["train", "--sync-bn", "--device", "cpu", "--epochs", "1"]) == 1
     assert "--sync-bn needs GPUs" in capsys.readouterr().err
+
+
+def test_a_rank_whose_partner_died_says_so_in_one_line(monkeypatch, capsys):
+    from convnet import runs
+    from convnet.cli import main
+
+    def partner_died(*args, **kwargs):
+        raise RuntimeError("[third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error "
+                           "[127.0.0.1]:20374: Connection reset by peer. This is typically "
+                           "caused by a remote worker hanging.")
+    monkeypatch.setattr(runs, "train", partner_died)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert main(["train", "--epochs", "1"]) == 1
+    printed = capsys.readouterr().err.strip()
+    assert printed.startswith("error: process 1 of 2 lost the others mid-run (Read error "
+                              "[127.0.0.1]:20374: Connection reset by peer)")
+    assert "--max-restarts" in printed and len(printed.splitlines()) == 1
+    monkeypatch.delenv("WORLD_SIZE")  # one process: the same error is a bug, not a peer
+    with pytest.raises(RuntimeError):
+        main(["train", "--epochs", "1"])

@@ -390,7 +390,25 @@ def main(argv: list[str] | None = None) -> int:
     except (click.Abort, KeyboardInterrupt):
         err.print("interrupted")
         return 130
+    except RuntimeError as error:
+        return _lost_peer(error)
     return 0
+
+
+def _lost_peer(error: RuntimeError) -> int:
+    """Under torchrun, one line for a process whose partner died; anything else is a bug
+    and keeps its traceback."""
+    from convnet.train.distributed import lost_peer, world
+
+    reason = lost_peer(error)
+    if reason is None:
+        raise error
+    here = world()
+    err.print(f"error: process {here.rank} of {here.size} lost the others mid-run ({reason}): "
+              "another process of this torchrun job stopped, and its output says why. "
+              "torchrun --max-restarts K restarts every process from the run's last "
+              "checkpoint.", soft_wrap=True, markup=False)
+    return 1
 
 
 if __name__ == "__main__":

@@ -80,6 +80,17 @@ def _attempt_store(here: World) -> dist.Store:
     return dist.PrefixStore(f"convnet/attempt_{attempt}", store)
 
 
+def lost_peer(error: BaseException) -> str | None:
+    """Under torchrun, why a collective failed when another process stopped (gloo's or
+    NCCL's own words, shortened); None for any other error."""
+    text = str(error)
+    if not world().active or not (isinstance(error, dist.DistError) or "gloo" in text
+                                  or "NCCL" in text):
+        return None
+    first = text.splitlines()[0] if text else type(error).__name__
+    return first.rsplit("] ", 1)[-1].split(". ")[0]
+
+
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()
