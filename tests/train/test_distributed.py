@@ -89,21 +89,50 @@ def _torchrun_child(tmp_path, out: str, kill: bool, restarts: int) -> subprocess
         cwd=tmp_path, capture_output=True, text=True, timeout=300)
 
 
-def test_a_killed_worker_is_restarted_and_the_run_ends_as_if_never_killed(tmp_path):
-    whole = _torchrun_child(tmp_path, str(tmp_path / "whole"), kill=False, restarts=0)
-    assert whole.returncode == 0, whole.stderr[-2000:]
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory) -> dict[str, torch.Tensor]:
+    """The weights of the 2-rank run below, never interrupted."""
+    where = tmp_path_factory.mktemp("whole")
+    done = _torchrun_child(where, str(where / "run"), kill=False, restarts=0)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return load_file(where / "run" / "model.safetensors")
+
+
+def _same(weights: dict[str, torch.Tensor], run) -> bool:
+    other = load_file(run / "model.safetensors")
+    return all(torch.equal(weights[name], other[name]) for name in weights)
+
+
+def test_a_killed_worker_is_restarted_and_the_run_ends_as_if_never_killed(tmp_path, whole):
     killed = _torchrun_child(tmp_path, str(tmp_path / "killed"), kill=True, restarts=1)
     assert killed.returncode == 0, killed.stderr[-2000:]
     assert "exitcode: -9" in killed.stderr  # torchrun saw the worker die, then restarted it
-    one = load_file(tmp_path / "whole" / "model.safetensors")
-    two = load_file(tmp_path / "killed" / "model.safetensors")
-    assert all(torch.equal(one[name], two[name]) for name in one)
+    assert _same(whole, tmp_path / "killed")
 
 
-def test_a_killed_worker_without_restarts_stops_every_rank(tmp_path):
+def test_a_killed_worker_without_restarts_stops_every_rank_and_resume_goes_on(tmp_path,
+                                                                             whole):
     killed = _torchrun_child(tmp_path, str(tmp_path / "killed"), kill=True, restarts=0)
     assert killed.returncode != 0 and "exitcode: -9" in killed.stderr
     assert not (tmp_path / "killed" / "model.json").exists()
+    # the same two processes go on from the checkpoint with --resume
+    resumed = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+         "2", "-m", "convnet", "train", "--resume", str(tmp_path / "killed"), "--no-report"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming" in resumed.stdout and _same(whole, tmp_path / "killed")
+
+
+def test_a_checkpoint_goes_on_only_with_the_processes_that_wrote_it(monkeypatch, tmp_path):
+    from convnet.errors import ConvnetError
+    from convnet.runs.create import _check_processes
+
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(ConvnetError, match="checkpointed by 2 process.*--nproc-per-node 2"):
+        _check_processes(tmp_path, {"processes": 2})
+    _check_processes(tmp_path, {"processes": 3})
 
 
 def test_predict_under_torchrun_prints_one_csv_in_input_order(tiny_run, tmp_path):

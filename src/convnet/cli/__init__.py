@@ -10,9 +10,9 @@ import click
 from rich.console import Console
 
 from convnet.cli import render
-from convnet.cli.launch import Exit, torchrun_train
+from convnet.cli.launch import Exit, lost_peer_line, torchrun_train
 from convnet.cli.messages import to_flags
-from convnet.cli.options import config_from, config_options
+from convnet.cli.options import check_run_first, config_from, config_options
 from convnet.data.preprocess import RESIZE_MODES
 from convnet.errors import ConvnetError, Interrupted
 
@@ -173,7 +173,7 @@ def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv print different formats; give one of them.")
-    _check_order(run, images)
+    check_run_first(run, images)
     loaded = convnet.load(run)
     paths = expand_paths(list(images))
     if not paths:
@@ -231,14 +231,6 @@ def export(run: Path, kind: str, out_file: Path | None, opset: int, batch: str, 
     out.print(f"wrote {done.path} ({done.bytes / 1000:,.0f} KB, opset {opset}, batch {batch}); "
               f"parity with PyTorch on {parity.images} images of {parity.source}: max |Δp| "
               f"{parity.max_diff:.1e}, top-1 agreement {parity.agree}/{parity.images}")
-
-
-def _check_order(run: Path, images: tuple[Path, ...]) -> None:
-    """`convnet predict IMAGE RUN` is an easy slip: name it instead of 'not a run folder'."""
-    runs = [path for path in images if (path / "model.json").is_file()]
-    if run.is_file() and runs:
-        raise ConvnetError(f"{str(run)!r} is an image and {str(runs[0])!r} is a run folder: "
-                           "the run comes first. Use: convnet predict RUN IMAGE [IMAGE ...].")
 
 
 @app.command()
@@ -391,24 +383,12 @@ def main(argv: list[str] | None = None) -> int:
         err.print("interrupted")
         return 130
     except RuntimeError as error:
-        return _lost_peer(error)
+        line = lost_peer_line(error)
+        if line is None:
+            raise  # a bug: keep its traceback
+        err.print(line, soft_wrap=True, markup=False)
+        return 1
     return 0
-
-
-def _lost_peer(error: RuntimeError) -> int:
-    """Under torchrun, one line for a process whose partner died; anything else is a bug
-    and keeps its traceback."""
-    from convnet.train.distributed import lost_peer, world
-
-    reason = lost_peer(error)
-    if reason is None:
-        raise error
-    here = world()
-    err.print(f"error: process {here.rank} of {here.size} lost the others mid-run ({reason}): "
-              "another process of this torchrun job stopped, and its output says why. "
-              "torchrun --max-restarts K restarts every process from the run's last "
-              "checkpoint.", soft_wrap=True, markup=False)
-    return 1
 
 
 if __name__ == "__main__":

@@ -29,3 +29,18 @@ def torchrun_train(nproc: int, argv: list[str]) -> int:
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                "--nproc-per-node", str(nproc), "-m", "convnet", "train", *rest]
     return subprocess.run(command, check=False).returncode
+
+
+def lost_peer_line(error: RuntimeError) -> str | None:
+    """Under torchrun, the one line for a process whose partner died; None for any other
+    error."""
+    from convnet.train.distributed import lost_peer, world
+
+    reason = lost_peer(error)
+    if reason is None:
+        return None
+    here = world()
+    return (f"error: process {here.rank} of {here.size} lost the others mid-run ({reason}): "
+            "another process of this torchrun job stopped, and its output says why. "
+            "torchrun --max-restarts K restarts every process from the run's last "
+            "checkpoint.")

@@ -1,13 +1,16 @@
 """`convnet train`'s options, generated from `TrainConfig`'s fields: their names, types,
-choices, help and defaults are written once, in `convnet.train.config`."""
+choices, help and defaults are written once, in `convnet.train.config`; and checks of
+other commands' arguments."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import Field, fields
+from pathlib import Path
 
 import click
 
+from convnet.errors import ConvnetError
 from convnet.train.config import TrainConfig, field_kind
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
@@ -48,3 +51,12 @@ def config_from(options: dict[str, object]) -> TrainConfig:
 
 
 __all__ = ["config_from", "config_options", "flag"]
+
+
+def check_run_first(run: Path, images: tuple[Path, ...]) -> None:
+    """`convnet predict IMAGE RUN` is an easy slip: name it instead of 'not a run folder'."""
+    runs = [path for path in images if (path / "model.json").is_file()]
+    if run.is_file() and runs:
+        raise ConvnetError(f"{str(run)!r} is an image and {str(runs[0])!r} is a run folder: "
+                           "the run comes first. Use: convnet predict RUN IMAGE [IMAGE ...].")
+

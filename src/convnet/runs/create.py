@@ -319,10 +319,18 @@ def _after_restart(out: str | Path | None) -> Resume | None:
     if (folder / "model.json").is_file() or not checkpoint.exists(folder):
         return None
     state, info = checkpoint.load(folder)
-    if info.get("processes") != world().size:
-        raise RunError(f"{folder} was checkpointed by {info.get('processes', 1)} process(es), "
-                       f"not {world().size}; restart with the same number.")
+    _check_processes(folder, info)
     return Resume(folder, state, info)
+
+
+def _check_processes(folder: Path, info: dict) -> None:
+    """Under torchrun, a checkpoint goes on only with the number of processes that wrote
+    it: each rank's share of the batches and its generator were saved for that number."""
+    saved = info.get("processes", 1)
+    if world().active and saved != world().size:
+        raise RunError(f"{folder} was checkpointed by {saved} process(es), not "
+                       f"{world().size}; resume it with --nproc-per-node {saved} (or in one "
+                       "process, without torchrun).")
 
 
 def _settings(config: TrainConfig | None, out: str | Path | None,
@@ -333,14 +341,11 @@ def _settings(config: TrainConfig | None, out: str | Path | None,
             return TrainConfig.from_dict(options), None
         return (TrainConfig.from_dict({**config.to_dict(), **options}) if options
                 else config), None
-    if world().active:
-        raise ConvnetError("resume under torchrun is not supported; torchrun's own restarts "
-                           "(--max-restarts) go on from the last checkpoint by themselves, "
-                           "or resume the run in one process.")
     if config is not None or out is not None:
         raise ConvnetError("resume continues a run with its own config and folder; give "
                            "neither config nor out, only the settings to change.")
     config, state, info = resume_config(Path(resume), options)
+    _check_processes(Path(resume), info)
     return config, Resume(Path(resume), state, info)
 
 
