@@ -71,11 +71,10 @@ def _attempt_store(here: World) -> dist.Store:
     store for every restart (``--max-restarts``), and the process group's keys carry no
     attempt: restarted workers would read the dead workers' gloo addresses and fail with
     "connection refused". A prefix per attempt keeps each attempt's keys apart."""
+    # torchrun's agent hosts the store; in a launch without it, rank 0 does
+    hosted = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True" and here.rank == 0
     store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]),
-                          here.size, is_master=False, timeout=TIMEOUT) \
-        if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True" else \
-        dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), here.size,
-                      is_master=here.rank == 0, timeout=TIMEOUT, multi_tenant=True)
+                          here.size, is_master=hosted, timeout=TIMEOUT, multi_tenant=True)
     attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
     return dist.PrefixStore(f"convnet/attempt_{attempt}", store)
 
