@@ -7,6 +7,7 @@ estimate come from this machine, not from a table.
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -17,12 +18,14 @@ from convnet.train.speed import autocast, autocast_dtype, fused_options
 WARMUP, MIN_STEPS, MIN_SECONDS = 2, 3, 0.25
 
 
+@lru_cache(maxsize=64)  # a folder's plan weighs its size before decoding and again after
 def seconds_per_image(arch: str, input_shape: tuple[int, int, int], classes: int,
                       batch_size: int, device: torch.device, precision: str = "auto") -> float:
     """Seconds one training step takes per image (forward, backward, AdamW), measured.
 
     Two warm-up steps, then steps until ``MIN_STEPS`` and ``MIN_SECONDS`` are both passed.
-    Torch's global random state is left as it was.
+    Torch's global random state is left as it was. Measured once per process for each set
+    of arguments.
     """
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         network = build(arch, input_shape, classes).to(device)
