@@ -50,9 +50,6 @@ def config_from(options: dict[str, object]) -> TrainConfig:
     return TrainConfig.from_dict({k: v for k, v in options.items() if v is not None})
 
 
-__all__ = ["config_from", "config_options", "flag"]
-
-
 def check_run_first(run: Path, images: tuple[Path, ...]) -> None:
     """`convnet predict IMAGE RUN` is an easy slip: name it instead of 'not a run folder'."""
     runs = [path for path in images if (path / "model.json").is_file()]
@@ -60,3 +57,5 @@ def check_run_first(run: Path, images: tuple[Path, ...]) -> None:
         raise ConvnetError(f"{str(run)!r} is an image and {str(runs[0])!r} is a run folder: "
                            "the run comes first. Use: convnet predict RUN IMAGE [IMAGE ...].")
 
+
+__all__ = ["check_run_first", "config_from", "config_options", "flag"]

@@ -31,8 +31,9 @@ RESERVE, RESERVE_SECONDS = 0.04, 1.0  # kept from a budget for the test score an
 
 def training_seconds(config: TrainConfig) -> float | None:
     """The part of the time budget that training may use (None: no budget)."""
-    budget = budget_seconds(config)
-    return None if budget is None else budget * (1 - RESERVE) - RESERVE_SECONDS
+    if config.time is None:
+        return None
+    return parse_time(config.time) * (1 - RESERVE) - RESERVE_SECONDS
 
 
 def _probe(config: TrainConfig, device: torch.device, resizable: bool):
@@ -42,10 +43,6 @@ def _probe(config: TrainConfig, device: torch.device, resizable: bool):
             (config.image_size is not None or not resizable):
         return None
     return probe_on(device, config.precision)
-
-
-def budget_seconds(config: TrainConfig) -> float | None:
-    return None if config.time is None else parse_time(config.time)
 
 
 def before_loading(config: TrainConfig, started: float) -> Plan | None:

@@ -185,7 +185,6 @@ def parse_time(text: str) -> float:
     return seconds
 
 
-
 _KINDS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
 
 
