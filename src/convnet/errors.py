@@ -19,6 +19,16 @@ class RunError(ConvnetError):
     """A run directory that is missing, incomplete, corrupt or from another version."""
 
 
+class DiskFull(RunError):
+    """A file could not be written for lack of room (a full disk, a quota, a file-size
+    limit). The message names the folder, the bytes needed and the bytes free; ``folder``
+    is where the write was going."""
+
+    def __init__(self, message: str, folder: str, needed: int):
+        super().__init__(message)
+        self.folder, self.needed = folder, needed
+
+
 class DataError(ConvnetError):
     """The data scan found problems and ``--strict`` was asked for; ``report`` lists them."""
 

@@ -19,11 +19,18 @@ import torch
 from convnet import data as datasets
 from convnet.data.dataset import Dataset
 from convnet.data.preprocess import Preprocess
-from convnet.errors import ConvnetError, DataError, Interrupted, RunError, TrainingError
+from convnet.errors import (
+    ConvnetError,
+    DataError,
+    DiskFull,
+    Interrupted,
+    RunError,
+    TrainingError,
+)
 from convnet.network import PRESETS, resolve_arch
 from convnet.runs import planning
 from convnet.runs.evaluate import Evaluation
-from convnet.runs.folders import RunFolder, check_writable, choose_run_dir
+from convnet.runs.folders import RunFolder, check_writable, choose_run_dir, start_settings
 from convnet.runs.format import (
     DataInfo,
     Metrics,
@@ -136,10 +143,12 @@ def _check_weights(network: torch.nn.Module) -> None:
 
 @dataclass
 class Resume:
-    """An unfinished run to continue: its folder, saved state and checkpoint info."""
+    """An unfinished run to continue: its folder, saved state and checkpoint info (the
+    settings it was started with; ``state`` is None for a run that stopped before its first
+    checkpoint, which starts again from the beginning)."""
 
     folder: Path
-    state: dict
+    state: dict | None
     info: dict
 
 
@@ -154,7 +163,15 @@ def _restore(run: Prepared, resume: Resume, config: TrainConfig,
              notify: Callable[[str], None]) -> None:
     """Put the saved state back; with more epochs than saved, re-plan the schedule for
     them (stepped on to where the run stands) and say so."""
+    if resume.state is None:
+        notify(f"resuming {resume.folder} from its start: it stopped before its first "
+               "checkpoint")
+        return
     run.state.load_state_dict(resume.state)
+    progress = run.state.progress
+    notify(f"resuming {resume.folder} at epoch "
+           + (f"{progress['epoch']} step {progress['done'] + 1}" if progress else
+              f"{run.state.epoch + 1}, its start"))
     saved_epochs = resume.info["config"]["epochs"]
     if config.epochs == saved_epochs:
         return
@@ -215,36 +232,55 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
     notify = _notify(callbacks)
     if resume is not None:
         _check_resumed_data(resume, dataset)
-        folder = RunFolder(resume.folder)
+        folder = RunFolder.reclaim(resume.folder) if world().primary else \
+            RunFolder(resume.folder)
+        plan_record = resume.info.get("plan")
     else:
+        plan_record = None if plan is None else plan.to_dict()
         named = arch if arch in PRESETS else "auto" if plan and plan.designed else "custom"
         wanted = choose_run_dir(out, f"{dataset.name}-{named}")
     run = prepare(dataset, config)
+    info = _start_record(run, dataset, config, plan_record)
     if resume is not None:
         _restore(run, resume, config, notify)
-        progress = run.state.progress
-        notify(f"resuming {resume.folder} at epoch "
-               + (f"{progress['epoch']} step {progress['done'] + 1}" if progress else
-                  f"{run.state.epoch + 1}, its start"))
     else:
         folder = _claim(wanted, out is None)
+        if world().primary:
+            try:
+                folder.write_start(info)
+            except BaseException:
+                folder.discard()  # nothing else is in it yet
+                raise
     _announce(run, dataset, config, folder, callbacks)
     trained_from = time.perf_counter()
     deadline = None if config.time is None else \
         started + planning.training_seconds(config)
     try:
         network, test, record = _train_and_save(run, dataset, config, folder, callbacks,
-                                                plan, deadline)
+                                                plan, info, deadline)
     except Interrupted as stop:
         stop.folder = str(folder.path)
+        _leave(folder)
+        raise
+    except DiskFull as full:  # the run stays resumable from its last checkpoint, or start
+        _leave(folder)
+        raise DiskFull(f"{full} Training stopped; free some space, then resume with: "
+                       f"convnet train --resume {folder.path}", full.folder,
+                       full.needed) from None
+    except KeyboardInterrupt:  # a second Ctrl-C: the folder stays resumable as it stands
+        _leave(folder)
         raise
     except ConvnetError:
         if resume is None and world().primary:
             folder.discard()  # a failed new run leaves nothing behind
+        else:
+            _leave(folder)
         raise
     except BaseException:
         if resume is None and world().primary and not checkpoint.exists(folder.path):
             folder.discard()
+        else:
+            _leave(folder)
         raise
     state = run.state
     result = TrainResult(Run(network.cpu(), record, folder.path), folder.path, state.history,
@@ -255,14 +291,26 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
     return result
 
 
+def _start_record(run: Prepared, dataset: Dataset, config: TrainConfig,
+                  plan: dict | None) -> dict:
+    """What a run is started from, as written with its folder and with every checkpoint:
+    the resolved config, the data's fingerprint and the plan record."""
+    return {"config": _resolved(run, config).to_dict(), "fingerprint": dataset.fingerprint(),
+            "data": dataset.name, "arch": run.arch, "plan": plan, "processes": world().size}
+
+
+def _leave(folder: RunFolder) -> None:
+    if world().primary:
+        folder.leave()
+
+
 def _train_and_save(run: Prepared, dataset: Dataset, config: TrainConfig, folder: RunFolder,
-                    callbacks: Sequence[Callback], plan: Plan | None, deadline: float | None):
+                    callbacks: Sequence[Callback], plan: Plan | None, info: dict,
+                    deadline: float | None):
     """The epochs (checkpointed, stoppable by signals, held to the deadline), the test
     score, the run files."""
     here = world()
     threads = CpuThreads(config.threads, run.device, _notify(callbacks), share=here.local_size)
-    info = {"config": _resolved(run, config).to_dict(), "fingerprint": dataset.fingerprint(),
-            "data": dataset.name, "arch": run.arch}
     saver = Checkpoints(folder.path, run.state, info, config.checkpoint_every)
     score = _scorer(run, dataset.classes, config)
     # only the primary process writes; the others train beside it
@@ -284,8 +332,8 @@ def _train_and_save(run: Prepared, dataset: Dataset, config: TrainConfig, folder
     test = None if dataset.test is None else score(network, dataset.test)  # every rank
     weights = weights_bytes(network)
     record = _record(run, dataset, config, test, sha256(weights))
-    if plan is not None:
-        record = replace(record, plan=plan.to_dict())
+    if info["plan"] is not None:
+        record = replace(record, plan=info["plan"])
     record.speed.update({**threads.describe(), "processes": here.size})
     if here.primary:
         write_run(folder.path, record, weights,
@@ -316,8 +364,11 @@ def _after_restart(out: str | Path | None) -> Resume | None:
     if out is None or not (world().active and restarted()):
         return None
     folder = Path(out)
-    if (folder / "model.json").is_file() or not checkpoint.exists(folder):
+    if (folder / "model.json").is_file():
         return None
+    if not checkpoint.exists(folder):  # the workers stopped before the first checkpoint
+        info = start_settings(folder)
+        return None if info is None else Resume(folder, None, info)
     state, info = checkpoint.load(folder)
     _check_processes(folder, info)
     return Resume(folder, state, info)

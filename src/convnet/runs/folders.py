@@ -4,13 +4,17 @@ findable."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from convnet.atomic import umask
+from convnet.atomic import umask, write_json
 from convnet.errors import RunError
 
 
@@ -38,6 +42,8 @@ def _check_new(out: Path) -> None:
     if out.is_file():
         raise RunError(f"out={str(out)!r} is a file; a run is a folder. Choose a new out "
                        "folder.")
+    if out.is_dir() and abandoned(out):
+        return  # a run that stopped before its first checkpoint: nothing in it to keep
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise RunError(f"out={str(out)!r} already exists and is not empty; a run is never "
                        "written over another. Choose a new out folder or remove that one.")
@@ -67,15 +73,88 @@ def check_writable(out: str | Path | None, root: Path = Path("runs")) -> None:
 
 
 CLAIM = ".convnet-training"  # in a run folder while a process trains into it
+START = "start.json"  # the run's resolved settings, written when its folder is claimed
+FRESH_SECONDS = 10  # a claim without its process id yet is taken as live for this long
+
+
+def _started(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc), so that a reused
+    process id is not taken for the process that claimed a folder; None where unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _claimant() -> dict[str, Any]:
+    return {"pid": os.getpid(), "host": socket.gethostname(), "started": _started(os.getpid())}
+
+
+def claim_holder(folder: Path) -> dict[str, Any] | None:
+    """The live process that holds ``folder``'s claim, or None when nothing does: no claim,
+    an empty one (written by convnet before claims named their process), or one whose
+    process is gone. A claim from another host is taken as live (it cannot be checked)."""
+    path = folder / CLAIM
+    try:
+        holder = json.loads(path.read_text())
+        pid = int(holder["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        try:  # a claim being written this instant reads empty: live for a while
+            fresh = time.time() - path.stat().st_mtime < FRESH_SECONDS
+        except OSError:
+            fresh = False
+        return {"pid": "?", "host": "?"} if fresh else None
+    if holder.get("host") != socket.gethostname():
+        return holder
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, another user's
+    started = _started(pid)
+    if holder.get("started") and started and started != holder["started"]:
+        return None  # the id was reused by a later process
+    return holder
+
+
+def held_elsewhere(folder: Path) -> dict[str, Any] | None:
+    """`claim_holder`, unless that is this process (a run it left, resumed in it)."""
+    holder = claim_holder(folder)
+    mine = holder is not None and holder.get("pid") == os.getpid() and \
+        holder.get("host") == socket.gethostname()
+    return None if mine else holder
+
+
+def holder_text(holder: dict[str, Any]) -> str:
+    return f"process {holder.get('pid')} on {holder.get('host')}"
+
+
+def abandoned(folder: Path) -> bool:
+    """Whether ``folder`` is a run that stopped before its first checkpoint: it holds only
+    a claim whose process is gone (and the settings written with it)."""
+    names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    return bool(names) and names <= {CLAIM, START} and claim_holder(folder) is None
+
+
+def start_settings(folder: Path) -> dict[str, Any] | None:
+    """The settings a run wrote when it claimed ``folder``, or None."""
+    try:
+        settings = json.loads((folder / START).read_text())
+    except (OSError, ValueError):
+        return None
+    return settings if isinstance(settings, dict) else None
 
 
 class RunFolder:
     """The folder of a run being trained, claimed under its final name when training starts.
 
     Claiming is atomic (``mkdir``, or an exclusive marker file in an empty folder the user
-    made), so two processes never share a folder and no run is written over another. An
-    interrupted run stays there, findable and resumable, with its checkpoint; a run that
-    fails before its first checkpoint is removed, so it leaves nothing behind.
+    made), so two processes never share a folder and no run is written over another. The
+    claim names its process, so a claim whose process is gone blocks nothing. An
+    interrupted run stays there, findable and resumable, with its checkpoint, or with its
+    settings (`START`) when it stopped before the first one; a run that fails leaves
+    nothing behind.
     """
 
     def __init__(self, path: Path):
@@ -93,8 +172,9 @@ class RunFolder:
             try:
                 target.mkdir(parents=True)
                 os.chmod(target, 0o777 & ~umask())
-                (target / CLAIM).touch()
-                return cls(target)
+                if _write_claim(target):
+                    return cls(target)
+                raise FileExistsError  # claimed by a racer between mkdir and now
             except FileExistsError:
                 if _claim_empty(target):
                     return cls(target)
@@ -104,8 +184,32 @@ class RunFolder:
                                    "training run. Choose a new out folder.") from None
         raise RunError(f"{wanted} and its next 998 numbered names are all taken.")
 
+    @classmethod
+    def reclaim(cls, folder: Path) -> RunFolder:
+        """Claim an unfinished run's folder again, to resume it.
+
+        Raises:
+            RunError: while the process that holds it is still training.
+        """
+        holder = held_elsewhere(folder)
+        if holder is not None:
+            raise RunError(f"{folder} is still being trained by {holder_text(holder)}; "
+                           "resume it once that process has stopped (or stop it first).")
+        write_json(folder / CLAIM, _claimant())
+        return cls(folder)
+
+    def write_start(self, settings: dict[str, Any]) -> None:
+        """Record the resolved settings, so that a run killed before its first checkpoint
+        can be listed and started again as it was."""
+        write_json(self.path / START, settings)
+
+    def leave(self) -> None:
+        """This process stops training into the folder and leaves it resumable."""
+        (self.path / CLAIM).unlink(missing_ok=True)
+
     def release(self) -> None:
-        """The run is finished: drop the claim."""
+        """The run is finished: drop the claim and the start settings."""
+        (self.path / START).unlink(missing_ok=True)
         (self.path / CLAIM).unlink(missing_ok=True)
 
     def discard(self) -> None:
@@ -114,11 +218,21 @@ class RunFolder:
 
 
 def _claim_empty(folder: Path) -> bool:
-    """Claim a folder that exists but holds nothing (made for ``--out`` beforehand)."""
-    if not folder.is_dir() or any(p.name != CLAIM for p in folder.iterdir()):
+    """Claim a folder that exists but holds nothing (made for ``--out`` beforehand), or
+    one that a run left before its first checkpoint (its claim's process is gone)."""
+    if not folder.is_dir():
         return False
+    if abandoned(folder):
+        (folder / START).unlink(missing_ok=True)
+        (folder / CLAIM).unlink(missing_ok=True)  # lost to a racing claimant: it wins below
+    return not any(folder.iterdir()) and _write_claim(folder)
+
+
+def _write_claim(folder: Path) -> bool:
+    """Create the claim exclusively; False if another process made it first."""
     try:
-        with open(folder / CLAIM, "x"):
-            return True
-    except FileExistsError:  # another process claimed it first
+        with open(folder / CLAIM, "x") as file:
+            file.write(json.dumps(_claimant()))  # one small write: readers see all or none
+        return True
+    except FileExistsError:
         return False

@@ -38,6 +38,7 @@ from convnet.data.dataset import Validation
 from convnet.data.pixels import Normalization
 from convnet.data.preprocess import Preprocess
 from convnet.errors import RunError
+from convnet.runs.folders import START
 from convnet.train import checkpoint
 from convnet.train.callbacks import EpochStats
 from convnet.train.config import TrainConfig
@@ -230,6 +231,10 @@ def _read_meta(folder: Path) -> dict[str, Any]:
                        f"{where['epoch'] + 1 if where.get('in_epoch') else where['epoch']}"
                        f"{_within(where)}; it is not a trained model yet. Resume it with: "
                        f"convnet train --resume {folder}")
+    if META in missing and (folder / START).is_file():
+        raise RunError(f"{str(folder)!r} is a run that stopped before its first checkpoint; "
+                       f"it is not a trained model yet. Start it again with: convnet train "
+                       f"--resume {folder}")
     if missing:
         raise RunError(f"Run folder {str(folder)!r} is missing {' and '.join(missing)}; it is "
                        "not a complete run. Train again or point at another run folder.")

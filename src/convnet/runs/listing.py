@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from convnet.errors import ConvnetError
+from convnet.runs.folders import claim_holder, start_settings
 from convnet.runs.format import META
 from convnet.train import checkpoint
 
@@ -19,7 +20,9 @@ class RunSummary:
     data: str
     arch: str
     epochs: int  # planned
-    state: str  # "finished" or "unfinished at epoch 3 step 120"
+    # "finished", "unfinished at epoch 3 step 120", "training, at epoch 3 step 120",
+    # "stopped before its first checkpoint"
+    state: str
     accuracy: float | None  # test accuracy, else validation accuracy, of the kept epoch
     scored_on: str | None  # "test" or "val"
 
@@ -39,13 +42,21 @@ def _finished(folder: Path) -> RunSummary | None:
 
 def _unfinished(folder: Path) -> RunSummary | None:
     info = checkpoint.info(folder)
+    live = claim_holder(folder) is not None
     if info is None:
-        return None
-    in_epoch = info.get("in_epoch")
-    where = f"epoch {in_epoch[0]} step {in_epoch[1]}" if in_epoch else \
-        f"epoch {info['epoch']} (its end)"
-    return RunSummary(folder, False, info["data"], info["arch"], info["config"]["epochs"],
-                      f"unfinished at {where}", None, None)
+        info = start_settings(folder)
+        state = "training, before its first checkpoint" if live else \
+            "stopped before its first checkpoint"
+    else:
+        in_epoch = info.get("in_epoch")
+        where = f"epoch {in_epoch[0]} step {in_epoch[1]}" if in_epoch else \
+            f"epoch {info['epoch']} (its end)"
+        state = f"training, at {where}" if live else f"unfinished at {where}"
+    try:
+        return RunSummary(folder, False, info["data"], info["arch"], info["config"]["epochs"],
+                          state, None, None)
+    except (KeyError, TypeError):
+        return None  # no checkpoint or settings this version can read
 
 
 def list_runs(root: str | Path = "runs") -> list[RunSummary]:

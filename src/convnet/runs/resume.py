@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from convnet.errors import RunError
+from convnet.runs.folders import held_elsewhere, holder_text, start_settings
 from convnet.train import checkpoint
 from convnet.train.callbacks import Callback, EpochStats
 from convnet.train.config import TrainConfig
@@ -88,9 +89,22 @@ def stop_on_signals(loop: Loop) -> Iterator[None]:
         loop.stop = lambda: False
 
 
+def _saved(folder: Path) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """(state, info) of the newest checkpoint; (None, the start settings) for a run that
+    stopped before its first one."""
+    if folder.is_dir() and checkpoint.exists(folder):
+        return checkpoint.load(folder)
+    settings = start_settings(folder)
+    if settings is None:
+        raise RunError(f"resume={str(folder)!r} holds no checkpoint to resume from. Give "
+                       "the folder of an interrupted run (`convnet runs` lists them).")
+    return None, settings
+
+
 def resume_config(folder: Path, options: dict[str, Any]
-                  ) -> tuple[TrainConfig, dict[str, Any], dict[str, Any]]:
-    """(config, state dict, info) to continue the unfinished run in ``folder``.
+                  ) -> tuple[TrainConfig, dict[str, Any] | None, dict[str, Any]]:
+    """(config, state dict, info) to continue the unfinished run in ``folder`` (no state
+    dict for a run that stopped before its first checkpoint: it starts again).
 
     ``options`` are settings given again on the command line or to `train`; each must
     equal the saved one, except `FREE_ON_RESUME` and ``epochs`` (to train longer).
@@ -103,10 +117,11 @@ def resume_config(folder: Path, options: dict[str, Any]
     if (folder / "model.json").is_file():
         raise RunError(f"{folder} is a finished run; there is nothing to resume. Train a "
                        "new run, e.g. with more epochs.")
-    if not folder.is_dir() or not checkpoint.exists(folder):
-        raise RunError(f"resume={str(folder)!r} holds no checkpoint to resume from. Give "
-                       "the folder of an interrupted run (`convnet runs` lists them).")
-    state, info = checkpoint.load(folder)
+    holder = held_elsewhere(folder) if folder.is_dir() else None
+    if holder is not None:
+        raise RunError(f"{folder} is still being trained by {holder_text(holder)}; resume "
+                       "it once that process has stopped (or stop it first).")
+    state, info = _saved(folder)
     saved = info["config"]
     changed = [f"{key} ({saved.get(key)!r} in the run, {value!r} now)"
                for key, value in options.items()

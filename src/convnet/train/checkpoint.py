@@ -2,7 +2,11 @@
 
 `TrainState.state_dict()` is a tree of dicts, lists, tuples, tensors and plain values.
 `encode` splits it into a JSON tree, where each tensor is replaced by ``{"tensor": key}``,
-and a flat ``{key: tensor}`` for safetensors; `decode` puts the two back together. Dicts
+and a flat ``{key: tensor}`` for safetensors; `decode` puts the two back together. A tensor
+keeps its memory layout: one stored in another order than row-major (a channels-last
+weight, and the optimizer moments that follow it) records its strides and comes back with
+them, because a resumed step must see the tensors laid out as the uninterrupted run did
+(CPU kernels take other, differently rounding paths for mixed layouts). Dicts
 with keys that are not strings (the optimizer's per-parameter state) and tuples (Adam's
 betas) are tagged so that they come back as they were.
 
@@ -29,7 +33,20 @@ from safetensors.torch import save as save_safetensors
 from convnet.atomic import write_atomic
 from convnet.errors import RunError
 
-FORMAT = 1  # bump when a checkpoint written now could not be read back the same way
+FORMAT = 2  # bump when a checkpoint written now could not be read back the same way
+READS = {1, 2}  # 1: before tensors kept their strides (still read, as row-major)
+
+
+def _dense_strides(tensor: torch.Tensor) -> bool:
+    """Whether ``tensor`` fills its memory exactly, in some order of its dimensions (so
+    that its strides can be rebuilt with `torch.empty_strided`)."""
+    expected = 1
+    for stride, size in sorted((s, n) for s, n in zip(tensor.stride(), tensor.shape)
+                               if n > 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
 
 
 def encode(tree: Any, tensors: dict[str, torch.Tensor], path: str = "") -> Any:
@@ -37,7 +54,9 @@ def encode(tree: Any, tensors: dict[str, torch.Tensor], path: str = "") -> Any:
     if isinstance(tree, torch.Tensor):
         key = path or "root"
         tensors[key] = tree.detach().cpu().contiguous()
-        return {"tensor": key}
+        if tree.is_contiguous() or not _dense_strides(tree):
+            return {"tensor": key}
+        return {"strided": [key, list(tree.stride())]}
     if isinstance(tree, dict):
         if all(isinstance(key, str) for key in tree):
             return {"dict": {key: encode(value, tensors, f"{path}/{key}")
@@ -58,6 +77,10 @@ def decode(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
     match kind:
         case "tensor":
             return tensors[value]
+        case "strided":
+            key, strides = value
+            flat = tensors[key]
+            return torch.empty_strided(flat.shape, strides, dtype=flat.dtype).copy_(flat)
         case "dict":
             return {key: decode(item, tensors) for key, item in value.items()}
         case "pairs":
@@ -108,8 +131,12 @@ def save(folder: Path, state: dict[str, Any], info: dict[str, Any]) -> None:
             "info": info, "state": tree}
     older = _generations(folder)
     tensor_name, meta_name = _names(older[0] + 1 if older else 1)
-    write_atomic(folder / tensor_name, data)
-    write_atomic(folder / meta_name, json.dumps(meta).encode())  # the pair is now complete
+    try:
+        write_atomic(folder / tensor_name, data)
+        write_atomic(folder / meta_name, json.dumps(meta).encode())  # the pair is complete
+    except BaseException:  # e.g. no room: the older pair stays the newest, and whole
+        (folder / tensor_name).unlink(missing_ok=True)
+        raise
     _fsync_folder(folder)
     for number in older:
         for name in _names(number):
@@ -124,10 +151,11 @@ def _read(folder: Path, number: int) -> tuple[dict[str, Any], dict[str, Any]]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise RunError(f"{meta_path} cannot be read ({type(error).__name__}); the checkpoint "
                        "is damaged.") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") not in READS:
         found = meta.get("format") if isinstance(meta, dict) else "?"
         raise RunError(f"{meta_path} is checkpoint format {found}; this convnet reads format "
-                       f"{FORMAT}. Resume it with the convnet that wrote it, or train anew.")
+                       f"{' or '.join(map(str, sorted(READS)))}. Resume it with the convnet "
+                       "that wrote it, or train anew.")
     if hashlib.sha256(data).hexdigest() != meta.get("tensors_sha256"):
         raise RunError(f"{tensor_path} does not match {meta_path} (truncated, or written "
                        "only in part); the checkpoint is damaged.")
