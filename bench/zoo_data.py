@@ -31,6 +31,8 @@ class Entry:
     per_class: int = 0  # training images per class (0: all)
     side: int = 0  # mnist: pixels of the saved digits (28: the IDX files as they are)
     builtin: str = ""  # kind builtin: the --data argument
+    shorter: tuple[int, int] = (100, 320)  # cifar: the photos' shorter side, in pixels
+    test_per_class: int = CIFAR_TEST_PER_CLASS  # cifar
 
 
 ZOO = [
@@ -54,8 +56,9 @@ ZOO = [
 HELD_OUT = {"cifar3-500", "cifar10-500", "mnist-96px", "x-or-not-x-64", "shapes-5"}
 
 
-def _photo(image: Image.Image, rng: random.Random, folder: Path, stem: str) -> None:
-    shorter = rng.randint(100, 320)
+def _photo(image: Image.Image, rng: random.Random, folder: Path, stem: str,
+           sides: tuple[int, int]) -> None:
+    shorter = rng.randint(*sides)
     aspect = rng.uniform(0.6, 1.6)
     size = (shorter, round(shorter * aspect)) if aspect >= 1 else \
         (round(shorter / aspect), shorter)
@@ -73,14 +76,14 @@ def _photo(image: Image.Image, rng: random.Random, folder: Path, stem: str) -> N
 def _build_cifar(entry: Entry, target: Path, rng: random.Random) -> None:
     source = cifar_folder()
     classes = entry.classes or tuple(sorted(p.name for p in (source / "train").iterdir()))
-    for split, count in (("train", entry.per_class), ("test", CIFAR_TEST_PER_CLASS)):
+    for split, count in (("train", entry.per_class), ("test", entry.test_per_class)):
         for name in classes:
             files = sorted((source / split / name).iterdir())
             folder = target / split / name
             folder.mkdir(parents=True)
             for path in rng.sample(files, count):
                 with Image.open(path) as image:
-                    _photo(image, rng, folder, path.stem)
+                    _photo(image, rng, folder, path.stem, entry.shorter)
 
 
 def _idx(name: str) -> np.ndarray:

@@ -24,13 +24,43 @@ def test_encode_decode_keeps_types_keys_and_tensors():
     assert torch.equal(back["a"], tree["a"]) and torch.equal(back["state"][0]["m"], torch.ones(2))
 
 
+def test_tensors_come_back_in_the_layout_they_were_saved_in():
+    """A channels-last weight and a transposed matrix keep their strides; a tensor that
+    does not fill its memory (an expanded view) comes back row-major with its values."""
+    tree = {"nhwc": torch.randn(8, 3, 5, 5).contiguous(memory_format=torch.channels_last),
+            "transposed": torch.randn(4, 6).t(), "plain": torch.randn(2, 3),
+            "expanded": torch.randn(3, 1).expand(3, 4), "one_channel":
+            torch.randn(6, 1, 3, 3).contiguous(memory_format=torch.channels_last)}
+    tensors: dict[str, torch.Tensor] = {}
+    back = checkpoint.decode(json.loads(json.dumps(checkpoint.encode(tree, tensors))), tensors)
+    for name, tensor in tree.items():
+        assert torch.equal(back[name], tensor), name
+        if name != "expanded":
+            assert back[name].stride() == tensor.stride(), name
+    assert back["expanded"].is_contiguous()
+
+
+def test_a_format_1_checkpoint_is_still_read(tmp_path):
+    checkpoint.save(tmp_path, {"x": torch.ones(2)}, {"n": 1})
+    meta = tmp_path / "checkpoint.1.json"
+    meta.write_text(meta.read_text().replace('"format": 2', '"format": 1'))
+    state, info = checkpoint.load(tmp_path)
+    assert info == {"n": 1} and torch.equal(state["x"], torch.ones(2))
+
+
 def _weights(run) -> dict[str, torch.Tensor]:
     return {**run.state.network.state_dict(),
             **{f"best.{k}": v for k, v in run.state.best_weights.items()}}
 
 
-def test_a_stop_mid_epoch_saved_to_disk_resumes_bit_for_bit(tmp_path):
-    dataset, config = datasets.load(DATA), TrainConfig(**CONFIG)
+@pytest.mark.parametrize("arch", [
+    CONFIG["arch"],
+    # a convolution on several channels: its channels-last weight has other strides than a
+    # row-major one, and so do Adam's moments, which must come back as they trained
+    "conv4k3-bn-relu-conv8k3p1-bn-relu-maxpool2-fc16-relu-fc",
+])
+def test_a_stop_mid_epoch_saved_to_disk_resumes_bit_for_bit(tmp_path, arch):
+    dataset, config = datasets.load(DATA), TrainConfig(**{**CONFIG, "arch": arch})
     whole = prepare(dataset, config)
     whole.loop.run(whole.val_split, _score)
 
@@ -51,6 +81,11 @@ def test_a_stop_mid_epoch_saved_to_disk_resumes_bit_for_bit(tmp_path):
     resumed = prepare(dataset, config)
     torch.rand(10)  # the generators moved on: the checkpoint must restore them
     resumed.state.load_state_dict(state)
+    optimizer = resumed.state.optimizer
+    for parameter in (p for group in optimizer.param_groups for p in group["params"]):
+        for value in optimizer.state[parameter].values():
+            if value.shape == parameter.shape:
+                assert value.stride() == parameter.stride()
     resumed.loop.run(resumed.val_split, _score)
     expected, found = _weights(whole), _weights(resumed)
     assert all(torch.equal(expected[k], found[k]) for k in expected)
@@ -72,7 +107,8 @@ def test_only_the_newest_pair_is_kept_and_a_cut_short_write_falls_back(tmp_path)
 @pytest.mark.parametrize("damage, message", [
     (lambda d: (d / "checkpoint.1.safetensors").write_bytes(b"\0" * 10), "does not match"),
     (lambda d: (d / "checkpoint.1.json").write_text("{"), "cannot be read"),
-    (lambda d: (d / "checkpoint.1.json").write_text('{"format": 99}'), "checkpoint format 99"),
+    (lambda d: (d / "checkpoint.1.json").write_text('{"format": 99}'),
+     "checkpoint format 99; this convnet reads format 1 or 2"),
 ])
 def test_a_damaged_checkpoint_is_one_clear_error(tmp_path, damage, message):
     checkpoint.save(tmp_path, {"x": torch.ones(2)}, {})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -24,13 +24,12 @@ from convnet.errors import (
     DataError,
     DiskFull,
     Interrupted,
-    RunError,
     TrainingError,
 )
 from convnet.network import PRESETS, resolve_arch
 from convnet.runs import planning
 from convnet.runs.evaluate import Evaluation
-from convnet.runs.folders import RunFolder, check_writable, choose_run_dir, start_settings
+from convnet.runs.folders import RunFolder, check_writable, choose_run_dir
 from convnet.runs.format import (
     DataInfo,
     Metrics,
@@ -41,14 +40,22 @@ from convnet.runs.format import (
     write_run,
 )
 from convnet.runs.predictor import Predictor, evaluate_sharded
-from convnet.runs.resume import Checkpoints, resume_config, stop_on_signals
+from convnet.runs.resume import (
+    Checkpoints,
+    Resume,
+    after_restart,
+    check_processes,
+    check_resumed_data,
+    restore,
+    resume_config,
+    stop_on_signals,
+)
 from convnet.runs.run import Run
 from convnet.train import checkpoint
 from convnet.train.budget import Budget
 from convnet.train.callbacks import Callback, EpochStats, TrainStart
 from convnet.train.config import TrainConfig
-from convnet.train.distributed import barrier, broadcast, join, restarted, world
-from convnet.train.optim import schedule_from
+from convnet.train.distributed import barrier, broadcast, join, world
 from convnet.train.planner import Plan
 from convnet.train.setup import Prepared, pick_device, prepare
 from convnet.train.state import TrainState
@@ -141,46 +148,6 @@ def _check_weights(network: torch.nn.Module) -> None:
                             "the run was not saved. Try a smaller lr.")
 
 
-@dataclass
-class Resume:
-    """An unfinished run to continue: its folder, saved state and checkpoint info (the
-    settings it was started with; ``state`` is None for a run that stopped before its first
-    checkpoint, which starts again from the beginning)."""
-
-    folder: Path
-    state: dict | None
-    info: dict
-
-
-def _check_resumed_data(resume: Resume, dataset: Dataset) -> None:
-    if dataset.fingerprint() != resume.info["fingerprint"]:
-        raise RunError(f"resume: the data {dataset.name!r} is not what {resume.folder} was "
-                       "trained on (its fingerprint differs: images, labels or classes "
-                       "changed). Give the same data, or train a new run.")
-
-
-def _restore(run: Prepared, resume: Resume, config: TrainConfig,
-             notify: Callable[[str], None]) -> None:
-    """Put the saved state back; with more epochs than saved, re-plan the schedule for
-    them (stepped on to where the run stands) and say so."""
-    if resume.state is None:
-        notify(f"resuming {resume.folder} from its start: it stopped before its first "
-               "checkpoint")
-        return
-    run.state.load_state_dict(resume.state)
-    progress = run.state.progress
-    notify(f"resuming {resume.folder} at epoch "
-           + (f"{progress['epoch']} step {progress['done'] + 1}" if progress else
-              f"{run.state.epoch + 1}, its start"))
-    saved_epochs = resume.info["config"]["epochs"]
-    if config.epochs == saved_epochs:
-        return
-    run.state.scheduler = schedule_from(run.state.optimizer, config,
-                                        run.batches.steps * config.epochs, run.state.step)
-    notify(f"epochs raised from {saved_epochs} to {config.epochs}: the learning-rate "
-           "schedule is re-planned over all of them from this step on.")
-
-
 def _announce(run: Prepared, dataset: Dataset, config: TrainConfig, folder: RunFolder,
               callbacks: Sequence[Callback]) -> None:
     if world().active:
@@ -231,7 +198,7 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
     arch = resolve_arch(config.arch, dataset.input_shape)
     notify = _notify(callbacks)
     if resume is not None:
-        _check_resumed_data(resume, dataset)
+        check_resumed_data(resume, dataset)
         folder = RunFolder.reclaim(resume.folder) if world().primary else \
             RunFolder(resume.folder)
         plan_record = resume.info.get("plan")
@@ -242,7 +209,7 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
     run = prepare(dataset, config)
     info = _start_record(run, dataset, config, plan_record)
     if resume is not None:
-        _restore(run, resume, config, notify)
+        restore(run, resume, config, notify)
     else:
         folder = _claim(wanted, out is None)
         if world().primary:
@@ -358,32 +325,6 @@ def _scan_progress(callbacks: Sequence[Callback]):
     return report
 
 
-def _after_restart(out: str | Path | None) -> Resume | None:
-    """After torchrun restarted the workers (``--max-restarts``), the run they were writing,
-    to go on from its last checkpoint with its own config; None otherwise."""
-    if out is None or not (world().active and restarted()):
-        return None
-    folder = Path(out)
-    if (folder / "model.json").is_file():
-        return None
-    if not checkpoint.exists(folder):  # the workers stopped before the first checkpoint
-        info = start_settings(folder)
-        return None if info is None else Resume(folder, None, info)
-    state, info = checkpoint.load(folder)
-    _check_processes(folder, info)
-    return Resume(folder, state, info)
-
-
-def _check_processes(folder: Path, info: dict) -> None:
-    """Under torchrun, a checkpoint goes on only with the number of processes that wrote
-    it: each rank's share of the batches and its generator were saved for that number."""
-    saved = info.get("processes", 1)
-    if world().active and saved != world().size:
-        raise RunError(f"{folder} was checkpointed by {saved} process(es), not "
-                       f"{world().size}; resume it with --nproc-per-node {saved} (or in one "
-                       "process, without torchrun).")
-
-
 def _settings(config: TrainConfig | None, out: str | Path | None,
               resume: str | Path | None, options: dict) -> tuple[TrainConfig, Resume | None]:
     """The config to train with, and the run to resume (if any)."""
@@ -396,7 +337,7 @@ def _settings(config: TrainConfig | None, out: str | Path | None,
         raise ConvnetError("resume continues a run with its own config and folder; give "
                            "neither config nor out, only the settings to change.")
     config, state, info = resume_config(Path(resume), options)
-    _check_processes(Path(resume), info)
+    check_processes(Path(resume), info)
     return config, Resume(Path(resume), state, info)
 
 
@@ -427,7 +368,7 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
     here = join(pick_device(options.get("device", "auto") if config is None else config.device))
     if not here.primary:
         callbacks = ()  # progress, logs and files: the primary process's alone
-    resumed = _after_restart(out)
+    resumed = after_restart(out)
     if resumed is not None:
         config = TrainConfig.from_dict(resumed.info["config"])
     else:

@@ -14,17 +14,21 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from convnet.data.dataset import Dataset
 from convnet.errors import RunError
 from convnet.runs.folders import held_elsewhere, holder_text, start_settings
 from convnet.train import checkpoint
 from convnet.train.callbacks import Callback, EpochStats
 from convnet.train.config import TrainConfig
-from convnet.train.distributed import world
+from convnet.train.distributed import restarted, world
 from convnet.train.loop import Loop
+from convnet.train.optim import schedule_from
+from convnet.train.setup import Prepared
 from convnet.train.state import TrainState
 
 # Settings a resumed run may change: they do not change what the run computes.
@@ -135,3 +139,69 @@ def resume_config(folder: Path, options: dict[str, Any]
     config = TrainConfig.from_dict({**saved, **{k: options[k] for k in options
                                                 if k in FREE_ON_RESUME | {"epochs"}}})
     return config, state, info
+
+
+@dataclass
+class Resume:
+    """An unfinished run to continue: its folder, saved state and checkpoint info (the
+    settings it was started with; ``state`` is None for a run that stopped before its first
+    checkpoint, which starts again from the beginning)."""
+
+    folder: Path
+    state: dict | None
+    info: dict
+
+
+def check_resumed_data(resume: Resume, dataset: Dataset) -> None:
+    if dataset.fingerprint() != resume.info["fingerprint"]:
+        raise RunError(f"resume: the data {dataset.name!r} is not what {resume.folder} was "
+                       "trained on (its fingerprint differs: images, labels or classes "
+                       "changed). Give the same data, or train a new run.")
+
+
+def restore(run: Prepared, resume: Resume, config: TrainConfig,
+             notify: Callable[[str], None]) -> None:
+    """Put the saved state back; with more epochs than saved, re-plan the schedule for
+    them (stepped on to where the run stands) and say so."""
+    if resume.state is None:
+        notify(f"resuming {resume.folder} from its start: it stopped before its first "
+               "checkpoint")
+        return
+    run.state.load_state_dict(resume.state)
+    progress = run.state.progress
+    notify(f"resuming {resume.folder} at epoch "
+           + (f"{progress['epoch']} step {progress['done'] + 1}" if progress else
+              f"{run.state.epoch + 1}, its start"))
+    saved_epochs = resume.info["config"]["epochs"]
+    if config.epochs == saved_epochs:
+        return
+    run.state.scheduler = schedule_from(run.state.optimizer, config,
+                                        run.batches.steps * config.epochs, run.state.step)
+    notify(f"epochs raised from {saved_epochs} to {config.epochs}: the learning-rate "
+           "schedule is re-planned over all of them from this step on.")
+
+
+def after_restart(out: str | Path | None) -> Resume | None:
+    """After torchrun restarted the workers (``--max-restarts``), the run they were writing,
+    to go on from its last checkpoint with its own config; None otherwise."""
+    if out is None or not (world().active and restarted()):
+        return None
+    folder = Path(out)
+    if (folder / "model.json").is_file():
+        return None
+    if not checkpoint.exists(folder):  # the workers stopped before the first checkpoint
+        info = start_settings(folder)
+        return None if info is None else Resume(folder, None, info)
+    state, info = checkpoint.load(folder)
+    check_processes(folder, info)
+    return Resume(folder, state, info)
+
+
+def check_processes(folder: Path, info: dict) -> None:
+    """Under torchrun, a checkpoint goes on only with the number of processes that wrote
+    it: each rank's share of the batches and its generator were saved for that number."""
+    saved = info.get("processes", 1)
+    if world().active and saved != world().size:
+        raise RunError(f"{folder} was checkpointed by {saved} process(es), not "
+                       f"{world().size}; resume it with --nproc-per-node {saved} (or in one "
+                       "process, without torchrun).")

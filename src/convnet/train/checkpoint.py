@@ -37,6 +37,15 @@ FORMAT = 2  # bump when a checkpoint written now could not be read back the same
 READS = {1, 2}  # 1: before tensors kept their strides (still read, as row-major)
 
 
+def _row_major(shape: torch.Size) -> tuple[int, ...]:
+    """The strides of a row-major tensor of ``shape`` (as `torch.empty` makes it)."""
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
+
+
 def _dense_strides(tensor: torch.Tensor) -> bool:
     """Whether ``tensor`` fills its memory exactly, in some order of its dimensions (so
     that its strides can be rebuilt with `torch.empty_strided`)."""
@@ -54,8 +63,8 @@ def encode(tree: Any, tensors: dict[str, torch.Tensor], path: str = "") -> Any:
     if isinstance(tree, torch.Tensor):
         key = path or "root"
         tensors[key] = tree.detach().cpu().contiguous()
-        if tree.is_contiguous() or not _dense_strides(tree):
-            return {"tensor": key}
+        if tree.stride() == _row_major(tree.shape) or not _dense_strides(tree):
+            return {"tensor": key}  # row-major already (or a view: saved as row-major)
         return {"strided": [key, list(tree.stride())]}
     if isinstance(tree, dict):
         if all(isinstance(key, str) for key in tree):
@@ -120,10 +129,18 @@ def _names(number: int) -> tuple[str, str]:
     return f"checkpoint.{number}.safetensors", f"checkpoint.{number}.json"
 
 
+def _clear_temp(folder: Path) -> None:
+    """Remove what a process killed inside a checkpoint write left: its temp files (one
+    process writes a run folder, and it is not writing now)."""
+    for path in folder.glob(".checkpoint.*.tmp"):
+        path.unlink(missing_ok=True)
+
+
 def save(folder: Path, state: dict[str, Any], info: dict[str, Any]) -> None:
     """Write ``state`` (a `TrainState.state_dict()`) and ``info`` (plain JSON: the config,
     the data fingerprint, where training stands) as the folder's newest checkpoint, then
     remove the older ones."""
+    _clear_temp(folder)
     tensors: dict[str, torch.Tensor] = {}
     tree = encode(state, tensors)
     data = save_safetensors(tensors)
@@ -203,6 +220,7 @@ def load(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def remove(folder: Path) -> None:
     """Delete every checkpoint file (the run is finished)."""
+    _clear_temp(folder)
     for number in _generations(folder):
         for name in _names(number):
             (folder / name).unlink(missing_ok=True)
