@@ -71,6 +71,9 @@ def matrix(root: Path) -> list[dict]:
             for name, point, count in POINTS:
                 cut = work / f"cut-{point}-{count}"
                 child = run_child(cut, point, count, config, timeout=900)
+                if not cut.is_dir():
+                    raise SystemExit(f"{arch} {precision} {name}: the child left no run "
+                                     f"(exit {child.returncode}): {child.stderr[-3000:]}")
                 convnet.train(resume=cut)
                 rows.append({"part": "matrix", "arch": arch, "precision": precision,
                              "kill": name, "code": child.returncode, **_same(whole, cut)})

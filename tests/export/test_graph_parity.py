@@ -21,6 +21,8 @@ CASES = [(name, "28x28x1" if name in ("default", "lenet", "keras-mnist") else "3
     ("whiten2-conv6k3p1-bn-gelu-maxpool2-conv8k3s2psame-tanh-avgpool2-fc12-sigmoid-"
      "dropout0.5-fc", "37x23x3"),
     ("conv4k3p1-bn-relu-gap-fc", "5x5x1"),
+    ("conv8k3s2ptfnb-bn-relu6-dwconvk3s2ptfnb-bn-relu6-conv12k1nb-conv6k3g3-"
+     "dwconvk5psamem2-gap-fc", "37x23x3"),
     ("conv5k5s2p2-relu-maxpool3s2-dropout0.3-flatten-fc7-relu-fc", "37x23x3"),
 ]
 

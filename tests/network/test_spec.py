@@ -13,6 +13,7 @@ from convnet.network.spec import (
     BatchNorm,
     Conv,
     Dense,
+    DepthwiseConv,
     Dropout,
     Flatten,
     GlobalAvgPool,
@@ -43,6 +44,13 @@ def test_the_two_required_specs_parse_as_written():
     ("conv8k3s2p1", Conv(8, 3, 2, 1)),
     ("conv8k3psame", Conv(8, 3, 1, "same")),
     ("conv8k3pvalid", Conv(8, 3, 1, 0)),
+    ("conv8k3s2ptf", Conv(8, 3, 2, "tf")),
+    ("conv8k3g4", Conv(8, 3, 1, 0, 4)),
+    ("conv8k3s2ptfg2nb", Conv(8, 3, 2, "tf", 2, False)),
+    ("dwconvk3", DepthwiseConv(3)),
+    ("dwconvk5s2ptfnb", DepthwiseConv(5, 2, "tf", 1, False)),
+    ("dwconvk3p1m2", DepthwiseConv(3, 1, 1, 2)),
+    ("relu6", Activation("relu6")),
     ("maxpool2", Pool("max", 2, None)),
     ("maxpool3s2", Pool("max", 3, 2)),
     ("avgpool2", Pool("avg", 2, None)),
@@ -110,15 +118,21 @@ def test_resolve_sizes_output_and_adds_flatten():
     ("conv8k3--relu", "Spec token 2 is empty: two '-' in a row, or a '-' at an end. "
      "Received: 'conv8k3--relu'."),
     ("conv8k3-maxpol2", "Spec token 2 'maxpol2' is not a layer. Expected one of: conv, "
-     "maxpool, avgpool, gap, fc, relu, tanh, sigmoid, gelu, bn, dropout, flatten, whiten. "
-     "Did you mean 'maxpool'? Received: 'maxpol2'."),
+     "dwconv, maxpool, avgpool, gap, fc, relu, relu6, tanh, sigmoid, gelu, bn, dropout, "
+     "flatten, whiten. Did you mean 'maxpool'? Received: 'maxpol2'."),
     ("conv32", "Spec token 1 'conv32' is not a valid conv layer. Expected conv<filters>k"
-     "<kernel>[s<stride>][p<padding>|psame|pvalid], e.g. conv32k3. Received: 'conv32'."),
+     "<kernel>[s<stride>][p<padding>|psame|ptf|pvalid][g<groups>][nb], e.g. conv32k3. "
+     "Received: 'conv32'."),
+    ("dwconv3", "Spec token 1 'dwconv3' is not a valid dwconv layer. Expected dwconvk"
+     "<kernel>[s<stride>][p<padding>|psame|ptf|pvalid][m<multiplier>][nb], e.g. dwconvk3. "
+     "Received: 'dwconv3'."),
+    ("conv8k3g0", "Spec token 1 'conv8k3g0' needs groups of at least 1. Received: groups=0."),
     ("conv0k3", "Spec token 1 'conv0k3' needs filters of at least 1. Received: filters=0."),
     ("conv8k0", "Spec token 1 'conv8k0' needs kernel of at least 1. Received: kernel=0."),
     ("conv8k3s0", "Spec token 1 'conv8k3s0' needs stride of at least 1. Received: stride=0."),
     ("conv8k4psame", "Spec token 1 'conv8k4psame' uses psame, which needs an odd kernel "
-     "size; write the padding as a number instead. Received: kernel=4."),
+     "size; write the padding as a number instead, or ptf (TensorFlow's same). "
+     "Received: kernel=4."),
     ("maxpool0", "Spec token 1 'maxpool0' needs window of at least 1. Received: window=0."),
     ("maxpool2x", "Spec token 1 'maxpool2x' is not a valid maxpool layer. Expected "
      "maxpool<window>[s<stride>], e.g. maxpool2. Received: 'maxpool2x'."),
@@ -132,8 +146,9 @@ def test_resolve_sizes_output_and_adds_flatten():
      "first fc. Received: 'conv8k3'."),
     ("flatten-flatten", "Spec token 2 'flatten' flattens again after token 1. Remove it. "
      "Received: 'flatten'."),
-    ("9", "Spec token 1 '9' is not a layer. Expected one of: conv, maxpool, avgpool, gap, fc, "
-     "relu, tanh, sigmoid, gelu, bn, dropout, flatten, whiten. Received: '9'."),
+    ("9", "Spec token 1 '9' is not a layer. Expected one of: conv, dwconv, maxpool, avgpool, "
+     "gap, fc, relu, relu6, tanh, sigmoid, gelu, bn, dropout, flatten, whiten. "
+     "Received: '9'."),
     ("conv8k3-whiten2", "Spec token 2 'whiten2' must be the first layer: its filters are "
      "computed from the input images' patches. Received: 'whiten2'."),
     ("whiten0", "Spec token 1 'whiten0' needs kernel of at least 1. Received: kernel=0."),

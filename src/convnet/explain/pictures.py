@@ -10,10 +10,10 @@ import torch
 
 from convnet.explain import plots
 from convnet.network.shapes import format_shape
-from convnet.network.spec import Activation, Conv, Pool, Whiten
+from convnet.network.spec import CONVOLUTIONS, Activation, Pool, Whiten
 from convnet.runs.run import Run
 
-_MAP_LAYERS = (Conv, Whiten, Activation, Pool)  # the layers whose maps the texts show
+_MAP_LAYERS = (*CONVOLUTIONS, Whiten, Activation, Pool)  # the layers whose maps the texts show
 
 
 @dataclass
@@ -54,7 +54,7 @@ def explain(run: Run, image: str | Path | torch.Tensor, out: str | Path,
                 f"{where}: {format_shape(info.out_shape)} (one map per filter, one colour "
                 "scale)"))
     first = next((i for i, info in enumerate(run.network.infos)
-                  if isinstance(info.layer, Conv | Whiten)), None)
+                  if isinstance(info.layer, (*CONVOLUTIONS, Whiten))), None)
     if first is not None:
         info = run.network.infos[first]
         weights = run.network.body[first].weight  # (F, C, k, k)

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from convnet.errors import ConvnetError
 from convnet.network.inside import feature_maps
 from convnet.network.model import Network
-from convnet.network.spec import Activation, BatchNorm, Conv, Pool, Whiten
+from convnet.network.shapes import conv_groups, conv_pads
+from convnet.network.spec import CONVOLUTIONS, Activation, BatchNorm, Pool, Whiten
 
 
 @dataclass
@@ -24,10 +25,11 @@ class Arithmetic:
     y: int
     x: int
     filter: int
-    patch: torch.Tensor  # (C, k, k) the input under the filter (padding included)
-    weights: torch.Tensor  # (C, k, k)
+    patch: torch.Tensor  # (c, k, k) the input under the filter (padding included): the
+    # c channels of the filter's group (all C, or one for a depthwise convolution)
+    weights: torch.Tensor  # (c, k, k)
     bias: float
-    products: torch.Tensor  # (C, k, k) patch * weights
+    products: torch.Tensor  # (c, k, k) patch * weights
     value: float  # products.sum() + bias
     actual: float  # the layer's real output at (filter, y, x)
     after: list[tuple[str, str]] = field(default_factory=list)  # (layer token, what happened)
@@ -65,8 +67,9 @@ def explain_at(network: Network, x: torch.Tensor, layer: int, y: int, col: int,
         ConvnetError: if ``layer`` is not a convolution or the position is outside the map.
     """
     index = next((i for i, info in enumerate(network.infos) if info.position == layer), None)
-    if index is None or not isinstance(network.infos[index].layer, Conv | Whiten):
-        convs = [info.position for info in network.infos if isinstance(info.layer, Conv)]
+    if index is None or not isinstance(network.infos[index].layer, (*CONVOLUTIONS, Whiten)):
+        convs = [info.position for info in network.infos
+                 if isinstance(info.layer, CONVOLUTIONS)]
         raise ConvnetError(f"Layer {layer} is not a convolution. Conv layers "
                            f"of this network: {convs}. Received: layer={layer}.")
     info = network.infos[index]
@@ -78,11 +81,17 @@ def explain_at(network: Network, x: torch.Tensor, layer: int, y: int, col: int,
     outputs = feature_maps(network, x)
     inputs = x[0] if index == 0 else outputs[index - 1][1]  # (C, H, W) into the conv
     conv = network.body[index]
-    pad, stride, kernel = conv.padding[0], conv.stride[0], conv.kernel_size[0]
-    padded = F.pad(inputs, (pad,) * 4)  # zeros around, as the convolution pads
+    stride, kernel = conv.stride[0], conv.kernel_size[0]
+    pad_top, pad_bottom, pad_left, pad_right = (0,) * 4 if isinstance(info.layer, Whiten) \
+        else conv_pads(info.layer, *info.in_shape[1:])
+    padded = F.pad(inputs, (pad_left, pad_right, pad_top, pad_bottom))  # as the conv pads
+    per_group = inputs.shape[0] // (1 if isinstance(info.layer, Whiten)
+                                    else conv_groups(info.layer, inputs.shape[0]))
+    first = filter_index // (filters // (inputs.shape[0] // per_group)) * per_group
     top, left = y * stride, col * stride
-    patch = padded[:, top : top + kernel, left : left + kernel]  # (C, k, k)
-    weights = conv.weight[filter_index].detach()  # (C, k, k)
+    patch = padded[first : first + per_group, top : top + kernel,
+                   left : left + kernel]  # (c, k, k)
+    weights = conv.weight[filter_index].detach()  # (c, k, k)
     products = patch * weights
     bias = float(conv.bias[filter_index].detach()) if conv.bias is not None else 0.0
     value = float(products.double().sum()) + bias

@@ -1,5 +1,5 @@
-"""Layer descriptions -> torch modules, and the two modules of our own (byte-mask dropout,
-the whitening layer)."""
+"""Layer descriptions -> torch modules, and the modules of our own (byte-mask dropout, the
+whitening layer, a convolution padded unevenly)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convnet.network.shapes import LayerInfo, conv_padding
+from convnet.network.shapes import LayerInfo, conv_filters, conv_groups, conv_pads
 from convnet.network.spec import (
     Activation,
     BatchNorm,
     Conv,
     Dense,
+    DepthwiseConv,
     Dropout,
     Flatten,
     GlobalAvgPool,
@@ -20,7 +21,23 @@ from convnet.network.spec import (
     Whiten,
 )
 
-_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
+_ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
+                "gelu": nn.GELU}
+
+
+class PaddedConv2d(nn.Conv2d):
+    """A convolution with different zero padding on opposite sides (TensorFlow's "same" at
+    stride 2 puts the odd pixel at the bottom and right), fixed when the network is built
+    for its input size, so export sees a constant pad. The weights are named as in
+    `nn.Conv2d`."""
+
+    def __init__(self, *args, pads: tuple[int, int, int, int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pads = pads  # (top, bottom, left, right)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        top, bottom, left, right = self.pads
+        return super().forward(F.pad(x, (left, right, top, bottom)))  # (B, C, H', W')
 
 
 class ByteDropout(nn.Dropout):
@@ -77,8 +94,15 @@ def make_module(info: LayerInfo) -> nn.Module:
     """The torch module for one inferred layer."""
     layer, in_shape = info.layer, info.in_shape
     match layer:
-        case Conv(filters=f, kernel=k, stride=s):
-            return nn.Conv2d(in_shape[0], f, k, stride=s, padding=conv_padding(layer))
+        case Conv(kernel=k, stride=s) | DepthwiseConv(kernel=k, stride=s):
+            channels = in_shape[0]
+            pads = conv_pads(layer, in_shape[1], in_shape[2])
+            options = dict(stride=s, groups=conv_groups(layer, channels), bias=layer.bias)
+            if len(set(pads)) == 1:  # the same on every side: torch pads inside the conv
+                return nn.Conv2d(channels, conv_filters(layer, channels), k, padding=pads[0],
+                                 **options)
+            return PaddedConv2d(channels, conv_filters(layer, channels), k, pads=pads,
+                                **options)
         case Whiten(kernel=k):
             return Whitening(in_shape[0], k)
         case Pool(kind="max", window=w):

@@ -14,6 +14,7 @@ from convnet.network.spec import (
     BatchNorm,
     Conv,
     Dense,
+    DepthwiseConv,
     Flatten,
     GlobalAvgPool,
     Layer,
@@ -50,19 +51,45 @@ def format_shape(shape: Shape) -> str:
     return str(shape[0])
 
 
-def conv_padding(layer: Conv) -> int:
-    return (layer.kernel - 1) // 2 if layer.padding == "same" else layer.padding
+def conv_pads(layer: Conv | DepthwiseConv, height: int, width: int
+              ) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) zero padding of a convolution on a height×width input.
+
+    ``psame`` pads (k − 1)/2 on every side. ``ptf`` is TensorFlow's "same": the output is
+    ceil(W/S), and the padding that takes, (ceil(W/S) − 1)·S + k − W, is split with the odd
+    pixel at the bottom and right, as weights trained in TensorFlow expect.
+    """
+    if layer.padding == "tf":
+        def split(size: int) -> tuple[int, int]:
+            total = max((-(-size // layer.stride) - 1) * layer.stride + layer.kernel - size, 0)
+            return total // 2, total - total // 2
+        return (*split(height), *split(width))
+    pad = (layer.kernel - 1) // 2 if layer.padding == "same" else layer.padding
+    return pad, pad, pad, pad
 
 
-def _slide(size: int, window: int, padding: int, stride: int, where: str, shape: Shape,
-           network_input: Shape) -> int:
-    """(W − F + 2P)/S + 1, rounded down as torch does; below 1 is an error."""
-    out = (size - window + 2 * padding) // stride + 1
+def conv_filters(layer: Conv | DepthwiseConv, channels: int) -> int:
+    """Output maps of a convolution on ``channels`` input channels."""
+    return layer.filters if isinstance(layer, Conv) else channels * layer.multiplier
+
+
+def conv_groups(layer: Conv | DepthwiseConv, channels: int) -> int:
+    """Groups of channels a convolution's filters are split into (depthwise: every one)."""
+    return layer.groups if isinstance(layer, Conv) else channels
+
+
+def _slide(size: int, window: int, padding: int | tuple[int, int], stride: int, where: str,
+           shape: Shape, network_input: Shape) -> int:
+    """(W − F + 2P)/S + 1, rounded down as torch does; below 1 is an error. ``padding`` may
+    be a (before, after) pair that differs (TensorFlow's same); 2P is then their sum."""
+    both = sum(padding) if isinstance(padding, tuple) else 2 * padding
+    out = (size - window + both) // stride + 1
     if out < 1:
+        written = f"{both}" if isinstance(padding, tuple) else f"2×{padding}"
         raise SpecError(
             f"{where} does not fit its input {format_shape(shape)}: output size "
-            f"(W − F + 2P)/S + 1 = ({size} − {window} + 2×{padding})/{stride} + 1 = "
-            f"{(size - window + 2 * padding) / stride + 1:g}, below 1. Use fewer or smaller "
+            f"(W − F + 2P)/S + 1 = ({size} − {window} + {written})/{stride} + 1 = "
+            f"{(size - window + both) / stride + 1:g}, below 1. Use fewer or smaller "
             f"pooling layers, padding (p1, psame), a smaller kernel, or a larger input. "
             f"Received: network input {format_shape(network_input)}."
         )
@@ -70,13 +97,17 @@ def _slide(size: int, window: int, padding: int, stride: int, where: str, shape:
 
 
 def _out_shape(layer: Layer, shape: Shape, where: str, network_input: Shape) -> Shape:
-    def slide(size: int, window: int, padding: int, stride: int) -> int:
+    def slide(size: int, window: int, padding: int | tuple[int, int], stride: int) -> int:
         return _slide(size, window, padding, stride, where, shape, network_input)
 
     match layer:
-        case Conv(filters=f, kernel=k, stride=s):
-            pad = conv_padding(layer)
-            return (f, slide(shape[1], k, pad, s), slide(shape[2], k, pad, s))
+        case Conv(kernel=k, stride=s) | DepthwiseConv(kernel=k, stride=s):
+            _check_groups(layer, shape[0], where)
+            top, bottom, left, right = conv_pads(layer, shape[1], shape[2])
+            rows = top if top == bottom else (top, bottom)  # a pair only when uneven
+            columns = left if left == right else (left, right)
+            return (conv_filters(layer, shape[0]), slide(shape[1], k, rows, s),
+                    slide(shape[2], k, columns, s))
         case Whiten(kernel=k):
             return (2 * shape[0] * k * k, slide(shape[1], k, 0, 1), slide(shape[2], k, 0, 1))
         case Pool(window=w):
@@ -91,6 +122,15 @@ def _out_shape(layer: Layer, shape: Shape, where: str, network_input: Shape) -> 
             return shape
 
 
+def _check_groups(layer: Conv | DepthwiseConv, channels: int, where: str) -> None:
+    groups = conv_groups(layer, channels)
+    filters = conv_filters(layer, channels)
+    if channels % groups or filters % groups:
+        raise SpecError(f"{where} splits its channels into {groups} groups, which must divide "
+                        f"both its {channels} input channels and its {filters} filters. Use "
+                        f"a group count that divides both. Received: g{groups}.")
+
+
 def _numel(shape: Shape) -> int:
     total = 1
     for size in shape:
@@ -101,9 +141,10 @@ def _numel(shape: Shape) -> int:
 def _cost(layer: Layer, in_shape: Shape, out_shape: Shape) -> tuple[int, int]:
     """(parameters, multiply-adds per image) of one layer."""
     match layer:
-        case Conv(filters=f, kernel=k):
-            weights = f * in_shape[0] * k * k
-            return weights + f, weights * out_shape[1] * out_shape[2]
+        case Conv(kernel=k) | DepthwiseConv(kernel=k):
+            filters = out_shape[0]  # each sees its group's share of the input channels
+            weights = filters * (in_shape[0] // conv_groups(layer, in_shape[0])) * k * k
+            return weights + (filters if layer.bias else 0), weights * out_shape[1] * out_shape[2]
         case Whiten(kernel=k):  # the weights are fixed, not learned; the biases learn
             weights = out_shape[0] * in_shape[0] * k * k
             return weights + out_shape[0], weights * out_shape[1] * out_shape[2]
@@ -126,7 +167,7 @@ def infer(layers: list[Layer], input_shape: Shape, positions: list[int | None]) 
     for layer, position in zip(layers, positions):
         where = f"Spec token {position} '{layer.token()}'" if position else f"'{layer.token()}'"
         out_shape = _out_shape(layer, shape, where, input_shape)
-        if isinstance(layer, Conv | Whiten | Pool) and field is not None:
+        if isinstance(layer, Conv | DepthwiseConv | Whiten | Pool) and field is not None:
             window, stride = (layer.window, layer.step) if isinstance(layer, Pool) else (
                 layer.kernel, getattr(layer, "stride", 1))
             field, jump = field + (window - 1) * jump, jump * stride

@@ -10,11 +10,17 @@ token                      layer
 ``conv32k5s2p2``           ... stride 2 (``s``), padding 2 pixels on every side (``p``)
 ``conv32k3psame``          ... padding that keeps H×W at stride 1 (odd kernels only)
 ``conv32k3pvalid``         ... no padding (the default, written out)
+``conv32k3s2ptf``          ... TensorFlow's "same": output ceil(W/S), the odd pixel of
+                           padding at the right and bottom (as TF-trained weights expect)
+``conv32k3g4``             grouped: 4 groups, each filter sees a quarter of the channels
+``conv32k3nb``             ... without a bias (a following ``bn`` shifts the maps anyway)
+``dwconvk3``               depthwise: one 3×3 filter per input channel, as many maps as
+                           channels (``m2``: two per channel); same ``s``/``p``/``nb``
 ``maxpool2``               max pooling, 2×2 window, stride = window
 ``maxpool3s2``             max pooling, 3×3 window, stride 2
 ``avgpool2``               average pooling (same options as ``maxpool``)
 ``gap``                    global average pooling: one value per feature map
-``relu`` ``tanh`` ``sigmoid`` ``gelu``  activations
+``relu`` ``relu6`` ``tanh`` ``sigmoid`` ``gelu``  activations (relu6: min(max(x, 0), 6))
 ``whiten2``                (first layer only) fixed 2×2 filters that whiten the input's
                            patches, set from the training images (PCA); 2·C·k² maps
 ``bn``                     batch normalisation (2-D on feature maps, 1-D on vectors)
@@ -40,23 +46,45 @@ from typing import Literal
 
 from convnet.errors import SpecError
 
+Padding = int | Literal["same", "tf"]
+
+
+def _window_text(kernel: int, stride: int, padding: Padding) -> str:
+    """The ``k3s2ptf``-style middle shared by the convolution tokens."""
+    text = f"k{kernel}" + (f"s{stride}" if stride != 1 else "")
+    return text + (f"p{padding}" if padding else "")  # 0 (valid) is not written
+
 
 @dataclass(frozen=True)
 class Conv:
     filters: int
     kernel: int
     stride: int = 1
-    padding: int | Literal["same"] = 0
+    padding: Padding = 0
+    groups: int = 1
+    bias: bool = True
 
     def token(self) -> str:
-        text = f"conv{self.filters}k{self.kernel}"
-        if self.stride != 1:
-            text += f"s{self.stride}"
-        if self.padding == "same":
-            text += "psame"
-        elif self.padding:
-            text += f"p{self.padding}"
-        return text
+        text = f"conv{self.filters}" + _window_text(self.kernel, self.stride, self.padding)
+        text += f"g{self.groups}" if self.groups != 1 else ""
+        return text + ("" if self.bias else "nb")
+
+
+@dataclass(frozen=True)
+class DepthwiseConv:
+    """One filter (or ``multiplier`` filters) per input channel, each seeing only its own
+    channel: the spatial half of a separable convolution (MobileNet, EfficientNet)."""
+
+    kernel: int
+    stride: int = 1
+    padding: Padding = 0
+    multiplier: int = 1
+    bias: bool = True
+
+    def token(self) -> str:
+        text = "dwconv" + _window_text(self.kernel, self.stride, self.padding)
+        text += f"m{self.multiplier}" if self.multiplier != 1 else ""
+        return text + ("" if self.bias else "nb")
 
 
 @dataclass(frozen=True)
@@ -94,7 +122,7 @@ class Whiten:
 
 @dataclass(frozen=True)
 class Activation:
-    name: Literal["relu", "tanh", "sigmoid", "gelu"]
+    name: Literal["relu", "relu6", "tanh", "sigmoid", "gelu"]
 
     def token(self) -> str:
         return self.name
@@ -130,13 +158,17 @@ class Dense:
         return "fc" if self.units is None else f"fc{self.units}"
 
 
-Layer = (Conv | Whiten | Pool | GlobalAvgPool | Activation | BatchNorm | Dropout | Flatten
-         | Dense)
+Layer = (Conv | DepthwiseConv | Whiten | Pool | GlobalAvgPool | Activation | BatchNorm
+         | Dropout | Flatten | Dense)
+CONVOLUTIONS = (Conv, DepthwiseConv)  # the layers whose filters slide over feature maps
 
-KINDS = ("conv", "maxpool", "avgpool", "gap", "fc", "relu", "tanh", "sigmoid", "gelu", "bn",
-         "dropout", "flatten", "whiten")
+KINDS = ("conv", "dwconv", "maxpool", "avgpool", "gap", "fc", "relu", "relu6", "tanh",
+         "sigmoid", "gelu", "bn", "dropout", "flatten", "whiten")
 _GRAMMAR = {
-    "conv": "conv<filters>k<kernel>[s<stride>][p<padding>|psame|pvalid], e.g. conv32k3",
+    "conv": "conv<filters>k<kernel>[s<stride>][p<padding>|psame|ptf|pvalid][g<groups>][nb], "
+            "e.g. conv32k3",
+    "dwconv": "dwconvk<kernel>[s<stride>][p<padding>|psame|ptf|pvalid][m<multiplier>][nb], "
+              "e.g. dwconvk3",
     "maxpool": "maxpool<window>[s<stride>], e.g. maxpool2",
     "avgpool": "avgpool<window>[s<stride>], e.g. avgpool2",
     "fc": "fc<units>, e.g. fc128, or a bare fc as the last layer",
@@ -144,7 +176,8 @@ _GRAMMAR = {
     "whiten": "whiten<kernel>, e.g. whiten2",
 }
 _PATTERNS = {
-    "conv": re.compile(r"conv(\d+)k(\d+)(?:s(\d+))?(?:p(\d+|same|valid))?"),
+    "conv": re.compile(r"conv(\d+)k(\d+)(?:s(\d+))?(?:p(\d+|same|valid|tf))?(?:g(\d+))?(nb)?"),
+    "dwconv": re.compile(r"dwconvk(\d+)(?:s(\d+))?(?:p(\d+|same|valid|tf))?(?:m(\d+))?(nb)?"),
     "maxpool": re.compile(r"maxpool(\d+)(?:s(\d+))?"),
     "avgpool": re.compile(r"avgpool(\d+)(?:s(\d+))?"),
     "fc": re.compile(r"fc(\d+)?"),
@@ -152,7 +185,8 @@ _PATTERNS = {
     "whiten": re.compile(r"whiten(\d+)"),
 }
 _PLAIN = {
-    "gap": GlobalAvgPool(), "relu": Activation("relu"), "tanh": Activation("tanh"),
+    "gap": GlobalAvgPool(), "relu": Activation("relu"), "relu6": Activation("relu6"),
+    "tanh": Activation("tanh"),
     "sigmoid": Activation("sigmoid"), "gelu": Activation("gelu"), "bn": BatchNorm(),
     "flatten": Flatten(),
 }
@@ -171,10 +205,23 @@ def _positive(position: int, token: str, name: str, value: str | None) -> int | 
     return number
 
 
+def _kernel_and_padding(position: int, token: str, kernel_text: str,
+                        padding: str | None) -> tuple[int, Padding]:
+    pad: Padding = padding if padding in ("same", "tf") else \
+        0 if padding in (None, "valid") else int(padding)
+    kernel = _positive(position, token, "kernel", kernel_text)
+    if pad == "same" and kernel % 2 == 0:
+        raise _fail(position, token, "uses psame, which needs an odd kernel size; write the "
+                    "padding as a number instead, or ptf (TensorFlow's same).",
+                    f"kernel={kernel}")
+    return kernel, pad
+
+
 def _parse_token(position: int, token: str) -> Layer:
     if token in _PLAIN:
         return _PLAIN[token]
-    kind = re.match(r"[a-z]*", token).group(0)
+    kind = next((name for name in sorted(_PATTERNS, key=len, reverse=True)
+                 if token.startswith(name)), re.match(r"[a-z]*", token).group(0))
     if kind not in _PATTERNS:
         close = difflib.get_close_matches(kind or token, KINDS, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
@@ -186,16 +233,15 @@ def _parse_token(position: int, token: str) -> Layer:
                     f"{_GRAMMAR[kind]}.", repr(token))
     groups = match.groups()
     if kind == "conv":
-        padding = groups[3]
-        pad: int | Literal["same"] = (
-            "same" if padding == "same" else 0 if padding in (None, "valid") else int(padding)
-        )
-        kernel = _positive(position, token, "kernel", groups[1])
-        if pad == "same" and kernel % 2 == 0:
-            raise _fail(position, token, "uses psame, which needs an odd kernel size; "
-                        "write the padding as a number instead.", f"kernel={kernel}")
+        kernel, pad = _kernel_and_padding(position, token, groups[1], groups[3])
         return Conv(_positive(position, token, "filters", groups[0]), kernel,
-                    _positive(position, token, "stride", groups[2]) or 1, pad)
+                    _positive(position, token, "stride", groups[2]) or 1, pad,
+                    _positive(position, token, "groups", groups[4]) or 1, groups[5] is None)
+    if kind == "dwconv":
+        kernel, pad = _kernel_and_padding(position, token, groups[0], groups[2])
+        return DepthwiseConv(kernel, _positive(position, token, "stride", groups[1]) or 1,
+                             pad, _positive(position, token, "multiplier", groups[3]) or 1,
+                             groups[4] is None)
     if kind in ("maxpool", "avgpool"):
         return Pool(kind[:3], _positive(position, token, "window", groups[0]),
                     _positive(position, token, "stride", groups[1]))
@@ -219,7 +265,7 @@ def _check_order(layers: list[Layer], tokens: list[str]) -> None:
         if isinstance(layer, Whiten) and position != 1:
             raise _fail(position, token, "must be the first layer: its filters are computed "
                         "from the input images' patches.", repr(token))
-        spatial = isinstance(layer, Conv | Whiten | Pool | GlobalAvgPool)
+        spatial = isinstance(layer, Conv | DepthwiseConv | Whiten | Pool | GlobalAvgPool)
         if spatial and flat_at is not None:
             raise _fail(position, token, "works on feature maps, but token "
                         f"{flat_at} '{tokens[flat_at - 1]}' already flattened them to a "
