@@ -9,7 +9,7 @@ from torch import nn
 
 from convnet.axes import hwc_to_chw
 from convnet.errors import ConvnetError
-from convnet.network.modules import Whitening, make_module
+from convnet.network.modules import SkipAdd, SkipStart, Whitening, make_module
 from convnet.network.presets import resolve_arch, spec_for
 from convnet.network.shapes import LayerInfo, infer
 from convnet.network.spec import (
@@ -109,9 +109,20 @@ class Network(nn.Module):
         self._order = run_order(self.layers)
 
     def _run(self, x: torch.Tensor, order: list[int]) -> torch.Tensor:
+        kept: list[torch.Tensor] = []  # the inputs of the open skips
         for index in order:
-            x = self.body[index](x)
+            x = self._step(index, x, kept)
         return x
+
+    def _step(self, index: int, x: torch.Tensor, kept: list[torch.Tensor]) -> torch.Tensor:
+        """Layer ``index`` on ``x``; a skip keeps its input, an add adds the last kept."""
+        module = self.body[index]
+        if isinstance(module, SkipStart):
+            kept.append(x)
+            return x
+        if isinstance(module, SkipAdd):
+            return module(x, kept.pop())
+        return module(x)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self._run(x, self._order[: self.head_start])  # (B, C, H, W) -> (B, D, h, w)
@@ -126,9 +137,9 @@ class Network(nn.Module):
 
     def forward_intermediates(self, x: torch.Tensor) -> list[tuple[LayerInfo, torch.Tensor]]:
         """Every layer's output for a batch, paired with what the summary says of it."""
-        outputs = []
-        for info, module in zip(self.infos, self.body):
-            x = module(x)
+        outputs, kept = [], []
+        for index, info in enumerate(self.infos):
+            x = self._step(index, x, kept)
             outputs.append((info, x))
         return outputs
 

@@ -10,6 +10,7 @@ from torch import nn
 from convnet.network.shapes import LayerInfo, conv_filters, conv_groups, conv_pads
 from convnet.network.spec import (
     Activation,
+    Add,
     BatchNorm,
     Conv,
     Dense,
@@ -18,6 +19,7 @@ from convnet.network.spec import (
     Flatten,
     GlobalAvgPool,
     Pool,
+    Skip,
     Whiten,
 )
 
@@ -90,6 +92,17 @@ class Whitening(nn.Conv2d):
         self.bias.zero_()
 
 
+class SkipStart(nn.Identity):
+    """Marks where a residual connection starts; `Network` keeps its input for `SkipAdd`."""
+
+
+class SkipAdd(nn.Module):
+    """Adds the input its `SkipStart` kept: ``forward(x, kept) = x + kept``."""
+
+    def forward(self, x: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
+        return x + kept  # (B, C, H, W) + (B, C, H, W)
+
+
 def make_module(info: LayerInfo) -> nn.Module:
     """The torch module for one inferred layer."""
     layer, in_shape = info.layer, info.in_shape
@@ -122,4 +135,8 @@ def make_module(info: LayerInfo) -> nn.Module:
             return nn.Flatten()
         case Dense(units=units):
             return nn.Linear(in_shape[0], units)
+        case Skip():
+            return SkipStart()
+        case Add():
+            return SkipAdd()
     raise AssertionError(f"no module for {layer!r}")

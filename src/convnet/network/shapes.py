@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from convnet.errors import SpecError
 from convnet.network.spec import (
+    Add,
     BatchNorm,
     Conv,
     Dense,
@@ -19,6 +20,7 @@ from convnet.network.spec import (
     GlobalAvgPool,
     Layer,
     Pool,
+    Skip,
     Whiten,
 )
 
@@ -164,9 +166,21 @@ def infer(layers: list[Layer], input_shape: Shape, positions: list[int | None]) 
     """
     infos: list[LayerInfo] = []
     shape, field, jump = input_shape, 1, 1
+    kept: list[tuple[Shape, int | None]] = []  # what each open skip holds, and its field
     for layer, position in zip(layers, positions):
         where = f"Spec token {position} '{layer.token()}'" if position else f"'{layer.token()}'"
         out_shape = _out_shape(layer, shape, where, input_shape)
+        if isinstance(layer, Skip):
+            kept.append((shape, field))
+        elif isinstance(layer, Add):
+            skipped, skipped_field = kept.pop()
+            if skipped != shape:
+                raise SpecError(f"{where} adds maps of {format_shape(skipped)} (from its skip) "
+                                f"to maps of {format_shape(shape)}: a residual connection "
+                                "needs the same shape on both paths. Keep the stride 1 and "
+                                "the filters equal to the skip's channels inside it.")
+            # the sum sees what either path saw: the wider of the two windows
+            field = None if None in (field, skipped_field) else max(field, skipped_field)
         if isinstance(layer, Conv | DepthwiseConv | Whiten | Pool) and field is not None:
             window, stride = (layer.window, layer.step) if isinstance(layer, Pool) else (
                 layer.kernel, getattr(layer, "stride", 1))

@@ -23,6 +23,8 @@ token                      layer
 ``relu`` ``relu6`` ``tanh`` ``sigmoid`` ``gelu``  activations (relu6: min(max(x, 0), 6))
 ``whiten2``                (first layer only) fixed 2×2 filters that whiten the input's
                            patches, set from the training images (PCA); 2·C·k² maps
+``skip`` ... ``add``       a residual connection: ``add`` adds the maps that came into the
+                           ``skip`` before it to the layers' output (same shape; nestable)
 ``bn``                     batch normalisation (2-D on feature maps, 1-D on vectors)
 ``dropout0.5``             dropout with probability 0.5 (``dropout`` alone means 0.5)
 ``flatten``                feature maps -> vector (implied before the first ``fc``)
@@ -129,6 +131,22 @@ class Activation:
 
 
 @dataclass(frozen=True)
+class Skip:
+    """Keeps its input for the matching `Add` (the start of a residual connection)."""
+
+    def token(self) -> str:
+        return "skip"
+
+
+@dataclass(frozen=True)
+class Add:
+    """Adds the input kept by the matching `Skip` to its own input: y = x + f(x)."""
+
+    def token(self) -> str:
+        return "add"
+
+
+@dataclass(frozen=True)
 class BatchNorm:
     def token(self) -> str:
         return "bn"
@@ -159,11 +177,11 @@ class Dense:
 
 
 Layer = (Conv | DepthwiseConv | Whiten | Pool | GlobalAvgPool | Activation | BatchNorm
-         | Dropout | Flatten | Dense)
+         | Dropout | Flatten | Dense | Skip | Add)
 CONVOLUTIONS = (Conv, DepthwiseConv)  # the layers whose filters slide over feature maps
 
 KINDS = ("conv", "dwconv", "maxpool", "avgpool", "gap", "fc", "relu", "relu6", "tanh",
-         "sigmoid", "gelu", "bn", "dropout", "flatten", "whiten")
+         "sigmoid", "gelu", "bn", "dropout", "flatten", "whiten", "skip", "add")
 _GRAMMAR = {
     "conv": "conv<filters>k<kernel>[s<stride>][p<padding>|psame|ptf|pvalid][g<groups>][nb], "
             "e.g. conv32k3",
@@ -188,7 +206,7 @@ _PLAIN = {
     "gap": GlobalAvgPool(), "relu": Activation("relu"), "relu6": Activation("relu6"),
     "tanh": Activation("tanh"),
     "sigmoid": Activation("sigmoid"), "gelu": Activation("gelu"), "bn": BatchNorm(),
-    "flatten": Flatten(),
+    "flatten": Flatten(), "skip": Skip(), "add": Add(),
 }
 
 
@@ -255,8 +273,26 @@ def _parse_token(position: int, token: str) -> Layer:
     return Dropout(p)
 
 
+def _check_skips(layers: list[Layer], tokens: list[str]) -> None:
+    """Every ``add`` closes an open ``skip``, and every ``skip`` is closed."""
+    open_at: list[int] = []
+    for position, (layer, token) in enumerate(zip(layers, tokens), start=1):
+        if isinstance(layer, Skip):
+            open_at.append(position)
+        elif isinstance(layer, Add) and not open_at:
+            raise _fail(position, token, "has no skip before it to add back. Start the "
+                        "residual connection with 'skip', e.g. skip-conv8k3p1-add.",
+                        repr(token))
+        elif isinstance(layer, Add):
+            open_at.pop()
+    if open_at:
+        raise _fail(open_at[-1], "skip", "is never closed. End the residual connection with "
+                    "'add', e.g. skip-conv8k3p1-add.", "'skip'")
+
+
 def _check_order(layers: list[Layer], tokens: list[str]) -> None:
-    """Maps come before vectors; a bare `fc` only at the end."""
+    """Maps come before vectors; a bare `fc` only at the end; skips close."""
+    _check_skips(layers, tokens)
     flat_at = None
     for position, (layer, token) in enumerate(zip(layers, tokens), start=1):
         if isinstance(layer, Dense) and layer.units is None and position != len(layers):
