@@ -89,3 +89,28 @@ def test_arithmetic_at_a_grouped_depthwise_and_unevenly_padded_conv():
 def test_groups_that_do_not_divide_are_refused(spec, message):
     with pytest.raises(SpecError, match=message):
         convnet.build(spec, (8, 8, 3), 2)
+
+
+def test_a_residual_connection_adds_the_skipped_maps_back():
+    torch.manual_seed(2)
+    network = convnet.build("conv6k3p1-skip-conv12k1nb-bneps0.001-relu6-dwconvk3ptfnb-"
+                            "conv6k1-add-gap-fc", (9, 10, 3), 2).eval()
+    x = torch.randn(3, 3, 9, 10)
+    body = network.body
+    kept = body[0](x)
+    branch = kept
+    for index in range(2, 7):
+        branch = body[index](branch)
+    expected = body[10](body[9](body[8](branch + kept)))
+    assert torch.allclose(network(x), expected, atol=1e-6)
+    outputs = network.forward_intermediates(x)
+    assert torch.allclose(outputs[7][1], branch + kept, atol=1e-6)  # the add's output
+    assert body[3].eps == 1e-3
+    infos = {info.name: info for info in network.infos}
+    assert infos["add"].receptive_field == 5 and infos["add"].out_shape == (6, 9, 10)
+
+
+def test_a_residual_connection_needs_one_shape_on_both_paths():
+    with pytest.raises(SpecError, match=r"'add' adds maps of 9×10×6 \(from its skip\) to "
+                       r"maps of 5×5×6"):
+        convnet.build("conv6k3p1-skip-conv6k3s2p1-add-fc", (9, 10, 3), 2)

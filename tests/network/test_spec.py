@@ -10,6 +10,7 @@ from convnet.errors import SpecError
 from convnet.network.presets import PRESETS
 from convnet.network.spec import (
     Activation,
+    Add,
     BatchNorm,
     Conv,
     Dense,
@@ -18,6 +19,7 @@ from convnet.network.spec import (
     Flatten,
     GlobalAvgPool,
     Pool,
+    Skip,
     Whiten,
     format_spec,
     parse_spec,
@@ -51,6 +53,7 @@ def test_the_two_required_specs_parse_as_written():
     ("dwconvk5s2ptfnb", DepthwiseConv(5, 2, "tf", 1, False)),
     ("dwconvk3p1m2", DepthwiseConv(3, 1, 1, 2)),
     ("relu6", Activation("relu6")),
+    ("bneps0.001", BatchNorm(0.001)),
     ("maxpool2", Pool("max", 2, None)),
     ("maxpool3s2", Pool("max", 3, 2)),
     ("avgpool2", Pool("avg", 2, None)),
@@ -68,6 +71,12 @@ def test_the_two_required_specs_parse_as_written():
 ])
 def test_golden_tokens(token, layer):
     assert parse_spec(token) == [layer]
+
+
+def test_a_residual_connection_parses_and_round_trips():
+    spec = "conv4k3p1-skip-conv4k3p1-bn-add-fc"
+    assert parse_spec(spec)[1:5] == [Skip(), Conv(4, 3, 1, 1), BatchNorm(), Add()]
+    assert format_spec(parse_spec(spec)) == spec
 
 
 def test_canonical_form_drops_defaults():
@@ -119,7 +128,7 @@ def test_resolve_sizes_output_and_adds_flatten():
      "Received: 'conv8k3--relu'."),
     ("conv8k3-maxpol2", "Spec token 2 'maxpol2' is not a layer. Expected one of: conv, "
      "dwconv, maxpool, avgpool, gap, fc, relu, relu6, tanh, sigmoid, gelu, bn, dropout, "
-     "flatten, whiten. Did you mean 'maxpool'? Received: 'maxpol2'."),
+     "flatten, whiten, skip, add. Did you mean 'maxpool'? Received: 'maxpol2'."),
     ("conv32", "Spec token 1 'conv32' is not a valid conv layer. Expected conv<filters>k"
      "<kernel>[s<stride>][p<padding>|psame|ptf|pvalid][g<groups>][nb], e.g. conv32k3. "
      "Received: 'conv32'."),
@@ -147,8 +156,13 @@ def test_resolve_sizes_output_and_adds_flatten():
     ("flatten-flatten", "Spec token 2 'flatten' flattens again after token 1. Remove it. "
      "Received: 'flatten'."),
     ("9", "Spec token 1 '9' is not a layer. Expected one of: conv, dwconv, maxpool, avgpool, "
-     "gap, fc, relu, relu6, tanh, sigmoid, gelu, bn, dropout, flatten, whiten. "
+     "gap, fc, relu, relu6, tanh, sigmoid, gelu, bn, dropout, flatten, whiten, skip, add. "
      "Received: '9'."),
+    ("conv8k3-add-fc", "Spec token 2 'add' has no skip before it to add back. Start the "
+     "residual connection with 'skip', e.g. skip-conv8k3p1-add. Received: 'add'."),
+    ("conv8k3-skip-relu-fc", "Spec token 2 'skip' is never closed. End the residual "
+     "connection with 'add', e.g. skip-conv8k3p1-add. Received: 'skip'."),
+    ("bneps2", "Spec token 1 'bneps2' needs an epsilon in (0, 1). Received: eps=2."),
     ("conv8k3-whiten2", "Spec token 2 'whiten2' must be the first layer: its filters are "
      "computed from the input images' patches. Received: 'whiten2'."),
     ("whiten0", "Spec token 1 'whiten0' needs kernel of at least 1. Received: kernel=0."),

@@ -18,9 +18,16 @@ import pytest
 
 import convnet
 from convnet.network import PRESETS
+from convnet.network.spec import parse_spec
 from resume_helpers import metrics, record, rgb_folder, run_child, same_weights
 
 PRESET_NAMES = ["default", "small", "lenet", "tinyvgg", "keras-mnist", "cifar-fast-cpu"]
+# EfficientNet-Lite's layer kinds in miniature (4.6 million weights would take a minute here):
+# a TF-padded strided stem, an inverted-residual block with its skip, depthwise and
+# bias-free convolutions, TF's batch-norm epsilon, ReLU6
+LITE = ("conv8k3s2ptfnb-bneps0.001-relu6-skip-conv16k1nb-bneps0.001-relu6-dwconvk3ptfnb-"
+        "bneps0.001-relu6-conv8k1nb-bneps0.001-add-conv32k1nb-bneps0.001-relu6-gap-"
+        "dropout0.2-fc")
 # 36 training images, 27 after validation: 3 steps per epoch, 9 in all; checkpoints only
 # at epoch ends, so a kill inside an epoch loses steps that the resumed run does again
 BASE = dict(epochs=3, batch_size=8, augment="light", ema=0.9, flip=True, seed=4,
@@ -34,10 +41,21 @@ POINTS = [("step", 5, -9),      # mid-epoch 2, two steps after epoch 1's checkpo
 # each preset at another point, in fp32 and bf16 by turns, so that the suite stays short;
 # bench/resume_matrix.py runs every preset at every point in both precisions
 CASES = [(name, ("bf16", "fp32")[n % 2], *POINTS[n]) for n, name in enumerate(PRESET_NAMES)]
+CASES.append((LITE, "fp32", "write", 2, -9))
 
 
 def test_the_matrix_names_every_preset_but_the_gpu_one():
-    assert set(PRESET_NAMES) == set(PRESETS) - {"cifar-fast"}
+    # cifar-fast is cifar-fast-cpu wider; the Lites are LITE's layers, many more of them
+    lites = {name for name in PRESETS if name.startswith("efficientnet-lite")}
+    assert set(PRESET_NAMES) == set(PRESETS) - {"cifar-fast"} - lites
+    assert set().union(*(_kinds(PRESETS[name].spec) for name in lites)) == _kinds(LITE)
+
+
+def _kinds(spec: str) -> set[tuple]:
+    """Each layer's kind and the options that change its arithmetic (not its sizes)."""
+    return {(type(layer).__name__, getattr(layer, "name", None), getattr(layer, "eps", None),
+             getattr(layer, "padding", None) == "tf", getattr(layer, "bias", None))
+            for layer in parse_spec(spec)}
 
 
 @pytest.fixture(scope="module")

@@ -126,13 +126,13 @@ def test_a_killed_worker_without_restarts_stops_every_rank_and_resume_goes_on(tm
 
 def test_a_checkpoint_goes_on_only_with_the_processes_that_wrote_it(monkeypatch, tmp_path):
     from convnet.errors import ConvnetError
-    from convnet.runs.create import _check_processes
+    from convnet.runs.resume import check_processes
 
     monkeypatch.setenv("WORLD_SIZE", "3")
     monkeypatch.setenv("RANK", "0")
     with pytest.raises(ConvnetError, match="checkpointed by 2 process.*--nproc-per-node 2"):
-        _check_processes(tmp_path, {"processes": 2})
-    _check_processes(tmp_path, {"processes": 3})
+        check_processes(tmp_path, {"processes": 2})
+    check_processes(tmp_path, {"processes": 3})
 
 
 def test_predict_under_torchrun_prints_one_csv_in_input_order(tiny_run, tmp_path):

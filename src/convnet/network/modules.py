@@ -126,9 +126,9 @@ def make_module(info: LayerInfo) -> nn.Module:
             return nn.AdaptiveAvgPool2d(1)
         case Activation(name=name):
             return _ACTIVATIONS[name]()
-        case BatchNorm():
-            return nn.BatchNorm2d(in_shape[0]) if len(in_shape) == 3 else nn.BatchNorm1d(
-                in_shape[0])
+        case BatchNorm(eps=eps):
+            norm = nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d
+            return norm(in_shape[0], eps=eps)
         case Dropout(p=p):
             return ByteDropout(p)
         case Flatten():

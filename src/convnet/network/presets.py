@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from convnet.errors import SpecError
 from convnet.network.design import design
+from convnet.network.efficientnet import SIZES, lite_spec
 from convnet.network.spec import parse_spec
 
 
@@ -53,6 +54,12 @@ PRESETS: dict[str, Preset] = {
         "conv32k3-relu-maxpool2-conv64k3-relu-maxpool2-dropout0.5-fc",
         "the Keras 'simple MNIST convnet' example",
     ),
+    **{name: Preset(lite_spec(name), f"{name.replace('efficientnet', 'EfficientNet')} "
+                    f"(Tan & Le, 2019), made for {side}×{side}×3 photos: a stride-2 stem, "
+                    "inverted-residual blocks of depthwise convolutions with their input "
+                    "added back, ReLU6 and TensorFlow's padding, so ImageNet weights load "
+                    "as trained (convnet.network.efficientnet)")
+       for name, (_, _, side, _) in SIZES.items()},
 }
 
 

@@ -26,6 +26,7 @@ token                      layer
 ``skip`` ... ``add``       a residual connection: ``add`` adds the maps that came into the
                            ``skip`` before it to the layers' output (same shape; nestable)
 ``bn``                     batch normalisation (2-D on feature maps, 1-D on vectors)
+``bneps0.001``             ... with another epsilon (TensorFlow-trained weights use 1e-3)
 ``dropout0.5``             dropout with probability 0.5 (``dropout`` alone means 0.5)
 ``flatten``                feature maps -> vector (implied before the first ``fc``)
 ``fc128``                  fully connected layer with 128 units
@@ -148,8 +149,10 @@ class Add:
 
 @dataclass(frozen=True)
 class BatchNorm:
+    eps: float = 1e-5  # torch's default
+
     def token(self) -> str:
-        return "bn"
+        return "bn" if self.eps == 1e-5 else f"bneps{self.eps:g}"
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,7 @@ _GRAMMAR = {
     "avgpool": "avgpool<window>[s<stride>], e.g. avgpool2",
     "fc": "fc<units>, e.g. fc128, or a bare fc as the last layer",
     "dropout": "dropout<probability>, e.g. dropout0.5",
+    "bn": "bn, or bneps<epsilon>, e.g. bneps0.001",
     "whiten": "whiten<kernel>, e.g. whiten2",
 }
 _PATTERNS = {
@@ -201,6 +205,7 @@ _PATTERNS = {
     "fc": re.compile(r"fc(\d+)?"),
     "dropout": re.compile(r"dropout(\d*\.?\d+)?"),
     "whiten": re.compile(r"whiten(\d+)"),
+    "bn": re.compile(r"bn(?:eps(\d*\.?\d+))?"),
 }
 _PLAIN = {
     "gap": GlobalAvgPool(), "relu": Activation("relu"), "relu6": Activation("relu6"),
@@ -265,6 +270,11 @@ def _parse_token(position: int, token: str) -> Layer:
                     _positive(position, token, "stride", groups[1]))
     if kind == "whiten":
         return Whiten(_positive(position, token, "kernel", groups[0]))
+    if kind == "bn":
+        eps = float(groups[0])
+        if not 0 < eps < 1:
+            raise _fail(position, token, "needs an epsilon in (0, 1).", f"eps={eps:g}")
+        return BatchNorm(eps)
     if kind == "fc":
         return Dense(_positive(position, token, "units", groups[0]))
     p = 0.5 if groups[0] is None else float(groups[0])
