@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from convnet.errors import ConvnetError
 from convnet.network.inside import feature_maps
 from convnet.network.model import Network
-from convnet.network.shapes import conv_groups, conv_pads
+from convnet.network.modules import PaddedConv2d
 from convnet.network.spec import CONVOLUTIONS, Activation, BatchNorm, Pool, Whiten
 
 
@@ -82,12 +82,11 @@ def explain_at(network: Network, x: torch.Tensor, layer: int, y: int, col: int,
     inputs = x[0] if index == 0 else outputs[index - 1][1]  # (C, H, W) into the conv
     conv = network.body[index]
     stride, kernel = conv.stride[0], conv.kernel_size[0]
-    pad_top, pad_bottom, pad_left, pad_right = (0,) * 4 if isinstance(info.layer, Whiten) \
-        else conv_pads(info.layer, *info.in_shape[1:])
+    pad_top, pad_bottom, pad_left, pad_right = conv.pads if isinstance(conv, PaddedConv2d) \
+        else (conv.padding[0],) * 2 + (conv.padding[1],) * 2
     padded = F.pad(inputs, (pad_left, pad_right, pad_top, pad_bottom))  # as the conv pads
-    per_group = inputs.shape[0] // (1 if isinstance(info.layer, Whiten)
-                                    else conv_groups(info.layer, inputs.shape[0]))
-    first = filter_index // (filters // (inputs.shape[0] // per_group)) * per_group
+    per_group = conv.weight.shape[1]  # the input channels each filter sees
+    first = filter_index // (filters // conv.groups) * per_group  # its group's first one
     top, left = y * stride, col * stride
     patch = padded[first : first + per_group, top : top + kernel,
                    left : left + kernel]  # (c, k, k)

@@ -161,6 +161,16 @@ class Network(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def differences(self, weights: dict[str, torch.Tensor]) -> list[str]:
+        """What keeps ``weights`` from loading into this network: tensors of another shape
+        first, then missing ones, then ones it does not have; empty when they fit."""
+        own = {name: tuple(tensor.shape) for name, tensor in self.state_dict().items()}
+        given = {name: tuple(tensor.shape) for name, tensor in weights.items()}
+        return [f"{name} {given[name]} saved, {shape} here" for name, shape in own.items()
+                if name in given and given[name] != shape] + \
+            [f"{name} missing" for name in own if name not in given] + \
+            [f"{name} not in this network" for name in given if name not in own]
+
 
 def plan(spec: str, input_shape: tuple[int, int, int], num_classes: int) -> list[LayerInfo]:
     """Every layer's shapes and weight count for ``input_shape`` (H, W, C), without

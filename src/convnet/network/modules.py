@@ -110,12 +110,11 @@ def make_module(info: LayerInfo) -> nn.Module:
         case Conv(kernel=k, stride=s) | DepthwiseConv(kernel=k, stride=s):
             channels = in_shape[0]
             pads = conv_pads(layer, in_shape[1], in_shape[2])
+            sizes = (channels, conv_filters(layer, channels), k)
             options = dict(stride=s, groups=conv_groups(layer, channels), bias=layer.bias)
             if len(set(pads)) == 1:  # the same on every side: torch pads inside the conv
-                return nn.Conv2d(channels, conv_filters(layer, channels), k, padding=pads[0],
-                                 **options)
-            return PaddedConv2d(channels, conv_filters(layer, channels), k, pads=pads,
-                                **options)
+                return nn.Conv2d(*sizes, padding=pads[0], **options)
+            return PaddedConv2d(*sizes, pads=pads, **options)
         case Whiten(kernel=k):
             return Whitening(in_shape[0], k)
         case Pool(kind="max", window=w):

@@ -210,7 +210,7 @@ _PATTERNS = {
 _PLAIN = {
     "gap": GlobalAvgPool(), "relu": Activation("relu"), "relu6": Activation("relu6"),
     "tanh": Activation("tanh"),
-    "sigmoid": Activation("sigmoid"), "gelu": Activation("gelu"), "bn": BatchNorm(),
+    "sigmoid": Activation("sigmoid"), "gelu": Activation("gelu"),
     "flatten": Flatten(), "skip": Skip(), "add": Add(),
 }
 
@@ -271,6 +271,8 @@ def _parse_token(position: int, token: str) -> Layer:
     if kind == "whiten":
         return Whiten(_positive(position, token, "kernel", groups[0]))
     if kind == "bn":
+        if groups[0] is None:
+            return BatchNorm()
         eps = float(groups[0])
         if not 0 < eps < 1:
             raise _fail(position, token, "needs an epsilon in (0, 1).", f"eps={eps:g}")

@@ -118,16 +118,16 @@ def claim_holder(folder: Path) -> dict[str, Any] | None:
     return holder
 
 
-def held_elsewhere(folder: Path) -> dict[str, Any] | None:
-    """`claim_holder`, unless that is this process (a run it left, resumed in it)."""
+def check_not_held(folder: Path) -> None:
+    """Raises RunError while another live process holds ``folder``'s claim (a claim this
+    process left, on a run it resumes, does not count)."""
     holder = claim_holder(folder)
-    mine = holder is not None and holder.get("pid") == os.getpid() and \
-        holder.get("host") == socket.gethostname()
-    return None if mine else holder
-
-
-def holder_text(holder: dict[str, Any]) -> str:
-    return f"process {holder.get('pid')} on {holder.get('host')}"
+    if holder is None or (holder.get("pid") == os.getpid()
+                          and holder.get("host") == socket.gethostname()):
+        return
+    raise RunError(f"{folder} is still being trained by process {holder.get('pid')} on "
+                   f"{holder.get('host')}; resume it once that process has stopped (or stop "
+                   "it first).")
 
 
 def abandoned(folder: Path) -> bool:
@@ -191,10 +191,7 @@ class RunFolder:
         Raises:
             RunError: while the process that holds it is still training.
         """
-        holder = held_elsewhere(folder)
-        if holder is not None:
-            raise RunError(f"{folder} is still being trained by {holder_text(holder)}; "
-                           "resume it once that process has stopped (or stop it first).")
+        check_not_held(folder)
         write_json(folder / CLAIM, _claimant())
         return cls(folder)
 

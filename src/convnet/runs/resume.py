@@ -21,7 +21,7 @@ from typing import Any
 
 from convnet.data.dataset import Dataset
 from convnet.errors import RunError
-from convnet.runs.folders import held_elsewhere, holder_text, start_settings
+from convnet.runs.folders import check_not_held, start_settings
 from convnet.train import checkpoint
 from convnet.train.callbacks import Callback, EpochStats
 from convnet.train.config import TrainConfig
@@ -121,10 +121,7 @@ def resume_config(folder: Path, options: dict[str, Any]
     if (folder / "model.json").is_file():
         raise RunError(f"{folder} is a finished run; there is nothing to resume. Train a "
                        "new run, e.g. with more epochs.")
-    holder = held_elsewhere(folder) if folder.is_dir() else None
-    if holder is not None:
-        raise RunError(f"{folder} is still being trained by {holder_text(holder)}; resume "
-                       "it once that process has stopped (or stop it first).")
+    check_not_held(folder)
     state, info = _saved(folder)
     saved = info["config"]
     changed = [f"{key} ({saved.get(key)!r} in the run, {value!r} now)"

@@ -178,12 +178,9 @@ def load(path: str | Path) -> Run:
     except ConvnetError as error:
         raise RunError(f"{folder} cannot be loaded: its spec does not build ({error}).") \
             from None
-    try:
-        result = network.load_state_dict(state, strict=False)
-    except RuntimeError as error:  # same names, other shapes
+    differences = network.differences(state)
+    if differences:
         raise RunError(f"{folder / 'model.safetensors'} does not fit the spec in model.json: "
-                       f"{str(error).splitlines()[-1].strip()}") from None
-    if result.missing_keys or result.unexpected_keys:
-        raise RunError(f"{folder / 'model.safetensors'} does not fit the spec in model.json: "
-                       f"missing {result.missing_keys}, unexpected {result.unexpected_keys}.")
+                       f"{'; '.join(differences[:5])}.")
+    network.load_state_dict(state)
     return Run(network, record, folder)

@@ -17,6 +17,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from convnet.errors import RunError
+from convnet.network import Network
 from convnet.train.callbacks import EpochStats
 from convnet.train.distributed import gather, world
 
@@ -33,24 +34,9 @@ def _clone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().clone() for name, tensor in state.items()}
 
 
-def _check_fits(expected: dict[str, torch.Tensor], saved: dict[str, torch.Tensor]) -> None:
-    """Raises RunError naming the tensors that are missing, extra or of another shape."""
-    shape = lambda tensor: tuple(tensor.shape)  # noqa: E731
-    differences = [f"{name} {shape(saved[name])} saved, {shape(expected[name])} here"
-                   for name in expected
-                   if name in saved and shape(saved[name]) != shape(expected[name])] + \
-        [f"{name} missing" for name in expected if name not in saved] + \
-        [f"{name} not in this network" for name in saved if name not in expected]
-    if differences:
-        more = f" and {len(differences) - 5} more" if len(differences) > 5 else ""
-        raise RunError(f"The checkpoint does not fit the network built from its settings "
-                       f"(another architecture or class count): {'; '.join(differences[:5])}"
-                       f"{more}. Resume it with the settings that wrote it, or train anew.")
-
-
 @dataclass
 class TrainState:
-    network: nn.Module
+    network: Network
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     ema: AveragedModel | None
@@ -119,7 +105,13 @@ class TrainState:
             RunError: when the saved weights do not fit the network (another architecture
                 or class count), listing what differs.
         """
-        _check_fits(self.network.state_dict(), state["network"])
+        differences = self.network.differences(state["network"])
+        if differences:
+            more = f" and {len(differences) - 5} more" if len(differences) > 5 else ""
+            raise RunError(f"The checkpoint does not fit the network built from its settings "
+                           f"(another architecture or class count): "
+                           f"{'; '.join(differences[:5])}{more}. Resume it with the settings "
+                           "that wrote it, or train anew.")
         self.network.load_state_dict(state["network"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
