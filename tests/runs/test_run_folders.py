@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import time
 
 import pytest
 
 from conftest import TINY_ARCH, TINY_DATA
 from convnet.errors import RunError
-from convnet.runs.folders import RunFolder
+from convnet.runs.folders import CLAIM, START, RunFolder, abandoned, claim_holder
 from datasets_helpers import train_into
 
 
@@ -51,3 +53,17 @@ def test_two_trainings_with_one_out_both_finish_and_neither_is_lost(tmp_path):
     for folder in saved:
         record = json.loads((tmp_path / folder.rsplit("/", 1)[1] / "model.json").read_text())
         assert record["classes"] == ["x", "not-x"]
+
+
+def test_a_claim_without_its_process_yet_is_live_only_while_fresh(tmp_path):
+    """An empty claim is what a claimant leaves for an instant before writing its pid (and
+    what convnet wrote before claims named their process): live while fresh, stale after."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / CLAIM).touch()
+    (folder / START).write_text("{}")
+    assert claim_holder(folder) is not None and not abandoned(folder)
+    old = time.time() - 3600
+    os.utime(folder / CLAIM, (old, old))
+    assert claim_holder(folder) is None and abandoned(folder)
+    assert RunFolder.claim(folder, automatic=False).path == folder  # taken over
