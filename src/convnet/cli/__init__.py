@@ -285,8 +285,9 @@ def report(run: Path, data: str | None) -> None:
 def summary(target: str, input_shape: str, classes: int, hidden: int) -> None:
     """Layers, shapes, parameters, multiply-adds, receptive fields of a spec, preset or run."""
     import convnet
+    from convnet.runs.builtin import is_builtin
 
-    if Path(target).is_dir():
+    if Path(target).is_dir() or is_builtin(target):
         network = convnet.load(target).network
     else:
         network = convnet.build(target, input_shape, classes)

@@ -30,28 +30,49 @@ def summary(console: Console, s: Summary) -> None:
     console.print(s.comparison())
 
 
+SHOWN_CLASSES = 20  # past this many classes, the tables show only those in play
+
+
 def evaluation(console: Console, result: Evaluation, title: str) -> None:
     macro = result.macro
     console.print(f"[bold]{title}[/]: accuracy [bold]{result.accuracy:.2%}[/] on "
                   f"{result.count:,} images, log loss {result.loss:.4f}, macro precision "
                   f"{macro['precision']:.4f} recall {macro['recall']:.4f} F1 {macro['f1']:.4f}, "
                   f"balanced accuracy {result.balanced_accuracy:.2%}", soft_wrap=True)
+    rows, columns = _in_play(result)
     table = Table(title="Per class", title_justify="left")
     for name in ("class", "precision", "recall", "F1", "images"):
         table.add_column(name, justify="right")
-    for name, p, r, f, n in zip(result.classes, result.precision, result.recall, result.f1,
-                                result.support):
-        table.add_row(name, f"{p:.4f}", f"{r:.4f}", f"{f:.4f}", f"{int(n):,}")
+    for i in rows:
+        table.add_row(result.classes[i], f"{result.precision[i]:.4f}",
+                      f"{result.recall[i]:.4f}", f"{result.f1[i]:.4f}",
+                      f"{int(result.support[i]):,}")
     console.print(table)
-    matrix = Table(title="Confusion matrix (rows: true class, columns: predicted)",
+    hidden = len(result.classes) - len(columns)
+    matrix = Table(title="Confusion matrix (rows: true class, columns: predicted"
+                   f"{f'; {hidden:,} classes never true nor predicted left out' if hidden else ''})",
                    title_justify="left")
     matrix.add_column("true \\ pred", justify="right")
-    for name in result.classes:
-        matrix.add_column(name, justify="right")
-    for i, (name, row) in enumerate(zip(result.classes, result.confusion.tolist())):
-        matrix.add_row(name, *(f"[bold]{v}[/]" if i == j else str(v) if v else "·"
-                               for j, v in enumerate(row)))
+    for j in columns:
+        matrix.add_column(result.classes[j], justify="right")
+    confusion = result.confusion.tolist()
+    for i in rows:
+        matrix.add_row(result.classes[i], *(f"[bold]{confusion[i][j]}[/]" if i == j else
+                                            str(confusion[i][j]) if confusion[i][j] else "·"
+                                            for j in columns))
     console.print(matrix)
+
+
+def _in_play(result: Evaluation) -> tuple[list[int], list[int]]:
+    """Classes for the rows (true ones) and columns (true or predicted); every class when
+    there are few, so a small run's tables keep their shape."""
+    everything = list(range(len(result.classes)))
+    if len(everything) <= SHOWN_CLASSES:
+        return everything, everything
+    true = result.support > 0
+    predicted = result.confusion.sum(0) > 0
+    return ([i for i in everything if true[i]],
+            [i for i in everything if true[i] or predicted[i]])
 
 
 def predictions(console: Console, results: list[Prediction], top: int, style: str,

@@ -128,8 +128,8 @@ def portable(data: str | Path) -> str:
     return str(Path(data).absolute()) if _is_path(data) else str(data)
 
 
-def labelled(data: str | Path, classes: list[str], preprocess: Preprocess
-             ) -> tuple[Split, str]:
+def labelled(data: str | Path, classes: list[str], preprocess: Preprocess,
+             aliases: list[str] | None = None) -> tuple[Split, str]:
     """Labelled images to score a model of ``classes`` on, and a description of them.
 
     A folder or CSV of class folders gives its test/ images, or all of them when it has no
@@ -141,7 +141,7 @@ def labelled(data: str | Path, classes: list[str], preprocess: Preprocess
     """
     path = Path(data)
     if _is_path(data) and path.exists() and not _official_files(path):
-        return load_folder_labelled(path, classes, preprocess)
+        return load_folder_labelled(path, classes, preprocess, aliases)
     dataset = load(data, preprocess=preprocess)
     if dataset.test is None:
         raise ConvnetError(f"data={dataset.name!r} has no test split to evaluate on. Give a "

@@ -147,18 +147,46 @@ def _decoded(layout: Layout, prep: Preprocess, progress: Progress | None
     return index, np.load(folder / "images.npy", mmap_mode="r"), cached
 
 
-def load_labelled(data: Path, classes: list[str], prep: Preprocess) -> tuple[Split, str]:
+def class_lookup(classes: list[str], aliases: list[str] | None = None) -> dict[str, int]:
+    """Folder name -> class index: the names as they are, then lower case with ``_`` for
+    spaces (``egyptian_cat``), then ``aliases`` (other names in the same order)."""
+    lookup: dict[str, int] = {}
+    for index, name in reversed(list(enumerate(classes))):  # the first of equal keys wins
+        lookup[name.lower().replace(" ", "_")] = index
+        lookup[name.lower()] = index
+    for index, name in enumerate(aliases or []):
+        lookup.setdefault(name, index)
+    lookup.update({name: index for index, name in enumerate(classes)})
+    return lookup
+
+
+def _known(name: str, lookup: dict[str, int]) -> int | None:
+    for key in (name, name.lower(), name.lower().replace(" ", "_")):
+        if key in lookup:
+            return lookup[key]
+    return None
+
+
+def load_labelled(data: Path, classes: list[str], prep: Preprocess,
+                  aliases: list[str] | None = None) -> tuple[Split, str]:
     """Labelled images to score a model of ``classes`` on, and what they are: the test/
     files when the folder has any, else every image in it. Decoded through the cache.
+
+    A class folder may name its class as written, in lower case with underscores, or by an
+    alias (`class_lookup`); the data may hold any subset of the classes.
 
     Raises:
         ConvnetError: for a class the model does not know, or nothing readable.
     """
     layout = find_labelled(Path(data))
-    unknown = [name for name in layout.classes if name not in classes]
+    lookup = class_lookup(classes, aliases)
+    found = {name: _known(name, lookup) for name in layout.classes}
+    unknown = [name for name, index in found.items() if index is None]
     if unknown:
-        raise ConvnetError(f"data={str(data)!r} has class(es) {', '.join(unknown)} that the "
-                           f"run does not know; its classes are {', '.join(classes)}. Give "
+        shown = ", ".join(classes) if len(classes) <= 20 else \
+            f"{len(classes):,} of them, e.g. {', '.join(classes[:5])}"
+        raise ConvnetError(f"data={str(data)!r} has class(es) {', '.join(unknown[:10])} "
+                           f"that the run does not know; its classes are {shown}. Give "
                            "labelled images of those classes only.")
     index, pixels, _ = _decoded(layout, prep, None)
     which = "test" if "test" in layout.splits() else None
@@ -167,8 +195,8 @@ def load_labelled(data: Path, classes: list[str], prep: Preprocess) -> tuple[Spl
     if not rows:
         raise ConvnetError(f"data={str(data)!r}: none of its images could be read. Run "
                            "`convnet check-data` on it to see why.")
-    labels = torch.tensor([classes.index(layout.classes[layout.entries[i].label])
-                           for i in rows], dtype=torch.long)
+    labels = torch.tensor([found[layout.classes[layout.entries[i].label]] for i in rows],
+                          dtype=torch.long)
     split = Split(torch.from_numpy(pixels[rows]), labels)  # copies those rows
     return split, f"{Path(data).name} {'test/' if which else '(every image)'}"
 

@@ -95,6 +95,9 @@ class RunRecord:
     metrics: Metrics
     weights_sha256: str
     plan: dict[str, Any] | None = None  # how unset options were planned (`Plan.to_dict`)
+    # Other names of the classes, in their order, that data folders may use (ImageNet's
+    # synset ids); None for most runs
+    class_ids: list[str] | None = None
     versions: dict[str, str] = field(default_factory=library_versions)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(
         timespec="seconds"))
@@ -116,6 +119,7 @@ class RunRecord:
             "validation": None if self.validation is None else self.validation.to_dict(),
             "params": self.params, "metrics": asdict(self.metrics),
             "weights": {"file": WEIGHTS, "sha256": self.weights_sha256}, "plan": self.plan,
+            **({} if self.class_ids is None else {"class_ids": list(self.class_ids)}),
         }
 
     @classmethod
@@ -135,6 +139,7 @@ class RunRecord:
             validation=None if validation is None else Validation.from_dict(validation),
             params=int(meta["params"]), metrics=Metrics(**meta["metrics"]),
             weights_sha256=meta.get("weights", {}).get("sha256", ""), plan=meta.get("plan"),
+            class_ids=meta.get("class_ids"),
             versions=dict(meta.get("versions", {})), created=meta.get("created", ""),
             format=int(meta["format"]))
 

@@ -17,6 +17,7 @@ from convnet.network import Network, build
 from convnet.network.arithmetic import Arithmetic, explain_at
 from convnet.network.inside import feature_maps, gradcam
 from convnet.network.shapes import LayerInfo
+from convnet.runs.builtin import builtin_folder, is_builtin
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.format import RunRecord, read_run
 from convnet.runs.predictor import Prediction, Predictor
@@ -138,7 +139,12 @@ class Run:
             ConvnetError: for other classes, or own data with neither split.
         """
         if data is not None:
-            return datasets.labelled(data, self.classes, self.preprocess)
+            return datasets.labelled(data, self.classes, self.preprocess,
+                                     self.record.class_ids)
+        if self.record.data.source.startswith("builtin:"):
+            raise ConvnetError(f"The built-in {self.record.data.name!r} run has no data of its "
+                               "own here. Give data=FOLDER whose class folders are its class "
+                               "names (e.g. 'tabby', 'Egyptian_cat') or ImageNet synset ids.")
         config = self.record.config
         dataset = datasets.load(config.data, preprocess=self.preprocess)
         if dataset.classes != self.classes:
@@ -162,7 +168,8 @@ class Run:
 
 
 def load(path: str | Path) -> Run:
-    """Load a run folder written by `convnet.train`. No pickle is involved.
+    """Load a run folder written by `convnet.train`, or a built-in run by name
+    (``"imagenet"``: `convnet.runs.builtin`). No pickle is involved.
 
     Raises:
         RunError: if files are missing, damaged, or from an incompatible version.
@@ -171,7 +178,7 @@ def load(path: str | Path) -> Run:
         raise ConvnetError("path must be a run folder (a str or Path), e.g. "
                            f"'runs/digits-default-...'. Received: path={path!r} "
                            f"({type(path).__name__}).")
-    folder = Path(path)
+    folder = builtin_folder(path) if is_builtin(path) else Path(path)
     record, state = read_run(folder)
     try:
         network = build(record.spec, record.input_shape, len(record.classes))

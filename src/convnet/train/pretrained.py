@@ -49,12 +49,20 @@ SOURCES = {
 }
 
 
+def _class_rows() -> list[list[str]]:
+    text = (Path(__file__).with_name("imagenet_classes.tsv")).read_text(encoding="utf-8")
+    return [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
+
+
 def imagenet_classes() -> list[str]:
     """The 1,000 ImageNet class names in the weights' output order (WordNet lemmas; see
     imagenet_classes.tsv for their source and licence)."""
-    text = (Path(__file__).with_name("imagenet_classes.tsv")).read_text(encoding="utf-8")
-    return [line.split("\t")[1] for line in text.splitlines()
-            if line and not line.startswith("#")]
+    return [row[1] for row in _class_rows()]
+
+
+def imagenet_ids() -> list[str]:
+    """Their WordNet synset ids (``n02124075``), as ImageNet's own folders are named."""
+    return [row[0] for row in _class_rows()]
 
 
 def _sha256(data: bytes) -> str:

@@ -1,0 +1,103 @@
+"""Built-in runs: trained networks that come with convnet, usable wherever a run folder is.
+
+``imagenet`` is EfficientNet-Lite0 with its ImageNet weights (the ``pretrained`` extra),
+its 1,000 class names and the preprocessing it was trained with. It is written once as an
+ordinary run folder in the cache, so predict, evaluate, explain, summary, export and serve
+treat it as any other run. A run folder named ``imagenet`` in the working directory is
+used instead, as any run folder is.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from convnet.atomic import write_json
+from convnet.data.augment import Augment
+from convnet.data.cache import cache_dir
+from convnet.data.pixels import Normalization
+from convnet.data.preprocess import Preprocess
+from convnet.network import build
+from convnet.network.efficientnet import SIZES
+from convnet.runs.format import (
+    META,
+    DataInfo,
+    Metrics,
+    RunRecord,
+    read_run,
+    sha256,
+    weights_bytes,
+    write_run,
+)
+from convnet.train.config import TrainConfig
+from convnet.train.pretrained import SOURCES, imagenet_classes, imagenet_ids, imagenet_weights
+
+IMAGENET = "imagenet"
+IMAGENET_ARCH = "efficientnet-lite0"
+SIDE = SIZES[IMAGENET_ARCH][2]  # the side its weights were trained at
+SOURCE = f"builtin:{IMAGENET}"
+# The weights were trained on pixels scaled as (x - 127) / 128 (TensorFlow's EfficientNet-Lite
+# inputs); on the 0..1 scale that is this mean and std for every channel. With ImageNet's own
+# mean/std instead, our logits leave the reference's (bench/RESULTS.md, issue 24).
+IMAGENET_NORMALIZATION = Normalization(torch.full((3,), 127 / 255), torch.full((3,), 128 / 255))
+CENTRE = 0.875  # evaluated on the 224 px centre of a photo resized to 256
+
+
+def is_builtin(name: str | Path) -> bool:
+    """Whether ``name`` names a built-in run: a run folder of that name here comes first."""
+    return isinstance(name, str | Path) and str(name) == IMAGENET and \
+        not (Path(name) / META).is_file()
+
+
+def imagenet_preprocess(side: int) -> Preprocess:
+    return Preprocess(side, side, 3, "crop", CENTRE)
+
+
+def _record(weights: bytes, params: int) -> RunRecord:
+    side = SIDE
+    source = SOURCES[IMAGENET_ARCH]
+    return RunRecord(
+        spec=build(IMAGENET_ARCH, (side, side, 3), 1000).spec, arch=IMAGENET_ARCH,
+        classes=imagenet_classes(), input_shape=(side, side, 3),
+        preprocess=imagenet_preprocess(side), normalization=IMAGENET_NORMALIZATION,
+        config=TrainConfig(data=IMAGENET, arch=IMAGENET_ARCH), augment=Augment(),
+        balance="none", tta="none", speed={},
+        data=DataInfo(IMAGENET, SOURCE, source.sha256, 1_281_167, 0, 50_000),
+        validation=None, params=params, metrics=Metrics(0, None, None, None),
+        weights_sha256=sha256(weights), class_ids=imagenet_ids())
+
+
+def builtin_folder(name: str) -> Path:
+    """The run folder behind a built-in name, written into the cache the first time.
+
+    Raises:
+        ConvnetError: without the ``pretrained`` extra (one line naming it).
+    """
+    folder = cache_dir("pretrained") / name
+    if (folder / META).is_file():
+        try:
+            read_run(folder)  # whole and matching its SHA-256
+            return folder
+        except Exception:  # noqa: BLE001 - a damaged copy is written again below
+            pass
+    weights = imagenet_weights(IMAGENET_ARCH)
+    side = SIDE
+    network = build(IMAGENET_ARCH, (side, side, 3), 1000)
+    network.load_state_dict(weights)
+    data = weights_bytes(network)
+    staging = folder.with_name(f".{name}.{os.getpid()}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    write_run(staging, _record(data, network.num_params), data)
+    write_json(staging / "README.json", {
+        "what": "convnet's built-in 'imagenet' run, made from the pretrained extra",
+        "remove": "safe to delete: it is written again when next used"})
+    shutil.rmtree(folder, ignore_errors=True)  # a damaged copy
+    try:
+        staging.rename(folder)
+    except OSError:  # another process wrote it first
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
