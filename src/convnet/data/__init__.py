@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -120,6 +121,29 @@ def folder_layout(data: str | Path) -> Layout | None:
             path.suffix.lower() != ".csv":
         return None
     return None if _official_files(path) else find_layout(path)
+
+
+def with_channels(dataset: Dataset, channels: int) -> Dataset:
+    """``dataset`` with ``channels`` per image: grayscale replicated to RGB, as a colour
+    network needs; its preprocessing then decodes files in colour too.
+
+    Raises:
+        ConvnetError: for colour images where one channel is asked.
+    """
+    have = dataset.input_shape[2]
+    if have == channels:
+        return dataset
+    if have != 1 or channels != 3:
+        raise ConvnetError(f"data={dataset.name!r} has {have}-channel images and the network "
+                           f"takes {channels}; only grayscale to colour is converted.")
+
+    def rgb(split: Split | None) -> Split | None:
+        return None if split is None else \
+            Split(split.images.expand(-1, 3, -1, -1).contiguous(), split.labels)
+
+    prep = None if dataset.preprocess is None else replace(dataset.preprocess, channels=3)
+    return replace(dataset, train=rgb(dataset.train), val=rgb(dataset.val),
+                   test=rgb(dataset.test), preprocess=prep)
 
 
 def portable(data: str | Path) -> str:

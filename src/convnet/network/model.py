@@ -107,6 +107,27 @@ class Network(nn.Module):
         # swaps never cross the flatten (activation and pool both act on feature maps),
         # so the order splits at head_start like the layers do
         self._order = run_order(self.layers)
+        self.frozen_statistics = False  # `freeze_batchnorm`
+
+    def freeze_batchnorm(self, frozen: bool = True) -> None:
+        """Keep every batch norm in eval mode, even while training: it normalises with its
+        trained statistics and leaves them as they are (its scale and shift still learn).
+        Fine-tuning on small batches needs this: their statistics are too noisy."""
+        self.frozen_statistics = frozen
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> Network:
+        super().train(mode)
+        if mode and self.frozen_statistics:
+            for module in self.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
+
+    @property
+    def head_parameters(self) -> list[nn.Parameter]:
+        """The weights after the flatten: the fully connected layers."""
+        return [p for module in self.body[self.head_start:] for p in module.parameters()]
 
     def _run(self, x: torch.Tensor, order: list[int]) -> torch.Tensor:
         kept: list[torch.Tensor] = []  # the inputs of the open skips

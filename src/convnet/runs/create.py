@@ -19,26 +19,14 @@ import torch
 from convnet import data as datasets
 from convnet.data.dataset import Dataset
 from convnet.data.preprocess import Preprocess
-from convnet.errors import (
-    ConvnetError,
-    DataError,
-    DiskFull,
-    Interrupted,
-    TrainingError,
-)
+from convnet.errors import ConvnetError, DataError, DiskFull, Interrupted, TrainingError
 from convnet.network import PRESETS, resolve_arch
 from convnet.runs import planning
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.folders import RunFolder, check_writable, choose_run_dir
-from convnet.runs.format import (
-    DataInfo,
-    Metrics,
-    RunRecord,
-    sha256,
-    weights_bytes,
-    write_metrics,
-    write_run,
-)
+from convnet.runs.initial import channels_of, check_size, describe, start_of, with_start
+from convnet.runs.format import DataInfo, Metrics, RunRecord, sha256, weights_bytes
+from convnet.runs.format import write_metrics, write_run
 from convnet.runs.predictor import Predictor, evaluate_sharded
 from convnet.runs.resume import (
     Checkpoints,
@@ -55,6 +43,7 @@ from convnet.train import checkpoint
 from convnet.train.budget import Budget
 from convnet.train.callbacks import Callback, EpochStats, TrainStart
 from convnet.train.config import TrainConfig
+from convnet.train.finetune import Start
 from convnet.train.distributed import barrier, broadcast, join, world
 from convnet.train.planner import Plan
 from convnet.train.setup import Prepared, pick_device, prepare
@@ -156,7 +145,8 @@ def _announce(run: Prepared, dataset: Dataset, config: TrainConfig, folder: RunF
     for callback in callbacks:
         callback.on_train_start(TrainStart(
             config.epochs, run.batches.steps, len(run.train_split), len(run.val_split or []),
-            len(dataset.test or []), str(run.device), run.network.spec,
+            len(dataset.test or []), str(run.device),
+            run.arch if run.arch in PRESETS else run.network.spec,
             run.network.num_params, str(folder.path)))
 
 
@@ -182,7 +172,8 @@ def _planned(dataset: Dataset, config: TrainConfig, started: float, before: Plan
 
 def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
         callbacks: Sequence[Callback] = (), resume: Resume | None = None, *,
-        started: float | None = None, before: Plan | None = None) -> TrainResult:
+        started: float | None = None, before: Plan | None = None,
+        start: Start | None = None) -> TrainResult:
     """Train on an already loaded dataset and write the run; see `train`.
 
     Options left unset are planned from the data first (`convnet.runs.planning`); a time
@@ -191,6 +182,9 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
     started = time.perf_counter() if started is None else started
     join(pick_device(config.device))  # under torchrun: the process group, once
     check_threads(config.threads)
+    start = start or start_of(config)
+    config = with_start(config, start)
+    check_size(start, dataset.input_shape, dataset.name)
     _check_report(dataset, config, callbacks)
     plan = None if resume is not None else _planned(dataset, config, started, before,
                                                     callbacks)
@@ -206,7 +200,9 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
         plan_record = None if plan is None else plan.to_dict()
         named = arch if arch in PRESETS else "auto" if plan and plan.designed else "custom"
         wanted = choose_run_dir(out, f"{dataset.name}-{named}")
-    run = prepare(dataset, config)
+    run = prepare(dataset, config, start, fresh=resume is None)
+    if start is not None:
+        notify(describe(start, run.head_phase))
     info = _start_record(run, dataset, config, plan_record)
     if resume is not None:
         restore(run, resume, config, notify)
@@ -376,15 +372,19 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
     if resumed is None:
         check_writable(out)  # before the data is loaded and the model trained
     check_threads(config.threads)
+    start = start_of(config)
+    config = with_start(config, start)
     started = time.perf_counter() if started is None else started
     before = None if resumed is not None else \
         broadcast(planning.before_loading(config, started) if here.primary else None)
     if not here.primary:
         barrier()  # rank 0 scans and decodes a folder once; the others read its cache
-    dataset = planning.load(config, before, _scan_progress(callbacks))
+    dataset = planning.load(config, before, _scan_progress(callbacks), channels_of(start),
+                            _notify(callbacks))
     if here.primary:
         barrier()
     data_seconds = time.perf_counter() - started
-    result = fit(dataset, config, out, callbacks, resumed, started=started, before=before)
+    result = fit(dataset, config, out, callbacks, resumed, started=started, before=before,
+                 start=start)
     result.data_seconds = data_seconds
     return result

@@ -22,6 +22,7 @@ from convnet.data.mirror import mirror_check
 from convnet.data.preprocess import Preprocess
 from convnet.data.scan import Progress
 from convnet.train.config import TrainConfig, parse_time
+from convnet.train.finetune_plan import make_finetune_plan
 from convnet.train.planner import Plan, decide_flips, make_plan, probe_on
 from convnet.train.setup import pick_device
 
@@ -58,8 +59,13 @@ def before_loading(config: TrainConfig, started: float) -> Plan | None:
         decode = len(layout.entries) * DECODE_SECONDS / (os.cpu_count() or 1)
         left = training_seconds(config) - decode - (time.perf_counter() - started)
     fingerprint = of_layout(layout)
-    return make_plan(fingerprint, config, device.type, _probe(config, device, True), left,
-                     resizable=True)
+    return _planner(config)(fingerprint, config, device.type, _probe(config, device, True),
+                            left, resizable=True)
+
+
+def _planner(config: TrainConfig):
+    """From scratch, or fine-tuning trained weights."""
+    return make_finetune_plan if config.init else make_plan
 
 
 def with_data(dataset: Dataset, config: TrainConfig, started: float,
@@ -72,7 +78,8 @@ def with_data(dataset: Dataset, config: TrainConfig, started: float,
     if before is not None:  # the folder's own sizes, and the size planned from them
         fingerprint = before.fingerprint
         config = replace(config, image_size=before.config.image_size)
-    plan = make_plan(fingerprint, config, device.type, _probe(config, device, False), left)
+    plan = _planner(config)(fingerprint, config, device.type, _probe(config, device, False),
+                            left)
     if before is not None:
         plan.choices[0] = before.choices[0]
     check = mirror_check(dataset.train, len(dataset.classes), config.seed) \
@@ -93,13 +100,25 @@ def plan(config: TrainConfig | None = None, **options) -> Plan:
     return with_data(load(config, before), config, started, before)
 
 
-def load(config: TrainConfig, before: Plan | None, progress: Progress | None = None
-         ) -> Dataset:
+def load(config: TrainConfig, before: Plan | None, progress: Progress | None = None,
+         channels: int | None = None, notice=None) -> Dataset:
     """``config``'s data; a folder planned `before_loading` to a size is decoded at it with
-    the channels its fingerprint read (its headers are not read again)."""
+    the channels its fingerprint read (its headers are not read again).
+
+    ``channels``: what the network needs (trained weights' input); grayscale images are
+    then replicated to three channels, and ``notice`` told so.
+    """
     side = None if before is None else before.config.image_size
+    if channels == 3 and notice is not None and before is not None and \
+            before.fingerprint.channels == 1:
+        notice("the images are grayscale: each is replicated to three channels for the "
+               "trained colour network")
     if side is None:  # not a folder, a size given, or images of one size kept as they are
-        return datasets.load(config.data, image_size=config.image_size, resize=config.resize,
-                             progress=progress)
-    preprocess = Preprocess(side, side, before.fingerprint.channels, config.resize)
+        dataset = datasets.load(config.data, image_size=config.image_size,
+                                resize=config.resize, progress=progress)
+        if channels == 3 and dataset.input_shape[2] == 1 and notice is not None:
+            notice("the images are grayscale: each is replicated to three channels for the "
+                   "trained colour network")
+        return dataset if channels is None else datasets.with_channels(dataset, channels)
+    preprocess = Preprocess(side, side, channels or before.fingerprint.channels, config.resize)
     return datasets.load(config.data, preprocess=preprocess, progress=progress)

@@ -27,6 +27,9 @@ TTAS = ("auto", "flip", "none")
 AUGMENTS = ("auto", *POLICIES)
 MAX_EPOCHS = 100_000
 DEFAULT_LR = {"adamw": 8e-3, "adam": 1e-3, "sgd": 0.05}  # peak learning rate per optimizer
+# ... for the head when fine-tuning trained weights, at batch 32 (bench/RESULTS.md, issue 24)
+FINETUNE_LR = {"adamw": 5e-4, "adam": 5e-4, "sgd": 0.01}
+FINETUNE_BATCH = 32
 
 
 def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
@@ -98,6 +101,17 @@ class TrainConfig:
                                      "after epochs.")
     patience: int | None = option(None, "Stop when validation accuracy has not improved "
                                   "for this many epochs; unset: train every epoch.")
+    init: str | None = option(None, "Start from trained weights: imagenet (EfficientNet-Lite0, "
+                              "the pretrained extra), a finished RUN folder of the same "
+                              "network, or FILE.safetensors (with --arch); a new head is "
+                              "trained for the data's classes, then every layer.")
+    freeze_epochs: int | None = option(None, "With init: epochs that train only the head, on "
+                                       "features computed once and cached; unset: 30 (they "
+                                       "take seconds); 0: none.")
+    body_lr: float | None = option(None, "With init: the body's learning rate as a fraction "
+                                   "of lr; unset: 0.2.")
+    freeze_bn: bool | None = option(None, "With init: batch norm keeps its trained statistics "
+                                    "(eval mode) while the weights train; unset: on.")
     recipe: str | None = option(None, "Named defaults for the options not given, e.g. "
                                 "cifar-fast (GPU) or cifar-fast-cpu.", tuple(RECIPES))
 
@@ -106,6 +120,11 @@ class TrainConfig:
             self.data = str(self.data)
         _check_types(self)
         _check_positive("eval_batch_size", self.eval_batch_size)
+        if self.freeze_epochs is not None and self.freeze_epochs < 0:
+            raise ConvnetError(f"freeze_epochs must be 0 or more. Received: "
+                               f"freeze_epochs={self.freeze_epochs}.")
+        _check_range("body_lr", self.body_lr, 0, None, "a fraction of lr >= 0, e.g. 0.2",
+                     allow_none=True)
         for name in ("epochs", "batch_size", "image_size", "threads", "patience"):
             if getattr(self, name) is not None:
                 _check_positive(name, getattr(self, name))
@@ -136,7 +155,9 @@ class TrainConfig:
 
     @property
     def peak_lr(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+        if self.lr is not None:
+            return self.lr
+        return (FINETUNE_LR if self.init else DEFAULT_LR)[self.optimizer]
 
     @property
     def planned(self) -> bool:

@@ -20,6 +20,7 @@ from convnet.network import LayerInfo, Network, build, plan, resolve_arch
 from convnet.train.batches import Batches
 from convnet.train.config import TrainConfig
 from convnet.train.distributed import World, join, world
+from convnet.train.finetune import FREEZE_EPOCHS, Start, features, fit_head, load_into
 from convnet.train.loop import Loop
 from convnet.train.memory import check_fits
 from convnet.train.optim import make_optimizer, make_schedule
@@ -77,6 +78,7 @@ class Prepared:
     batches: Batches
     state: TrainState
     loop: Loop
+    head_phase: dict[str, Any] | None = None  # fine-tuning: what the head-only epochs did
 
     def speed(self) -> dict[str, Any]:
         """How the steps ran, as recorded with the run."""
@@ -131,10 +133,35 @@ def _parallel(network: Network, config: TrainConfig, here: World,
     return DistributedDataParallel(network, device_ids=ids)
 
 
-def prepare(dataset: Dataset, config: TrainConfig) -> Prepared:
+def _start_from(start: Start, network: Network, config: TrainConfig, train_split: Split,
+                normalization: Normalization, device: torch.device,
+                fresh: bool) -> dict[str, Any]:
+    """``start``'s weights in ``network``, batch norm frozen unless asked otherwise, and for
+    a new run the head trained alone on the body's cached features."""
+    import time
+
+    left_new = load_into(network, start)
+    network.freeze_batchnorm(config.freeze_bn is not False)
+    epochs = FREEZE_EPOCHS if config.freeze_epochs is None else config.freeze_epochs
+    phase: dict[str, Any] = {"new": left_new, "epochs": epochs if fresh else 0}
+    if fresh and epochs:
+        began = time.perf_counter()
+        found = features(network, train_split.images, normalization,
+                         f"{start.identity}:{network.spec}", device)
+        phase["features_seconds"] = round(time.perf_counter() - began, 2)
+        phase["loss"] = fit_head(network, train_split, found, epochs, config.label_smoothing,
+                                 config.seed)
+        phase["seconds"] = round(time.perf_counter() - began, 2)
+    return phase
+
+
+def prepare(dataset: Dataset, config: TrainConfig, start: Start | None = None,
+            fresh: bool = True) -> Prepared:
     """Build the network, the resident batches and the training state for ``config``.
 
     Seeds torch's global generator first, so the same config builds the same weights.
+    ``start``: trained weights to begin from (`convnet.train.finetune`); ``fresh``: a new
+    run, whose head is then fitted first (a resumed one has it in its checkpoint).
     """
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
@@ -143,8 +170,11 @@ def prepare(dataset: Dataset, config: TrainConfig) -> Prepared:
     arch = resolve_arch(config.arch, dataset.input_shape)
     check_fits(_plan(arch, dataset, config), hwc_to_chw(dataset.input_shape),
                min(config.batch_size, len(train_split)), len(train_split), device)
-    normalization = Normalization.of(train_split.images)
+    normalization = start.normalization if start and start.normalization is not None \
+        else Normalization.of(train_split.images)
     network = _network(arch, dataset, config, device, train_split, normalization)
+    phase = None if start is None else _start_from(start, network, config, train_split,
+                                                   normalization, device, fresh)
     counts = balance.class_counts(train_split.labels, len(dataset.classes))
     balancing = balance.choose(config.balance, counts)
     ops = augmentation(config, dataset)
@@ -173,4 +203,4 @@ def prepare(dataset: Dataset, config: TrainConfig) -> Prepared:
     loop.patience = config.patience
     flip_tta = config.tta == "flip" or config.tta == "auto" and ops.flip
     return Prepared(device, arch, network, normalization, validation, train_split, val_split,
-                    balancing, ops, flip_tta, batches, state, loop)
+                    balancing, ops, flip_tta, batches, state, loop, phase)

@@ -1,0 +1,126 @@
+"""Starting from trained weights: load them into a new network, then fit its new head on
+features computed once (the body frozen), before every layer trains.
+
+The head phase is cheap because the body runs once per image, not once per epoch: its
+features (the pooled vector the fully connected layers see) are cached on disk under the
+SHA-256 of the weights and the images, so a second run on the same photos at the same size
+skips even that. The head then trains for ``freeze_epochs`` passes over those vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from convnet.data.cache import cache_dir
+from convnet.data.dataset import Split
+from convnet.data.pixels import Normalization
+from convnet.errors import ConvnetError
+from convnet.network import Network
+
+FREEZE_EPOCHS = 30  # head-only passes over the cached features (they take seconds)
+HEAD_LR, HEAD_DECAY, HEAD_BATCH = 3e-3, 1e-2, 64
+FEATURE_BATCH = 64
+
+
+@dataclass(frozen=True)
+class Start:
+    """Trained weights to start from, and what they expect."""
+
+    name: str  # as the user gave it: imagenet, a run folder, a file
+    arch: str  # the network they belong to (a preset name or spec)
+    weights: dict[str, torch.Tensor]
+    normalization: Normalization | None  # the input scaling they were trained with
+    identity: str  # a SHA-256 that names the weights (for the feature cache)
+    classes: list[str] | None = None  # the classes of the head they come with
+
+
+def load_into(network: Network, start: Start) -> list[str]:
+    """Copy ``start``'s weights into ``network``; the head is left new where its shape
+    differs (other classes). Returns the names of the tensors left new.
+
+    Raises:
+        ConvnetError: when any tensor of the body is missing or of another shape.
+    """
+    own = network.state_dict()
+    head = {name for name in own if name.startswith(_head_prefixes(network))}
+    differences = [d for d in network.differences(start.weights)
+                   if d.split(" ")[0] not in head]
+    if differences:
+        raise ConvnetError(f"init={start.name!r} does not fit arch={network.spec[:60]!r}: "
+                           f"{'; '.join(differences[:4])}. Give the arch the weights were "
+                           "trained as.")
+    fresh = [name for name in head if name in start.weights and
+             start.weights[name].shape != own[name].shape]
+    kept = {name: tensor for name, tensor in start.weights.items() if name not in fresh}
+    network.load_state_dict({**own, **kept})
+    return sorted(fresh)
+
+
+def _head_prefixes(network: Network) -> tuple[str, ...]:
+    return tuple(f"body.{index}." for index in range(network.head_start, len(network.body)))
+
+
+def features(network: Network, images: torch.Tensor, normalization: Normalization,
+             identity: str, device: torch.device) -> torch.Tensor:
+    """The body's output for uint8 images (N, C, H, W): (N, D, h, w) float32, on the CPU,
+    computed once for these weights and images and then read from the cache."""
+    key = hashlib.sha256(identity.encode())
+    key.update(str(tuple(images.shape)).encode())
+    key.update(images.contiguous().numpy().tobytes())
+    path = cache_dir("features") / f"{key.hexdigest()[:32]}.safetensors"
+    if path.is_file():
+        try:
+            return load_file(path)["features"]
+        except Exception:  # noqa: BLE001 - a damaged cache entry is computed again
+            path.unlink(missing_ok=True)
+    was_training = network.training
+    network.eval()
+    norm = normalization.to(device)
+    parts = []
+    with torch.inference_mode():
+        for chunk in images.split(FEATURE_BATCH):
+            x = norm(chunk.to(device).contiguous(memory_format=torch.channels_last))
+            parts.append(network.forward_features(x).float().cpu())  # (b, D, h, w)
+    network.train(was_training)
+    found = torch.cat(parts)  # (N, D, h, w)
+    save_file({"features": found.contiguous()}, str(path))
+    return found
+
+
+def fit_head(network: Network, split: Split, found: torch.Tensor, epochs: int,
+             label_smoothing: float, seed: int) -> float:
+    """Train the head alone on the body's cached features; returns the last epoch's mean
+    training loss. The body is not touched; the same seed gives the same head."""
+    params = network.head_parameters
+    optimizer = torch.optim.AdamW(params, lr=HEAD_LR, weight_decay=HEAD_DECAY)
+    generator = torch.Generator().manual_seed(seed)
+    device = params[0].device
+    found, labels = found.to(device), split.labels.to(device)
+    head = network.body[network.head_start:]
+    head.train()
+    loss_sum, steps = 0.0, 0
+    for _ in range(epochs):
+        order = torch.randperm(len(labels), generator=generator).to(device)
+        loss_sum, steps = 0.0, 0
+        for index in order.split(HEAD_BATCH):
+            logits = network.forward_head(found[index])  # (b, classes)
+            loss = F.cross_entropy(logits, labels[index], label_smoothing=label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum, steps = loss_sum + loss.item(), steps + 1
+    return loss_sum / max(steps, 1)
+
+
+def head_accuracy(network: Network, found: torch.Tensor, labels: torch.Tensor) -> float:
+    """Accuracy of the head alone on cached features (N, D, h, w)."""
+    network.eval()
+    with torch.inference_mode():
+        device = network.head_parameters[0].device
+        predicted = network.forward_head(found.to(device)).argmax(1).cpu()
+    return float((predicted == labels).float().mean())
