@@ -12,7 +12,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 
 from convnet.errors import ConvnetError
-from convnet.network import build
+from convnet.network import build, format_spec, parse_spec
+from convnet.network.spec import Dense, Flatten
 from convnet.runs.builtin import IMAGENET, IMAGENET_ARCH, IMAGENET_NORMALIZATION, is_builtin
 from convnet.train.config import TrainConfig
 from convnet.train.finetune import Start
@@ -38,14 +39,25 @@ def start_of(config: TrainConfig) -> Start | None:
         from convnet.runs.run import load
 
         run = load(path)
-        _same_arch(config, run.record.spec, f"a run of {run.record.arch}")
-        return Start(str(path), run.record.spec, run.network.state_dict(),
+        arch = open_head(run.record.spec)
+        _same_arch(config, arch, f"a run of {run.record.arch}")
+        return Start(str(path), arch, run.network.state_dict(),
                      run.record.normalization, run.record.weights_sha256, run.classes)
     if path.is_file() and path.suffix == ".safetensors":
         return _from_file(path, config)
     raise ConvnetError(f"init must be 'imagenet', a finished run folder or a .safetensors "
                        f"file. Received: init={config.init!r}"
                        f"{' (no such file or folder)' if not path.exists() else ''}.")
+
+
+def open_head(spec: str) -> str:
+    """A run's spec with its output layer sized from the data again (``fc3`` -> ``fc``),
+    so that it builds for other classes."""
+    layers = parse_spec(spec)
+    if isinstance(layers[-1], Dense):
+        layers[-1] = replace(layers[-1], units=None)
+    return format_spec([layer for layer in layers
+                        if not (isinstance(layer, Flatten) and layer.implied)])
 
 
 def _from_file(path: Path, config: TrainConfig) -> Start:
@@ -97,7 +109,10 @@ def check_size(start: Start | None, input_shape: tuple[int, int, int], data: str
         ConvnetError: naming the size and the fix.
     """
     height, width, _ = input_shape
-    if start is not None and min(height, width) < SMALLEST:
+    # EfficientNet builds at any size (same padding), so its floor is checked here; other
+    # networks refuse sizes they do not fit when they are built
+    if start is not None and start.arch.startswith("efficientnet") and \
+            min(height, width) < SMALLEST:
         raise ConvnetError(f"data={data!r} gives {height}×{width} images, too small for "
                            f"init={start.name!r} ({start.arch[:40]} shrinks them 32-fold). "
                            f"Use a folder of photos (decoded at the planned size) or "
