@@ -73,3 +73,15 @@ def test_a_run_folder_named_imagenet_here_comes_first(tiny_run, monkeypatch, tmp
     copytree(tiny_run, tmp_path / "imagenet")
     monkeypatch.chdir(tmp_path)
     assert len(convnet.load("imagenet").classes) < 1000
+
+
+def test_it_exports_to_onnx_with_parity_and_answers_the_same(imagenet, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from convnet.export import OnnxPredictor, export_onnx
+
+    exported = export_onnx("imagenet", tmp_path / "imagenet.onnx")
+    assert exported.parity.ok and exported.parity.images > 0
+    onnx_side = OnnxPredictor(tmp_path / "imagenet.onnx", imagenet.classes)
+    ours, theirs = (imagenet.predict_files([PHOTOS / "coffee.jpg"], p)[0]
+                    for p in (None, onnx_side))
+    assert ours.top(1)[0][0] == theirs.top(1)[0][0] == "espresso"

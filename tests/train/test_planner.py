@@ -161,3 +161,24 @@ def test_time_budgets_parse(text, seconds):
 def test_bad_time_budgets_are_refused(text, message):
     with pytest.raises(ConvnetError, match=message):
         TrainConfig(data="x", time=text)
+
+
+def test_a_finetuning_plan_takes_the_largest_side_that_fits_the_budget():
+    from convnet.train.finetune_plan import SIDES, make_finetune_plan
+
+    fp = _fingerprint(1000)
+    config = TrainConfig(data="photos", arch="efficientnet-lite0", init="imagenet")
+
+    def probe(arch, shape, classes, batch):  # seconds per image, growing with the area
+        return 0.01 * (shape[0] / 96) ** 2
+
+    plan = make_finetune_plan(fp, config, "cpu", probe, resizable=True)
+    # 3 epochs of 900 images and the features: 96 px ~38 s, 128 ~68 s, 160 ~106 s,
+    # 192 ~153 s, 224 ~208 s with the overhead: all fit the 300 s a plan aims at
+    assert plan.config.image_size == 224 and plan.config.epochs == 3
+    assert plan.config.lr == pytest.approx(5e-4) and plan.config.batch_size == 32
+    slow = make_finetune_plan(fp, config, "cpu", lambda *a: 3 * probe(*a), resizable=True)
+    assert slow.config.image_size == 128  # 160 px would take ~318 s
+    slowest = make_finetune_plan(fp, config, "cpu", lambda *a: 50 * probe(*a),
+                                 resizable=True)
+    assert slowest.config.image_size == SIDES[0] and slowest.config.epochs < 3

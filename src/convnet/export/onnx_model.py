@@ -130,12 +130,35 @@ def _finish(path: Path, run: Run, opset: int) -> None:
 
 def _parity_batches(run: Run, data: str | None, batch: int | None
                     ) -> tuple[list[torch.Tensor], str]:
-    """uint8 (N, C, H, W) batches of real images: the split, then 1 and an odd batch."""
-    split, what = run.labelled(data)
-    images = split.images[:PARITY_IMAGES]
+    """uint8 (N, C, H, W) batches of real images: the split, then 1 and an odd batch.
+
+    A built-in run has no images of its own: without ``data`` it is checked on smooth
+    colour ramps with noise (seeded), which such a network answers with confidence.
+    """
+    if data is None and run.record.data.source.startswith("builtin:"):
+        images, what = _ramps(run.network.chw), "seeded colour ramps (no data given)"
+    else:
+        split, what = run.labelled(data)
+        images = split.images[:PARITY_IMAGES]
     if batch:
         return [images[i : i + batch] for i in range(0, len(images), batch)], what
     return [images, images[:1], images[:ODD_BATCH]], what
+
+
+def _ramps(chw: tuple[int, int, int], count: int = 16) -> torch.Tensor:
+    channels, height, width = chw
+    generator = torch.Generator().manual_seed(0)
+    rows = torch.linspace(0, 1, height)[:, None]  # (H, 1)
+    cols = torch.linspace(0, 1, width)[None, :]  # (1, W)
+    images = []
+    for _ in range(count):
+        mix = torch.rand(channels, 3, generator=generator)  # (C, 3) weights of 3 ramps
+        ramps = torch.stack([rows.expand(height, width), cols.expand(height, width),
+                             rows * cols])  # (3, H, W)
+        noise = torch.rand(channels, height, width, generator=generator) * 0.2
+        picture = torch.einsum("ck,khw->chw", mix, ramps) / mix.sum(1)[:, None, None]
+        images.append(((picture * 0.8 + noise) * 255).clamp(0, 255).to(torch.uint8))
+    return torch.stack(images)  # (N, C, H, W)
 
 
 def check_parity(run: Run, path: Path, data: str | None = None,

@@ -68,7 +68,7 @@ def make_finetune_plan(fp: Fingerprint, config: TrainConfig, device: str,
     choices = [
         Choice("image_size", shown, why, config.image_size is not None),
         Choice("arch", config.arch if len(config.arch) < 24 else "the run's network",
-               f"from init={config.init}", True),
+               f"the network init={config.init} was trained as"),
         Choice("batch_size", str(batch), "given" if config.batch_size else
                f"fine-tuning on {device.upper()}", config.batch_size is not None),
         Choice("epochs", str(epochs), "given" if config.epochs else
