@@ -1,10 +1,10 @@
 """Fine-tuning speed: convnet against a plain PyTorch loop of the same network, in one run;
 the cost of the frozen (head-only) phase; `predict imagenet` images/s, torch and onnxruntime.
 
-    python bench/finetune_speed.py                 # 128 px, batch 32, 3 rounds
+    python bench/finetune_speed.py                 # 128 px, batch 32, 2 rounds
     python bench/finetune_speed.py --side 160 --rounds 5
 
-Both trainers fine-tune EfficientNet-Lite0 from its ImageNet weights on the same 600 CIFAR
+Both trainers fine-tune EfficientNet-Lite0 from its ImageNet weights on the same 400 CIFAR
 cat/dog photos (decoded once at --side), batch 32, AdamW, for one epoch after a warm-up
 epoch that is not counted; rounds alternate the two, so a slow spell hits both. The plain
 loop is what a tutorial reader writes: a shuffled DataLoader over a TensorDataset, fp32,
@@ -34,7 +34,7 @@ from convnet.runs.builtin import IMAGENET_NORMALIZATION  # noqa: E402
 from convnet.train.finetune import Start, load_into  # noqa: E402
 from convnet.train.pretrained import SOURCES, imagenet_weights  # noqa: E402
 
-DATA = Entry("catdog-speed", "cifar", ("cat", "dog"), 300, shorter=(120, 400),
+DATA = Entry("catdog-speed", "cifar", ("cat", "dog"), 200, shorter=(120, 400),
              test_per_class=50)
 
 
@@ -112,7 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--side", type=int, default=128)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     root = Path(tempfile.gettempdir()) / "convnet-finetune-bench"
     data = materialize(DATA, root)

@@ -30,6 +30,7 @@ from convnet.train.planner import (
 SIDES = (96, 128, 160, 192, 224)
 BATCH = {"cpu": 32, "cuda": 64}
 PROBE_BATCH = 8
+UNTIMED_SHARE = 0.7
 FORWARD_SHARE = 0.3  # a forward pass costs about this share of a training step
 
 
@@ -44,7 +45,9 @@ def make_finetune_plan(fp: Fingerprint, config: TrainConfig, device: str,
     trained = trained_images(fp, config.val_split)
     batch = config.batch_size or min(BATCH[device], max(1, trained))
     target = config.epochs or finetune_epochs(trained)
-    limit = budget if config.time else DEFAULT_BUDGET[device]
+    # without --time, a share of the default: scoring the test split and the report run at
+    # the planned size too, which costs far more with this network than with a small one
+    limit = budget if config.time else DEFAULT_BUDGET[device] * UNTIMED_SHARE
     sides = [config.image_size] if config.image_size else \
         list(SIDES) if resizable else [None]
     side, seconds = sides[0], None
