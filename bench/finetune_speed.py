@@ -100,7 +100,8 @@ def predict_speed(photos: list[Path]) -> dict:
     if not model.is_file():
         export_onnx(run.path)
     speeds = {}
-    for name, predictor in (("torch", None), ("onnxruntime", OnnxPredictor(model, run))):
+    onnx_side = OnnxPredictor(model, run.classes)
+    for name, predictor in (("torch", None), ("onnxruntime", onnx_side)):
         run.predict_files(photos[:8], predictor)  # warm-up
         began = time.perf_counter()
         run.predict_files(photos, predictor)
@@ -113,13 +114,23 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=128)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--only-predict", action="store_true",
+                        help="Only the predict imagenet images/s.")
     args = parser.parse_args()
     root = Path(tempfile.gettempdir()) / "convnet-finetune-bench"
     data = materialize(DATA, root)
+    print(f"{machine()}; CPU flags: {cpu_flags()}; "
+          f"weights {SOURCES['efficientnet-lite0'].package}")
+    if not args.only_predict:
+        finetuning(data, args)
+    photos = sorted(p for p in Path(data).rglob("*") if p.suffix in (".jpg", ".png"))[:200]
+    print("predict imagenet img/s:", {k: round(v, 1) for k, v in
+                                      predict_speed(photos).items()})
+
+
+def finetuning(data: str, args: argparse.Namespace) -> None:
     dataset = convnet.datasets.load(data, preprocess=Preprocess(args.side, args.side, 3))
     images, labels = dataset.train.images, dataset.train.labels
-    print(f"{machine()}; CPU flags: {cpu_flags()}; torch {torch.__version__}; "
-          f"weights {SOURCES['efficientnet-lite0'].package}")
     plain, mine = [], []
     with tempfile.TemporaryDirectory() as folder:
         for index in range(args.rounds):
@@ -133,9 +144,6 @@ def main() -> None:
     print(f"| {args.side} px, batch {args.batch} | {statistics.median(plain):.1f} | "
           f"{statistics.median(mine):.1f} | {ratio:.2f}× |")
     print("frozen phase:", {k: round(v, 2) for k, v in frozen_phase(data, args.side).items()})
-    photos = sorted(Path(data).rglob("*.jpg"))[:200]
-    print("predict imagenet img/s:", {k: round(v, 1) for k, v in
-                                      predict_speed(photos).items()})
 
 
 if __name__ == "__main__":
