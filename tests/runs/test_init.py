@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from resume_helpers import rgb_folder
 from safetensors.torch import save_file
 
 import convnet
@@ -19,6 +18,7 @@ from convnet.runs.initial import open_head
 from convnet.train.config import TrainConfig
 from convnet.train.finetune import Start, features, fit_head, load_into
 from convnet.train.optim import make_optimizer
+from resume_helpers import rgb_folder
 
 ARCH = "conv6k3-bn-relu-maxpool2-conv8k3-bn-relu-gap-fc"
 

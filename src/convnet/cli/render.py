@@ -49,8 +49,8 @@ def evaluation(console: Console, result: Evaluation, title: str) -> None:
                       f"{int(result.support[i]):,}")
     console.print(table)
     hidden = len(result.classes) - len(columns)
-    matrix = Table(title="Confusion matrix (rows: true class, columns: predicted"
-                   f"{f'; {hidden:,} classes never true nor predicted left out' if hidden else ''})",
+    left_out = f"; {hidden:,} classes never true nor predicted left out" if hidden else ""
+    matrix = Table(title=f"Confusion matrix (rows: true class, columns: predicted{left_out})",
                    title_justify="left")
     matrix.add_column("true \\ pred", justify="right")
     for j in columns:

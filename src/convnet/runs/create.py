@@ -24,9 +24,16 @@ from convnet.network import PRESETS, resolve_arch
 from convnet.runs import planning
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.folders import RunFolder, check_writable, choose_run_dir
+from convnet.runs.format import (
+    DataInfo,
+    Metrics,
+    RunRecord,
+    sha256,
+    weights_bytes,
+    write_metrics,
+    write_run,
+)
 from convnet.runs.initial import channels_of, check_size, describe, start_of, with_start
-from convnet.runs.format import DataInfo, Metrics, RunRecord, sha256, weights_bytes
-from convnet.runs.format import write_metrics, write_run
 from convnet.runs.predictor import Predictor, evaluate_sharded
 from convnet.runs.resume import (
     Checkpoints,
@@ -43,8 +50,8 @@ from convnet.train import checkpoint
 from convnet.train.budget import Budget
 from convnet.train.callbacks import Callback, EpochStats, TrainStart
 from convnet.train.config import TrainConfig
-from convnet.train.finetune import Start
 from convnet.train.distributed import barrier, broadcast, join, world
+from convnet.train.finetune import Start
 from convnet.train.planner import Plan
 from convnet.train.setup import Prepared, pick_device, prepare
 from convnet.train.state import TrainState

@@ -10,7 +10,6 @@ from torch import nn
 from convnet.train.config import TrainConfig
 from convnet.train.speed import fused_options
 
-
 BODY_LR = 0.2  # fine-tuning: the body learns at this fraction of the head's rate
 
 
