@@ -21,7 +21,7 @@ from convnet.data.dataset import Dataset
 from convnet.data.preprocess import Preprocess
 from convnet.errors import ConvnetError, DataError, DiskFull, Interrupted, TrainingError
 from convnet.network import PRESETS, resolve_arch
-from convnet.runs import planning
+from convnet.runs import choose, planning
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.folders import RunFolder, check_writable, choose_run_dir
 from convnet.runs.format import (
@@ -379,9 +379,11 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
     if resumed is None:
         check_writable(out)  # before the data is loaded and the model trained
     check_threads(config.threads)
+    started = time.perf_counter() if started is None else started
+    if resumed is None and choose.applies(config):  # scratch or ImageNet: measured
+        config = choose.choose(config, started, _notify(callbacks))
     start = start_of(config)
     config = with_start(config, start)
-    started = time.perf_counter() if started is None else started
     before = None if resumed is not None else \
         broadcast(planning.before_loading(config, started) if here.primary else None)
     if not here.primary:
