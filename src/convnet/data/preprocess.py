@@ -51,7 +51,10 @@ class Preprocess:
                                f"{self.height}×{self.width}.")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        values = asdict(self)
+        if self.fraction == 1.0:  # runs without a centre crop read as they always did
+            del values["fraction"]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Preprocess:
