@@ -85,3 +85,12 @@ def test_it_exports_to_onnx_with_parity_and_answers_the_same(imagenet, tmp_path)
     ours, theirs = (imagenet.predict_files([PHOTOS / "coffee.jpg"], p)[0]
                     for p in (None, onnx_side))
     assert ours.top(1)[0][0] == theirs.top(1)[0][0] == "espresso"
+
+
+def test_a_damaged_builtin_folder_is_written_again(monkeypatch, tmp_path):
+    monkeypatch.setenv("CONVNET_CACHE", str(tmp_path))
+    first = convnet.load("imagenet")
+    weights = first.path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])  # truncated: its SHA-256 no longer fits
+    again = convnet.load("imagenet")
+    assert again.path == first.path and again.network.num_params == 4_652_008

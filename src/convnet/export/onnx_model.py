@@ -135,7 +135,7 @@ def _parity_batches(run: Run, data: str | None, batch: int | None
     A built-in run has no images of its own: without ``data`` it is checked on smooth
     colour ramps with noise (seeded), which such a network answers with confidence.
     """
-    if data is None and run.record.data.source.startswith("builtin:"):
+    if data is None and run.builtin:
         images, what = _ramps(run.network.chw), "seeded colour ramps (no data given)"
     else:
         split, what = run.labelled(data)

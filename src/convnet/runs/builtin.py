@@ -20,6 +20,7 @@ from convnet.data.augment import Augment
 from convnet.data.cache import cache_dir
 from convnet.data.pixels import Normalization
 from convnet.data.preprocess import Preprocess
+from convnet.errors import RunError
 from convnet.network import build
 from convnet.network.efficientnet import SIZES
 from convnet.runs.format import (
@@ -38,7 +39,8 @@ from convnet.train.pretrained import SOURCES, imagenet_classes, imagenet_ids, im
 IMAGENET = "imagenet"
 IMAGENET_ARCH = "efficientnet-lite0"
 SIDE = SIZES[IMAGENET_ARCH][2]  # the side its weights were trained at
-SOURCE = f"builtin:{IMAGENET}"
+BUILTIN_SOURCE = "builtin:"  # DataInfo.source of every built-in run
+SOURCE = f"{BUILTIN_SOURCE}{IMAGENET}"
 # The weights were trained on pixels scaled as (x - 127) / 128 (TensorFlow's EfficientNet-Lite
 # inputs); on the 0..1 scale that is this mean and std for every channel. With ImageNet's own
 # mean/std instead, our logits leave the reference's (bench/RESULTS.md, issue 24).
@@ -70,8 +72,9 @@ def _record(weights: bytes, params: int) -> RunRecord:
         weights_sha256=sha256(weights), class_ids=imagenet_ids())
 
 
-def builtin_folder(name: str) -> Path:
-    """The run folder behind a built-in name, written into the cache the first time.
+def read_builtin(name: str) -> tuple[Path, RunRecord, dict[str, torch.Tensor]]:
+    """The folder, record and weights of a built-in run, read once; the folder is written
+    into the cache first when it is missing or damaged.
 
     Raises:
         ConvnetError: without the ``pretrained`` extra (one line naming it).
@@ -79,10 +82,15 @@ def builtin_folder(name: str) -> Path:
     folder = cache_dir("pretrained") / name
     if (folder / META).is_file():
         try:
-            read_run(folder)  # whole and matching its SHA-256
-            return folder
-        except Exception:  # noqa: BLE001 - a damaged copy is written again below
-            pass
+            return folder, *read_run(folder)  # whole and matching its SHA-256
+        except RunError:
+            pass  # a damaged copy is written again below
+    _write(folder, name)
+    return folder, *read_run(folder)
+
+
+def _write(folder: Path, name: str) -> None:
+    """Stage the run beside ``folder`` and rename it into place (no half-written run)."""
     weights = imagenet_weights(IMAGENET_ARCH)
     side = SIDE
     network = build(IMAGENET_ARCH, (side, side, 3), 1000)
@@ -100,4 +108,3 @@ def builtin_folder(name: str) -> Path:
         staging.rename(folder)
     except OSError:  # another process wrote it first
         shutil.rmtree(staging, ignore_errors=True)
-    return folder

@@ -109,16 +109,15 @@ def load(config: TrainConfig, before: Plan | None, progress: Progress | None = N
     then replicated to three channels, and ``notice`` told so.
     """
     side = None if before is None else before.config.image_size
-    if channels == 3 and notice is not None and before is not None and \
-            before.fingerprint.channels == 1:
-        notice("the images are grayscale: each is replicated to three channels for the "
-               "trained colour network")
     if side is None:  # not a folder, a size given, or images of one size kept as they are
         dataset = datasets.load(config.data, image_size=config.image_size,
                                 resize=config.resize, progress=progress)
-        if channels == 3 and dataset.input_shape[2] == 1 and notice is not None:
-            notice("the images are grayscale: each is replicated to three channels for the "
-                   "trained colour network")
-        return dataset if channels is None else datasets.with_channels(dataset, channels)
-    preprocess = Preprocess(side, side, channels or before.fingerprint.channels, config.resize)
-    return datasets.load(config.data, preprocess=preprocess, progress=progress)
+        found = dataset.input_shape[2]
+    else:
+        found = before.fingerprint.channels
+        preprocess = Preprocess(side, side, channels or found, config.resize)
+        dataset = datasets.load(config.data, preprocess=preprocess, progress=progress)
+    if channels == 3 and found == 1 and notice is not None:
+        notice("the images are grayscale: each is replicated to three channels for the "
+               "trained colour network")
+    return dataset if channels is None else datasets.with_channels(dataset, channels)

@@ -17,7 +17,7 @@ from convnet.network import Network, build
 from convnet.network.arithmetic import Arithmetic, explain_at
 from convnet.network.inside import feature_maps, gradcam
 from convnet.network.shapes import LayerInfo
-from convnet.runs.builtin import builtin_folder, is_builtin
+from convnet.runs.builtin import BUILTIN_SOURCE, is_builtin, read_builtin
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.format import RunRecord, read_run
 from convnet.runs.predictor import Prediction, Predictor
@@ -44,6 +44,11 @@ class Run:
     @property
     def flip_tta(self) -> bool:
         return self.record.flip_tta
+
+    @property
+    def builtin(self) -> bool:
+        """A built-in run (`convnet.runs.builtin`): it has no data of its own."""
+        return self.record.data.source.startswith(BUILTIN_SOURCE)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -141,7 +146,7 @@ class Run:
         if data is not None:
             return datasets.labelled(data, self.classes, self.preprocess,
                                      self.record.class_ids)
-        if self.record.data.source.startswith("builtin:"):
+        if self.builtin:
             raise ConvnetError(f"The built-in {self.record.data.name!r} run has no data of its "
                                "own here. Give data=FOLDER whose class folders are its class "
                                "names (e.g. 'tabby', 'Egyptian_cat') or ImageNet synset ids.")
@@ -178,8 +183,11 @@ def load(path: str | Path) -> Run:
         raise ConvnetError("path must be a run folder (a str or Path), e.g. "
                            f"'runs/digits-default-...'. Received: path={path!r} "
                            f"({type(path).__name__}).")
-    folder = builtin_folder(path) if is_builtin(path) else Path(path)
-    record, state = read_run(folder)
+    if is_builtin(path):
+        folder, record, state = read_builtin(str(path))
+    else:
+        folder = Path(path)
+        record, state = read_run(folder)
     try:
         network = build(record.spec, record.input_shape, len(record.classes))
     except ConvnetError as error:

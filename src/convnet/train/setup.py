@@ -4,6 +4,7 @@ balancing, the augmentation, test-time flips, precision and compilation."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -138,8 +139,6 @@ def _start_from(start: Start, network: Network, config: TrainConfig, train_split
                 fresh: bool) -> dict[str, Any]:
     """``start``'s weights in ``network``, batch norm frozen unless asked otherwise, and for
     a new run the head trained alone on the body's cached features."""
-    import time
-
     left_new = load_into(network, start)
     network.freeze_batchnorm(config.freeze_bn is not False)
     epochs = FREEZE_EPOCHS if config.freeze_epochs is None else config.freeze_epochs
