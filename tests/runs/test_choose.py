@@ -30,6 +30,7 @@ def test_it_is_weighed_only_for_colour_photo_folders_left_to_the_plan(tmp_path):
     assert choose.applies(TrainConfig(data=photos))
     assert not choose.applies(TrainConfig(data=photos, arch="small"))
     assert not choose.applies(TrainConfig(data=photos, init="imagenet"))
+    assert not choose.applies(TrainConfig(data=photos, init="scratch"))
     assert not choose.applies(TrainConfig(data=str(_photos(tmp_path / "gray", "L"))))
     assert not choose.applies(TrainConfig(data=str(rgb_folder(tmp_path / "icons"))))  # 32 px
     assert not choose.applies(TrainConfig(data="digits"))

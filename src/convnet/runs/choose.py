@@ -10,8 +10,8 @@ better one is trained.
 
 Both are lower bounds of what the full runs reach; the brief scratch run falls further
 short, so a tie goes to fine-tuning. Nothing is measured when any option that decides the
-start (``arch``, ``init``) is given, for grayscale, small (under 64 px) or built-in data,
-under torchrun, or without the extra.
+start (``arch``, ``init``, ``init='scratch'`` included) is given, for grayscale, small
+(under 64 px) or built-in data, under torchrun, or without the extra.
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
     if tuned >= scratch:
         notify(f"the plan fine-tunes ImageNet weights: measured on the validation images, "
                f"their new head alone scores {tuned:.1%} against {scratch:.1%} for a brief "
-               f"run from scratch (1/{BRIEF_SHARE} of its epochs); {seconds:.0f} s to tell")
+               f"run from scratch (1/{BRIEF_SHARE} of its epochs); {seconds:.0f} s to tell "
+               f"(init=scratch skips this)")
         return tuned_config
     notify(f"the plan trains from scratch: a brief run from scratch scores {scratch:.1%} on "
            f"the validation images against {tuned:.1%} for an ImageNet head; "

@@ -21,13 +21,13 @@ from convnet.train.pretrained import SOURCES, imagenet_classes, imagenet_weights
 
 
 def start_of(config: TrainConfig) -> Start | None:
-    """The weights ``config.init`` names (None without init).
+    """The weights ``config.init`` names (None without init, or for ``scratch``).
 
     Raises:
         ConvnetError: without the pretrained extra, for a run of another network than
             ``config.arch``, a file that is not safetensors, or anything else (one line).
     """
-    if config.init is None:
+    if not config.fine_tunes:
         return None
     if is_builtin(config.init) and config.init == IMAGENET:
         _same_arch(config, IMAGENET_ARCH, "EfficientNet-Lite0's ImageNet weights")
@@ -45,8 +45,8 @@ def start_of(config: TrainConfig) -> Start | None:
                      run.record.normalization, run.record.weights_sha256, run.classes)
     if path.is_file() and path.suffix == ".safetensors":
         return _from_file(path, config)
-    raise ConvnetError(f"init must be 'imagenet', a finished run folder or a .safetensors "
-                       f"file. Received: init={config.init!r}"
+    raise ConvnetError(f"init must be 'imagenet', 'scratch', a finished run folder or a "
+                       f".safetensors file. Received: init={config.init!r}"
                        f"{' (no such file or folder)' if not path.exists() else ''}.")
 
 

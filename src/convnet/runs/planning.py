@@ -65,7 +65,7 @@ def before_loading(config: TrainConfig, started: float) -> Plan | None:
 
 def _planner(config: TrainConfig):
     """From scratch, or fine-tuning trained weights."""
-    return make_finetune_plan if config.init else make_plan
+    return make_finetune_plan if config.fine_tunes else make_plan
 
 
 def with_data(dataset: Dataset, config: TrainConfig, started: float,

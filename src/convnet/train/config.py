@@ -30,6 +30,7 @@ DEFAULT_LR = {"adamw": 8e-3, "adam": 1e-3, "sgd": 0.05}  # peak learning rate pe
 # ... for the head when fine-tuning trained weights, at batch 32 (bench/RESULTS.md, issue 24)
 FINETUNE_LR = {"adamw": 5e-4, "adam": 5e-4, "sgd": 0.01}
 FINETUNE_BATCH = 32
+SCRATCH = "scratch"  # init: random weights, and the plan does not weigh trained ones
 
 
 def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
@@ -104,7 +105,8 @@ class TrainConfig:
     init: str | None = option(None, "Start from trained weights: imagenet (EfficientNet-Lite0, "
                               "the pretrained extra), a finished RUN folder of the same "
                               "network, or FILE.safetensors (with --arch); a new head is "
-                              "trained for the data's classes, then every layer.")
+                              "trained for the data's classes, then every layer. scratch: "
+                              "random weights (the plan does not weigh imagenet).")
     freeze_epochs: int | None = option(None, "With init: epochs that train only the head, on "
                                        "features computed once and cached; unset: 30 (they "
                                        "take seconds); 0: none.")
@@ -157,7 +159,12 @@ class TrainConfig:
     def peak_lr(self) -> float:
         if self.lr is not None:
             return self.lr
-        return (FINETUNE_LR if self.init else DEFAULT_LR)[self.optimizer]
+        return (FINETUNE_LR if self.fine_tunes else DEFAULT_LR)[self.optimizer]
+
+    @property
+    def fine_tunes(self) -> bool:
+        """Whether the run starts from trained weights (``init`` set, and not scratch)."""
+        return self.init is not None and self.init != SCRATCH
 
     @property
     def planned(self) -> bool:

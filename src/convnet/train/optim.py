@@ -16,7 +16,7 @@ BODY_LR = 0.2  # fine-tuning: the body learns at this fraction of the head's rat
 def _groups(network: nn.Module, config: TrainConfig) -> list[dict]:
     """One group at the peak rate; when fine-tuning, the body's weights in a second group at
     ``body_lr`` of it, so that the trained features move less than the new head."""
-    if not config.init:
+    if not config.fine_tunes:
         return [{"params": list(network.parameters()), "lr": config.peak_lr}]
     head = {id(p) for p in network.head_parameters}
     body = [p for p in network.parameters() if id(p) not in head]
