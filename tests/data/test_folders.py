@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import convnet
 from convnet import data as datasets
@@ -84,17 +85,34 @@ def test_train_val_test_folders_give_their_own_splits(tmp_path):
     assert dataset.report.counts == {"train": [6, 6], "val": [2, 2], "test": [3, 3]}
 
 
+def _digit_pngs(folder: Path, digit: int, count: int, skip: int = 0) -> list[Path]:
+    """Real, distinct handwritten digits saved as PNGs."""
+    split = convnet.datasets.load("digits").train
+    rows = (split.labels == digit).nonzero().flatten()[skip : skip + count].tolist()
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{digit}-{row}.png" for row in rows]
+    for row, path in zip(rows, paths):
+        Image.fromarray(split.images[row, 0].numpy()).save(path)
+    return paths
+
+
 def test_duplicates_across_splits_are_flagged(tmp_path):
-    cats = good_class(tmp_path / "d" / "train" / "cat", "cat", 3)
-    good_class(tmp_path / "d" / "train" / "dog", "dog", 3)
-    good_class(tmp_path / "d" / "test" / "dog", "dog", 1, start=50)
+    cats = _digit_pngs(tmp_path / "d" / "train" / "cat", 3, 3)
+    _digit_pngs(tmp_path / "d" / "train" / "dog", 7, 3)
+    _digit_pngs(tmp_path / "d" / "test" / "dog", 7, 1, skip=3)
     (tmp_path / "d" / "test" / "cat").mkdir()
     shutil.copy(cats[0], tmp_path / "d" / "test" / "cat" / "leak.png")
     shutil.copy(cats[1], tmp_path / "d" / "train" / "cat" / "again.png")
+    Image.open(cats[2]).resize((20, 20)).save(tmp_path / "d" / "test" / "cat" / "near.jpg",
+                                              quality=80)
     report = load_folder(tmp_path / "d").report
-    kinds = sorted(kind for _, _, kind in report.duplicates)
-    assert kinds == ["across splits: train and test", "same class"]
-    assert len(report.leaks) == 1 and "leak.png" in report.leaks[0][0]
+    found = {(g.kind, g.splits, Path(g.paths[-1]).name): g for g in report.duplicates}
+    assert set(found) == {("exact", ("train", "train"), "again.png"),
+                          ("exact", ("train", "test"), "leak.png"),
+                          ("near", ("train", "test"), "near.jpg")}
+    assert found["exact", ("train", "test"), "leak.png"].similarity == 1.0
+    assert 0.98 <= found["near", ("train", "test"), "near.jpg"].similarity < 1.0
+    assert sorted(Path(g.paths[-1]).name for g in report.leaks) == ["leak.png", "near.jpg"]
 
 
 def test_class_in_test_but_not_train_is_an_error(tmp_path):

@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
@@ -21,17 +22,12 @@ from filelock import FileLock
 from convnet.atomic import write_json
 from convnet.data.cache import cache_dir
 from convnet.data.dataset import Dataset, Split
+from convnet.data.duplicates import exact_links, group
 from convnet.data.layout import Entry, Layout, Problem, find_labelled, find_layout
 from convnet.data.preprocess import Preprocess
-from convnet.data.scan import (
-    Progress,
-    Report,
-    choose_preprocess,
-    count_per_class,
-    decode_all,
-    find_duplicates,
-)
-from convnet.errors import ConvnetError
+from convnet.data.scan import Progress, Report, choose_preprocess, count_per_class, decode_all
+from convnet.data.similar import near_pairs
+from convnet.errors import ConvnetError, DiskFull
 from convnet.resources import available_bytes, free_disk, human
 
 CACHE_VERSION = 2  # bump when the decoded bytes for the same files would change
@@ -108,16 +104,41 @@ def _build(layout: Layout, prep: Preprocess, folder: Path, progress: Progress | 
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _report(layout: Layout, prep: Preprocess, reasons: list[str | None],
-            digests: list[str], usable: list[bool]) -> Report:
+def _report(layout: Layout, prep: Preprocess, index: dict, near: list) -> Report:
+    reasons, digests = index["reasons"], index["digests"]
+    usable = [reason is None for reason in reasons]
     problems = sorted(list(layout.problems) + [
         Problem(str(entry.path), reason)
         for entry, reason in zip(layout.entries, reasons) if reason is not None],
         key=lambda problem: problem.path)
+    entries = layout.entries
+    links = exact_links(digests) + [(i, j, s, "near") for i, j, s in near]
+    groups = group(len(entries), links, [str(e.path) for e in entries],
+                   [e.split for e in entries], [layout.classes[e.label] for e in entries])
     return Report(str(layout.root), layout.classes, prep,
-                  count_per_class(layout.entries, usable, len(layout.classes)), problems,
-                  find_duplicates(layout.entries, digests, layout.classes),
+                  count_per_class(entries, usable, len(layout.classes)), problems, groups,
                   list(layout.empty_classes))
+
+
+NEAR_FILE = "near-v1.json"  # rename when the near-duplicate method changes
+
+
+def _near(folder: Path, index: dict, pixels: np.ndarray) -> list[list]:
+    """Near-duplicate pairs [i, j, similarity] between usable entries whose bytes differ,
+    found once per decoded folder and kept beside it."""
+    path = folder / NEAR_FILE
+    with suppress(OSError, ValueError):  # none yet, or damaged: found again
+        return json.loads(path.read_text())
+    rows = [i for i, reason in enumerate(index["reasons"]) if reason is None]
+
+    def fetch(picked) -> torch.Tensor:  # -> (len(picked), C, H, W) uint8
+        return torch.from_numpy(np.ascontiguousarray(pixels[[rows[r] for r in picked]]))
+
+    same = [index["digests"][row] for row in rows]  # the same bytes: exact duplicates
+    near = [[rows[i], rows[j], round(s, 4)] for i, j, s in near_pairs(fetch, len(rows), same)]
+    with suppress(OSError, DiskFull):  # a read-only or full cache: found again next time
+        write_json(path, near)
+    return near
 
 
 def _splits(entries: list[Entry], usable: list[bool], pixels: np.ndarray
@@ -133,8 +154,9 @@ def _splits(entries: list[Entry], usable: list[bool], pixels: np.ndarray
 
 
 def _decoded(layout: Layout, prep: Preprocess, progress: Progress | None
-             ) -> tuple[dict, np.ndarray, bool]:
-    """(index, memory-mapped (N, C, H, W) uint8 pixels, whether it was cached already)."""
+             ) -> tuple[dict, np.ndarray, bool, Path]:
+    """(index, memory-mapped (N, C, H, W) uint8 pixels, whether it was cached already, the
+    cache folder)."""
     folder = cache_dir("decoded") / cache_key(layout, prep)
     cached = (folder / "index.json").is_file()
     if not cached:
@@ -144,7 +166,7 @@ def _decoded(layout: Layout, prep: Preprocess, progress: Progress | None
             if not (folder / "index.json").is_file():
                 _build(layout, prep, folder, progress)
     index = json.loads((folder / "index.json").read_text())
-    return index, np.load(folder / "images.npy", mmap_mode="r"), cached
+    return index, np.load(folder / "images.npy", mmap_mode="r"), cached, folder
 
 
 def class_lookup(classes: list[str], aliases: list[str] | None = None) -> dict[str, int]:
@@ -188,7 +210,7 @@ def load_labelled(data: Path, classes: list[str], prep: Preprocess,
         raise ConvnetError(f"data={str(data)!r} has class(es) {', '.join(unknown[:10])} "
                            f"that the run does not know; its classes are {shown}. Give "
                            "labelled images of those classes only.")
-    index, pixels, _ = _decoded(layout, prep, None)
+    index, pixels, _, _ = _decoded(layout, prep, None)
     which = "test" if "test" in layout.splits() else None
     rows = [i for i, entry in enumerate(layout.entries)
             if index["reasons"][i] is None and which in (None, entry.split)]
@@ -216,9 +238,9 @@ def load_folder(data: Path, prep: Preprocess | None = None, *, image_size: int |
     started = time.perf_counter()
     layout = find_layout(Path(data))
     prep = prep or choose_preprocess(layout, image_size, resize)
-    index, pixels, cached = _decoded(layout, prep, progress)
+    index, pixels, cached, folder = _decoded(layout, prep, progress)
     usable = [reason is None for reason in index["reasons"]]
-    report = _report(layout, prep, index["reasons"], index["digests"], usable)
+    report = _report(layout, prep, index, _near(folder, index, pixels))
     report.seconds, report.cached = time.perf_counter() - started, cached
     splits = _splits(layout.entries, usable, pixels)
     if "train" not in splits:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from convnet.data.duplicates import Group
 from convnet.data.layout import Entry, Layout, Problem, os_reason
 from convnet.data.preprocess import ImageError, Preprocess, decode, peek
 
@@ -121,7 +122,7 @@ class Report:
     preprocess: Preprocess
     counts: dict[str, list[int]]  # split -> usable images per class
     problems: list[Problem] = field(default_factory=list)  # skipped files, by path
-    duplicates: list[tuple[str, str, str]] = field(default_factory=list)  # (path, first, kind)
+    duplicates: list[Group] = field(default_factory=list)  # exact and near copies
     empty_classes: list[str] = field(default_factory=list)
     seconds: float = 0.0  # scan + decode (or cache read) time
     cached: bool = False  # True when the decoded images came from the cache
@@ -133,9 +134,9 @@ class Report:
         return max(train) / min(train) if train else 1.0
 
     @property
-    def leaks(self) -> list[tuple[str, str, str]]:
-        """Duplicates that cross splits or carry different labels: they falsify scores."""
-        return [d for d in self.duplicates if d[2] != "same class"]
+    def leaks(self) -> list[Group]:
+        """Copies that cross splits or carry different labels: they falsify scores."""
+        return [g for g in self.duplicates if g.leaks or g.mislabelled]
 
     def warnings(self) -> list[str]:
         notes = [f"class {name!r} has no training images; it is left out"
@@ -143,15 +144,17 @@ class Report:
         if self.imbalance > IMBALANCE_WARNING:
             notes.append(f"classes are imbalanced: the largest has {self.imbalance:.1f}× the "
                          "images of the smallest (see --balance)")
-        for path, first, kind in self.duplicates:
-            notes.append(f"{path}: exact duplicate of {first} ({kind})")
+        notes += [g.describe() for g in self.leaks]
+        within = len(self.duplicates) - len(self.leaks)
+        if within:
+            notes.append(f"{within} group(s) of copies within one split and class (they weigh "
+                         "those images more; check-data --json lists them)")
         return notes
 
     def blocking(self) -> list[str]:
         """What makes `--strict` refuse to train."""
         return ([f"{p.path}: {p.reason}" for p in self.problems]
-                + [f"{path}: exact duplicate of {first} ({kind})"
-                   for path, first, kind in self.leaks]
+                + [g.describe() for g in self.leaks]
                 + [f"class {name!r} has no training images" for name in self.empty_classes])
 
     def to_dict(self) -> dict[str, Any]:
@@ -159,31 +162,9 @@ class Report:
                 "preprocess": self.preprocess.to_dict(), "counts": self.counts,
                 "imbalance": round(self.imbalance, 3),
                 "skipped": [{"path": p.path, "reason": p.reason} for p in self.problems],
-                "duplicates": [{"path": a, "first": b, "kind": k}
-                               for a, b, k in self.duplicates],
+                "duplicates": [g.to_dict() for g in self.duplicates],
                 "empty_classes": self.empty_classes, "warnings": self.warnings(),
                 "seconds": round(self.seconds, 3), "cached": self.cached}
-
-
-def find_duplicates(entries: list[Entry], digests: list[str], classes: list[str]
-                    ) -> list[tuple[str, str, str]]:
-    """(path, first path with the same bytes, kind) for every repeat after the first."""
-    first: dict[str, Entry] = {}
-    found = []
-    for entry, digest in zip(entries, digests):
-        if not digest:
-            continue
-        seen = first.setdefault(digest, entry)
-        if seen is entry:
-            continue
-        if seen.split != entry.split:
-            kind = f"across splits: {seen.split} and {entry.split}"
-        elif seen.label != entry.label:
-            kind = f"different classes: {classes[seen.label]} and {classes[entry.label]}"
-        else:
-            kind = "same class"
-        found.append((str(entry.path), str(seen.path), kind))
-    return found
 
 
 def count_per_class(entries: list[Entry], usable: list[bool], k: int) -> dict[str, list[int]]:
