@@ -145,10 +145,32 @@ def data_report(console: Console, report, limit: int | None = 50) -> None:
         if len(shown) < len(report.problems):
             console.print(f"... and {len(report.problems) - len(shown)} more "
                           "(all of them: convnet check-data PATH --all, or data_report.json)")
+    _copies(console, report, limit)
     for note in report.warnings():
         console.print(f"[yellow]warning:[/] {printable(note)}", markup=True, soft_wrap=True)
     if not report.problems and not report.warnings():
         console.print("[green]No problems found.[/]")
+
+
+def _copies(console: Console, report, limit: int | None) -> None:
+    """The groups of copies that span splits or classes, by path."""
+    if not report.leaks:
+        return
+    table = Table(title=f"Copies across splits or classes: {len(report.leaks)} group(s)",
+                  title_justify="left")
+    table.add_column("kind")
+    table.add_column("similarity", justify="right")
+    table.add_column(f"paths (under {printable(report.root)}): split, class", overflow="fold")
+    shown = report.leaks if limit is None else report.leaks[:limit]
+    for group in shown:
+        paths = "\n".join(f"{printable(_relative(path, report.root))}: {split}, {label}"
+                          for path, split, label in zip(group.paths, group.splits,
+                                                        group.labels))
+        table.add_row(group.kind, f"{group.similarity:.3f}", paths)
+    console.print(table)
+    if len(shown) < len(report.leaks):
+        console.print(f"... and {len(report.leaks) - len(shown)} more (all of them: "
+                      "convnet check-data PATH --all, or --json)")
 
 
 def dataset_overview(dataset) -> dict:

@@ -243,6 +243,8 @@ def load_folder(data: Path, prep: Preprocess | None = None, *, image_size: int |
     report = _report(layout, prep, index, _near(folder, index, pixels))
     report.seconds, report.cached = time.perf_counter() - started, cached
     splits = _splits(layout.entries, usable, pixels)
+    report.rows = {name: [str(e.path) for e, ok in zip(layout.entries, usable)
+                          if ok and e.split == name] for name in splits}
     if "train" not in splits:
         raise ConvnetError(f"data={str(data)!r}: none of its training files could be read "
                            "as an image. Run `convnet check-data` on it to see why.")

@@ -126,6 +126,7 @@ class Report:
     empty_classes: list[str] = field(default_factory=list)
     seconds: float = 0.0  # scan + decode (or cache read) time
     cached: bool = False  # True when the decoded images came from the cache
+    rows: dict[str, list[str]] = field(default_factory=dict)  # split -> each row's path
 
     @property
     def imbalance(self) -> float:
@@ -144,7 +145,10 @@ class Report:
         if self.imbalance > IMBALANCE_WARNING:
             notes.append(f"classes are imbalanced: the largest has {self.imbalance:.1f}× the "
                          "images of the smallest (see --balance)")
-        notes += [g.describe() for g in self.leaks]
+        if self.leaks:
+            notes.append(f"{len(self.leaks)} group(s) of copies span splits or classes: test "
+                         "scores count images the network trained on, or a label is wrong "
+                         "(train --dedupe drops the evaluation copies)")
         within = len(self.duplicates) - len(self.leaks)
         if within:
             notes.append(f"{within} group(s) of copies within one split and class (they weigh "

@@ -2,16 +2,17 @@
 or turned grayscale, found among many images without comparing every pair in Python.
 
 Every step is batched tensor work on the luminance of the decoded images (at their decoded
-size, at most `LARGEST` px), each first moved so that its centre of brightness is at the
-centre (that undoes a shift of the whole picture):
+size, at most `LARGEST` px), as it is and aligned: moved so that its centre of brightness
+is at the centre (that undoes a shift of a drawing on a plain ground, such as a digit):
 
-1. **Candidates.** A perceptual signature per image: its aligned luminance, blurred and
-   averaged down to 16×16, the mean taken out and the length set to one (an average hash
-   before its threshold). Each image's `NEIGHBOURS` nearest signatures by cosine, from
-   blocked matrix products (memory bounded), are its candidates; pairs under `PREFILTER`
-   are dropped.
-2. **Verification.** The normalised correlation of the two aligned images at the best of
-   the shifts up to one pixel either way, with either side blurred as a resized copy is
+1. **Candidates.** Perceptual signatures per image: its luminance, as it is and aligned,
+   blurred and averaged down to 16×16, the mean taken out and the length set to one (an
+   average hash before its threshold). Each image's `NEIGHBOURS` nearest signatures by
+   cosine, from blocked matrix products (memory bounded), are its candidates; pairs under
+   `PREFILTER` are dropped.
+2. **Verification.** The normalised correlation of the two images at the best of the
+   shifts up to `SHIFT` pixels either way (as they are) or one pixel (aligned), with
+   either side blurred as a resized copy is
    (σ in `BLURS`), and for pairs that fall a little short, one side magnified 5% either
    way (a slightly cropped copy). A pair is kept when that similarity is at least
    `THRESHOLD` and beats, by `MARGIN`, what each of the two reaches with any other image:
@@ -30,6 +31,8 @@ import torch.nn.functional as F
 
 LARGEST = 64  # luminance side beyond which images are averaged down first
 SIGNATURE = 16  # side of the candidate signature
+SIGNATURE_BLUR = 1.0  # Gaussian σ (px) before it is averaged down
+SHIFT = 2  # pixels either way that a copy as it is may be shifted by
 NEIGHBOURS = 8  # candidates per image
 PREFILTER = 0.95  # signature cosine under which a candidate is not verified
 BLURS = (0.0, 0.75, 1.5)  # Gaussian σ (px) tried on either side of a pair
@@ -96,18 +99,26 @@ def _normalised(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=1, keepdim=True).clamp_min(1e-6)
 
 
-def prepared(images: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) uint8 -> (N, 1, h, w) aligned luminance, what every step compares."""
-    return align(luminance(images))
-
-
-def signatures(fetch: Fetch, count: int, batch: int = 4096) -> torch.Tensor:
-    """(count, SIGNATURE²) unit-length signatures of the rows ``fetch`` returns."""
-    parts = []
+def signatures(fetch: Fetch, count: int, batch: int = 4096
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two (count, SIGNATURE²) unit-length signatures of the rows ``fetch`` returns: of the
+    luminance as it is, and aligned."""
+    plain, aligned = [], []
     for start in range(0, count, batch):
-        x = blur(prepared(fetch(range(start, min(start + batch, count)))), 1.0)
-        parts.append(_normalised(F.adaptive_avg_pool2d(x, SIGNATURE)[:, 0]))
-    return torch.cat(parts) if parts else torch.zeros(0, SIGNATURE * SIGNATURE)
+        x = luminance(fetch(range(start, min(start + batch, count))))
+        for found, y in ((plain, x), (aligned, align(x))):
+            found.append(_normalised(F.adaptive_avg_pool2d(_inner(blur(y, SIGNATURE_BLUR)),
+                                                           SIGNATURE)[:, 0]))
+    empty = torch.zeros(0, SIGNATURE * SIGNATURE)
+    return (torch.cat(plain) if plain else empty), (torch.cat(aligned) if aligned else empty)
+
+
+def _inner(x: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) without a border of a tenth of each side (at least `SHIFT` + 1 px):
+    where a shifted copy has its fill, and a cropped one has lost the edge."""
+    dy, dx = (max(SHIFT + 1, side // 10) for side in x.shape[-2:])
+    return x[..., dy : x.shape[-2] - dy, dx : x.shape[-1] - dx] \
+        if min(x.shape[-2:]) > 4 * (SHIFT + 1) else x
 
 
 def candidates(codes: torch.Tensor, k: int = NEIGHBOURS, floor: float = -1.0,
@@ -155,23 +166,26 @@ def zoom(x: torch.Tensor, factor: float) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def _blurred_best(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def _blurred_best(a: torch.Tensor, b: torch.Tensor, shift: int) -> torch.Tensor:
     best = torch.full((len(a),), -1.0)
     for sigma in BLURS:
-        best = torch.maximum(best, correlation(blur(a, sigma)[:, 0], b[:, 0]))
+        best = torch.maximum(best, correlation(blur(a, sigma)[:, 0], b[:, 0], shift))
         if sigma > 0:
-            best = torch.maximum(best, correlation(a[:, 0], blur(b, sigma)[:, 0]))
+            best = torch.maximum(best, correlation(a[:, 0], blur(b, sigma)[:, 0], shift))
     return best
 
 
 def similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(P, 1, H, W) aligned pairs -> (P,): the best correlation with either side blurred
-    (a resized copy), and for pairs close to the threshold, ``b`` zoomed by `ZOOMS` (a
-    slightly cropped copy)."""
-    best = _blurred_best(a, b)
+    """(P, 1, H, W) luminance pairs -> (P,): the best correlation with either side blurred
+    (a resized copy), as they are with shifts up to `SHIFT` px (a border of fill stays out
+    of the window) and aligned with shifts up to 1 px; for pairs close to the threshold,
+    also with ``b`` zoomed by `ZOOMS` (a slightly cropped copy)."""
+    a_aligned, b_aligned = align(a), align(b)
+    best = torch.maximum(_blurred_best(a, b, SHIFT), _blurred_best(a_aligned, b_aligned, 1))
     near = ((best >= ZOOM_FROM) & (best < THRESHOLD)).nonzero().flatten()
     for factor in ZOOMS if len(near) else ():
-        best[near] = torch.maximum(best[near], _blurred_best(a[near], zoom(b[near], factor)))
+        zoomed = _blurred_best(a_aligned[near], zoom(b_aligned[near], factor), 1)
+        best[near] = torch.maximum(best[near], zoomed)
     return best
 
 
@@ -186,12 +200,13 @@ def near_pairs(fetch: Fetch, count: int, same: Sequence[str] | None = None,
     """
     if count < 2:
         return []
-    pairs = candidates(signatures(fetch, count), floor=PREFILTER, progress=progress)
+    pairs = torch.unique(torch.cat([candidates(codes, floor=PREFILTER, progress=progress)
+                                    for codes in signatures(fetch, count)]), dim=0)
     if same is not None:
         pairs = pairs[torch.tensor([same[i] != same[j] for i, j in pairs.tolist()],
                                    dtype=torch.bool)] if len(pairs) else pairs
-    scores = torch.cat([similarity(prepared(fetch(part[:, 0].tolist())),
-                                   prepared(fetch(part[:, 1].tolist())))
+    scores = torch.cat([similarity(luminance(fetch(part[:, 0].tolist())),
+                                   luminance(fetch(part[:, 1].tolist())))
                         for part in pairs.split(batch)]) if len(pairs) else torch.zeros(0)
     keep = _standing_out(pairs, scores)
     return [(i, j, s) for (i, j), s in zip(pairs[keep].tolist(), scores[keep].tolist())]

@@ -17,6 +17,7 @@ import torch
 
 from convnet import data as datasets
 from convnet.data.dataset import Dataset
+from convnet.data.duplicates import without_copies
 from convnet.data.fingerprint import of_dataset, of_layout
 from convnet.data.mirror import mirror_check
 from convnet.data.preprocess import Preprocess
@@ -117,7 +118,21 @@ def load(config: TrainConfig, before: Plan | None, progress: Progress | None = N
         found = before.fingerprint.channels
         preprocess = Preprocess(side, side, channels or found, config.resize)
         dataset = datasets.load(config.data, preprocess=preprocess, progress=progress)
+    if config.dedupe:
+        dataset = _deduped(dataset, notice)
     if channels == 3 and found == 1 and notice is not None:
         notice("the images are grayscale: each is replicated to three channels for the "
                "trained colour network")
     return dataset if channels is None else datasets.with_channels(dataset, channels)
+
+
+def _deduped(dataset: Dataset, notice) -> Dataset:
+    """``dataset`` without its evaluation images that copy training ones (``dedupe``)."""
+    dataset, dropped = without_copies(dataset)
+    if notice is not None:
+        said = ", ".join(f"{count:,} {split}" for split, count in dropped.items())
+        notice(f"dedupe: dropped {said} image(s) that copy training images" if dropped else
+               "dedupe: no validation or test image copies a training image"
+               if dataset.report is not None else
+               "dedupe: this data has no file scan to find copies in; nothing dropped")
+    return dataset

@@ -11,6 +11,7 @@ import torch
 from convnet import data as datasets
 from convnet.axes import to_chw
 from convnet.data.dataset import Split, Validation
+from convnet.data.duplicates import without_copies
 from convnet.data.preprocess import Preprocess, load_image
 from convnet.errors import ConvnetError, RunError
 from convnet.network import Network, build
@@ -152,6 +153,8 @@ class Run:
                                "names (e.g. 'tabby', 'Egyptian_cat') or ImageNet synset ids.")
         config = self.record.config
         dataset = datasets.load(config.data, preprocess=self.preprocess)
+        if config.dedupe:  # scored on what training was scored on
+            dataset = without_copies(dataset)[0]
         if dataset.classes != self.classes:
             raise ConvnetError(f"The data's classes {dataset.classes} differ from the run's "
                                f"{self.classes}: {dataset.name!r} changed since training. "

@@ -80,6 +80,8 @@ class TrainConfig:
     resize: str = option("crop", "Folder data: keep the aspect ratio by centre crop or "
                          "padding.", RESIZE_MODES)
     strict: bool = option(False, "Refuse to train if the data scan finds any bad file.")
+    dedupe: bool = option(False, "Drop validation and test images that are copies (exact or "
+                          "near) of training images, and say how many.")
     val_split: float = option(0.1, "Fraction of each training class held out for "
                               "validation.")
     seed: int = option(0, "Random seed: same seed, device and thread count, same weights.")

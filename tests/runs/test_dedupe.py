@@ -1,0 +1,58 @@
+"""``dedupe``: a run drops the test images that copy training ones (exact or near), says
+how many, and is scored without them; without it, nothing is dropped."""
+
+from __future__ import annotations
+
+import shutil
+
+from PIL import Image
+
+import convnet
+from conftest import TINY_ARCH
+from convnet.data.duplicates import without_copies
+
+
+def _leaky_digits(root):
+    """Two classes of real digits (8 train, 4 test each) and two test images that copy
+    training ones: one exact, one resized and saved as JPEG."""
+    split = convnet.datasets.load("digits").train
+    for digit in (3, 7):
+        rows = (split.labels == digit).nonzero().flatten()[:12].tolist()
+        for number, row in enumerate(rows):
+            folder = root / ("train" if number < 8 else "test") / str(digit)
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(split.images[row, 0].numpy()).save(folder / f"{row}.png")
+    train = sorted((root / "train" / "3").iterdir())
+    shutil.copy(train[0], root / "test" / "3" / "exact.png")
+    Image.open(train[1]).resize((20, 20)).save(root / "test" / "3" / "near.jpg", quality=85)
+    return root
+
+
+def test_without_copies_drops_exactly_the_test_copies(tmp_path):
+    dataset = convnet.datasets.load(str(_leaky_digits(tmp_path / "d")))
+    assert len(dataset.test) == 10
+    cleaned, dropped = without_copies(dataset)
+    assert dropped == {"test": 2} and len(cleaned.test) == 8
+    assert not any(name in path for path in cleaned.report.rows["test"]
+                   for name in ("exact.png", "near.jpg"))
+    assert len(cleaned.train) == len(dataset.train) == 16
+    _, nothing = without_copies(convnet.datasets.load("x-or-not-x"))
+    assert nothing == {}
+
+
+def test_a_run_with_dedupe_says_so_and_is_scored_without_them(tmp_path):
+    data = _leaky_digits(tmp_path / "d")
+    notices: list[str] = []
+
+    class Notes(convnet.callbacks.Callback):
+        def on_notice(self, line: str) -> None:
+            notices.append(line)
+
+    options = {"data": str(data), "arch": TINY_ARCH, "epochs": 1, "batch_size": 8}
+    run = convnet.train(**options, dedupe=True, out=tmp_path / "clean",
+                        callbacks=[Notes()]).run
+    assert "dedupe: dropped 2 test image(s) that copy training images" in notices
+    assert run.record.config.dedupe is True
+    assert len(convnet.load(tmp_path / "clean").labelled()[0]) == 8
+    plain = convnet.train(**options, out=tmp_path / "plain").run
+    assert len(convnet.load(plain.path).labelled()[0]) == 10
