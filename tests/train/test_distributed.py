@@ -176,3 +176,27 @@ def test_a_rank_whose_partner_died_says_so_in_one_line(monkeypatch, capsys):
     monkeypatch.delenv("WORLD_SIZE")  # one process: the same error is a bug, not a peer
     with pytest.raises(RuntimeError):
         main(["train", "--epochs", "1"])
+
+
+def test_a_fine_tune_under_torchrun_equals_one_process(tmp_path):
+    base = convnet.train(out=tmp_path / "base", batch_size=16, threads=1, **OPTIONS).path
+    # other images, the network following from init: a head fitted alone, then all of it
+    options = {**OPTIONS, "data": "x-or-not-x:size=12,train=80,test=10,seed=5",
+               "init": str(base), "freeze_epochs": 3}
+    options.pop("arch")
+    single = convnet.train(out=tmp_path / "one", batch_size=16, threads=1, **options).path
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+               "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
+               "-m", "convnet", "train", *_flags(options), "--batch-size", "16",
+               "--no-report", "--out", str(tmp_path / "two")]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                              cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    one, two = load_file(single / "model.safetensors"), load_file(
+        tmp_path / "two" / "model.safetensors")
+    assert one.keys() == two.keys()
+    for name in one:
+        assert torch.allclose(one[name], two[name], atol=1e-5), \
+            (name, float((one[name] - two[name]).abs().max()))
+    record = convnet.load(tmp_path / "two").record
+    assert record.speed["processes"] == 2 and record.config.init == str(base)

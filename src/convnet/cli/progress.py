@@ -62,7 +62,8 @@ class RichProgress(Callback):
     def on_data_report(self, report) -> None:
         from convnet.cli.render import data_report
 
-        data_report(self.console, report, limit=None)  # every skipped file, by path
+        # every skipped file, by path; the first copies (check-data lists them all)
+        data_report(self.console, report, limit=None, copies=5)
 
     def on_plan(self, plan) -> None:
         from convnet.cli.render import plan as show_plan

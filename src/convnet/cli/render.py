@@ -118,8 +118,10 @@ def _relative(path: str, root: str) -> str:
     return path[len(root.rstrip("/")) + 1 :] if inside else path
 
 
-def data_report(console: Console, report, limit: int | None = 50) -> None:
-    """Counts per class and split, every skipped file by path and reason, the warnings."""
+def data_report(console: Console, report, limit: int | None = 50,
+                copies: int | None = -1) -> None:
+    """Counts per class and split, every skipped file by path and reason, the groups of
+    copies that leak (the first ``copies``; -1: as many as ``limit``), the warnings."""
     prep = report.preprocess
     state = "from the cache" if report.cached else "decoded"
     console.print(f"[bold]{printable(report.root)}[/]: {len(report.classes)} classes, images "
@@ -145,7 +147,7 @@ def data_report(console: Console, report, limit: int | None = 50) -> None:
         if len(shown) < len(report.problems):
             console.print(f"... and {len(report.problems) - len(shown)} more "
                           "(all of them: convnet check-data PATH --all, or data_report.json)")
-    _copies(console, report, limit)
+    _copies(console, report, limit if copies == -1 else copies)
     for note in report.warnings():
         console.print(f"[yellow]warning:[/] {printable(note)}", markup=True, soft_wrap=True)
     if not report.problems and not report.warnings():
@@ -170,7 +172,7 @@ def _copies(console: Console, report, limit: int | None) -> None:
     console.print(table)
     if len(shown) < len(report.leaks):
         console.print(f"... and {len(report.leaks) - len(shown)} more (all of them: "
-                      "convnet check-data PATH --all, or --json)")
+                      f"convnet check-data {printable(report.root)} --all, or --json)")
 
 
 def dataset_overview(dataset) -> dict:
