@@ -34,7 +34,9 @@ SIGNATURE = 16  # side of the candidate signature
 SIGNATURE_BLUR = 1.0  # Gaussian σ (px) before it is averaged down
 SHIFT = 2  # pixels either way that a copy as it is may be shifted by
 NEIGHBOURS = 8  # candidates per image
-PREFILTER = 0.95  # signature cosine under which a candidate is not verified
+PREFILTER = 0.95  # signature cosine under which a candidate is not verified ...
+NEAREST_KEPT = 1  # ... unless it is among the image's this many nearest
+QUICK = 0.8  # plain correlation (no blur, no zoom) under which a pair is not refined
 BLURS = (0.0, 0.75, 1.5)  # Gaussian σ (px) tried on either side of a pair
 ZOOMS = (1 / 1.05, 1.05)  # magnifications tried when the plain similarity falls short
 ZOOM_FROM = 0.9  # ... from this similarity up
@@ -122,9 +124,10 @@ def _inner(x: torch.Tensor) -> torch.Tensor:
 
 
 def candidates(codes: torch.Tensor, k: int = NEIGHBOURS, floor: float = -1.0,
-               progress: Progress | None = None) -> torch.Tensor:
+               nearest_kept: int = 0, progress: Progress | None = None) -> torch.Tensor:
     """(P, 2) pairs i < j where j is among i's ``k`` nearest codes (or i among j's), with
-    a cosine of at least ``floor``."""
+    a cosine of at least ``floor``, or among its ``nearest_kept`` nearest whatever the
+    cosine."""
     n = len(codes)
     k = min(k, n - 1)
     if k <= 0:
@@ -135,7 +138,8 @@ def candidates(codes: torch.Tensor, k: int = NEIGHBOURS, floor: float = -1.0,
         rows = torch.arange(start, start + len(block))
         block[torch.arange(len(block)), rows] = -2.0  # not its own neighbour
         nearest = block.topk(k, dim=1)  # (B, k)
-        keep = nearest.values.flatten() >= floor
+        rank = torch.arange(k).repeat(len(block))  # (B·k,) 0 for the nearest
+        keep = (nearest.values.flatten() >= floor) | (rank < nearest_kept)
         pairs = torch.stack([rows.repeat_interleave(k), nearest.indices.flatten()], 1)
         found.append(pairs[keep])
         if progress:
@@ -181,7 +185,13 @@ def similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     of the window) and aligned with shifts up to 1 px; for pairs close to the threshold,
     also with ``b`` zoomed by `ZOOMS` (a slightly cropped copy)."""
     a_aligned, b_aligned = align(a), align(b)
-    best = torch.maximum(_blurred_best(a, b, SHIFT), _blurred_best(a_aligned, b_aligned, 1))
+    best = torch.maximum(correlation(a[:, 0], b[:, 0], SHIFT),
+                         correlation(a_aligned[:, 0], b_aligned[:, 0], 1))
+    refine = (best >= QUICK).nonzero().flatten()  # the others are far from copies
+    if len(refine):
+        best[refine] = torch.maximum(
+            _blurred_best(a[refine], b[refine], SHIFT),
+            _blurred_best(a_aligned[refine], b_aligned[refine], 1))
     near = ((best >= ZOOM_FROM) & (best < THRESHOLD)).nonzero().flatten()
     for factor in ZOOMS if len(near) else ():
         zoomed = _blurred_best(a_aligned[near], zoom(b_aligned[near], factor), 1)
@@ -200,7 +210,8 @@ def near_pairs(fetch: Fetch, count: int, same: Sequence[str] | None = None,
     """
     if count < 2:
         return []
-    pairs = torch.unique(torch.cat([candidates(codes, floor=PREFILTER, progress=progress)
+    pairs = torch.unique(torch.cat([candidates(codes, floor=PREFILTER,
+                                               nearest_kept=NEAREST_KEPT, progress=progress)
                                     for codes in signatures(fetch, count)]), dim=0)
     if same is not None:
         pairs = pairs[torch.tensor([same[i] != same[j] for i, j in pairs.tolist()],
