@@ -56,3 +56,9 @@ def test_a_run_with_dedupe_says_so_and_is_scored_without_them(tmp_path):
     assert len(convnet.load(tmp_path / "clean").labelled()[0]) == 8
     plain = convnet.train(**options, out=tmp_path / "plain").run
     assert len(convnet.load(plain.path).labelled()[0]) == 10
+    from convnet.explain.report import report
+
+    page = report(plain.path).html.read_text()
+    assert "Copies across splits or classes</h2><p>2 group(s)" in page
+    assert "test/3/exact.png (test, 3)" in page and "test/3/near.jpg (test, 3)" in page
+    assert "The run dropped" in report(tmp_path / "clean").html.read_text()

@@ -25,10 +25,11 @@ from convnet.explain import plots
 from convnet.network.shapes import format_shape
 from convnet.network.summary import summarize
 from convnet.runs.evaluate import Evaluation
-from convnet.runs.format import read_metrics
+from convnet.runs.format import DATA_REPORT, read_metrics
 from convnet.runs.run import Run, load
 
 WRONG_SHOWN = 12
+LEAKS_SHOWN = 20
 
 
 @dataclass
@@ -132,6 +133,33 @@ def _scores(run: Run, evaluation: Evaluation | None, scored_on: str) -> tuple[st
                       + _table(["class", "precision", "recall", "F1", "images"], per_class))
 
 
+def _leaks(run: Run) -> str:
+    """The data section: the groups of copies across splits or classes that the scan found
+    (from the run's data_report.json; nothing for data without a file scan)."""
+    path = None if run.path is None else run.path / DATA_REPORT
+    try:
+        found = json.loads(path.read_text()) if path is not None else {}
+    except (OSError, ValueError):
+        return ""
+    leaks = [group for group in found.get("duplicates", []) if group.get("leaks")
+             or len(set(group.get("classes", []))) > 1]
+    if not leaks:
+        return ""
+    root = found.get("root", "")
+    rows = [[group["kind"], f"{group['similarity']:.3f}",
+             "; ".join(f"{Path(p).relative_to(root) if p.startswith(root) else p} "
+                       f"({split}, {label})" for p, split, label in
+                       zip(group["paths"], group["splits"], group["classes"]))]
+            for group in leaks[:LEAKS_SHOWN]]
+    more = f" (the first {LEAKS_SHOWN}; data_report.json lists them all)" \
+        if len(leaks) > LEAKS_SHOWN else ""
+    dropped = " The run dropped the evaluation copies (dedupe)." \
+        if run.record.config.dedupe else " Training with dedupe drops the evaluation copies."
+    return (f"<h2>Copies across splits or classes</h2><p>{len(leaks)} group(s){more}: an "
+            f"evaluated image that copies a trained one inflates the score.{dropped}</p>"
+            + _table(["kind", "similarity", "paths (split, class)"], rows))
+
+
 def _html(run: Run, evaluation: Evaluation | None, scored_on: str, files: list[Path]) -> str:
     record = run.record
     headline, per_class = _scores(run, evaluation, scored_on)
@@ -150,6 +178,7 @@ text-align:right}}img{{max-width:100%}}pre{{background:#f5f5f5;padding:1em;overf
 <p>{headline}</p>
 {pictures}
 {per_class}
+{_leaks(run)}
 <h2>Model</h2><p><code>{html.escape(run.network.spec)}</code>: {summary.params:,}
 parameters, input {format_shape((run.input_shape[2], *run.input_shape[:2]))}.</p>
 {_table(["#", "layer", "output H×W×D", "parameters", "multiply-adds", "receptive field"],
