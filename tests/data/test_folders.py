@@ -105,7 +105,9 @@ def test_duplicates_across_splits_are_flagged(tmp_path):
     shutil.copy(cats[1], tmp_path / "d" / "train" / "cat" / "again.png")
     Image.open(cats[2]).resize((20, 20)).save(tmp_path / "d" / "test" / "cat" / "near.jpg",
                                               quality=80)
-    report = load_folder(tmp_path / "d").report
+    assert [g.kind for g in load_folder(tmp_path / "d").report.duplicates] == \
+        ["exact", "exact"]  # near copies only when asked for (check-data, dedupe)
+    report = load_folder(tmp_path / "d", near=True).report
     found = {(g.kind, g.splits, Path(g.paths[-1]).name): g for g in report.duplicates}
     assert set(found) == {("exact", ("train", "train"), "again.png"),
                           ("exact", ("train", "test"), "leak.png"),

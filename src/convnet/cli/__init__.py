@@ -117,7 +117,8 @@ def check_data(data: str, image_size: int | None, resize: str, show_all: bool,
     from convnet.cli.progress import scan_bar
 
     with scan_bar(err) as progress:
-        dataset = datasets.load(data, image_size=image_size, resize=resize, progress=progress)
+        dataset = datasets.load(data, image_size=image_size, resize=resize, progress=progress,
+                                near=True)
     report = dataset.report
     if report is None:  # official files or generated data: no per-file scan to show
         overview = render.dataset_overview(dataset)

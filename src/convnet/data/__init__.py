@@ -86,7 +86,7 @@ def parse_data_arg(text: str) -> tuple[str, dict[str, int]]:
 
 
 def _load_path(path: Path, image_size: int | None, resize: str,
-               progress: Progress | None, prep: Preprocess | None) -> Dataset:
+               progress: Progress | None, prep: Preprocess | None, near: bool) -> Dataset:
     if not path.exists():
         raise ConvnetError(f"data={str(path)!r} does not exist. Give an existing "
                            "folder or a built-in dataset name (see `convnet datasets`).")
@@ -97,7 +97,8 @@ def _load_path(path: Path, image_size: int | None, resize: str,
     if path.is_file() and path.suffix.lower() != ".csv":
         raise ConvnetError(f"data={str(path)!r} is a file but not a .csv of path,label "
                            "rows. Give a folder with one sub-folder per class, or a CSV.")
-    return load_folder(path, prep, image_size=image_size, resize=resize, progress=progress)
+    return load_folder(path, prep, image_size=image_size, resize=resize, progress=progress,
+                       near=near)
 
 
 def _is_path(data: str | Path) -> bool:
@@ -182,7 +183,7 @@ def labelled(data: str | Path, classes: list[str], preprocess: Preprocess,
 
 def load(data: str | Path = "digits", *, image_size: int | None = None, resize: str = "crop",
          progress: Progress | None = None, preprocess: Preprocess | None = None,
-         **options: int) -> Dataset:
+         near: bool = False, **options: int) -> Dataset:
     """Load a dataset by name or from a path.
 
     A built-in name wins over a folder of the same name (write ``./digits`` for the folder).
@@ -196,6 +197,8 @@ def load(data: str | Path = "digits", *, image_size: int | None = None, resize: 
         resize: ``crop`` (centre crop to the aspect ratio) or ``pad`` (letterbox).
         progress: called with (files done, files in all) while a folder is decoded.
         preprocess: exactly how to decode folder images (a run's own), instead of the above.
+        near: search a folder for near-duplicates too (seconds per 10,000 images, once per
+            decode: kept in the cache, and reported by every later load).
         options: options for a generated dataset, e.g. ``size=32, seed=1``.
 
     Raises:
@@ -203,7 +206,7 @@ def load(data: str | Path = "digits", *, image_size: int | None = None, resize: 
     """
     path = Path(data)
     if _is_path(data):
-        return _load_path(path, image_size, resize, progress, preprocess)
+        return _load_path(path, image_size, resize, progress, preprocess, near)
     name, parsed = parse_data_arg(str(data))
     allowed = _BUILT_IN[name][1]
     unknown = sorted(set(options) - set(allowed))

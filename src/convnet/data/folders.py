@@ -123,12 +123,14 @@ def _report(layout: Layout, prep: Preprocess, index: dict, near: list) -> Report
 NEAR_FILE = "near-v1.json"  # rename when the near-duplicate method changes
 
 
-def _near(folder: Path, index: dict, pixels: np.ndarray) -> list[list]:
+def _near(folder: Path, index: dict, pixels: np.ndarray, search: bool) -> list[list]:
     """Near-duplicate pairs [i, j, similarity] between usable entries whose bytes differ,
-    found once per decoded folder and kept beside it."""
+    found once per decoded folder (when ``search``) and kept beside it."""
     path = folder / NEAR_FILE
     with suppress(OSError, ValueError):  # none yet, or damaged: found again
         return json.loads(path.read_text())
+    if not search:
+        return []
     rows = [i for i, reason in enumerate(index["reasons"]) if reason is None]
 
     def fetch(picked) -> torch.Tensor:  # -> (len(picked), C, H, W) uint8
@@ -224,10 +226,13 @@ def load_labelled(data: Path, classes: list[str], prep: Preprocess,
 
 
 def load_folder(data: Path, prep: Preprocess | None = None, *, image_size: int | None = None,
-                resize: str = "crop", progress: Progress | None = None) -> Dataset:
+                resize: str = "crop", progress: Progress | None = None,
+                near: bool = False) -> Dataset:
     """Scan, decode (or read from the cache) and split a folder or CSV dataset.
 
     Bad files are skipped and listed in ``dataset.report``; nothing here raises for them.
+    Exact duplicates are always listed there; near ones when ``near`` (or when an earlier
+    load with ``near`` found them for the same decode).
 
     Raises:
         ConvnetError: for a layout that cannot be a dataset (fewer than two classes...).
@@ -240,7 +245,7 @@ def load_folder(data: Path, prep: Preprocess | None = None, *, image_size: int |
     prep = prep or choose_preprocess(layout, image_size, resize)
     index, pixels, cached, folder = _decoded(layout, prep, progress)
     usable = [reason is None for reason in index["reasons"]]
-    report = _report(layout, prep, index, _near(folder, index, pixels))
+    report = _report(layout, prep, index, _near(folder, index, pixels, near))
     report.seconds, report.cached = time.perf_counter() - started, cached
     splits = _splits(layout.entries, usable, pixels)
     report.rows = {name: [str(e.path) for e, ok in zip(layout.entries, usable)

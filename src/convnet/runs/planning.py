@@ -112,12 +112,13 @@ def load(config: TrainConfig, before: Plan | None, progress: Progress | None = N
     side = None if before is None else before.config.image_size
     if side is None:  # not a folder, a size given, or images of one size kept as they are
         dataset = datasets.load(config.data, image_size=config.image_size,
-                                resize=config.resize, progress=progress)
+                                resize=config.resize, progress=progress, near=config.dedupe)
         found = dataset.input_shape[2]
     else:
         found = before.fingerprint.channels
         preprocess = Preprocess(side, side, channels or found, config.resize)
-        dataset = datasets.load(config.data, preprocess=preprocess, progress=progress)
+        dataset = datasets.load(config.data, preprocess=preprocess, progress=progress,
+                                near=config.dedupe)
     if config.dedupe:
         dataset = _deduped(dataset, notice)
     if channels == 3 and found == 1 and notice is not None:

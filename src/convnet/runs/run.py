@@ -152,7 +152,7 @@ class Run:
                                "own here. Give data=FOLDER whose class folders are its class "
                                "names (e.g. 'tabby', 'Egyptian_cat') or ImageNet synset ids.")
         config = self.record.config
-        dataset = datasets.load(config.data, preprocess=self.preprocess)
+        dataset = datasets.load(config.data, preprocess=self.preprocess, near=config.dedupe)
         if config.dedupe:  # scored on what training was scored on
             dataset = without_copies(dataset)[0]
         if dataset.classes != self.classes:
