@@ -33,7 +33,7 @@ from pathlib import Path
 from PIL import Image
 
 from benchdata import cifar_folder, cpu_flags, machine
-from zoo_data import _idx
+from zoo_data import Entry, _build_mnist
 
 MOVED_SHARE = 0.03
 PLANTED = 20  # of each kind
@@ -87,13 +87,8 @@ def _near_copy(original: Path, copy: Path, rng: random.Random) -> None:
 
 
 def _digits(target: Path) -> None:
-    for split, prefix in (("train", "train"), ("test", "t10k")):
-        images = _idx(f"{prefix}-images-idx3-ubyte.gz")
-        labels = _idx(f"{prefix}-labels-idx1-ubyte.gz")
-        for i, (pixels, label) in enumerate(zip(images, labels)):
-            folder = target / split / str(label)
-            folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(pixels).save(folder / f"{i:05d}.png")
+    """Every shared digit as a 28 px PNG, as the zoo writes its digit folders."""
+    _build_mnist(Entry("digits", "mnist", side=28), target, random.Random(0))
 
 
 def _cifar(target: Path) -> None:

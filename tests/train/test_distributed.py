@@ -25,24 +25,32 @@ def _flags(options: dict) -> list[str]:
             for item in (f"--{key.replace('_', '-')}", str(value))]
 
 
+def _two_ranks(options: dict, out, port: int | str) -> None:
+    """`convnet train` with ``options`` under torchrun, two processes, writing ``out``."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+               "--master-addr", "127.0.0.1", "--master-port", str(port),
+               "-m", "convnet", "train", *_flags(options), "--batch-size", "16",
+               "--no-report", "--out", str(out)]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                              cwd=out.parent)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+
+
+def _assert_close_weights(first, second, atol: float) -> None:
+    one, two = load_file(first / "model.safetensors"), load_file(second / "model.safetensors")
+    assert one.keys() == two.keys()
+    for name in one:
+        assert torch.allclose(one[name], two[name], atol=atol), \
+            (name, float((one[name] - two[name]).abs().max()))
+
+
 def test_two_ranks_sharing_a_batch_equal_one_process(tmp_path):
     single = convnet.train(out=tmp_path / "one", batch_size=16, threads=1, **OPTIONS).path
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-               "--master-addr", "127.0.0.1", "--master-port", "29531",
-               "-m", "convnet", "train", *_flags(OPTIONS), "--batch-size", "16",
-               "--no-report", "--out", str(tmp_path / "two")]
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                              cwd=tmp_path)
-    assert finished.returncode == 0, finished.stderr[-3000:]
+    _two_ranks(OPTIONS, tmp_path / "two", 29531)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # rank 0 wrote
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == \
         ["metrics.csv", "model.json", "model.safetensors"]
-    one, two = load_file(single / "model.safetensors"), load_file(
-        tmp_path / "two" / "model.safetensors")
-    assert one.keys() == two.keys()
-    for name in one:
-        assert torch.allclose(one[name], two[name], atol=1e-6), \
-            (name, float((one[name] - two[name]).abs().max()))
+    _assert_close_weights(single, tmp_path / "two", atol=1e-6)
     record = convnet.load(tmp_path / "two").record
     assert record.speed["processes"] == 2
 
@@ -185,18 +193,7 @@ def test_a_fine_tune_under_torchrun_equals_one_process(tmp_path):
                "init": str(base), "freeze_epochs": 3}
     options.pop("arch")
     single = convnet.train(out=tmp_path / "one", batch_size=16, threads=1, **options).path
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-               "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
-               "-m", "convnet", "train", *_flags(options), "--batch-size", "16",
-               "--no-report", "--out", str(tmp_path / "two")]
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                              cwd=tmp_path)
-    assert finished.returncode == 0, finished.stderr[-3000:]
-    one, two = load_file(single / "model.safetensors"), load_file(
-        tmp_path / "two" / "model.safetensors")
-    assert one.keys() == two.keys()
-    for name in one:
-        assert torch.allclose(one[name], two[name], atol=1e-5), \
-            (name, float((one[name] - two[name]).abs().max()))
+    _two_ranks(options, tmp_path / "two", free_port())
+    _assert_close_weights(single, tmp_path / "two", atol=1e-5)
     record = convnet.load(tmp_path / "two").record
     assert record.speed["processes"] == 2 and record.config.init == str(base)

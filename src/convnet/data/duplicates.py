@@ -35,6 +35,17 @@ class Group:
         """Copies filed under different classes: at least one label is wrong."""
         return len(set(self.labels)) > 1
 
+    @property
+    def flagged(self) -> bool:
+        """What falsifies a score or a label: it leaks or it is mislabelled."""
+        return self.leaks or self.mislabelled
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Group:
+        """The group `to_dict` wrote (KeyError for anything else)."""
+        return cls(values["kind"], tuple(values["paths"]), tuple(values["splits"]),
+                   tuple(values["classes"]), float(values["similarity"]))
+
     def to_dict(self) -> dict:
         return {"kind": self.kind, "paths": list(self.paths), "splits": list(self.splits),
                 "classes": list(self.labels), "similarity": round(self.similarity, 4),

@@ -104,9 +104,9 @@ def _build(layout: Layout, prep: Preprocess, folder: Path, progress: Progress | 
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _report(layout: Layout, prep: Preprocess, index: dict, near: list) -> Report:
+def _report(layout: Layout, prep: Preprocess, index: dict, usable: list[bool],
+            near: list) -> Report:
     reasons, digests = index["reasons"], index["digests"]
-    usable = [reason is None for reason in reasons]
     problems = sorted(list(layout.problems) + [
         Problem(str(entry.path), reason)
         for entry, reason in zip(layout.entries, reasons) if reason is not None],
@@ -143,15 +143,20 @@ def _near(folder: Path, index: dict, pixels: np.ndarray, search: bool) -> list[l
     return near
 
 
-def _splits(entries: list[Entry], usable: list[bool], pixels: np.ndarray
+def _split_rows(entries: list[Entry], usable: list[bool]) -> dict[str, list[int]]:
+    """Each split's usable entries, by index (splits without any are left out)."""
+    rows = {name: [i for i, e in enumerate(entries) if usable[i] and e.split == name]
+            for name in ("train", "val", "test")}
+    return {name: found for name, found in rows.items() if found}
+
+
+def _splits(entries: list[Entry], rows: dict[str, list[int]], pixels: np.ndarray
             ) -> dict[str, Split]:
-    """Each split's usable rows, read from the memory-mapped cache (N, C, H, W) uint8."""
+    """Each split's rows, read from the memory-mapped cache (N, C, H, W) uint8."""
     splits = {}
-    for name in ("train", "val", "test"):
-        rows = [i for i, e in enumerate(entries) if usable[i] and e.split == name]
-        if rows:
-            labels = torch.tensor([entries[i].label for i in rows], dtype=torch.long)
-            splits[name] = Split(torch.from_numpy(pixels[rows]), labels)  # copies those rows
+    for name, picked in rows.items():
+        labels = torch.tensor([entries[i].label for i in picked], dtype=torch.long)
+        splits[name] = Split(torch.from_numpy(pixels[picked]), labels)  # copies those rows
     return splits
 
 
@@ -245,11 +250,12 @@ def load_folder(data: Path, prep: Preprocess | None = None, *, image_size: int |
     prep = prep or choose_preprocess(layout, image_size, resize)
     index, pixels, cached, folder = _decoded(layout, prep, progress)
     usable = [reason is None for reason in index["reasons"]]
-    report = _report(layout, prep, index, _near(folder, index, pixels, near))
+    report = _report(layout, prep, index, usable, _near(folder, index, pixels, near))
     report.seconds, report.cached = time.perf_counter() - started, cached
-    splits = _splits(layout.entries, usable, pixels)
-    report.rows = {name: [str(e.path) for e, ok in zip(layout.entries, usable)
-                          if ok and e.split == name] for name in splits}
+    rows = _split_rows(layout.entries, usable)
+    splits = _splits(layout.entries, rows, pixels)
+    report.rows = {name: [str(layout.entries[i].path) for i in picked]
+                   for name, picked in rows.items()}
     if "train" not in splits:
         raise ConvnetError(f"data={str(data)!r}: none of its training files could be read "
                            "as an image. Run `convnet check-data` on it to see why.")

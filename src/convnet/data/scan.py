@@ -137,7 +137,7 @@ class Report:
     @property
     def leaks(self) -> list[Group]:
         """Copies that cross splits or carry different labels: they falsify scores."""
-        return [g for g in self.duplicates if g.leaks or g.mislabelled]
+        return [g for g in self.duplicates if g.flagged]
 
     def warnings(self) -> list[str]:
         notes = [f"class {name!r} has no training images; it is left out"

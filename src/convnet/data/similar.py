@@ -76,6 +76,11 @@ def align(x: torch.Tensor) -> torch.Tensor:
     theta[:, 0, 0] = theta[:, 1, 1] = 1
     theta[:, 0, 2] = (cx - (width - 1) / 2) * 2 / width  # in grid units of [-1, 1]
     theta[:, 1, 2] = (cy - (height - 1) / 2) * 2 / height
+    return _resampled(x, theta)
+
+
+def _resampled(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) sampled through the affine maps ``theta`` (N, 2, 3), edges repeated."""
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border",
                          align_corners=False)
@@ -166,8 +171,7 @@ def zoom(x: torch.Tensor, factor: float) -> torch.Tensor:
     """(N, 1, H, W) magnified ``factor`` times about the centre (edges repeated)."""
     theta = torch.zeros(len(x), 2, 3)
     theta[:, 0, 0] = theta[:, 1, 1] = 1 / factor
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return _resampled(x, theta)
 
 
 def _blurred_best(a: torch.Tensor, b: torch.Tensor, shift: int) -> torch.Tensor:

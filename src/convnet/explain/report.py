@@ -21,6 +21,7 @@ import torch
 from convnet import data as datasets
 from convnet.atomic import write_atomic
 from convnet.data.dataset import Split, Validation
+from convnet.data.duplicates import Group
 from convnet.explain import plots
 from convnet.network.shapes import format_shape
 from convnet.network.summary import summarize
@@ -141,15 +142,18 @@ def _leaks(run: Run) -> str:
         found = json.loads(path.read_text()) if path is not None else {}
     except (OSError, ValueError):
         return ""
-    leaks = [group for group in found.get("duplicates", []) if group.get("leaks")
-             or len(set(group.get("classes", []))) > 1]
+    try:  # runs from before near-duplicates wrote another format: nothing to list
+        groups = [Group.from_dict(values) for values in found.get("duplicates", [])]
+    except (KeyError, TypeError, ValueError):
+        return ""
+    leaks = [group for group in groups if group.flagged]
     if not leaks:
         return ""
     root = found.get("root", "")
-    rows = [[group["kind"], f"{group['similarity']:.3f}",
+    rows = [[group.kind, f"{group.similarity:.3f}",
              "; ".join(f"{Path(p).relative_to(root) if p.startswith(root) else p} "
                        f"({split}, {label})" for p, split, label in
-                       zip(group["paths"], group["splits"], group["classes"]))]
+                       zip(group.paths, group.splits, group.labels))]
             for group in leaks[:LEAKS_SHOWN]]
     more = f" (the first {LEAKS_SHOWN}; data_report.json lists them all)" \
         if len(leaks) > LEAKS_SHOWN else ""
