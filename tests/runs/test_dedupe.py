@@ -3,6 +3,7 @@ how many, and is scored without them; without it, nothing is dropped."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 from PIL import Image
@@ -62,3 +63,13 @@ def test_a_run_with_dedupe_says_so_and_is_scored_without_them(tmp_path):
     assert "Copies across splits or classes</h2><p>2 group(s)" in page
     assert "test/3/exact.png (test, 3)" in page and "test/3/near.jpg (test, 3)" in page
     assert "The run dropped" in report(tmp_path / "clean").html.read_text()
+
+
+def test_a_report_of_the_older_duplicates_format_lists_nothing(tiny_run, tmp_path):
+    from convnet.explain.report import _leaks
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "data_report.json").write_text(json.dumps({"root": "d", "duplicates": [
+        {"path": "d/test/a.png", "first": "d/train/a.png", "kind": "across splits"}]}))
+    assert _leaks(convnet.load(run)) == ""
