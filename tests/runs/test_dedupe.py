@@ -66,10 +66,10 @@ def test_a_run_with_dedupe_says_so_and_is_scored_without_them(tmp_path):
 
 
 def test_a_report_of_the_older_duplicates_format_lists_nothing(tiny_run, tmp_path):
-    from convnet.explain.report import _leaks
+    from convnet.explain.sections import leaks_section
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     (run / "data_report.json").write_text(json.dumps({"root": "d", "duplicates": [
         {"path": "d/test/a.png", "first": "d/train/a.png", "kind": "across splits"}]}))
-    assert _leaks(convnet.load(run)) == ""
+    assert leaks_section(convnet.load(run)) == ""

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from convnet.cli import render
+from convnet.cli import cleaning, render
 from convnet.cli.launch import Exit, lost_peer_line, torchrun_train
 from convnet.cli.messages import to_flags
 from convnet.cli.options import check_run_first, config_from, config_options
@@ -350,6 +350,7 @@ def runs_command(root: Path) -> None:
     render.run_list(out, convnet.list_runs(root))
 
 
+app.add_command(cleaning.suspects)
 _ARGV: list[str] = []  # the arguments of this invocation, for `train --nproc`
 
 

@@ -147,3 +147,29 @@ def _history_table(result) -> Table:
                       _percent(s.val_acc), f"{s.lr:.2e}", f"{s.images_per_s:,.0f}",
                       f"{s.seconds:.1f}s")
     return table
+
+
+class FoldBar(Callback):
+    """One bar over every fold's epochs (`convnet suspects`); shown once they start."""
+
+    def __init__(self, console: Console):
+        self.bar = Progress(TextColumn("training fold models"), BarColumn(bar_width=24),
+                            TextColumn("{task.completed}/{task.total} epochs"),
+                            TimeRemainingColumn(), console=console, transient=True)
+        self.task = None
+
+    def __enter__(self) -> FoldBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.task is not None:
+            self.bar.stop()
+
+    def on_epochs(self, total: int) -> None:
+        if self.task is None:
+            self.bar.start()
+            self.task = self.bar.add_task("", total=total)
+
+    def on_epoch_end(self, stats: EpochStats) -> None:
+        if self.task is not None:
+            self.bar.advance(self.task)

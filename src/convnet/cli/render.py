@@ -266,3 +266,25 @@ def plan(console: Console, planned) -> None:
         table.add_row(choice.name.replace("_", "-"), printable(choice.value),
                       "[dim]given[/]" if choice.given else printable(choice.reason))
     console.print(table)
+
+
+def suspects(console: Console, found, top: int) -> None:
+    """The top suspects as a table, then how they were found."""
+    shown = found.top(top)
+    root = found.folder or ""
+    if shown:
+        table = Table(title=f"Likely mislabelled: the top {len(shown)} of "
+                      f"{len(found.flagged):,} flagged", title_justify="left")
+        for name in ("#", "path" + (f" (under {printable(root)})" if root else ""),
+                     "given", "p(given)", "suggested", "p(suggested)"):
+            table.add_column(name, justify="right" if name.startswith(("#", "p(")) else
+                             "left", overflow="fold")
+        for rank, row in enumerate(shown, start=1):
+            path = _relative(row.path, root) if root else row.path
+            table.add_row(str(rank), printable(path), row.given, f"{row.quality:.3f}",
+                          row.suggested, f"{row.confidence:.3f}")
+        console.print(table)
+    console.print(f"{len(found.flagged):,} of {len(found.rows):,} training images flagged "
+                  f"(cleanlab, confident learning) from {found.method}; the out-of-fold "
+                  f"predictions agree with {found.agreement:.1%} of the labels; "
+                  f"{found.seconds:.0f} s", soft_wrap=True)

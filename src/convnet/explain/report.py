@@ -10,7 +10,6 @@ the run's configuration). The validation split is rebuilt exactly as training dr
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 from dataclasses import dataclass
@@ -21,16 +20,17 @@ import torch
 from convnet import data as datasets
 from convnet.atomic import write_atomic
 from convnet.data.dataset import Split, Validation
-from convnet.data.duplicates import Group
 from convnet.explain import plots
+from convnet.explain.sections import img as _img
+from convnet.explain.sections import leaks_section, suspects_section
+from convnet.explain.sections import table as _table
 from convnet.network.shapes import format_shape
 from convnet.network.summary import summarize
 from convnet.runs.evaluate import Evaluation
-from convnet.runs.format import DATA_REPORT, read_metrics
+from convnet.runs.format import read_metrics
 from convnet.runs.run import Run, load
 
 WRONG_SHOWN = 12
-LEAKS_SHOWN = 20
 
 
 @dataclass
@@ -104,18 +104,6 @@ def _gallery(run: Run, split: Split, name: str, path: Path) -> Path:
                          "images, with Grad-CAM for the class the network said")
 
 
-def _img(path: Path, alt: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
-                   for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
 def _scores(run: Run, evaluation: Evaluation | None, scored_on: str) -> tuple[str, str]:
     """(the headline, the per-class section) of the page."""
     record = run.record
@@ -132,36 +120,6 @@ def _scores(run: Run, evaluation: Evaluation | None, scored_on: str) -> tuple[st
                 f"{evaluation.balanced_accuracy:.2%}; best epoch {record.metrics.best_epoch}.")
     return headline, (f"<h2>Per class ({scored_on} split)</h2>"
                       + _table(["class", "precision", "recall", "F1", "images"], per_class))
-
-
-def _leaks(run: Run) -> str:
-    """The data section: the groups of copies across splits or classes that the scan found
-    (from the run's data_report.json; nothing for data without a file scan)."""
-    path = None if run.path is None else run.path / DATA_REPORT
-    try:
-        found = json.loads(path.read_text()) if path is not None else {}
-    except (OSError, ValueError):
-        return ""
-    try:  # runs from before near-duplicates wrote another format: nothing to list
-        groups = [Group.from_dict(values) for values in found.get("duplicates", [])]
-    except (KeyError, TypeError, ValueError):
-        return ""
-    leaks = [group for group in groups if group.flagged]
-    if not leaks:
-        return ""
-    root = found.get("root", "")
-    rows = [[group.kind, f"{group.similarity:.3f}",
-             "; ".join(f"{Path(p).relative_to(root) if p.startswith(root) else p} "
-                       f"({split}, {label})" for p, split, label in
-                       zip(group.paths, group.splits, group.labels))]
-            for group in leaks[:LEAKS_SHOWN]]
-    more = f" (the first {LEAKS_SHOWN}; data_report.json lists them all)" \
-        if len(leaks) > LEAKS_SHOWN else ""
-    dropped = " The run dropped the evaluation copies (dedupe)." \
-        if run.record.config.dedupe else " Training with dedupe drops the evaluation copies."
-    return (f"<h2>Copies across splits or classes</h2><p>{len(leaks)} group(s){more}: an "
-            f"evaluated image that copies a trained one inflates the score.{dropped}</p>"
-            + _table(["kind", "similarity", "paths (split, class)"], rows))
 
 
 def _html(run: Run, evaluation: Evaluation | None, scored_on: str, files: list[Path]) -> str:
@@ -182,7 +140,8 @@ text-align:right}}img{{max-width:100%}}pre{{background:#f5f5f5;padding:1em;overf
 <p>{headline}</p>
 {pictures}
 {per_class}
-{_leaks(run)}
+{leaks_section(run)}
+{suspects_section(run)}
 <h2>Model</h2><p><code>{html.escape(run.network.spec)}</code>: {summary.params:,}
 parameters, input {format_shape((run.input_shape[2], *run.input_shape[:2]))}.</p>
 {_table(["#", "layer", "output H×W×D", "parameters", "multiply-adds", "receptive field"],

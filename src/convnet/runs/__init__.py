@@ -8,6 +8,8 @@ from convnet.runs.listing import RunSummary, list_runs
 from convnet.runs.planning import plan
 from convnet.runs.predictor import Prediction, Predictor
 from convnet.runs.run import Run, load
+from convnet.runs.suspects import Suspect, Suspects, find_suspects
 
 __all__ = ["Evaluation", "Prediction", "Predictor", "Run", "RunRecord", "RunSummary",
-           "TrainResult", "fit", "list_runs", "load", "plan", "read_run", "train"]
+           "Suspect", "Suspects", "TrainResult", "find_suspects", "fit", "list_runs", "load",
+           "plan", "read_run", "train"]
