@@ -117,6 +117,29 @@ def test_duplicates_across_splits_are_flagged(tmp_path):
     assert sorted(Path(g.paths[-1]).name for g in report.leaks) == ["leak.png", "near.jpg"]
 
 
+def test_a_finder_adds_its_pairs_once_and_later_loads_read_them(tmp_path):
+    rng = np.random.default_rng(0)
+    for where, count in (("train/cat", 3), ("train/dog", 3), ("test/cat", 1)):
+        (tmp_path / "d" / where).mkdir(parents=True)
+        for index in range(count):  # noise: nothing alike for the perceptual search
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(
+                tmp_path / "d" / where / f"{index}.png")
+    calls = []
+
+    def find(fetch, count, same):  # pairs the first cat with the test cat
+        calls.append(count)
+        assert fetch([0, count - 1]).shape == (2, 3, 16, 16)
+        return [(0, count - 1, 0.93)]
+
+    report = load_folder(tmp_path / "d", near=True, finders=[("test-v1", find)]).report
+    (group,) = report.duplicates
+    assert (group.kind, group.splits, group.similarity) == ("near", ("train", "test"), 0.93)
+    assert group.paths[1].endswith("test/cat/0.png")
+    again = load_folder(tmp_path / "d", near=True, finders=[("test-v1", find)]).report
+    plain = load_folder(tmp_path / "d").report  # no search asked for: the kept pairs
+    assert calls == [7] and again.duplicates == plain.duplicates == report.duplicates
+
+
 def test_class_in_test_but_not_train_is_an_error(tmp_path):
     good_class(tmp_path / "d" / "train" / "cat", "cat", 2)
     good_class(tmp_path / "d" / "train" / "dog", "dog", 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 from PIL import Image
 
@@ -14,8 +15,8 @@ from convnet.data.duplicates import without_copies
 
 
 def _leaky_digits(root):
-    """Two classes of real digits (8 train, 4 test each) and two test images that copy
-    training ones: one exact, one resized and saved as JPEG."""
+    """Two classes of real digits (8 train, 4 test each), two test images that copy
+    training ones (one exact, one resized and saved as JPEG) and one training image twice."""
     split = convnet.datasets.load("digits").train
     for digit in (3, 7):
         rows = (split.labels == digit).nonzero().flatten()[:12].tolist()
@@ -26,17 +27,27 @@ def _leaky_digits(root):
     train = sorted((root / "train" / "3").iterdir())
     shutil.copy(train[0], root / "test" / "3" / "exact.png")
     Image.open(train[1]).resize((20, 20)).save(root / "test" / "3" / "near.jpg", quality=85)
+    shutil.copy(train[2], root / "train" / "3" / "again.png")
     return root
+
+
+def train_name(dataset) -> str:
+    """The name of the training file that again.png copies."""
+    (group,) = [g for g in dataset.report.duplicates if g.splits == ("train", "train")]
+    return Path(next(p for p in group.paths if not p.endswith("again.png"))).name
 
 
 def test_without_copies_drops_exactly_the_test_copies(tmp_path):
     dataset = convnet.datasets.load(str(_leaky_digits(tmp_path / "d")), near=True)
     assert len(dataset.test) == 10
     cleaned, dropped = without_copies(dataset)
-    assert dropped == {"test": 2} and len(cleaned.test) == 8
+    assert dropped == {"test": 2, "train": 1} and len(cleaned.test) == 8
     assert not any(name in path for path in cleaned.report.rows["test"]
                    for name in ("exact.png", "near.jpg"))
-    assert len(cleaned.train) == len(dataset.train) == 16
+    # one of the two equal training images is left: a hold-out cannot part them
+    assert len(dataset.train) == 17 and len(cleaned.train) == 16
+    assert sum(path.endswith(("again.png", train_name(dataset))) for path in
+               cleaned.report.rows["train"]) == 1
     _, nothing = without_copies(convnet.datasets.load("x-or-not-x"))
     assert nothing == {}
 
@@ -52,7 +63,8 @@ def test_a_run_with_dedupe_says_so_and_is_scored_without_them(tmp_path):
     options = {"data": str(data), "arch": TINY_ARCH, "epochs": 1, "batch_size": 8}
     run = convnet.train(**options, dedupe=True, out=tmp_path / "clean",
                         callbacks=[Notes()]).run
-    assert "dedupe: dropped 2 test image(s) that copy training images" in notices
+    assert "dedupe: dropped 2 test image(s) that copy training images; kept one of each " \
+        "group of copies in train (1 dropped)" in notices
     assert run.record.config.dedupe is True
     assert len(convnet.load(tmp_path / "clean").labelled()[0]) == 8
     plain = convnet.train(**options, out=tmp_path / "plain").run

@@ -13,7 +13,6 @@ from convnet.cli import cleaning, render
 from convnet.cli.launch import Exit, lost_peer_line, torchrun_train
 from convnet.cli.messages import to_flags
 from convnet.cli.options import check_run_first, config_from, config_options
-from convnet.data.preprocess import RESIZE_MODES
 from convnet.errors import ConvnetError, Interrupted
 
 out = Console(highlight=False, soft_wrap=True)  # log lines never break mid-word
@@ -95,45 +94,6 @@ def plan_command(as_json: bool, **options) -> None:
         out.print_json(json.dumps(planned.to_dict()))
     else:
         render.plan(out, planned)
-
-
-@app.command("check-data")
-@click.argument("data")
-@click.option("--image-size", type=int, help="Side to decode to. [by data]")
-@click.option("--resize", type=click.Choice(RESIZE_MODES), default="crop",
-              show_default=True, help="Keep the aspect ratio by centre crop or padding.")
-@click.option("--all", "show_all", is_flag=True, help="List every bad file, not the first 50.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--strict", is_flag=True, help="Exit 1 if anything is wrong (for CI).")
-def check_data(data: str, image_size: int | None, resize: str, show_all: bool,
-               as_json: bool, strict: bool) -> None:
-    """Check what --data DATA would train on: any form train takes (a folder of class
-    folders, a CSV, MNIST/CIFAR files, a built-in name).
-
-    A folder of images gets every file checked (bad files, empty classes, imbalance,
-    duplicates) and decoded once, so the next `convnet train` on it starts from the cache.
-    """
-    from convnet import data as datasets
-    from convnet.cli.progress import scan_bar
-
-    with scan_bar(err) as progress:
-        dataset = datasets.load(data, image_size=image_size, resize=resize, progress=progress,
-                                near=True)
-    report = dataset.report
-    if report is None:  # official files or generated data: no per-file scan to show
-        overview = render.dataset_overview(dataset)
-        if as_json:
-            out.print_json(json.dumps(overview))
-        else:
-            render.overview(out, overview)
-        return
-    if as_json:
-        out.print_json(json.dumps(report.to_dict()))
-    else:
-        render.data_report(out, report, limit=None if show_all else 50)
-    if strict and report.blocking():
-        err.print(f"error: {len(report.blocking())} problem(s) found (--strict).")
-        raise _Failed
 
 
 @app.command()
@@ -350,6 +310,7 @@ def runs_command(root: Path) -> None:
     render.run_list(out, convnet.list_runs(root))
 
 
+app.add_command(cleaning.check_data)
 app.add_command(cleaning.suspects)
 _ARGV: list[str] = []  # the arguments of this invocation, for `train --nproc`
 

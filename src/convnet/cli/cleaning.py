@@ -1,4 +1,6 @@
-"""`convnet suspects`: likely mislabelled training images, from out-of-fold predictions."""
+"""The data-cleaning commands: `convnet check-data` (bad files, imbalance, copies and
+leakage) and `convnet suspects` (likely mislabelled images, from out-of-fold
+predictions)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,51 @@ from pathlib import Path
 
 import click
 
+from convnet.data.preprocess import RESIZE_MODES
 from convnet.runs.suspects import FOLDS, METHODS
+
+
+@click.command("check-data")
+@click.argument("data")
+@click.option("--image-size", type=int, help="Side to decode to. [by data]")
+@click.option("--resize", type=click.Choice(RESIZE_MODES), default="crop",
+              show_default=True, help="Keep the aspect ratio by centre crop or padding.")
+@click.option("--all", "show_all", is_flag=True, help="List every bad file, not the first 50.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--strict", is_flag=True, help="Exit 1 if anything is wrong (for CI).")
+@click.option("--features/--no-features", default=True, show_default=True,
+              help="Also compare photos by ImageNet features (the pretrained extra).")
+def check_data(data: str, image_size: int | None, resize: str, show_all: bool,
+               as_json: bool, strict: bool, features: bool) -> None:
+    """Check what --data DATA would train on: any form train takes (a folder of class
+    folders, a CSV, MNIST/CIFAR files, a built-in name).
+
+    A folder of images gets every file checked (bad files, empty classes, imbalance,
+    duplicates) and decoded once, so the next `convnet train` on it starts from the cache.
+    """
+    from convnet import data as datasets
+    from convnet.cli import _Failed, err, out, render
+    from convnet.cli.progress import scan_bar
+    from convnet.runs import copies
+
+    with scan_bar(err) as progress:
+        dataset = datasets.load(data, image_size=image_size, resize=resize, progress=progress,
+                                near=True, finders=copies.finders() if features else ())
+    report = dataset.report
+    if report is None:  # official files or generated data: no per-file scan to show
+        overview = render.dataset_overview(dataset)
+        if as_json:
+            out.print_json(json.dumps(overview))
+        else:
+            render.overview(out, overview)
+        return
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+    else:
+        render.data_report(out, report, limit=None if show_all else 50)
+    if strict and report.blocking():
+        err.print(f"error: {len(report.blocking())} problem(s) found (--strict).")
+        raise _Failed
 
 
 @click.command()

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -17,6 +17,7 @@ import torch
 
 from convnet.data.cifar import has_cifar_files, load_cifar_folder
 from convnet.data.dataset import Dataset, Split
+from convnet.data.duplicates import Finder
 from convnet.data.folders import load_folder
 from convnet.data.folders import load_labelled as load_folder_labelled
 from convnet.data.idx import has_idx_files, load_idx_folder
@@ -86,7 +87,8 @@ def parse_data_arg(text: str) -> tuple[str, dict[str, int]]:
 
 
 def _load_path(path: Path, image_size: int | None, resize: str,
-               progress: Progress | None, prep: Preprocess | None, near: bool) -> Dataset:
+               progress: Progress | None, prep: Preprocess | None, near: bool,
+               finders: Sequence[Finder]) -> Dataset:
     if not path.exists():
         raise ConvnetError(f"data={str(path)!r} does not exist. Give an existing "
                            "folder or a built-in dataset name (see `convnet datasets`).")
@@ -98,7 +100,7 @@ def _load_path(path: Path, image_size: int | None, resize: str,
         raise ConvnetError(f"data={str(path)!r} is a file but not a .csv of path,label "
                            "rows. Give a folder with one sub-folder per class, or a CSV.")
     return load_folder(path, prep, image_size=image_size, resize=resize, progress=progress,
-                       near=near)
+                       near=near, finders=finders)
 
 
 def _is_path(data: str | Path) -> bool:
@@ -183,7 +185,7 @@ def labelled(data: str | Path, classes: list[str], preprocess: Preprocess,
 
 def load(data: str | Path = "digits", *, image_size: int | None = None, resize: str = "crop",
          progress: Progress | None = None, preprocess: Preprocess | None = None,
-         near: bool = False, **options: int) -> Dataset:
+         near: bool = False, finders: Sequence[Finder] = (), **options: int) -> Dataset:
     """Load a dataset by name or from a path.
 
     A built-in name wins over a folder of the same name (write ``./digits`` for the folder).
@@ -199,6 +201,8 @@ def load(data: str | Path = "digits", *, image_size: int | None = None, resize: 
         preprocess: exactly how to decode folder images (a run's own), instead of the above.
         near: search a folder for near-duplicates too (seconds per 10,000 images, once per
             decode: kept in the cache, and reported by every later load).
+        finders: more ways to find near-duplicates when ``near`` (ImageNet features:
+            `convnet.runs.copies`), each kept in the cache like the search.
         options: options for a generated dataset, e.g. ``size=32, seed=1``.
 
     Raises:
@@ -206,7 +210,7 @@ def load(data: str | Path = "digits", *, image_size: int | None = None, resize: 
     """
     path = Path(data)
     if _is_path(data):
-        return _load_path(path, image_size, resize, progress, preprocess, near)
+        return _load_path(path, image_size, resize, progress, preprocess, near, finders)
     name, parsed = parse_data_arg(str(data))
     allowed = _BUILT_IN[name][1]
     unknown = sorted(set(options) - set(allowed))

@@ -5,7 +5,7 @@ splits leaks: a test image the network has trained on inflates its score.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -13,6 +13,12 @@ import torch
 
 if TYPE_CHECKING:
     from convnet.data.dataset import Dataset
+
+# A named way to find near-duplicate pairs (i, j, similarity), i < j, among ``count``
+# images: find(fetch, count, same), fetch(rows) -> (len(rows), C, H, W) uint8, equal
+# ``same`` keys being exact copies already (`convnet.data.similar.near_pairs` is one)
+Finder = tuple[str, Callable[[Callable[[Sequence[int]], torch.Tensor], int, Sequence[str]],
+                             list[tuple[int, int, float]]]]
 
 
 @dataclass(frozen=True)
@@ -114,15 +120,20 @@ def exact_links(digests: list[str]) -> list[tuple[int, int, float, str]]:
 
 def without_copies(dataset: Dataset) -> tuple[Dataset, dict[str, int]]:
     """``dataset`` without the validation and test images that are copies of training
-    images (exact or near), and how many each split lost. Data without a file scan (built-in
-    sets, official files) comes back as it is."""
+    images (exact or near), and with one image of each group of copies inside the training
+    split (the first), so that a validation hold-out cannot part them either; and how many
+    each split lost. Data without a file scan (built-in sets, official files) comes back as
+    it is."""
     report = dataset.report
     if report is None or not report.rows:
         return dataset, {}
     copies = {(split, path) for g in report.duplicates if "train" in g.splits
               for path, split in zip(g.paths, g.splits) if split != "train"}
+    for g in report.duplicates:  # a group's later training members
+        trained = [path for path, split in zip(g.paths, g.splits) if split == "train"]
+        copies |= {("train", path) for path in trained[1:]}
     changed, dropped = {}, {}
-    for name in ("val", "test"):
+    for name in ("train", "val", "test"):
         split, paths = getattr(dataset, name), report.rows.get(name, [])
         keep = [i for i, path in enumerate(paths) if (name, path) not in copies]
         if split is None or len(keep) == len(paths):

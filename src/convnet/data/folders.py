@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from filelock import FileLock
 from convnet.atomic import write_json
 from convnet.data.cache import cache_dir
 from convnet.data.dataset import Dataset, Split
-from convnet.data.duplicates import exact_links, group
+from convnet.data.duplicates import Finder, exact_links, group
 from convnet.data.layout import Entry, Layout, Problem, find_labelled, find_layout
 from convnet.data.preprocess import Preprocess
 from convnet.data.scan import Progress, Report, choose_preprocess, count_per_class, decode_all
@@ -123,21 +124,38 @@ def _report(layout: Layout, prep: Preprocess, index: dict, usable: list[bool],
 NEAR_FILE = "near-v1.json"  # rename when the near-duplicate method changes
 
 
-def _near(folder: Path, index: dict, pixels: np.ndarray, search: bool) -> list[list]:
+def _near(folder: Path, index: dict, pixels: np.ndarray, search: bool,
+          finders: Sequence[Finder] = ()) -> list[list]:
     """Near-duplicate pairs [i, j, similarity] between usable entries whose bytes differ,
-    found once per decoded folder (when ``search``) and kept beside it."""
-    path = folder / NEAR_FILE
-    with suppress(OSError, ValueError):  # none yet, or damaged: found again
-        return json.loads(path.read_text())
-    if not search:
-        return []
+    found once per decoded folder (when ``search``) and kept beside it: by the perceptual
+    search, then by each of ``finders`` (kept as ``near-<name>.json``; pairs the search
+    found already are not repeated). Pairs an earlier load's finders kept are read too."""
     rows = [i for i, reason in enumerate(index["reasons"]) if reason is None]
 
     def fetch(picked) -> torch.Tensor:  # -> (len(picked), C, H, W) uint8
         return torch.from_numpy(np.ascontiguousarray(pixels[[rows[r] for r in picked]]))
 
     same = [index["digests"][row] for row in rows]  # the same bytes: exact duplicates
-    near = [[rows[i], rows[j], round(s, 4)] for i, j, s in near_pairs(fetch, len(rows), same)]
+    searches = [(folder / NEAR_FILE, search and (lambda: near_pairs(fetch, len(rows), same)))]
+    searches += [(folder / f"near-{name}.json", lambda find=find: find(fetch, len(rows), same))
+                 for name, find in finders]
+    searches += [(path, None) for path in sorted(folder.glob("near-*.json"))
+                 if path.name != NEAR_FILE and path not in {p for p, _ in searches}]
+    found: dict[tuple[int, int], list] = {}
+    for path, find in searches:
+        for i, j, similarity in _kept(path, find, rows):
+            found.setdefault((i, j), [i, j, similarity])
+    return list(found.values())
+
+
+def _kept(path: Path, find, rows: list[int]) -> list[list]:
+    """The pairs kept in ``path``; else found by ``find`` (rows of the usable entries,
+    turned into entry indices) and kept there; else none."""
+    with suppress(OSError, ValueError):  # none yet, or damaged: found again
+        return json.loads(path.read_text())
+    if not find:
+        return []
+    near = [[rows[i], rows[j], round(s, 4)] for i, j, s in find()]
     with suppress(OSError, DiskFull):  # a read-only or full cache: found again next time
         write_json(path, near)
     return near
@@ -232,12 +250,12 @@ def load_labelled(data: Path, classes: list[str], prep: Preprocess,
 
 def load_folder(data: Path, prep: Preprocess | None = None, *, image_size: int | None = None,
                 resize: str = "crop", progress: Progress | None = None,
-                near: bool = False) -> Dataset:
+                near: bool = False, finders: Sequence[Finder] = ()) -> Dataset:
     """Scan, decode (or read from the cache) and split a folder or CSV dataset.
 
     Bad files are skipped and listed in ``dataset.report``; nothing here raises for them.
     Exact duplicates are always listed there; near ones when ``near`` (or when an earlier
-    load with ``near`` found them for the same decode).
+    load with ``near`` found them for the same decode), by ``finders`` too when given.
 
     Raises:
         ConvnetError: for a layout that cannot be a dataset (fewer than two classes...).
@@ -250,7 +268,8 @@ def load_folder(data: Path, prep: Preprocess | None = None, *, image_size: int |
     prep = prep or choose_preprocess(layout, image_size, resize)
     index, pixels, cached, folder = _decoded(layout, prep, progress)
     usable = [reason is None for reason in index["reasons"]]
-    report = _report(layout, prep, index, usable, _near(folder, index, pixels, near))
+    report = _report(layout, prep, index, usable,
+                     _near(folder, index, pixels, near, finders if near else ()))
     report.seconds, report.cached = time.perf_counter() - started, cached
     rows = _split_rows(layout.entries, usable)
     splits = _splits(layout.entries, rows, pixels)

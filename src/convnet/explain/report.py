@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 
-from convnet import data as datasets
 from convnet.atomic import write_atomic
 from convnet.data.dataset import Split, Validation
 from convnet.explain import plots
@@ -46,7 +45,7 @@ def _splits(run: Run, data: str | None) -> tuple[Split | None, Split | None]:
     """(validation, test) of the run's data, the validation split drawn by the rule saved in
     the run (format-1 runs saved none: the rule is planned from their config, as then)."""
     config = run.record.config
-    dataset = datasets.load(data or config.data, preprocess=run.preprocess)
+    dataset = run.own_data(data)
     rule = run.record.validation or Validation.plan(dataset, config.val_split, config.seed)
     _, val = rule.draw(dataset)
     return val, dataset.test

@@ -22,6 +22,7 @@ from convnet.data.fingerprint import of_dataset, of_layout
 from convnet.data.mirror import mirror_check
 from convnet.data.preprocess import Preprocess
 from convnet.data.scan import Progress
+from convnet.runs import copies
 from convnet.train.config import TrainConfig, parse_time
 from convnet.train.finetune_plan import make_finetune_plan
 from convnet.train.planner import Plan, decide_flips, make_plan, probe_on
@@ -112,13 +113,15 @@ def load(config: TrainConfig, before: Plan | None, progress: Progress | None = N
     side = None if before is None else before.config.image_size
     if side is None:  # not a folder, a size given, or images of one size kept as they are
         dataset = datasets.load(config.data, image_size=config.image_size,
-                                resize=config.resize, progress=progress, near=config.dedupe)
+                                resize=config.resize, progress=progress, near=config.dedupe,
+                                finders=copies.finders() if config.dedupe else ())
         found = dataset.input_shape[2]
     else:
         found = before.fingerprint.channels
         preprocess = Preprocess(side, side, channels or found, config.resize)
         dataset = datasets.load(config.data, preprocess=preprocess, progress=progress,
-                                near=config.dedupe)
+                                near=config.dedupe,
+                                finders=copies.finders() if config.dedupe else ())
     if config.dedupe:
         dataset = _deduped(dataset, notice)
     if channels == 3 and found == 1 and notice is not None:
@@ -131,8 +134,13 @@ def _deduped(dataset: Dataset, notice) -> Dataset:
     """``dataset`` without its evaluation images that copy training ones (``dedupe``)."""
     dataset, dropped = without_copies(dataset)
     if notice is not None:
-        said = ", ".join(f"{count:,} {split}" for split, count in dropped.items())
-        notice(f"dedupe: dropped {said} image(s) that copy training images" if dropped else
+        said = ", ".join(f"{count:,} {split}" for split, count in dropped.items()
+                         if split != "train")
+        extra = dropped.get("train")
+        kept = f"; kept one of each group of copies in train ({extra:,} dropped)" \
+            if extra else ""
+        notice(f"dedupe: dropped {said or 'no validation or test'} image(s) that copy "
+               f"training images{kept}" if dropped else
                "dedupe: no validation or test image copies a training image"
                if dataset.report is not None else
                "dedupe: this data has no file scan to find copies in; nothing dropped")

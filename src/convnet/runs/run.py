@@ -10,7 +10,7 @@ import torch
 
 from convnet import data as datasets
 from convnet.axes import to_chw
-from convnet.data.dataset import Split, Validation
+from convnet.data.dataset import Dataset, Split, Validation
 from convnet.data.duplicates import without_copies
 from convnet.data.preprocess import Preprocess, load_image
 from convnet.errors import ConvnetError, RunError
@@ -18,6 +18,7 @@ from convnet.network import Network, build
 from convnet.network.arithmetic import Arithmetic, explain_at
 from convnet.network.inside import feature_maps, gradcam
 from convnet.network.shapes import LayerInfo
+from convnet.runs import copies
 from convnet.runs.builtin import BUILTIN_SOURCE, is_builtin, read_builtin
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.format import RunRecord, read_run
@@ -152,9 +153,7 @@ class Run:
                                "own here. Give data=FOLDER whose class folders are its class "
                                "names (e.g. 'tabby', 'Egyptian_cat') or ImageNet synset ids.")
         config = self.record.config
-        dataset = datasets.load(config.data, preprocess=self.preprocess, near=config.dedupe)
-        if config.dedupe:  # scored on what training was scored on
-            dataset = without_copies(dataset)[0]
+        dataset = self.own_data()
         if dataset.classes != self.classes:
             raise ConvnetError(f"The data's classes {dataset.classes} differ from the run's "
                                f"{self.classes}: {dataset.name!r} changed since training. "
@@ -169,6 +168,15 @@ class Run:
                                "none out for validation. Give data=FOLDER of labelled images "
                                "of its classes.")
         return val, f"{dataset.name} validation images (held out in training)"
+
+    def own_data(self, data: str | Path | None = None) -> Dataset:
+        """The run's data (or ``data``) decoded as it was for training, without the copies
+        a ``dedupe`` run dropped."""
+        config = self.record.config
+        dataset = datasets.load(data or config.data, preprocess=self.preprocess,
+                                near=config.dedupe,
+                                finders=copies.finders() if config.dedupe else ())
+        return without_copies(dataset)[0] if config.dedupe else dataset
 
     def evaluate(self, split: Split) -> Evaluation:
         """Accuracy, per-class precision/recall/F1 and the confusion matrix on a split."""

@@ -240,28 +240,23 @@ def _by_cnn(config: TrainConfig, is_run: bool, epochs: int | None, folds: int,
 
 def _by_features(config: TrainConfig, started: float, folds: int, notify, progress
                  ) -> tuple[Dataset, torch.Tensor, str]:
-    from convnet.network import build
+    from convnet.runs import imagenet_features
     from convnet.runs.builtin import IMAGENET
     from convnet.runs.initial import check_size, start_of, with_start
-    from convnet.train.finetune import features, load_into
-    from convnet.train.setup import pick_device
 
     config = replace(config, init=IMAGENET, arch="auto", dedupe=False)
-    start = start_of(config)
+    start = start_of(config)  # a clear error without the extra
     config = with_start(config, start)
     before = planning.before_loading(config, started)
     dataset = planning.load(config, before, progress, channels=3, notice=notify)
     check_size(start, dataset.input_shape, config.data)
     fold = out_of_fold.deal(dataset.train.labels, folds, config.seed)
-    network = build(config.arch, dataset.input_shape, len(dataset.classes))
-    load_into(network, start)
-    side = dataset.input_shape[0]
-    notify(f"computing ImageNet features of {len(dataset.train):,} images at {side} px "
-           "(cached for the next time)")
-    found = features(network, dataset.train.images, start.normalization,
-                     f"{start.identity}:{network.spec}", pick_device(config.device))
-    pooled = found.mean((2, 3))  # (N, D, h, w) -> (N, D)
-    probabilities = out_of_fold.probe_probabilities(pooled, dataset.train.labels,
+    images, side = dataset.train.images, dataset.input_shape[0]
+    notify(f"computing ImageNet features of {len(images):,} images at {side} px (cached for "
+           "the next time)")
+    found = imagenet_features.pooled(lambda rows: images[list(rows)], len(images),
+                                     device=config.device)  # (N, 1280)
+    probabilities = out_of_fold.probe_probabilities(found, dataset.train.labels,
                                                     len(dataset.classes), fold, notify)
     return dataset, probabilities, (f"{folds}-fold probes on EfficientNet-Lite0 ImageNet "
                                     f"features at {side} px")

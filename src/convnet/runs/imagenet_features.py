@@ -1,0 +1,61 @@
+"""EfficientNet-Lite0's ImageNet features of any images: the body's output averaged over
+its positions, one 1280-number vector per image. Shared by the suspect probes and the
+near-duplicate finder, and cached (`convnet.train.finetune.features`) a chunk at a time, so
+the second use of the same images costs a read, and memory stays bounded."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Sequence
+
+import torch
+
+from convnet.network import Network, build
+from convnet.runs.builtin import IMAGENET, IMAGENET_ARCH
+from convnet.runs.initial import SMALLEST, start_of
+from convnet.train.config import TrainConfig
+from convnet.train.finetune import features, load_into
+from convnet.train.pretrained import SOURCES
+from convnet.train.setup import pick_device
+
+CHUNK = 2048  # images per cached feature block
+HEAD = 1000  # the ImageNet head the body is built with: the same spec, the same cache key
+
+
+def installed() -> bool:
+    """Whether the ImageNet weights (the ``pretrained`` extra) are installed."""
+    return importlib.util.find_spec(SOURCES[IMAGENET_ARCH].module) is not None
+
+
+def pooled(fetch: Callable[[Sequence[int]], torch.Tensor], count: int,
+           progress: Callable[[int, int], None] | None = None, device: str = "auto"
+           ) -> torch.Tensor:
+    """(count, 1280) features of RGB uint8 images, ``fetch(rows)`` giving (n, 3, H, W).
+
+    Raises:
+        ConvnetError: without the pretrained extra.
+    """
+    first = fetch([0])
+    network = _body(tuple(first.shape[1:]))
+    start = start_of(TrainConfig(init=IMAGENET))
+    place = pick_device(device)
+    network.to(place)
+    parts = []
+    for begin in range(0, count, CHUNK):
+        images = fetch(range(begin, min(begin + CHUNK, count)))  # (n, 3, H, W)
+        found = features(network, images, start.normalization,
+                         f"{start.identity}:{network.spec}", place)  # (n, 1280, h, w)
+        parts.append(found.mean((2, 3)))
+        if progress:
+            progress(min(begin + CHUNK, count), count)
+    return torch.cat(parts)
+
+
+def _body(chw: tuple[int, int, int]) -> Network:
+    channels, height, width = chw
+    if channels != 3 or min(height, width) < SMALLEST:
+        raise ValueError(f"ImageNet features need RGB images of {SMALLEST} px or more; got "
+                         f"{chw}")
+    network = build(IMAGENET_ARCH, (height, width, 3), HEAD)
+    load_into(network, start_of(TrainConfig(init=IMAGENET)))
+    return network
