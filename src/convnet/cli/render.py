@@ -273,10 +273,10 @@ def suspects(console: Console, found, top: int) -> None:
     shown = found.top(top)
     root = found.folder or ""
     if shown:
+        under = f", paths under {printable(root)}" if root else ""
         table = Table(title=f"Likely mislabelled: the top {len(shown)} of "
-                      f"{len(found.flagged):,} flagged", title_justify="left")
-        for name in ("#", "path" + (f" (under {printable(root)})" if root else ""),
-                     "given", "p(given)", "suggested", "p(suggested)"):
+                      f"{len(found.flagged):,} flagged{under}", title_justify="left")
+        for name in ("#", "path", "given", "p(given)", "suggested", "p(suggested)"):
             table.add_column(name, justify="right" if name.startswith(("#", "p(")) else
                              "left", overflow="fold")
         for rank, row in enumerate(shown, start=1):

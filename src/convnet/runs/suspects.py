@@ -87,8 +87,8 @@ class Suspects:
         if not shown or self.images is None:
             raise ConvnetError("No suspects to draw: every label agrees with the "
                                "out-of-fold predictions.")
-        captions = [[f"{row.given} ({row.quality:.2f})", f"-> {row.suggested} "
-                     f"({row.confidence:.2f})"] for row in shown]
+        captions = [[f"given {row.given} {row.quality:.2f}", f"-> {row.suggested} "
+                     f"{row.confidence:.2f}"] for row in shown]
         return contact_sheet(self.images[[row.row for row in shown]], captions, Path(path))
 
     def fix_into(self, out: Path, count: int) -> list[tuple[str, str]]:
