@@ -172,3 +172,19 @@ def test_imagenet_probes_find_an_image_filed_under_another_colour(tmp_path):
     first = found.rows[0]
     assert Path(first.path).name == "moved.png" and first.flagged
     assert (first.given, first.suggested) == ("class2", "class0")
+
+
+def test_fix_into_refuses_data_without_class_folders_and_a_folder_inside_the_data(tmp_path):
+    from convnet.data.relabel import copy_relabelled
+    from convnet.runs.suspects import Suspect, Suspects
+
+    row = Suspect("digits train[3]", 3, "1", "7", 0.01, 0.98, True)
+    with pytest.raises(ConvnetError, match="datasets export digits DIR --split train"):
+        Suspects("digits", "cnn", 4, [row], 0.9, 1.0).fix_into(tmp_path / "out", 1)
+    good_class(tmp_path / "d" / "cat", "cat", 2)
+    with pytest.raises(ConvnetError, match="inside the dataset"):
+        copy_relabelled(tmp_path / "d", {}, tmp_path / "d" / "fixed")
+    with pytest.raises(ConvnetError, match="not inside a class folder"):
+        copy_relabelled(tmp_path / "d", {str(tmp_path / "d" / "x.png"): "dog"},
+                        tmp_path / "out")
+    assert not (tmp_path / "out").exists()

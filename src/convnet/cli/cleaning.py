@@ -36,9 +36,9 @@ def check_data(data: str, image_size: int | None, resize: str, show_all: bool,
     from convnet.cli.progress import scan_bar
     from convnet.runs import copies
 
-    with scan_bar(err) as progress:
+    with scan_bar(err) as progress, scan_bar(err, "ImageNet features") as computed:
         dataset = datasets.load(data, image_size=image_size, resize=resize, progress=progress,
-                                near=True, finders=copies.finders() if features else ())
+                                near=True, finders=copies.finders(computed) if features else ())
     report = dataset.report
     if report is None:  # official files or generated data: no per-file scan to show
         overview = render.dataset_overview(dataset)
@@ -100,10 +100,11 @@ def suspects(source: str, top: int, csv_file: Path | None, sheet: Path | None,
     def notify(line: str) -> None:
         err.print(line, markup=False, soft_wrap=True)
 
-    with scan_bar(err) as progress, FoldBar(err) as bar:
+    with scan_bar(err) as progress, FoldBar(err) as bar, \
+            scan_bar(err, "ImageNet features") as features:
         found = find_suspects(source, method=method, folds=folds, epochs=epochs, arch=arch,
                               image_size=image_size, seed=seed, notify=notify,
-                              progress=progress, callbacks=[bar])
+                              progress=progress, callbacks=[bar], features=features)
     written = []
     if csv_file is not None:
         found.write_csv(csv_file)

@@ -18,9 +18,11 @@ def _percent(value: float | None) -> str:
 
 
 @contextmanager
-def scan_bar(console: Console) -> Iterator[Callable[[int, int], None]]:
-    """A bar for decoding a folder dataset; shown only once files are being decoded."""
-    bar = Progress(TextColumn("decoding images"), BarColumn(bar_width=24),
+def scan_bar(console: Console, label: str = "decoding images"
+             ) -> Iterator[Callable[[int, int], None]]:
+    """A bar for decoding a folder dataset (or another pass over its images: ``label``);
+    shown only once the first count arrives."""
+    bar = Progress(TextColumn(label), BarColumn(bar_width=24),
                    TextColumn("{task.completed:,}/{task.total:,}"), TimeRemainingColumn(),
                    console=console, transient=True)
     task = None

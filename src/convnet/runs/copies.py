@@ -32,13 +32,17 @@ COSINE = 0.75
 MARGIN = 0.1
 
 
-def finders() -> list[Finder]:
-    """The feature finder where the extra is installed (none otherwise)."""
-    return [(NAME, find)] if imagenet_features.installed() else []
+def finders(progress: Callable[[int, int], None] | None = None) -> list[Finder]:
+    """The feature finder where the extra is installed (none otherwise); ``progress`` is
+    told (images done, images) as their features are computed."""
+    if not imagenet_features.installed():
+        return []
+    return [(NAME, lambda fetch, count, same: find(fetch, count, same, progress))]
 
 
 def find(fetch: Callable[[Sequence[int]], torch.Tensor], count: int,
-         same: Sequence[str] | None = None) -> list[tuple[int, int, float]]:
+         same: Sequence[str] | None = None,
+         progress: Callable[[int, int], None] | None = None) -> list[tuple[int, int, float]]:
     """(i, j, cosine) of the photos whose features nearly coincide, i < j; none for
     grayscale or small images. Equal ``same`` keys (the same bytes) are not reported."""
     if count < 2:
@@ -46,7 +50,8 @@ def find(fetch: Callable[[Sequence[int]], torch.Tensor], count: int,
     channels, height, width = fetch([0]).shape[1:]
     if channels != 3 or min(height, width) < PHOTO_SIDE:
         return []
-    codes = F.normalize(imagenet_features.pooled(_smaller(fetch), count), dim=1)  # (N, 1280)
+    codes = F.normalize(imagenet_features.pooled(_smaller(fetch), count, progress),
+                        dim=1)  # (N, 1280)
     pairs = candidates(codes, k=NEIGHBOURS)  # every nearest: the rivals of a pair too
     if same is not None and len(pairs):
         pairs = pairs[torch.tensor([same[i] != same[j] for i, j in pairs.tolist()],

@@ -158,8 +158,8 @@ def find_suspects(source: str | Path, *, method: str = "auto", folds: int = FOLD
                   epochs: int | None = None, arch: str = "auto",
                   image_size: int | None = None, seed: int = 0,
                   notify: Callable[[str], None] = lambda line: None,
-                  progress: Progress | None = None, callbacks: Sequence[Callback] = ()
-                  ) -> Suspects:
+                  progress: Progress | None = None, callbacks: Sequence[Callback] = (),
+                  features: Progress | None = None) -> Suspects:
     """Rank the training images of ``source`` (any data `train` takes, or a run folder,
     whose data and settings are used) by how likely their label is wrong.
 
@@ -167,7 +167,8 @@ def find_suspects(source: str | Path, *, method: str = "auto", folds: int = FOLD
     1/3 of the plan's unless given), ``imagenet`` (probes on EfficientNet-Lite0 features;
     the ``pretrained`` extra), or ``auto``: imagenet for colour photos when the extra is
     installed, like the training plan's choice; for a run, how the run itself was trained.
-    ``progress`` sees the decoding of a folder, ``callbacks`` the folds' epochs.
+    ``progress`` sees the decoding of a folder, ``callbacks`` the folds' epochs,
+    ``features`` the ImageNet features being computed.
 
     Raises:
         ConvnetError: for one class, a class with fewer images than ``folds``, or
@@ -184,7 +185,8 @@ def find_suspects(source: str | Path, *, method: str = "auto", folds: int = FOLD
     if method == "auto":
         method = _auto(config, run_config is not None)
     if method == "imagenet":
-        dataset, probabilities, how = _by_features(config, started, folds, notify, progress)
+        dataset, probabilities, how = _by_features(config, started, folds, notify,
+                                                   (progress, features))
     else:
         dataset, probabilities, how = _by_cnn(config, run_config is not None, epochs,
                                               folds, (started, notify, progress, callbacks))
@@ -238,8 +240,9 @@ def _by_cnn(config: TrainConfig, is_run: bool, epochs: int | None, folds: int,
                             f"{planned.epochs} epochs each)")
 
 
-def _by_features(config: TrainConfig, started: float, folds: int, notify, progress
+def _by_features(config: TrainConfig, started: float, folds: int, notify, bars: tuple
                  ) -> tuple[Dataset, torch.Tensor, str]:
+    progress, computed = bars
     from convnet.runs import imagenet_features
     from convnet.runs.builtin import IMAGENET
     from convnet.runs.initial import check_size, start_of, with_start
@@ -255,7 +258,7 @@ def _by_features(config: TrainConfig, started: float, folds: int, notify, progre
     notify(f"computing ImageNet features of {len(images):,} images at {side} px (cached for "
            "the next time)")
     found = imagenet_features.pooled(lambda rows: images[list(rows)], len(images),
-                                     device=config.device)  # (N, 1280)
+                                     computed, config.device)  # (N, 1280)
     probabilities = out_of_fold.probe_probabilities(found, dataset.train.labels,
                                                     len(dataset.classes), fold, notify)
     return dataset, probabilities, (f"{folds}-fold probes on EfficientNet-Lite0 ImageNet "
