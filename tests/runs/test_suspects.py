@@ -103,41 +103,34 @@ def _tree(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_suspects_finds_the_misfiled_images_and_fix_into_moves_only_them(mislabelled,
-                                                                          tmp_path):
+def test_suspects_ranks_the_misfiled_first_and_fix_into_moves_only_them(mislabelled,
+                                                                        tmp_path, capsys,
+                                                                        monkeypatch):
     root, wrong = mislabelled
     before = _tree(root)
-    found = find_suspects(root, method="cnn", folds=3, epochs=8, arch=TINY_ARCH)
-    top = found.top(2)
-    assert {Path(row.path).name for row in top} == {p.name for p in wrong}
-    assert all(row.given == "dog" and row.suggested == "cat" for row in top)
-    assert len(found.rows) == 50 and found.agreement > 0.8
-    moved = found.fix_into(tmp_path / "fixed", 2)
-    assert sorted(new for _, new in moved) == ["train/cat/cat_100.png", "train/cat/cat_101.png"]
-    after = _tree(tmp_path / "fixed")
-    assert _tree(root) == before  # the original is only read
-    assert len(after) == len(before)
-    assert after["train/cat/cat_100.png"] == before["train/dog/cat_100.png"]
-    with pytest.raises(ConvnetError, match="exists already"):
-        found.fix_into(tmp_path / "fixed", 2)
-
-
-def test_suspects_cli_writes_the_csv_and_sheet_and_refuses_small_data(mislabelled, tmp_path,
-                                                                      capsys, monkeypatch):
-    root, wrong = mislabelled
     monkeypatch.chdir(tmp_path)
     code = main(["suspects", str(root), "--method", "cnn", "--folds", "3", "--epochs", "8",
-                 "--arch", TINY_ARCH, "--top", "2", "--csv", "all.csv", "--json"])
+                 "--arch", TINY_ARCH, "--top", "2", "--csv", "all.csv", "--json",
+                 "--fix-into", "fixed"])
     assert code == 0
     shown = json.loads(capsys.readouterr().out)
     assert {Path(row["path"]).name for row in shown["suspects"]} == {p.name for p in wrong}
+    assert all((row["given"], row["suggested"]) == ("dog", "cat")
+               for row in shown["suspects"])
+    assert shown["images"] == 50 and shown["agreement"] > 0.8
     rows = (tmp_path / "all.csv").read_text().splitlines()
     assert rows[0].startswith("rank,path,row,given,suggested,quality,confidence,flagged")
     assert len(rows) == 51
     from PIL import Image
 
     assert Image.open(tmp_path / "suspects-pets.png").width > 2 * 96
-    code = main(["suspects", str(root), "--method", "cnn", "--folds", "30", "--epochs", "1"])
+    after = _tree(tmp_path / "fixed")
+    assert _tree(root) == before  # the original is only read
+    assert len(after) == len(before)
+    assert after["train/cat/cat_100.png"] == before["train/dog/cat_100.png"]
+    assert "train/dog/cat_100.png" not in after and "train/dog/cat_101.png" not in after
+    code = main(["suspects", str(root), "--method", "cnn", "--folds", "30", "--epochs", "1",
+                 "--fix-into", "fixed"])
     message = capsys.readouterr().err
     assert code == 1 and "30-fold predictions need at least 30" in message
     assert "Traceback" not in message
@@ -174,7 +167,7 @@ def test_imagenet_probes_find_an_image_filed_under_another_colour(tmp_path):
     assert (first.given, first.suggested) == ("class2", "class0")
 
 
-def test_fix_into_refuses_data_without_class_folders_and_a_folder_inside_the_data(tmp_path):
+def test_fix_into_refuses_data_without_class_folders_or_a_folder_to_write_over(tmp_path):
     from convnet.data.relabel import copy_relabelled
     from convnet.runs.suspects import Suspect, Suspects
 
@@ -182,6 +175,9 @@ def test_fix_into_refuses_data_without_class_folders_and_a_folder_inside_the_dat
     with pytest.raises(ConvnetError, match="datasets export digits DIR --split train"):
         Suspects("digits", "cnn", 4, [row], 0.9, 1.0).fix_into(tmp_path / "out", 1)
     good_class(tmp_path / "d" / "cat", "cat", 2)
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(ConvnetError, match="exists already"):
+        copy_relabelled(tmp_path / "d", {}, tmp_path / "taken")
     with pytest.raises(ConvnetError, match="inside the dataset"):
         copy_relabelled(tmp_path / "d", {}, tmp_path / "d" / "fixed")
     with pytest.raises(ConvnetError, match="not inside a class folder"):
