@@ -21,8 +21,9 @@ LEVELS = {
     "runs": 3,
     "explain": 4, "export": 4,
     "serve": 5,  # uses export's onnxruntime backend
-    "api": 6,  # the package root, convnet/__init__.py: the public facade
-    "cli": 7,
+    "studio": 6,  # trains in the browser; its models answer through serve's routes
+    "api": 7,  # the package root, convnet/__init__.py: the public facade
+    "cli": 8,
 }
 BASE = {"_version", "errors", "atomic", "axes", "resources"}
 

@@ -301,6 +301,23 @@ def serve_command(runs: tuple[Path, ...], host: str, port: int, backend: str,
     serve(list(runs), host, port, backend, api_key)
 
 
+@app.command("studio")
+@click.argument("folder", default="studio", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback needs --api-key.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--api-key", envvar="CONVNET_API_KEY",
+              help="Require this key (X-API-Key) on every route but the health checks.")
+def studio_command(folder: Path, host: str, port: int, api_key: str | None) -> None:
+    """Train in the browser: datasets, training jobs and their models in FOLDER, on a web
+    page and a JSON API (docs at /docs). Ctrl-C stops; a running job resumes next time."""
+    from convnet.studio import studio
+
+    out.print(f"studio over {folder}/ on http://{host}:{port}/ (API docs: /docs)",
+              soft_wrap=True)
+    studio(folder, host, port, api_key)
+
+
 @app.command("runs")
 @click.argument("root", default="runs", type=click.Path(path_type=Path))
 def runs_command(root: Path) -> None:

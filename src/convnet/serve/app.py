@@ -115,7 +115,7 @@ def inside(run: Run, image: torch.Tensor, cls: str | None) -> dict[str, Any]:
                                           "values": _rounded(run.gradcam(image, chosen), 3)}}
 
 
-class _Api:
+class Api:
     """What the routes share: the served runs, limits, metrics, admission and the key."""
 
     def __init__(self, served: dict[str, Served], limits: Limits, api_key: str | None):
@@ -151,7 +151,7 @@ class _Api:
         return self.scores[chosen.name]
 
 
-def _errors(app: FastAPI) -> None:
+def error_handlers(app: FastAPI) -> None:
     """Every failure as a JSON {"error": ...}; nothing from client input reaches a 500."""
 
     @app.exception_handler(StarletteHTTPException)
@@ -169,7 +169,7 @@ def _errors(app: FastAPI) -> None:
         return _error(500, f"internal error ({type(error).__name__}); the server goes on")
 
 
-def _service_routes(app: FastAPI, api: _Api) -> None:
+def _service_routes(app: FastAPI, api: Api) -> None:
     """Health, readiness, metrics, the page and the model listing."""
     guarded = [Depends(api.authorised)]
 
@@ -198,17 +198,8 @@ def _service_routes(app: FastAPI, api: _Api) -> None:
         return [{"name": m.name, "classes": m.run.classes, "input_shape": m.run.input_shape,
                  "backend": m.backend, "spec": m.run.record.spec} for m in api.served.values()]
 
-    @app.get("/v1/models/{name}", dependencies=guarded)
-    async def model_card(name: str) -> dict[str, Any]:
-        chosen = api.model(name)
-        summary = summarize(chosen.run.network)
-        return {"name": name, "backend": chosen.backend, "record": chosen.run.meta,
-                "summary": {"rows": [list(row) for row in summary.table_rows()],
-                            "params": summary.params, "comparison": summary.comparison()},
-                "evaluation": await api.evaluation(chosen)}
 
-
-async def _predict(api: _Api, chosen: Served, request: Request, top: int) -> JSONResponse:
+async def _predict(api: Api, chosen: Served, request: Request, top: int) -> JSONResponse:
     uploads = await _images(request, api.limits)
     images = [await _decode(chosen, data, label) for label, data in uploads]
     try:
@@ -228,9 +219,18 @@ async def _predict(api: _Api, chosen: Served, request: Request, top: int) -> JSO
     return JSONResponse(answers[0] if single else answers)
 
 
-def _model_routes(app: FastAPI, api: _Api) -> None:
-    """Predict, look inside, and the arithmetic of one value."""
+def model_routes(app: FastAPI, api: Api) -> None:
+    """A model's card, predict, look inside, and the arithmetic of one value."""
     guarded = [Depends(api.authorised)]
+
+    @app.get("/v1/models/{name}", dependencies=guarded)
+    async def model_card(name: str) -> dict[str, Any]:
+        chosen = api.model(name)
+        summary = summarize(chosen.run.network)
+        return {"name": name, "backend": chosen.backend, "record": chosen.run.meta,
+                "summary": {"rows": [list(row) for row in summary.table_rows()],
+                            "params": summary.params, "comparison": summary.comparison()},
+                "evaluation": await api.evaluation(chosen)}
 
     @app.post("/v1/models/{name}/predict", dependencies=guarded)
     async def predict(name: str, request: Request,
@@ -271,7 +271,7 @@ def _model_routes(app: FastAPI, api: _Api) -> None:
 def create_app(served: dict[str, Served], limits: Limits | None = None,
                api_key: str | None = None) -> FastAPI:
     """The app for ``served`` runs by name."""
-    api = _Api(served, limits or Limits(), api_key)
+    api = Api(served, limits or Limits(), api_key)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -288,7 +288,7 @@ def create_app(served: dict[str, Served], limits: Limits | None = None,
                               "feature maps, Grad-CAM and the arithmetic of one value.")
     app.add_middleware(BodyLimit, max_body=api.limits.max_body)
     app.add_middleware(Timing, metrics=api.metrics)
-    _errors(app)
+    error_handlers(app)
     _service_routes(app, api)
-    _model_routes(app, api)
+    model_routes(app, api)
     return app

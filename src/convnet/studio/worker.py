@@ -1,0 +1,106 @@
+"""The process that trains one studio job: ``python -m convnet.studio.worker DIR ID``.
+
+It trains into DIR/runs/ID (or resumes it, when the folder holds an interrupted run),
+draws the report, and writes what it is doing to DIR/jobs/ID.progress.json as it goes.
+Exit status: 0 finished, 143 stopped by SIGTERM at a checkpoint (cancel, or the studio
+going down), 1 failed (the reason is the last line on stderr).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from convnet.atomic import write_json
+from convnet.errors import ConvnetError, Interrupted
+from convnet.train.callbacks import Callback, EpochStats, TrainStart
+from convnet.train.config import TrainConfig
+
+EVERY = 0.3  # seconds between progress writes inside an epoch
+
+
+class ProgressFile(Callback):
+    """The job's progress as one JSON file, rewritten atomically."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.state: dict[str, Any] = {"epoch": 0, "epochs": None, "step": 0, "steps": None,
+                                      "history": [], "notes": [], "plan": None}
+        self.written = 0.0
+
+    def _write(self, now: bool = True) -> None:
+        if now or time.monotonic() - self.written > EVERY:
+            write_json(self.path, self.state)
+            self.written = time.monotonic()
+
+    def on_plan(self, plan) -> None:
+        self.state["plan"] = plan.headline()
+        self._write()
+
+    def on_notice(self, line: str) -> None:
+        self.state["notes"].append(line)
+        self._write()
+
+    def on_train_start(self, info: TrainStart) -> None:
+        self.state.update(epochs=info.epochs, steps=info.steps_per_epoch, spec=info.spec,
+                          params=info.params, train_images=info.train_images,
+                          val_images=info.val_images, test_images=info.test_images)
+        self._write()
+
+    def on_epochs(self, total: int) -> None:
+        self.state["epochs"] = total
+
+    def on_epoch_start(self, epoch: int) -> None:
+        self.state.update(epoch=epoch, step=0)
+        self._write()
+
+    def on_step(self, epoch: int, step: int, loss: float, accuracy: float,
+                images_per_s: float) -> None:
+        self.state.update(step=step, loss=loss, accuracy=accuracy, images_per_s=images_per_s)
+        self._write(now=False)
+
+    def on_epoch_end(self, stats: EpochStats) -> None:
+        self.state["history"].append(stats.row())
+        self._write()
+
+
+def work(root: Path, id: str) -> int:
+    """Train (or resume) job ``id`` of the workspace ``root``; the exit status."""
+    from convnet.explain.report import report
+    from convnet.runs import train
+    from convnet.studio.workspace import Workspace
+
+    space = Workspace(root)
+    job = space.job(id)
+    out = space.run_dir(id)
+    progress = ProgressFile(root / "jobs" / f"{id}.progress.json")
+    if (out / "model.json").is_file():
+        return 0  # finished before the studio heard of it
+    if out.is_dir() and any(out.iterdir()):
+        train(resume=out, callbacks=[progress])
+    else:
+        config = TrainConfig.from_dict({**job.options,
+                                        "data": str(space.dataset_dir(job.dataset))})
+        train(config, out=out, callbacks=[progress])
+    try:
+        report(out)
+    except ConvnetError as error:  # the run is saved; its pictures are a bonus
+        print(f"note: no report drawn ({error})", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    root, id = (argv or sys.argv[1:])[:2]
+    try:
+        return work(Path(root), id)
+    except Interrupted:
+        return 143
+    except (ConvnetError, KeyError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
