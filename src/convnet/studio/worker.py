@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 from convnet.atomic import write_json
-from convnet.errors import ConvnetError, Interrupted
+from convnet.errors import ConvnetError, Interrupted, RunError
 from convnet.train.callbacks import Callback, EpochStats, TrainStart
 from convnet.train.config import TrainConfig
 
@@ -62,7 +63,8 @@ class ProgressFile(Callback):
         self._write(now=False)
 
     def on_epoch_end(self, stats: EpochStats) -> None:
-        self.state["history"].append(stats.row())
+        history = [row for row in self.state["history"] if row["epoch"] < stats.epoch]
+        self.state["history"] = [*history, stats.row()]  # a resumed epoch replaces its row
         self._write()
 
 
@@ -70,6 +72,7 @@ def work(root: Path, id: str) -> int:
     """Train (or resume) job ``id`` of the workspace ``root``; the exit status."""
     from convnet.explain.report import report
     from convnet.runs import train
+    from convnet.runs.format import read_metrics
     from convnet.studio.workspace import Workspace
 
     space = Workspace(root)
@@ -79,6 +82,11 @@ def work(root: Path, id: str) -> int:
     if (out / "model.json").is_file():
         return 0  # finished before the studio heard of it
     if out.is_dir() and any(out.iterdir()):
+        with suppress(RunError):  # the epochs before the interruption, for the curves
+            progress.state["history"] = [{**row, "epoch": int(row["epoch"])}
+                                         for row in read_metrics(out)]
+        progress.state["notes"].append(
+            f"resumed from its checkpoint after {len(progress.state['history'])} epoch(s)")
         train(resume=out, callbacks=[progress])
     else:
         config = TrainConfig.from_dict({**job.options,

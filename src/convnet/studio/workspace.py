@@ -137,19 +137,26 @@ class Workspace:
                 if p.is_dir() and not p.name.startswith(".")]
 
     def describe(self, name: str) -> dict[str, Any]:
-        """Classes and images per split and class, from the files (nothing decoded)."""
+        """Classes (empty ones too) and files per split and class, counted from the folders
+        (nothing decoded); ``problem`` says why it cannot train yet, if it cannot."""
         folder = self.dataset_dir(name)
+        split_dirs = {split: folder / split for split in ("train", "val", "test")
+                      if (folder / split).is_dir()} if (folder / "train").is_dir() \
+            else {"train": folder}
+        counts = {split: {cls.name: sum(1 for f in cls.rglob("*")
+                                        if f.is_file() and not f.name.startswith("."))
+                          for cls in sorted(where.iterdir())
+                          if cls.is_dir() and not cls.name.startswith(".")}
+                  for split, where in split_dirs.items()}
+        classes = sorted({cls for found in counts.values() for cls in found})
         try:
-            layout = find_layout(folder)
+            find_layout(folder)
+            problem = None
         except ConvnetError as error:
-            return {"name": name, "classes": [], "counts": {}, "problem": str(error)}
-        counts: dict[str, dict[str, int]] = {}
-        for entry in layout.entries:
-            split = counts.setdefault(entry.split, {})
-            cls = layout.classes[entry.label]
-            split[cls] = split.get(cls, 0) + 1
-        return {"name": name, "classes": layout.classes, "counts": counts,
-                "images": len(layout.entries), "problems": len(layout.problems)}
+            problem = str(error)
+        return {"name": name, "classes": classes, "counts": counts,
+                "images": sum(sum(found.values()) for found in counts.values()),
+                "problem": problem}
 
     # jobs
 

@@ -1,0 +1,103 @@
+"""The studio's API: upload, train in a child process, follow, predict, cancel, refuse."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+from studio_helpers import digits_zip, evil_zip  # noqa: E402
+
+from conftest import TINY_ARCH  # noqa: E402
+from convnet.studio.app import create_app  # noqa: E402
+
+ENDED = ("finished", "failed", "cancelled")
+
+
+def _upload(client, name: str, data: bytes):
+    return client.post("/v1/datasets", data={"name": name},
+                       files={"file": (f"{name}.zip", data, "application/zip")})
+
+
+def _until(client, id: str, states=ENDED, seconds: float = 120) -> dict:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = client.get(f"/v1/jobs/{id}").json()
+        if found["state"] in states:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"job {id} still {found['state']} after {seconds} s")
+
+
+def test_a_dataset_trains_into_a_model_that_answers_predict(tmp_path):
+    with TestClient(create_app(tmp_path / "ws")) as client:
+        made = _upload(client, "pair", digits_zip(40, wrapper="pair/"))
+        assert made.status_code == 201
+        assert made.json()["counts"] == {"train": {"3": 40, "7": 40}}
+        assert made.json()["problem"] is None
+        job = client.post("/v1/jobs", json={"dataset": "pair", "options": {
+            "arch": TINY_ARCH, "epochs": 3, "batch_size": 16}}).json()
+        done = _until(client, job["id"])
+        assert done["state"] == "finished", done["error"]
+        assert done["model"] == job["id"] and [m["epoch"] for m in done["metrics"]] == [1, 2, 3]
+        assert "planned from 80 grayscale training images" in done["plan"]
+        events = client.get(f"/v1/jobs/{job['id']}/events").text
+        assert json.loads(events.split("data: ")[-1])["state"] == "finished"
+        assert [m["name"] for m in client.get("/v1/models").json()] == [job["id"]]
+        image = next((tmp_path / "ws" / "datasets" / "pair" / "7").iterdir()).read_bytes()
+        answer = client.post(f"/v1/models/{job['id']}/predict", content=image).json()
+        assert set(answer["probabilities"]) == {"3", "7"}
+        assert abs(sum(answer["probabilities"].values()) - 1) < 1e-5
+        assert client.get(f"/v1/jobs/{job['id']}/files/confusion.png").status_code == 200
+        assert client.get(f"/v1/jobs/{job['id']}/files/../model.json").status_code == 404
+        download = client.get(f"/v1/jobs/{job['id']}/download")
+        assert download.headers["content-type"] == "application/zip"
+
+
+@pytest.mark.parametrize("kind", ["slip", "absolute", "symlink", "bomb"])
+def test_hostile_zips_get_a_4xx_and_write_nothing(tmp_path, kind):
+    with TestClient(create_app(tmp_path / "ws")) as client:
+        answer = _upload(client, "evil", evil_zip(kind))
+        assert 400 <= answer.status_code < 500 and "error" in answer.json()
+        assert client.get("/v1/datasets").json() == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ws"]
+    assert list((tmp_path / "ws" / "datasets").iterdir()) == []
+
+
+def test_bad_requests_name_the_problem(tmp_path):
+    with TestClient(create_app(tmp_path / "ws")) as client:
+        assert _upload(client, "pair", digits_zip(3)).status_code == 201
+        assert _upload(client, "pair", digits_zip(3)).status_code == 409
+        bad = client.post("/v1/jobs", json={"dataset": "pair", "options": {"epochs": -1}})
+        assert bad.status_code == 422 and "epochs" in bad.json()["error"]
+        fixed = client.post("/v1/jobs", json={"dataset": "pair", "options": {"data": "x"}})
+        assert fixed.status_code == 422 and "data" in fixed.json()["error"]
+        assert client.post("/v1/jobs", json={"dataset": "nope"}).status_code == 404
+        assert client.get("/v1/jobs/job-9999").status_code == 404
+        assert client.post("/v1/models/job-9999/predict", content=b"x").status_code == 404
+
+
+def test_an_api_key_guards_every_route_but_the_health_checks(tmp_path):
+    with TestClient(create_app(tmp_path / "ws", api_key="s3cret")) as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/v1/datasets").status_code == 401
+        assert client.get("/").status_code == 401
+        assert client.get("/v1/datasets", headers={"X-API-Key": "s3cret"}).json() == []
+
+
+def test_a_page_made_dataset_gets_classes_images_and_a_rename(tmp_path):
+    with TestClient(create_app(tmp_path / "ws")) as client:
+        assert client.post("/v1/datasets", data={"name": "my pets"}).status_code == 201
+        for cls in ("cat", "dog"):
+            assert client.post("/v1/datasets/my pets/classes",
+                               json={"name": cls}).status_code == 201
+        images = [("files", (f"{i}.png", digits_zip(1)[:10], "image/png")) for i in range(3)]
+        added = client.post("/v1/datasets/my pets/classes/cat/images", files=images)
+        assert added.json()["counts"]["train"] == {"cat": 3, "dog": 0}
+        renamed = client.patch("/v1/datasets/my pets/classes/cat", json={"name": "kitten"})
+        assert renamed.json()["counts"]["train"] == {"dog": 0, "kitten": 3}
+        assert client.patch("/v1/datasets/my pets/classes/nope",
+                            json={"name": "x"}).status_code == 404
