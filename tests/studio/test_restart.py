@@ -63,10 +63,11 @@ def test_a_studio_killed_mid_job_finishes_it_from_its_checkpoint_when_started_ag
         assert [d["name"] for d in httpx.get(f"{url}/v1/datasets", timeout=5).json()] == \
             ["pair"]
         deadline = time.monotonic() + 120
-        while _job(url, id)["state"] != "finished" and time.monotonic() < deadline:
-            assert _job(url, id)["state"] in ("queued", "running"), _job(url, id)
-            time.sleep(0.2)
         done = _job(url, id)
+        while done["state"] != "finished" and time.monotonic() < deadline:
+            assert done["state"] in ("queued", "running"), done
+            time.sleep(0.2)
+            done = _job(url, id)
         assert done["state"] == "finished"
         # every epoch once: those before the kill from the run's metrics, then the rest
         assert [row["epoch"] for row in done["metrics"]] == list(range(1, 26))
