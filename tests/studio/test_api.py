@@ -101,3 +101,35 @@ def test_a_page_made_dataset_gets_classes_images_and_a_rename(tmp_path):
         assert renamed.json()["counts"]["train"] == {"dog": 0, "kitten": 3}
         assert client.patch("/v1/datasets/my pets/classes/nope",
                             json={"name": "x"}).status_code == 404
+
+
+def test_a_cancelled_job_stops_at_a_checkpoint_and_resumes_to_the_end(tmp_path):
+    with TestClient(create_app(tmp_path / "ws")) as client:
+        assert _upload(client, "pair", digits_zip(150)).status_code == 201
+        id = client.post("/v1/jobs", json={"dataset": "pair", "options": {
+            "arch": TINY_ARCH, "epochs": 30, "batch_size": 8}}).json()["id"]
+        queued = client.post("/v1/jobs", json={"dataset": "pair", "options": {
+            "arch": TINY_ARCH, "epochs": 1}}).json()["id"]
+        deadline = time.monotonic() + 60
+        while client.get(f"/v1/jobs/{id}").json()["epoch"] < 2 and \
+                time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.get(f"/v1/jobs/{queued}").json()["state"] == "queued"  # one at a time
+        assert client.delete(f"/v1/jobs/{queued}").json()["state"] == "cancelled"
+        client.delete(f"/v1/jobs/{id}")
+        stopped = _until(client, id)
+        assert stopped["state"] == "cancelled" and stopped["epoch"] < 30
+        assert client.post(f"/v1/jobs/{queued}/resume").json()["state"] == "queued"
+        assert client.post(f"/v1/jobs/{id}/resume").json()["state"] == "queued"
+        done = _until(client, id)
+        assert done["state"] == "finished"
+        assert [row["epoch"] for row in done["metrics"]] == list(range(1, 31))
+        assert client.post(f"/v1/jobs/{id}/resume").status_code == 409
+        assert _until(client, queued)["state"] == "finished"
+
+
+def test_the_studio_refuses_a_public_host_without_a_key(capsys):
+    from convnet.cli import main
+
+    assert main(["studio", "--host", "0.0.0.0"]) == 1
+    assert "give an api_key too" in capsys.readouterr().err.replace("--api-key", "api_key")
