@@ -126,8 +126,13 @@ def evaluate(run: Path, data: str | None, as_json: bool) -> None:
 @click.option("--csv", "as_csv", is_flag=True, help="CSV, one row per file.")
 @click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch",
               show_default=True, help="onnx: answer from RUN/model.onnx (`convnet export`).")
+@click.option("--sort-into", "sort_dir", type=click.Path(path_type=Path),
+              help="Copy each image into SORT_DIR/<predicted class>/, with the CSV beside.")
+@click.option("--unknown-below", type=click.FloatRange(0, 1), default=0.0,
+              help="With --sort-into: a top probability under this goes to unknown/.")
+@click.option("--link", is_flag=True, help="With --sort-into: symlink instead of copying.")
 def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv: bool,
-            backend: str) -> None:
+            backend: str, sort_dir: Path | None, unknown_below: float, link: bool) -> None:
     """Class probabilities for image files or folders: "0.92 dog, 0.08 cat"."""
     import convnet
     from convnet.data.preprocess import expand_paths
@@ -145,7 +150,13 @@ def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv
     if results is None:  # another process of a torchrun: rank 0 prints every answer
         return
     style = "json" if as_json else "csv" if as_csv else "text"
-    render.predictions(out, results, top, style, loaded.classes)
+    if sort_dir is not None:
+        from convnet.runs.sorting import sort_into
+
+        done = sort_into(results, loaded.classes, sort_dir, unknown_below, link)
+        render.sorted_into(out, done, sort_dir)
+    else:
+        render.predictions(out, results, top, style, loaded.classes)
     failed = sum(1 for r in results if r.error)
     if failed:
         err.print(f"error: {failed} of {len(results)} file(s) could not be predicted.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 
@@ -81,17 +80,19 @@ def predictions(console: Console, results: list[Prediction], top: int, style: st
         for r in results:
             console.print(json.dumps(r.to_dict(top)), soft_wrap=True)
     elif style == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["file", "prediction", "probability", *classes, "error"])
-        for r in results:
-            probs = r.probabilities or {}
-            best = r.top(1)[0] if probs else ("", "")
-            writer.writerow([r.path, best[0], f"{best[1]:.6f}" if probs else "",
-                             *(f"{probs[c]:.6f}" if probs else "" for c in classes),
-                             r.error or ""])
+        from convnet.runs.sorting import csv_text
+
+        sys.stdout.write(csv_text(results, classes))
     else:
         for r in results:
             console.print(f"{r.path}: {r.text(top)}", soft_wrap=True, markup=False)
+
+
+def sorted_into(console: Console, done, folder) -> None:
+    counts = ", ".join(f"{count:,} {name}/" for name, count in sorted(done.counts.items()))
+    skipped = f"; {done.skipped:,} unreadable (listed in the CSV)" if done.skipped else ""
+    console.print(f"sorted into {folder}/: {counts or 'nothing'}{skipped}; wrote {done.csv}",
+                  soft_wrap=True, markup=False)
 
 
 def catalogue(console: Console, entries: dict[str, str]) -> None:
