@@ -329,6 +329,24 @@ def studio_command(folder: Path, host: str, port: int, api_key: str | None) -> N
     studio(folder, host, port, api_key)
 
 
+@app.command("compare")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--csv", "as_csv", is_flag=True, help="Print the table as CSV.")
+@click.option("--plot", type=click.Path(path_type=Path), default=Path("compare.png"),
+              show_default=True, help="PNG of the runs' curves overlaid.")
+def compare_command(runs: tuple[Path, ...], as_csv: bool, plot: Path) -> None:
+    """The settings in which RUNS differ, their scores side by side, their curves in one
+    PNG."""
+    from convnet.explain.compare import compare, draw
+
+    found = compare(list(runs))
+    if as_csv:
+        sys.stdout.write(found.to_csv())
+    else:
+        render.comparison(out, found)
+    err.print(f"wrote {draw(found, plot)}", markup=False, soft_wrap=True)
+
+
 @app.command("runs")
 @click.argument("root", default="runs", type=click.Path(path_type=Path))
 def runs_command(root: Path) -> None:

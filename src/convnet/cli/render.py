@@ -289,3 +289,27 @@ def suspects(console: Console, found, top: int) -> None:
                   f"(cleanlab, confident learning) from {found.method}; the out-of-fold "
                   f"predictions agree with {found.agreement:.1%} of the labels; "
                   f"{found.seconds:.0f} s", soft_wrap=True)
+
+
+def comparison(console: Console, found) -> None:
+    """Runs as columns: the settings that differ, then the scores."""
+    table = Table(title=f"{len(found.names)} runs", title_justify="left")
+    table.add_column("")
+    for name in found.names:
+        table.add_column(printable(name), justify="right", overflow="fold")
+    for name, values in found.settings.items():
+        table.add_row(name, *("—" if v is None else printable(str(v)) for v in values))
+    table.add_section()
+    for name, values in found.scores.items():
+        table.add_row(name, *(_score(v) for v in values))
+    console.print(table)
+    if not found.settings:
+        console.print("the runs have the same settings", soft_wrap=True)
+
+
+def _score(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and value <= 1.0:
+        return f"{value:.4f}"
+    return f"{value:,.1f}" if isinstance(value, float) else f"{value:,}"
