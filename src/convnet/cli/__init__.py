@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from convnet.cli import cleaning, render
+from convnet.cli import cleaning, render, tools
 from convnet.cli.launch import Exit, lost_peer_line, torchrun_train
 from convnet.cli.messages import to_flags
 from convnet.cli.options import check_run_first, config_from, config_options
@@ -58,8 +58,9 @@ def train(out_dir: Path | None, make_report: bool, resume: Path | None, nproc: i
         given = {name: value for name, value in options.items() if value is not None}
         result = run_training(resume=resume, out=out_dir, callbacks=progress, **given)
     else:
+        find = {"lr": options.pop("lr")} if options.get("lr") == "find" else {}
         result = run_training(config_from(options), out=out_dir, callbacks=progress,
-                              started=process_started())
+                              started=process_started(), **find)
     if make_report:
         _report_after_training(result.path)
 
@@ -312,41 +313,6 @@ def serve_command(runs: tuple[Path, ...], host: str, port: int, backend: str,
     serve(list(runs), host, port, backend, api_key)
 
 
-@app.command("studio")
-@click.argument("folder", default="studio", type=click.Path(path_type=Path))
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on; anything but loopback needs --api-key.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
-@click.option("--api-key", envvar="CONVNET_API_KEY",
-              help="Require this key (X-API-Key) on every route but the health checks.")
-def studio_command(folder: Path, host: str, port: int, api_key: str | None) -> None:
-    """Train in the browser: datasets, training jobs and their models in FOLDER, on a web
-    page and a JSON API (docs at /docs). Ctrl-C stops; a running job resumes next time."""
-    from convnet.studio import studio
-
-    out.print(f"studio over {folder}/ on http://{host}:{port}/ (API docs: /docs)",
-              soft_wrap=True)
-    studio(folder, host, port, api_key)
-
-
-@app.command("compare")
-@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--csv", "as_csv", is_flag=True, help="Print the table as CSV.")
-@click.option("--plot", type=click.Path(path_type=Path), default=Path("compare.png"),
-              show_default=True, help="PNG of the runs' curves overlaid.")
-def compare_command(runs: tuple[Path, ...], as_csv: bool, plot: Path) -> None:
-    """The settings in which RUNS differ, their scores side by side, their curves in one
-    PNG."""
-    from convnet.explain.compare import compare, draw
-
-    found = compare(list(runs))
-    if as_csv:
-        sys.stdout.write(found.to_csv())
-    else:
-        render.comparison(out, found)
-    err.print(f"wrote {draw(found, plot)}", markup=False, soft_wrap=True)
-
-
 @app.command("runs")
 @click.argument("root", default="runs", type=click.Path(path_type=Path))
 def runs_command(root: Path) -> None:
@@ -357,6 +323,9 @@ def runs_command(root: Path) -> None:
 
 
 app.add_command(cleaning.check_data)
+app.add_command(tools.compare_command)
+app.add_command(tools.lr_find_command)
+app.add_command(tools.studio_command)
 app.add_command(cleaning.suspects)
 _ARGV: list[str] = []  # the arguments of this invocation, for `train --nproc`
 

@@ -25,8 +25,26 @@ def _default_text(spec: Field) -> str:
     return "" if spec.default is None else f" [{spec.default}]"
 
 
+class _LearningRate(click.ParamType):
+    """A number, or ``find``: the lr-find range test picks it first."""
+
+    name = "float|find"
+
+    def convert(self, value, param, ctx):
+        if value == "find" or isinstance(value, float):
+            return value
+        try:
+            return float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number nor 'find'", param, ctx)
+
+
 def _option(spec: Field) -> Callable:
     kind, choices = _TYPES[field_kind(spec)[0]], spec.metadata.get("choices")
+    if spec.name == "lr":
+        return click.option(flag(spec.name), type=_LearningRate(), default=None,
+                            help=spec.metadata["help"] + " 'find': from `convnet lr-find`'s "
+                            "range test, run first.")
     help_text = spec.metadata["help"] + _default_text(spec)
     if kind is bool:
         negative = "--no-" + flag(spec.name)[2:]

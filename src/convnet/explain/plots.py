@@ -221,3 +221,17 @@ def gallery(items: list[tuple[torch.Tensor, torch.Tensor, str]], path: Path,
         axis.set_title(caption, fontsize=7)
     figure.suptitle(title, fontsize=9)
     return _save(figure, path)
+
+
+def lr_sweep(lrs: list[float], losses: list[float], suggestion: float, path: Path) -> Path:
+    """The range test: smoothed loss against learning rate (log scale), the suggestion
+    marked."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6, 3.8))
+    axis.plot(lrs, losses)
+    axis.axvline(suggestion, color="tab:red", linestyle="--",
+                 label=f"suggested lr {suggestion:.3g}")
+    axis.set(xscale="log", xlabel="learning rate", ylabel="training loss (smoothed)",
+             title="learning-rate range test")
+    axis.legend()
+    return _save(figure, path)

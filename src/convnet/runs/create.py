@@ -21,16 +21,16 @@ from convnet.data.dataset import Dataset
 from convnet.data.preprocess import Preprocess
 from convnet.errors import ConvnetError, DataError, DiskFull, Interrupted, TrainingError
 from convnet.network import PRESETS, resolve_arch
-from convnet.runs import choose, planning
+from convnet.runs import choose, lr_finder, planning
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.folders import RunFolder, check_writable, choose_run_dir
 from convnet.runs.format import (
     DataInfo,
     Metrics,
+    MetricsFile,
     RunRecord,
     sha256,
     weights_bytes,
-    write_metrics,
     write_run,
 )
 from convnet.runs.initial import channels_of, check_size, describe, start_of, with_start
@@ -54,7 +54,6 @@ from convnet.train.distributed import barrier, broadcast, join, world
 from convnet.train.finetune import Start
 from convnet.train.planner import Plan
 from convnet.train.setup import Prepared, pick_device, prepare
-from convnet.train.state import TrainState
 from convnet.train.threads import CpuThreads, check_threads
 
 
@@ -68,17 +67,6 @@ class TrainResult:
     seconds: float  # training, evaluation and saving
     data_seconds: float = 0.0  # loading the data (decode or cache read) before training
     stopped_early: int | None = None  # the epoch `patience` stopped at, if it did
-
-
-class _MetricsFile(Callback):
-    """metrics.csv in the staging folder, rewritten from the state's history after every
-    epoch (the loop records the epoch in the state before it calls the callbacks)."""
-
-    def __init__(self, folder: Path, state: TrainState):
-        self.folder, self.state = folder, state
-
-    def on_epoch_end(self, stats: EpochStats) -> None:
-        write_metrics(self.folder, self.state.history)
 
 
 def _check_report(dataset: Dataset, config: TrainConfig,
@@ -284,7 +272,7 @@ def _train_and_save(run: Prepared, dataset: Dataset, config: TrainConfig, folder
     saver = Checkpoints(folder.path, run.state, info, config.checkpoint_every)
     score = _scorer(run, dataset.classes, config)
     # only the primary process writes; the others train beside it
-    writers = [_MetricsFile(folder.path, run.state), *callbacks] if here.primary else []
+    writers = [MetricsFile(folder.path, run.state), *callbacks] if here.primary else []
     signals = contextlib.nullcontext() if here.active else stop_on_signals(run.loop)
     budget = [] if deadline is None else \
         [Budget(run.loop, config, deadline, plan.most_epochs if plan else config.epochs,
@@ -372,6 +360,8 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
     if not here.primary:
         callbacks = ()  # progress, logs and files: the primary process's alone
     resumed = after_restart(out)
+    find = options.get("lr") == lr_finder.FIND  # the lr from a range test first
+    options = {**options, "lr": None} if find else options
     if resumed is not None:
         config = TrainConfig.from_dict(resumed.info["config"])
     else:
@@ -382,6 +372,8 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
     started = time.perf_counter() if started is None else started
     if resumed is None and choose.applies(config):  # scratch or ImageNet: measured
         config = choose.choose(config, started, _notify(callbacks))
+    config, found = lr_finder.when_asked(config, find and resumed is None, started,
+                                         _notify(callbacks))
     start = start_of(config)
     config = with_start(config, start)
     before = None if resumed is not None else \
@@ -396,4 +388,6 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
     result = fit(dataset, config, out, callbacks, resumed, started=started, before=before,
                  start=start)
     result.data_seconds = data_seconds
+    if here.primary:
+        lr_finder.keep(found, result.path)
     return result

@@ -40,7 +40,7 @@ from convnet.data.preprocess import Preprocess
 from convnet.errors import RunError
 from convnet.runs.folders import START
 from convnet.train import checkpoint
-from convnet.train.callbacks import EpochStats
+from convnet.train.callbacks import Callback, EpochStats
 from convnet.train.config import TrainConfig
 
 FORMAT = 2  # 2 added "validation"; bump when a change would make old readers misread a run
@@ -171,6 +171,17 @@ def metrics_csv(history: list[EpochStats]) -> bytes:
 
 def write_metrics(folder: Path, history: list[EpochStats]) -> None:
     write_atomic(folder / METRICS, metrics_csv(history))
+
+
+class MetricsFile(Callback):
+    """metrics.csv in the run's folder, rewritten from the state's history after every
+    epoch (the loop records the epoch in the state before it calls the callbacks)."""
+
+    def __init__(self, folder: Path, state):
+        self.folder, self.state = folder, state
+
+    def on_epoch_end(self, stats: EpochStats) -> None:
+        write_metrics(self.folder, self.state.history)
 
 
 def read_metrics(folder: Path) -> list[dict[str, float | None]]:

@@ -1,0 +1,54 @@
+"""`convnet lr-find` and ``lr='find'``: the range test on the run a config would train (its
+data, network, batch and augmentation as planned), from that run's initial weights."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from convnet.atomic import write_json
+from convnet.runs import planning
+from convnet.runs.initial import channels_of, start_of, with_start
+from convnet.train.config import TrainConfig
+from convnet.train.lr_find import Sweep, sweep
+from convnet.train.setup import prepare
+
+FIND = "find"
+LR_FIND = "lr_find.json"
+
+
+def find_lr(config: TrainConfig, started: float | None = None,
+            steps: int | None = None) -> Sweep:
+    """The sweep for the run ``config`` plans (its lr left to the sweep)."""
+    started = time.perf_counter() if started is None else started
+    config = replace(config, lr=None)
+    start = start_of(config)
+    config = with_start(config, start)
+    before = planning.before_loading(config, started)
+    dataset = planning.load(config, before, channels=channels_of(start))
+    planned = planning.with_data(dataset, config, started, before).config
+    run = prepare(dataset, planned, start)
+    return sweep(run) if steps is None else sweep(run, steps=steps)
+
+
+def when_asked(config: TrainConfig, asked: bool, started: float, notify
+               ) -> tuple[TrainConfig, Sweep | None]:
+    """``config`` with the lr the range test suggests, when ``asked`` (``lr='find'``)."""
+    if not asked:
+        return config, None
+    found = find_lr(config, started)
+    notify(describe(found))
+    return replace(config, lr=float(f"{found.suggestion:.3g}")), found
+
+
+def keep(found: Sweep | None, folder: Path) -> None:
+    """The sweep beside the run it chose the lr of (``lr_find.json``)."""
+    if found is not None:
+        write_json(folder / LR_FIND, found.to_dict())
+
+
+def describe(found: Sweep) -> str:
+    return (f"lr find: suggested lr {found.suggestion:.3g}, where the loss fell fastest in a "
+            f"sweep of {len(found.lrs)} steps from {found.lrs[0]:.0e} to "
+            f"{found.lrs[-1]:.2g}")
