@@ -4,7 +4,6 @@ falls fastest, and `--lr find` trains with that suggestion and keeps the sweep."
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 import torch
@@ -32,12 +31,13 @@ def test_a_sweep_leaves_the_weights_and_the_optimizer_as_they_were():
     assert not run.state.optimizer.state  # no moments left behind by the sweep
 
 
-def test_the_suggestion_is_the_steepest_fall_before_the_minimum():
+def test_the_suggestion_is_two_thirds_along_the_longest_fall():
     lrs = [1e-5 * 10 ** (i / 10) for i in range(50)]  # 1e-5 ... ~1e0
-    # flat, then falling fastest at lr 1e-3 (i = 20), a minimum at i = 35, then diverging
-    losses = [2.0 - math.tanh((i - 20) / 4) * 0.5 - 0.5 if i <= 35 else 1.0 + (i - 35) * 0.3
-              for i in range(50)]
-    assert suggest(lrs, losses) == pytest.approx(lrs[20])
+    # rising noise (0-9), a steady fall (10-40) with one bump at 20, then diverging
+    losses = [2.0 + 0.1 * i for i in range(10)] + \
+        [3.0 - (i - 10) / 15 + (0.2 if i == 20 else 0.0) for i in range(10, 41)] + \
+        [1.0 + 0.5 * (i - 40) for i in range(41, 50)]
+    assert suggest(lrs, losses) == lrs[10 + (40 - 10) * 2 // 3]
     assert suggest(lrs[:2], losses[:2]) == lrs[0]
 
 

@@ -1,6 +1,6 @@
 """The learning-rate range test (Smith 2017; fastai's and Lightning's lr finder): train
 from the initial weights while the learning rate grows exponentially, step by step, and
-watch the loss. Where it falls fastest is a good peak learning rate.
+watch the loss. Where it falls steadily is a good peak learning rate (`suggest`).
 
 The sweep runs on copies: the network's weights and the optimizer's state are put back
 as they were, so a run that follows starts from the same initial state.
@@ -79,15 +79,20 @@ def sweep(run: Prepared, start: float = START, end: float = END, steps: int = ST
 
 
 def suggest(lrs: list[float], losses: list[float]) -> float:
-    """The learning rate where the smoothed loss falls fastest against log(lr), looked for
-    before the loss's minimum (past it the sweep is diverging), the first tenth skipped
-    (the average is still settling)."""
-    if len(lrs) < 3:
+    """The learning rate two thirds of the way along the sweep's longest valley: the
+    longest run of points over which the smoothed loss keeps falling (a longest decreasing
+    subsequence, so a noisy step does not end it). That is fastai's "valley" rule; it lands
+    where the loss falls steadily, before the minimum where training turns unstable."""
+    count = len(losses)
+    if count < 3:
         return lrs[0] if lrs else START
-    lowest = min(range(len(losses)), key=losses.__getitem__)
-    first = max(1, len(lrs) // 10)
-    if lowest <= first:
-        return lrs[lowest]
-    slopes = [(losses[i + 1] - losses[i - 1]) / math.log(lrs[i + 1] / lrs[i - 1])
-              for i in range(first, lowest)]
-    return lrs[first + min(range(len(slopes)), key=slopes.__getitem__)]
+    length, before = [1] * count, list(range(count))
+    for i in range(1, count):  # O(n^2) over at most a few hundred steps
+        for j in range(i):
+            if losses[j] > losses[i] and length[j] + 1 > length[i]:
+                length[i], before[i] = length[j] + 1, j
+    end = max(range(count), key=length.__getitem__)
+    start = end
+    while before[start] != start:
+        start = before[start]
+    return lrs[start + (end - start) * 2 // 3]
