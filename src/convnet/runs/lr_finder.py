@@ -49,6 +49,6 @@ def keep(found: Sweep | None, folder: Path) -> None:
 
 
 def describe(found: Sweep) -> str:
-    return (f"lr find: suggested lr {found.suggestion:.3g}, where the loss fell fastest in a "
-            f"sweep of {len(found.lrs)} steps from {found.lrs[0]:.0e} to "
+    return (f"lr find: suggested lr {found.suggestion:.3g}, two thirds along the loss's "
+            f"longest fall in a sweep of {len(found.lrs)} steps from {found.lrs[0]:.0e} to "
             f"{found.lrs[-1]:.2g}")
