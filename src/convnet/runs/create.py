@@ -21,7 +21,7 @@ from convnet.data.dataset import Dataset
 from convnet.data.preprocess import Preprocess
 from convnet.errors import ConvnetError, DataError, DiskFull, Interrupted, TrainingError
 from convnet.network import PRESETS, resolve_arch
-from convnet.runs import choose, lr_finder, planning
+from convnet.runs import choose, lr_finder, planning, trackers
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.folders import RunFolder, check_writable, choose_run_dir
 from convnet.runs.format import (
@@ -366,6 +366,9 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
         config = TrainConfig.from_dict(resumed.info["config"])
     else:
         config, resumed = _settings(config, out, resume, options)
+    trackers.check(config)  # TensorBoard, MLflow: installed, before any work
+    if here.primary:
+        callbacks = [*callbacks, *trackers.trackers(config)]
     if resumed is None:
         check_writable(out)  # before the data is loaded and the model trained
     check_threads(config.threads)

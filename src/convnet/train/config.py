@@ -25,6 +25,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 COMPILES = ("auto", "on", "off")
 TTAS = ("auto", "flip", "none")
 AUGMENTS = ("auto", *POLICIES)
+LOGGERS = ("tensorboard", "mlflow")
 MAX_EPOCHS = 100_000
 DEFAULT_LR = {"adamw": 8e-3, "adam": 1e-3, "sgd": 0.05}  # peak learning rate per optimizer
 # ... for the head when fine-tuning trained weights, at batch 32 (bench/RESULTS.md, issue 24)
@@ -102,6 +103,10 @@ class TrainConfig:
     checkpoint_every: float = option(5.0, "Minutes between checkpoints inside an epoch "
                                      "(one is also written after every epoch); 0: only "
                                      "after epochs.")
+    log: str | None = option(None, "Also log the run to tensorboard, mlflow, or both "
+                             "('tensorboard,mlflow'); each needs the extra of its name.")
+    log_dir: str | None = option(None, "With log=tensorboard: the folder for its event "
+                                 "files. [RUN/tensorboard]")
     patience: int | None = option(None, "Stop when validation accuracy has not improved "
                                   "for this many epochs; unset: train every epoch.")
     init: str | None = option(None, "Start from trained weights: imagenet (EfficientNet-Lite0, "
@@ -129,6 +134,8 @@ class TrainConfig:
                                f"freeze_epochs={self.freeze_epochs}.")
         _check_range("body_lr", self.body_lr, 0, None, "a fraction of lr >= 0, e.g. 0.2",
                      allow_none=True)
+        for name in self.loggers:
+            _check_choice("log", name, LOGGERS)
         for name in ("epochs", "batch_size", "image_size", "threads", "patience"):
             if getattr(self, name) is not None:
                 _check_positive(name, getattr(self, name))
@@ -173,6 +180,11 @@ class TrainConfig:
         """Whether every option a plan decides is set (`convnet.train.planner`)."""
         return None not in (self.epochs, self.batch_size, self.ema, self.flip) and \
             self.augment != "auto"
+
+    @property
+    def loggers(self) -> list[str]:
+        """The tools ``log`` names, in its order."""
+        return [part.strip() for part in (self.log or "").split(",") if part.strip()]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
