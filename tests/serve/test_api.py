@@ -54,6 +54,15 @@ def test_health_models_card_and_metrics(client, tiny_run):
     text = client.get("/metrics").text
     assert 'convnet_requests_total{route="/v1/models/{name}/predict",status="200"}' in text
     assert "convnet_batch_size_count" in text and "convnet_queue_depth 0" in text
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = {f.name: f for f in text_string_to_metric_families(text)}  # Prometheus's reader
+    predicted = [s.value for s in families["convnet_requests"].samples
+                 if s.name == "convnet_requests_total" and s.labels["status"] == "200"
+                 and s.labels["route"] == "/v1/models/{name}/predict"]
+    assert predicted and predicted[0] >= 1
+    assert {"convnet_request_seconds", "convnet_batch_size", "convnet_queue_depth"} <= \
+        set(families)
     assert client.get("/").text.startswith("<!doctype html>")
 
 
