@@ -1,4 +1,6 @@
 """Downloading a file we know the SHA-256 of: mirrors, retries, a lock, no partial files.
+Each attempt is pooch's HTTP downloader, and the hash is pooch's; the mirrors, the retry
+rules and the lock around them are ours.
 
 Invariant: a file is only ever under its final name if its hash matches. Bytes go to a
 temporary file beside it, which is renamed once the hash is checked. Two processes asking
@@ -7,19 +9,16 @@ for the same file take turns on a lock; the second finds it done.
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import logging
 import os
 import socket
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pooch
 from filelock import FileLock
 
 from convnet._version import __version__
@@ -47,11 +46,7 @@ class _NextUrl(Exception):
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return pooch.file_hash(str(path), alg="sha256")
 
 
 def mirrors_from_env() -> list[str]:
@@ -60,37 +55,69 @@ def mirrors_from_env() -> list[str]:
             os.environ.get("CONVNET_MIRRORS", "").split(",") if url.strip()]
 
 
+class _Bar:
+    """The progress object pooch's downloader drives (tqdm's few methods), turned into
+    our (bytes so far, bytes in all) callback."""
+
+    def __init__(self, progress: Callable[[int, int], None]):
+        self.progress, self.total, self.n = progress, -1, 0
+
+    def update(self, count: int) -> None:
+        self.n += count
+        self.progress(self.n, self.total if self.total else -1)
+
+    def reset(self) -> None:
+        self.n = 0
+
+    def close(self) -> None:
+        pass
+
+
+def _cause(error: BaseException, kinds: tuple[type, ...]) -> bool:
+    """Whether ``error`` or anything it wraps (causes, contexts, urllib3's ``reason``) is
+    one of ``kinds``."""
+    seen, stack = set(), [error]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kinds):
+            return True
+        stack += [current.__cause__, current.__context__, getattr(current, "reason", None),
+                  *(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))]
+    return False
+
+
 def _download_once(url: str, temp: Path, timeout: float,
                    progress: Callable[[int, int], None] | None) -> None:
-    request = urllib.request.Request(url, headers={"User-Agent": f"convnet/{__version__}"})
+    """One attempt with pooch's HTTP downloader (requests, streamed to ``temp``); its
+    failures sorted into worth retrying or not."""
+    import requests
+    from urllib3.exceptions import NameResolutionError, ReadTimeoutError
+
+    downloader = pooch.HTTPDownloader(
+        progressbar=_Bar(progress) if progress else False, timeout=timeout,
+        headers={"User-Agent": f"convnet/{__version__}"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response, \
-                temp.open("wb") as out:
-            expected = int(response.headers.get("Content-Length") or -1)
-            received = 0
-            for block in iter(lambda: response.read(CHUNK), b""):
-                out.write(block)
-                received += len(block)
-                if progress:
-                    progress(received, expected)
-            if 0 <= expected != received:
-                raise _Retry(f"short body: {received:,} of {expected:,} bytes")
-            out.flush()
-            os.fsync(out.fileno())
-    except urllib.error.HTTPError as error:
-        if error.code >= 500 or error.code == 429:
-            raise _Retry(f"HTTP {error.code}") from None
-        raise _NextUrl(f"HTTP {error.code} {error.reason}") from None
-    except TimeoutError:
-        raise _Retry(f"no data for {timeout:g} s (read timeout)") from None
-    except urllib.error.URLError as error:
-        reason = error.reason
-        if isinstance(reason, socket.gaierror):  # no DNS: offline, retrying will not help
-            raise _NextUrl(f"cannot resolve the host ({reason})") from None
-        if isinstance(reason, (TimeoutError, socket.timeout)):
-            raise _Retry(f"no answer in {timeout:g} s") from None
-        raise _Retry(f"cannot connect ({reason})") from None
-    except (OSError, http.client.HTTPException) as error:
+        downloader(url, str(temp), None)
+    except requests.HTTPError as error:
+        code = error.response.status_code if error.response is not None else 0
+        if code >= 500 or code == 429:
+            raise _Retry(f"HTTP {code}") from None
+        raise _NextUrl(f"HTTP {code} {error.response.reason if error.response else ''}"
+                       .strip()) from None
+    except requests.TooManyRedirects:
+        raise _NextUrl("HTTP 302 redirects in a loop") from None
+    except Exception as error:  # noqa: BLE001 - sorted below; none escapes as a traceback
+        if _cause(error, (NameResolutionError, socket.gaierror)):  # offline: no retry helps
+            raise _NextUrl(f"cannot resolve the host ({error.__class__.__name__})") from None
+        if _cause(error, (ReadTimeoutError, requests.Timeout, TimeoutError, socket.timeout)):
+            raise _Retry(f"no data for {timeout:g} s (read timeout)") from None
+        if isinstance(error, requests.ConnectionError) and not _cause(
+                error, (requests.exceptions.ChunkedEncodingError,)) and \
+                "IncompleteRead" not in repr(error):
+            raise _Retry(f"cannot connect ({type(error).__name__})") from None
         raise _Retry(f"connection broke ({type(error).__name__}: {error})") from None
 
 
