@@ -35,6 +35,7 @@ MODULES = {"tensorboard": "tensorboard", "mlflow": "mlflow"}
 SHOWN = 16  # test images in the predictions sheet
 MLFLOW_FILE = "mlflow.json"
 TRACKED = "trackers.json"
+MODEL_CODE = Path(__file__).with_name("mlflow_model.py")  # logged as code, not pickled
 
 
 def check(config: TrainConfig) -> None:
@@ -198,8 +199,6 @@ class MLflow(_Tracker):
     def on_train_end(self, result) -> None:
         import mlflow
 
-        from convnet.runs import mlflow_model
-
         if result.test is not None:
             mlflow.log_metrics({"test_accuracy": result.test.accuracy,
                                 "test_loss": result.test.loss})
@@ -207,6 +206,6 @@ class MLflow(_Tracker):
         mlflow.log_artifacts(str(result.path), artifact_path="run")
         with warnings.catch_warnings():  # its advice on type hints: our input is a frame
             warnings.simplefilter("ignore")
-            mlflow.pyfunc.log_model(name="model", python_model=mlflow_model.__file__,
+            mlflow.pyfunc.log_model(name="model", python_model=str(MODEL_CODE),
                                     artifacts={"run": str(result.path)})
         mlflow.end_run()
