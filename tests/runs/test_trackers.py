@@ -55,6 +55,7 @@ def test_mlflow_keeps_params_metrics_artifacts_and_a_model_that_predicts(tmp_pat
     assert len(client.search_runs(["0"])) == 1
     logged = client.get_run(run_id)
     assert logged.data.params["arch"] == TINY_ARCH and logged.data.params["epochs"] == "4"
+    assert float(logged.data.params["lr"]) == convnet.load(out).record.config.lr  # resolved
     history = client.get_metric_history(run_id, "loss_train")
     assert sorted({m.step for m in history}) == [1, 2, 3, 4]
     assert logged.data.metrics["test_accuracy"] == pytest.approx(run.test.accuracy)

@@ -4,7 +4,7 @@ of those names), each a callback of the primary process, made from ``config.log`
 - TensorBoard (`torch.utils.tensorboard`): the per-epoch scalars, the network graph, and
   at the end the confusion matrix and a sheet of test predictions as images; in
   ``RUN/tensorboard`` (or ``log_dir``), so a resumed run appends to the same logdir.
-- MLflow: the resolved config as params, the scalars per epoch, at the end the test
+- MLflow: the scalars per epoch, at the end the resolved config as params, the test
   scores, the run folder as artifacts and the model (`convnet.runs.mlflow_model`, loaded
   from code, not from a pickle). The MLflow run id is kept in ``RUN/mlflow.json``, so a
   resumed run logs to the same MLflow run. The tracking URI is MLflow's own setting
@@ -187,8 +187,6 @@ class MLflow(_Tracker):
             return
         active = mlflow.start_run(run_name=self.folder.name)
         write_json(kept, {"run_id": active.info.run_id})
-        mlflow.log_params({k: "" if v is None else v for k, v in
-                           self.config.to_dict().items()})
 
     def log(self, epoch: int, scalars: dict[str, float]) -> None:
         import mlflow
@@ -199,6 +197,9 @@ class MLflow(_Tracker):
     def on_train_end(self, result) -> None:
         import mlflow
 
+        # the config as resolved by the plan (params are set once: at the end)
+        mlflow.log_params({k: "" if v is None else v for k, v in
+                           result.run.record.config.to_dict().items()})
         if result.test is not None:
             mlflow.log_metrics({"test_accuracy": result.test.accuracy,
                                 "test_loss": result.test.loss})
