@@ -29,7 +29,7 @@ def _two_ranks(options: dict, out, port: int | str) -> None:
     """`convnet train` with ``options`` under torchrun, two processes, writing ``out``."""
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
                "--master-addr", "127.0.0.1", "--master-port", str(port),
-               "-m", "convnet", "train", *_flags(options), "--batch-size", "16",
+               "-m", "convnet", "--", "train", *_flags(options), "--batch-size", "16",
                "--no-report", "--out", str(out)]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=300,
                               cwd=out.parent)
@@ -197,3 +197,16 @@ def test_a_fine_tune_under_torchrun_equals_one_process(tmp_path):
     _assert_close_weights(single, tmp_path / "two", atol=1e-5)
     record = convnet.load(tmp_path / "two").record
     assert record.speed["processes"] == 2 and record.config.init == str(base)
+
+
+def test_under_torchrun_only_rank_0_logs_to_tensorboard(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _two_ranks({**OPTIONS, "log": "tensorboard"}, tmp_path / "two", free_port())
+    logs = tmp_path / "two" / "tensorboard"
+    assert len(list(logs.iterdir())) == 1  # one event file: one writer
+    events = EventAccumulator(str(logs))
+    events.Reload()
+    assert [e.step for e in events.Scalars("loss/train")] == \
+        list(range(1, OPTIONS["epochs"] + 1))

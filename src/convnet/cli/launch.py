@@ -25,9 +25,10 @@ def torchrun_train(nproc: int, argv: list[str]) -> int:
             skip = True
         elif not item.startswith("--nproc="):
             rest.append(item)
-    # --standalone: a c10d rendezvous on localhost, on a port torchrun picks itself
+    # --standalone: a c10d rendezvous on localhost, on a port torchrun picks itself; "--"
+    # ends torchrun's own options, or it reads --log (--log-dir's prefix) as its own
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc-per-node", str(nproc), "-m", "convnet", "train", *rest]
+               "--nproc-per-node", str(nproc), "-m", "convnet", "--", "train", *rest]
     return subprocess.run(command, check=False).returncode
 
 
