@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Issue 28, the GPU pass: every step in order, logs and tables under $OUT, about 8 minutes.
+# Prepared on the CPU (bench/gpu_carry.sh builds the carry); never yet run on a GPU.
+#   run(command="bash bench/gpu_pass.sh", carry=["gpu_carry"], timeout_s=560)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/gpu-pass}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/log.txt") 2>&1
+PY=python3
+step() { echo; echo "=== $1 ($(date +%T))"; }
+
+step "0. the machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+$PY -c "import torch, sys; print(sys.version.split()[0], torch.__version__, torch.cuda.get_device_name())"
+
+step "1. install convnet and what the image lacks (no index there)"
+$PY -m pip install -q --no-index --no-deps gpu_carry/wheels/*.whl
+$PY -m pip install -q --no-index --no-deps --no-build-isolation -e . || exit 1
+export PYTHONPATH="$PWD/gpu_carry/python:$PWD/tests${PYTHONPATH:+:$PYTHONPATH}"
+export CONVNET_CACHE=/tmp/convnet-cache
+mkdir -p /tmp/cifar && tar xzf gpu_carry/cifar10-jpg.tar.gz -C /tmp/cifar
+CIFAR=$(find /tmp/cifar -maxdepth 3 -type d -name train | head -1 | xargs dirname)
+echo "CIFAR-10 at $CIFAR"
+
+step "2. the GPU tests, with counts"
+timeout 150 $PY -m pytest -q -p no:cacheprovider -o addopts="" tests/test_on_device.py \
+    --junitxml="$OUT/device-tests.xml" | tail -5
+
+step "3. the record: cifar-fast against airbench94, 5 seeds each"
+timeout 240 $PY bench/gpu_record.py --data "$CIFAR" --seeds 5 --out "$OUT/record.jsonl"
+
+step "4. the auto choices on the GPU: digits default, cifar-fast (one seed each)"
+for choice in "--compile off --precision fp32" "--compile off --precision bf16" \
+              "--compile on --precision bf16"; do
+    timeout 60 $PY -m convnet train --device cuda $choice --out "$OUT/digits $choice" \
+        --no-report | tail -1
+done
+for choice in "--compile off" "--compile on"; do
+    timeout 90 $PY -m convnet train --device cuda --data "$CIFAR" --recipe cifar-fast \
+        $choice --out "$OUT/cifar $choice" --no-report | tail -1
+done
+
+step "5. NCCL: torchrun with one process against plain --device cuda"
+timeout 60 $PY -m torch.distributed.run --standalone --nproc-per-node 1 -m convnet -- \
+    train --device cuda --out "$OUT/nccl" --no-report | tail -1
+timeout 60 $PY -m convnet train --device cuda --out "$OUT/plain" --no-report | tail -1
+
+step "6. fine-tuning on the GPU (EfficientNet-Lite0 from ImageNet): convnet's images/s"
+# the plain PyTorch loop beside it is bench/finetune_speed.py, CPU-only so far
+timeout 120 $PY -m convnet train --device cuda --data "$CIFAR" --init imagenet --epochs 1 \
+    --image-size 128 --out "$OUT/finetune" --no-report | tail -1
+$PY -c "import csv,sys; rows=list(csv.DictReader(open(sys.argv[1]))); print('images/s', [r['images_per_s'] for r in rows])" "$OUT/finetune/metrics.csv"
+
+step "done"
+ls "$OUT"
