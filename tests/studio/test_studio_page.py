@@ -112,3 +112,27 @@ def test_make_classes_add_images_train_and_predict_in_a_real_browser(live, tmp_p
         assert [line.split()[0] for line in shown] == [t["class"] for t in expected["top"]]
         _shot(page, "studio-finished.png")
         browser.close()
+
+
+def test_the_webcam_button_adds_a_photo_to_the_chosen_class(live):
+    with playwright.sync_playwright() as driver:  # chromium's fake camera: a test pattern
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--headless=new", "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream"])
+        page = browser.new_context(permissions=["camera"]).new_page()
+        page.goto(live)
+        page.fill("#new-name", "cam")
+        page.click("#create")
+        page.fill("#class-name", "me")
+        page.click("#add-class")
+        page.wait_for_selector(".class[data-class='me']")
+        page.click("#camera")
+        page.wait_for_function("document.querySelector('#video').videoWidth > 0",
+                               timeout=20_000)
+        page.select_option("#shot-class", "me")
+        page.click("#shoot")
+        page.wait_for_function("document.querySelector(\".class[data-class='me'] .count\")"
+                               ".textContent === '1 image'", timeout=20_000)
+        browser.close()
+    saved = httpx.get(f"{live}/v1/datasets/cam").json()
+    assert saved["counts"]["train"] == {"me": 1}
