@@ -14,7 +14,9 @@ import torch
 import convnet
 from convnet.data import Dataset, Split
 
-SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpg.tar.gz"
+# the shared CIFAR-10 JPEGs; CONVNET_CIFAR_JPG names another copy (the GPU machine's carry)
+SHARED_CIFAR = Path(os.environ.get("CONVNET_CIFAR_JPG") or Path(__file__).resolve().parents[2]
+                    / "shared" / "data" / "cifar10-jpg.tar.gz")
 
 
 def machine() -> str:

@@ -3,6 +3,7 @@ the cost of the frozen (head-only) phase; `predict imagenet` images/s, torch and
 
     python bench/finetune_speed.py                 # 128 px, batch 32, 2 rounds
     python bench/finetune_speed.py --side 160 --rounds 5
+    python3 bench/finetune_speed.py --device cuda --only-finetune   # the GPU pass
 
 Both trainers fine-tune EfficientNet-Lite0 from its ImageNet weights on the same 400 CIFAR
 cat/dog photos (decoded once at --side), batch 32, AdamW, for one epoch after a warm-up
@@ -37,34 +38,45 @@ DATA = Entry("catdog-speed", "cifar", ("cat", "dog"), 200, shorter=(120, 400),
              test_per_class=50)
 
 
-def plain_loop(images: torch.Tensor, labels: torch.Tensor, side: int, batch: int) -> float:
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def plain_loop(images: torch.Tensor, labels: torch.Tensor, side: int, batch: int,
+               device: str = "cpu") -> float:
     """Images/s of the second of two epochs of a textbook fine-tuning loop."""
     network = convnet.build("efficientnet-lite0", (side, side, 3), 2)
     start = Start("imagenet", "efficientnet-lite0", imagenet_weights("efficientnet-lite0"),
                   None, "")
     load_into(network, start)
+    network.to(device)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, labels),
                                          batch_size=batch, shuffle=True, drop_last=True)
     optimizer = torch.optim.AdamW(network.parameters(), lr=1e-4)
     network.train()
     seen, seconds = 0, 0.0
     for epoch in range(2):
+        _sync(device)
         began = time.perf_counter()
         for x, y in loader:
+            x, y = x.to(device), y.to(device)
             x = (x.float() - 127) / 128
             loss = F.cross_entropy(network(x), y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             seen += len(y) if epoch else 0
+        _sync(device)
         seconds = time.perf_counter() - began
     return seen / seconds
 
 
-def ours(data: str, side: int, batch: int, out: Path) -> tuple[float, dict]:
+def ours(data: str, side: int, batch: int, out: Path, device: str = "cpu"
+         ) -> tuple[float, dict]:
     result = convnet.train(data=data, init="imagenet", image_size=side, batch_size=batch,
                            epochs=2, augment="none", flip=False, ema=0.0, freeze_epochs=0,
-                           val_split=0.0, out=out)
+                           val_split=0.0, out=out, device=device)
     second = convnet.runs.format.read_metrics(result.path)[1]
     return float(second["images_per_s"]), result.run.record.speed
 
@@ -113,6 +125,9 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=128)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the GPU pass)")
+    parser.add_argument("--only-finetune", action="store_true",
+                        help="Only the fine-tuning rows (no frozen phase, no predict).")
     parser.add_argument("--only-predict", action="store_true",
                         help="Only the predict imagenet images/s.")
     args = parser.parse_args()
@@ -122,6 +137,8 @@ def main() -> None:
           f"weights {SOURCES['efficientnet-lite0'].package}")
     if not args.only_predict:
         finetuning(data, args)
+    if args.only_finetune:
+        return
     photos = sorted(p for p in Path(data).rglob("*") if p.suffix in (".jpg", ".png"))[:200]
     print("predict imagenet img/s:", {k: round(v, 1) for k, v in
                                       predict_speed(photos).items()})
@@ -133,8 +150,9 @@ def finetuning(data: str, args: argparse.Namespace) -> None:
     plain, mine = [], []
     with tempfile.TemporaryDirectory() as folder:
         for index in range(args.rounds):
-            plain.append(plain_loop(images, labels, args.side, args.batch))
-            speed, record = ours(data, args.side, args.batch, Path(folder) / f"r{index}")
+            plain.append(plain_loop(images, labels, args.side, args.batch, args.device))
+            speed, record = ours(data, args.side, args.batch, Path(folder) / f"r{index}",
+                                 args.device)
             mine.append(speed)
             print(f"round {index + 1}: plain {plain[-1]:.1f} img/s, convnet {mine[-1]:.1f} "
                   f"img/s ({record.get('precision')}, channels_last "
@@ -142,7 +160,9 @@ def finetuning(data: str, args: argparse.Namespace) -> None:
     ratio = statistics.median(mine) / statistics.median(plain)
     print(f"| {args.side} px, batch {args.batch} | {statistics.median(plain):.1f} | "
           f"{statistics.median(mine):.1f} | {ratio:.2f}× |")
-    print("frozen phase:", {k: round(v, 2) for k, v in frozen_phase(data, args.side).items()})
+    if not args.only_finetune:
+        print("frozen phase:", {k: round(v, 2) for k, v in
+                                frozen_phase(data, args.side).items()})
 
 
 if __name__ == "__main__":

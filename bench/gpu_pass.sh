@@ -46,11 +46,9 @@ timeout 60 $PY -m torch.distributed.run --standalone --nproc-per-node 1 -m convn
     train --device cuda --out "$OUT/nccl" --no-report | tail -1
 timeout 60 $PY -m convnet train --device cuda --out "$OUT/plain" --no-report | tail -1
 
-step "6. fine-tuning on the GPU (EfficientNet-Lite0 from ImageNet): convnet's images/s"
-# the plain PyTorch loop beside it is bench/finetune_speed.py, CPU-only so far
-timeout 120 $PY -m convnet train --device cuda --data "$CIFAR" --init imagenet --epochs 1 \
-    --image-size 128 --out "$OUT/finetune" --no-report | tail -1
-$PY -c "import csv,sys; rows=list(csv.DictReader(open(sys.argv[1]))); print('images/s', [r['images_per_s'] for r in rows])" "$OUT/finetune/metrics.csv"
+step "6. fine-tuning images/s on the GPU: convnet against a plain PyTorch loop"
+CONVNET_CIFAR_JPG="$PWD/gpu_carry/cifar10-jpg.tar.gz" timeout 150 \
+    $PY bench/finetune_speed.py --device cuda --only-finetune --rounds 2 2>&1 | tail -5
 
 step "done"
 ls "$OUT"
