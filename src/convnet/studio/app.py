@@ -131,6 +131,12 @@ def _dataset_routes(app: FastAPI, api: StudioApi) -> None:
             raise HTTPException(422, str(error)) from None
         return loaded.report.to_dict()
 
+
+
+def _class_routes(app: FastAPI, api: StudioApi) -> None:
+    """A dataset's classes: add one, rename one, add images to one."""
+    guarded = [Depends(api.authorised)]
+
     @app.post("/v1/datasets/{name}/classes", dependencies=guarded, status_code=201)
     async def add_class(name: str, request: Request) -> dict[str, Any]:
         _dataset(api, name)
@@ -230,6 +236,12 @@ def _job_routes(app: FastAPI, api: StudioApi) -> None:
     async def events(id: str, request: Request) -> StreamingResponse:
         api.status(id)
         return StreamingResponse(_stream(api, id, request), media_type="text/event-stream")
+
+
+
+def _result_routes(app: FastAPI, api: StudioApi) -> None:
+    """What a finished job made: its pictures and page, the run as a zip, its ONNX file."""
+    guarded = [Depends(api.authorised)]
 
     @app.get("/v1/jobs/{id}/files/{name}", dependencies=guarded)
     async def file(id: str, name: str) -> Response:
@@ -336,6 +348,8 @@ def create_app(root: Path, api_key: str | None = None) -> FastAPI:
     error_handlers(app)
     _service_routes(app, api)
     _dataset_routes(app, api)
+    _class_routes(app, api)
     _job_routes(app, api)
+    _result_routes(app, api)
     model_routes(app, api)
     return app
