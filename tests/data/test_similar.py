@@ -104,3 +104,14 @@ def test_photo_copies_cropped_gray_or_brighter_are_found():
         copies = range(2 + 4 * number, 6 + 4 * number)
         assert {(number, copy) for copy in copies} <= found
     assert all(j < 10 for _, j in found)  # the photos' copies only
+
+
+def test_the_search_reports_its_progress_to_the_end():
+    from convnet.data.similar import near_pairs
+
+    images = torch.randint(0, 256, (300, 1, 16, 16), dtype=torch.uint8)
+    seen = []
+    near_pairs(lambda rows: images[list(rows)], len(images),
+               progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1][0] == seen[-1][1] == 600  # two signature passes, one bar
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)

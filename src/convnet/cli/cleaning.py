@@ -36,9 +36,11 @@ def check_data(data: str, image_size: int | None, resize: str, show_all: bool,
     from convnet.cli.progress import scan_bar
     from convnet.runs import copies
 
-    with scan_bar(err) as progress, scan_bar(err, "ImageNet features") as computed:
+    with scan_bar(err) as progress, scan_bar(err, "looking for copies") as searched, \
+            scan_bar(err, "ImageNet features") as computed:
         dataset = datasets.load(data, image_size=image_size, resize=resize, progress=progress,
-                                near=True, finders=copies.finders(computed) if features else ())
+                                near=True, finders=copies.finders(computed) if features else (),
+                                near_progress=searched)
     report = dataset.report
     if report is None:  # official files or generated data: no per-file scan to show
         overview = render.dataset_overview(dataset)

@@ -88,7 +88,7 @@ def parse_data_arg(text: str) -> tuple[str, dict[str, int]]:
 
 def _load_path(path: Path, image_size: int | None, resize: str,
                progress: Progress | None, prep: Preprocess | None, near: bool,
-               finders: Sequence[Finder]) -> Dataset:
+               finders: Sequence[Finder], near_progress: Progress | None) -> Dataset:
     if not path.exists():
         raise ConvnetError(f"data={str(path)!r} does not exist. Give an existing "
                            "folder or a built-in dataset name (see `convnet datasets`).")
@@ -100,7 +100,7 @@ def _load_path(path: Path, image_size: int | None, resize: str,
         raise ConvnetError(f"data={str(path)!r} is a file but not a .csv of path,label "
                            "rows. Give a folder with one sub-folder per class, or a CSV.")
     return load_folder(path, prep, image_size=image_size, resize=resize, progress=progress,
-                       near=near, finders=finders)
+                       near=near, finders=finders, near_progress=near_progress)
 
 
 def _is_path(data: str | Path) -> bool:
@@ -185,7 +185,8 @@ def labelled(data: str | Path, classes: list[str], preprocess: Preprocess,
 
 def load(data: str | Path = "digits", *, image_size: int | None = None, resize: str = "crop",
          progress: Progress | None = None, preprocess: Preprocess | None = None,
-         near: bool = False, finders: Sequence[Finder] = (), **options: int) -> Dataset:
+         near: bool = False, finders: Sequence[Finder] = (),
+         near_progress: Progress | None = None, **options: int) -> Dataset:
     """Load a dataset by name or from a path.
 
     A built-in name wins over a folder of the same name (write ``./digits`` for the folder).
@@ -203,6 +204,7 @@ def load(data: str | Path = "digits", *, image_size: int | None = None, resize: 
             decode: kept in the cache, and reported by every later load).
         finders: more ways to find near-duplicates when ``near`` (ImageNet features:
             `convnet.runs.copies`), each kept in the cache like the search.
+        near_progress: called with (done, all) as the near-duplicate search goes.
         options: options for a generated dataset, e.g. ``size=32, seed=1``.
 
     Raises:
@@ -210,7 +212,8 @@ def load(data: str | Path = "digits", *, image_size: int | None = None, resize: 
     """
     path = Path(data)
     if _is_path(data):
-        return _load_path(path, image_size, resize, progress, preprocess, near, finders)
+        return _load_path(path, image_size, resize, progress, preprocess, near, finders,
+                          near_progress)
     name, parsed = parse_data_arg(str(data))
     allowed = _BUILT_IN[name][1]
     unknown = sorted(set(options) - set(allowed))

@@ -125,7 +125,7 @@ NEAR_FILE = "near-v1.json"  # rename when the near-duplicate method changes
 
 
 def _near(folder: Path, index: dict, pixels: np.ndarray, search: bool,
-          finders: Sequence[Finder] = ()) -> list[list]:
+          finders: Sequence[Finder] = (), progress: Progress | None = None) -> list[list]:
     """Near-duplicate pairs [i, j, similarity] between usable entries whose bytes differ,
     found once per decoded folder (when ``search``) and kept beside it: by the perceptual
     search, then by each of ``finders`` (kept as ``near-<name>.json``; pairs the search
@@ -136,7 +136,8 @@ def _near(folder: Path, index: dict, pixels: np.ndarray, search: bool,
         return torch.from_numpy(np.ascontiguousarray(pixels[[rows[r] for r in picked]]))
 
     same = [index["digests"][row] for row in rows]  # the same bytes: exact duplicates
-    searches = [(folder / NEAR_FILE, search and (lambda: near_pairs(fetch, len(rows), same)))]
+    searches = [(folder / NEAR_FILE, search and (
+        lambda: near_pairs(fetch, len(rows), same, progress=progress)))]
     searches += [(folder / f"near-{name}.json", lambda find=find: find(fetch, len(rows), same))
                  for name, find in finders]
     searches += [(path, None) for path in sorted(folder.glob("near-*.json"))
@@ -250,7 +251,8 @@ def load_labelled(data: Path, classes: list[str], prep: Preprocess,
 
 def load_folder(data: Path, prep: Preprocess | None = None, *, image_size: int | None = None,
                 resize: str = "crop", progress: Progress | None = None,
-                near: bool = False, finders: Sequence[Finder] = ()) -> Dataset:
+                near: bool = False, finders: Sequence[Finder] = (),
+                near_progress: Progress | None = None) -> Dataset:
     """Scan, decode (or read from the cache) and split a folder or CSV dataset.
 
     Bad files are skipped and listed in ``dataset.report``; nothing here raises for them.
@@ -269,7 +271,8 @@ def load_folder(data: Path, prep: Preprocess | None = None, *, image_size: int |
     index, pixels, cached, folder = _decoded(layout, prep, progress)
     usable = [reason is None for reason in index["reasons"]]
     report = _report(layout, prep, index, usable,
-                     _near(folder, index, pixels, near, finders if near else ()))
+                     _near(folder, index, pixels, near, finders if near else (),
+                           near_progress))
     report.seconds, report.cached = time.perf_counter() - started, cached
     rows = _split_rows(layout.entries, usable)
     splits = _splits(layout.entries, rows, pixels)

@@ -214,9 +214,14 @@ def near_pairs(fetch: Fetch, count: int, same: Sequence[str] | None = None,
     """
     if count < 2:
         return []
+    def phase(number: int) -> Progress | None:  # two signature passes on one bar
+        return None if progress is None else \
+            (lambda done, total: progress(number * total + done, 2 * total))
+
     pairs = torch.unique(torch.cat([candidates(codes, floor=PREFILTER,
-                                               nearest_kept=NEAREST_KEPT, progress=progress)
-                                    for codes in signatures(fetch, count)]), dim=0)
+                                               nearest_kept=NEAREST_KEPT, progress=phase(i))
+                                    for i, codes in enumerate(signatures(fetch, count))]),
+                         dim=0)
     if same is not None:
         pairs = pairs[torch.tensor([same[i] != same[j] for i, j in pairs.tolist()],
                                    dtype=torch.bool)] if len(pairs) else pairs
