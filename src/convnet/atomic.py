@@ -80,3 +80,13 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def write_json(path: Path, value: Any) -> None:
     write_atomic(path, (json.dumps(value, indent=2) + "\n").encode())
+
+
+def unused_path(path: Path) -> Path:
+    """``path``, or ``name-2.ext``, ``name-3.ext``... where that name is taken (a broken
+    symlink takes a name too): what the copies we write use, so that none replaces a file."""
+    number, candidate = 1, path
+    while candidate.exists() or candidate.is_symlink():
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate

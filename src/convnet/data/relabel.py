@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+from convnet.atomic import unused_path
 from convnet.errors import ConvnetError
 
 
@@ -35,7 +36,7 @@ def copy_relabelled(root: Path, moves: dict[str, str], out: Path) -> list[tuple[
         shutil.copytree(root, staging, symlinks=False)
         done = []
         for old, new in planned:
-            target = _free(staging / new)
+            target = unused_path(staging / new)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / old, target)
             done.append((str(old), str(target.relative_to(staging))))
@@ -53,12 +54,3 @@ def _moved(root: Path, path: Path, folder: str) -> tuple[Path, Path]:
                            "class folders can be moved to another class.")
     return relative, relative.parent.parent / folder / relative.name
 
-
-def _free(path: Path) -> Path:
-    """``path``, or ``name-2.ext``... where a file of that name is there already."""
-    number = 1
-    candidate = path
-    while candidate.exists():
-        number += 1
-        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
-    return candidate

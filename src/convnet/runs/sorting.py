@@ -9,7 +9,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from convnet.atomic import write_atomic
+from convnet.atomic import unused_path, write_atomic
 from convnet.errors import ConvnetError
 from convnet.runs.predictor import Prediction
 
@@ -66,7 +66,7 @@ def sort_into(results: list[Prediction], classes: list[str], out: Path,
             continue
         name, probability = result.top(1)[0]
         folder = UNKNOWN if probability < unknown_below else _folder_name(name)
-        target = _free(out / folder / Path(result.path).name)
+        target = unused_path(out / folder / Path(result.path).name)
         target.parent.mkdir(parents=True, exist_ok=True)
         if link:
             os.symlink(Path(result.path).resolve(), target)
@@ -74,7 +74,7 @@ def sort_into(results: list[Prediction], classes: list[str], out: Path,
             shutil.copy2(result.path, target)
         counts[folder] = counts.get(folder, 0) + 1
         where[result.path] = str(target)
-    table = _free(out / "predictions.csv")
+    table = unused_path(out / "predictions.csv")
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(table, csv_text(results, classes, where).encode())
     return Sorted(counts, sum(1 for r in results if r.error), table)
@@ -85,10 +85,3 @@ def _folder_name(name: str) -> str:
     cleaned = name.replace("/", "_").replace("\\", "_").lstrip(".").strip()
     return cleaned if cleaned and cleaned != UNKNOWN else f"{cleaned or 'class'}_"
 
-
-def _free(path: Path) -> Path:
-    number, candidate = 1, path
-    while candidate.exists() or candidate.is_symlink():
-        number += 1
-        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
-    return candidate

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from convnet.atomic import write_json
+from convnet.atomic import unused_path, write_json
 from convnet.data.layout import find_layout
 from convnet.errors import ConvnetError
 from convnet.studio.unzip import ZipRefused, safe_name, unpack
@@ -129,7 +129,7 @@ class Workspace:
         for filename, data in files:
             stem = Path(safe_name(Path(filename).name or "image", "file name"))
             suffix = stem.suffix.lower() if stem.suffix.lower() in IMAGE_SUFFIXES else ".png"
-            _free(target / f"{stem.stem}{suffix}").write_bytes(data)
+            unused_path(target / f"{stem.stem}{suffix}").write_bytes(data)
         return self.describe(name)
 
     def datasets(self) -> list[dict[str, Any]]:
@@ -209,10 +209,3 @@ def _check_classes(folder: Path) -> None:
     except ConvnetError as error:
         raise ZipRefused(f"the zip is not a dataset of class folders: {error}") from None
 
-
-def _free(path: Path) -> Path:
-    number, candidate = 1, path
-    while candidate.exists():
-        number += 1
-        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
-    return candidate
