@@ -14,7 +14,7 @@ from convnet.network import Network, build
 from convnet.runs.builtin import IMAGENET, IMAGENET_ARCH
 from convnet.runs.initial import SMALLEST, start_of
 from convnet.train.config import TrainConfig
-from convnet.train.finetune import features, load_into
+from convnet.train.finetune import Start, features, load_into
 from convnet.train.pretrained import SOURCES
 from convnet.train.setup import pick_device
 
@@ -35,9 +35,8 @@ def pooled(fetch: Callable[[Sequence[int]], torch.Tensor], count: int,
     Raises:
         ConvnetError: without the pretrained extra.
     """
-    first = fetch([0])
-    network = _body(tuple(first.shape[1:]))
-    start = start_of(TrainConfig(init=IMAGENET))
+    start = start_of(TrainConfig(init=IMAGENET))  # the weights, read once
+    network = _body(tuple(fetch([0]).shape[1:]), start)
     place = pick_device(device)
     network.to(place)
     parts = []
@@ -51,11 +50,11 @@ def pooled(fetch: Callable[[Sequence[int]], torch.Tensor], count: int,
     return torch.cat(parts)
 
 
-def _body(chw: tuple[int, int, int]) -> Network:
+def _body(chw: tuple[int, int, int], start: Start) -> Network:
     channels, height, width = chw
     if channels != 3 or min(height, width) < SMALLEST:
         raise ValueError(f"ImageNet features need RGB images of {SMALLEST} px or more; got "
                          f"{chw}")
     network = build(IMAGENET_ARCH, (height, width, 3), HEAD)
-    load_into(network, start_of(TrainConfig(init=IMAGENET)))
+    load_into(network, start)
     return network
