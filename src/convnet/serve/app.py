@@ -132,6 +132,10 @@ class Api:
         if given != self.api_key:
             raise HTTPException(401, "missing or wrong API key: send it as X-API-Key")
 
+    def listed(self) -> list[Served]:
+        """The models behind the API now."""
+        return list(self.served.values())
+
     def model(self, name: str) -> Served:
         if name not in self.served:
             raise HTTPException(404, f"no model named {name!r}; served: "
@@ -169,9 +173,8 @@ def error_handlers(app: FastAPI) -> None:
         return _error(500, f"internal error ({type(error).__name__}); the server goes on")
 
 
-def _service_routes(app: FastAPI, api: Api) -> None:
-    """Health, readiness, metrics, the page and the model listing."""
-    guarded = [Depends(api.authorised)]
+def health_routes(app: FastAPI, api: Api) -> None:
+    """Liveness and readiness: the two routes no API key guards."""
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -180,6 +183,11 @@ def _service_routes(app: FastAPI, api: Api) -> None:
     @app.get("/readyz")
     async def readyz():
         return {"status": "ready"} if api.ready else _error(503, "starting")
+
+
+def _service_routes(app: FastAPI, api: Api) -> None:
+    """Metrics and the page."""
+    guarded = [Depends(api.authorised)]
 
     @app.get("/metrics", response_class=PlainTextResponse, dependencies=guarded)
     async def metrics_text() -> str:
@@ -192,11 +200,6 @@ def _service_routes(app: FastAPI, api: Api) -> None:
     @app.get("/", response_class=HTMLResponse, dependencies=guarded)
     async def page() -> str:
         return (resources.files("convnet.serve") / "static" / "index.html").read_text()
-
-    @app.get("/v1/models", dependencies=guarded)
-    async def models() -> list[dict[str, Any]]:
-        return [{"name": m.name, "classes": m.run.classes, "input_shape": m.run.input_shape,
-                 "backend": m.backend, "spec": m.run.record.spec} for m in api.served.values()]
 
 
 async def _predict(api: Api, chosen: Served, request: Request, top: int) -> JSONResponse:
@@ -220,8 +223,14 @@ async def _predict(api: Api, chosen: Served, request: Request, top: int) -> JSON
 
 
 def model_routes(app: FastAPI, api: Api) -> None:
-    """A model's card, predict, look inside, and the arithmetic of one value."""
+    """The model listing, a model's card, predict, look inside, and the arithmetic of one
+    value."""
     guarded = [Depends(api.authorised)]
+
+    @app.get("/v1/models", dependencies=guarded)
+    async def models() -> list[dict[str, Any]]:
+        return [{"name": m.name, "classes": m.run.classes, "input_shape": m.run.input_shape,
+                 "backend": m.backend, "spec": m.run.record.spec} for m in api.listed()]
 
     @app.get("/v1/models/{name}", dependencies=guarded)
     async def model_card(name: str) -> dict[str, Any]:
@@ -289,6 +298,7 @@ def create_app(served: dict[str, Served], limits: Limits | None = None,
     app.add_middleware(BodyLimit, max_body=api.limits.max_body)
     app.add_middleware(Timing, metrics=api.metrics)
     error_handlers(app)
+    health_routes(app, api)
     _service_routes(app, api)
     model_routes(app, api)
     return app

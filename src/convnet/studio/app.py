@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.responses import StreamingResponse
 
 from convnet.errors import ConvnetError
-from convnet.serve.app import Api, Served, error_handlers, model_routes
+from convnet.serve.app import Api, Served, error_handlers, health_routes, model_routes
 from convnet.serve.batching import Batcher
 from convnet.serve.limits import BodyLimit, Limits
 from convnet.studio.runner import Runner
@@ -45,6 +45,10 @@ class StudioApi(Api):
     def model(self, name: str) -> Served:
         self.refresh()
         return super().model(name)
+
+    def listed(self) -> list[Served]:
+        self.refresh()
+        return super().listed()
 
     def refresh(self) -> None:
         """Serve every finished job's run not served yet (its batcher starts here, on the
@@ -299,17 +303,9 @@ def _zipped(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def _service_routes(app: FastAPI, api: StudioApi) -> None:
+def _pages(app: FastAPI, api: StudioApi) -> None:
+    """The studio's page, and serve's page for trying its models."""
     guarded = [Depends(api.authorised)]
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    async def readyz() -> Any:
-        return {"status": "ready"} if api.ready else \
-            JSONResponse({"error": "starting"}, status_code=503)
 
     @app.get("/", response_class=HTMLResponse, dependencies=guarded)
     async def page() -> str:
@@ -318,12 +314,6 @@ def _service_routes(app: FastAPI, api: StudioApi) -> None:
     @app.get("/try", response_class=HTMLResponse, dependencies=guarded)
     async def try_page() -> str:  # serve's page: predictions and what the network sees
         return (resources.files("convnet.serve") / "static" / "index.html").read_text()
-
-    @app.get("/v1/models", dependencies=guarded)
-    async def models() -> list[dict[str, Any]]:
-        api.refresh()
-        return [{"name": m.name, "classes": m.run.classes, "input_shape": m.run.input_shape,
-                 "backend": m.backend, "spec": m.run.record.spec} for m in api.served.values()]
 
 
 def create_app(root: Path, api_key: str | None = None) -> FastAPI:
@@ -346,7 +336,8 @@ def create_app(root: Path, api_key: str | None = None) -> FastAPI:
                   description="Make a dataset, train a CNN on it, watch it learn, try it.")
     app.add_middleware(BodyLimit, max_body=LIMITS.max_body)
     error_handlers(app)
-    _service_routes(app, api)
+    health_routes(app, api)
+    _pages(app, api)
     _dataset_routes(app, api)
     _class_routes(app, api)
     _job_routes(app, api)
