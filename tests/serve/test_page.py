@@ -6,8 +6,6 @@ error."""
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 
 import httpx
 import pytest
@@ -17,9 +15,9 @@ import convnet
 
 pytest.importorskip("fastapi")
 playwright = pytest.importorskip("playwright.sync_api")
-import uvicorn  # noqa: E402
+pytest.importorskip("uvicorn")
 
-from conftest import free_port  # noqa: E402
+from conftest import serving  # noqa: E402
 from convnet.serve.app import create_app  # noqa: E402
 from convnet.serve.models import load_served  # noqa: E402
 
@@ -29,17 +27,8 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 
 @pytest.fixture(scope="module")
 def live(tiny_run):
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(load_served([tiny_run], "torch")),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(load_served([tiny_run], "torch"))) as url:
+        yield url
 
 
 def _bars(page) -> list[tuple[str, str]]:

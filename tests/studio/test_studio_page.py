@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -20,9 +18,9 @@ import convnet
 
 pytest.importorskip("fastapi")
 playwright = pytest.importorskip("playwright.sync_api")
-import uvicorn  # noqa: E402
+pytest.importorskip("uvicorn")
 
-from conftest import free_port  # noqa: E402
+from conftest import serving  # noqa: E402
 from convnet.studio.app import create_app  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -32,17 +30,8 @@ SHOTS = os.environ.get("CONVNET_SCREENSHOTS")
 
 @pytest.fixture
 def live(tmp_path):
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(tmp_path / "ws"), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serving(create_app(tmp_path / "ws"), stop_seconds=30) as url:  # a job may be ending
+        yield url
 
 
 def _digit_files(folder: Path, digit: int, count: int) -> list[str]:
