@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchdata import cpu_flags, machine
+from benchdata import append_row, cpu_flags, machine
 from zoo_data import HELD_OUT, ZOO, materialize
 
 SLOWER = 1.5  # a variant counts as "within the same time" up to this multiple
@@ -87,10 +87,8 @@ def run_dataset(entry, root: Path, results: Path, work: Path) -> None:
         rows.append({"dataset": entry.name, "variant": label,
                      **run_once(data, [*flags, "--epochs", epochs], work)})
         print(json.dumps(rows[-1]), flush=True)
-    with results.open("a") as handle:
-        for row in rows:
-            handle.write(json.dumps({**row, "machine": machine(), "flags": cpu_flags(),
-                                     "date": time.strftime("%Y-%m-%d")}) + "\n")
+    for row in rows:
+        append_row(results, row)
 
 
 def table(results: Path) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import tarfile
@@ -44,6 +45,15 @@ def cpu_flags() -> str:
     except OSError:
         pass
     return "unknown"
+
+
+def append_row(results: Path, row: dict) -> None:
+    """One result as a JSON line of ``results``, with the machine, its CPU flags and the
+    date, as every bench's rows carry them."""
+    stamped = {**row, "machine": machine(), "flags": cpu_flags(),
+               "date": time.strftime("%Y-%m-%d")}
+    with Path(results).open("a") as handle:
+        handle.write(json.dumps(stamped) + "\n")
 
 
 def cifar_folder(path: Path = SHARED_CIFAR) -> Path:

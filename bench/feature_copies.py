@@ -27,7 +27,7 @@ from pathlib import Path
 
 from PIL import Image, ImageEnhance, ImageOps
 
-from benchdata import cifar_folder, cpu_flags, machine
+from benchdata import append_row, cifar_folder
 
 SIDE, TRAIN, TEST, PER_KIND = 128, 2000, 400, 8
 KINDS = ("jpeg", "crop", "bright", "gray", "mirror")
@@ -116,11 +116,9 @@ def main() -> None:
     for features in (False, True):
         report, seconds = check(target, features)
         row = {"features": features, "check_data_seconds": round(seconds, 1),
-               **score(target, report), "machine": machine(), "flags": cpu_flags(),
-               "date": time.strftime("%Y-%m-%d")}
+               **score(target, report)}
         print(json.dumps(row, indent=1))
-        with args.results.open("a") as handle:
-            handle.write(json.dumps(row) + "\n")
+        append_row(args.results, row)
 
 
 if __name__ == "__main__":

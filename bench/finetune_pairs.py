@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchdata import cpu_flags, machine
+from benchdata import append_row
 from zoo_data import Entry, materialize
 
 PAIRS = {name: Entry(f"{name}-photos", "cifar", classes, 500, shorter=(120, 400),
@@ -69,9 +69,7 @@ def run_pair(name: str, root: Path, results: Path) -> None:
             row = {"pair": name, "variant": variant,
                    **run_once(data, flags, work, work / "cache")}
             print(json.dumps(row), flush=True)
-            with results.open("a") as handle:
-                handle.write(json.dumps({**row, "machine": machine(), "flags": cpu_flags(),
-                                         "date": time.strftime("%Y-%m-%d")}) + "\n")
+            append_row(results, row)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

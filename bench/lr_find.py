@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchdata import cpu_flags, machine
+from benchdata import append_row
 
 
 def train(out: Path, seed: int, find: bool) -> dict:
@@ -50,11 +50,8 @@ def main() -> None:
         summary["find" if find else "planned"] = {
             "median_accuracy": statistics.median(r["test_accuracy"] for r in picked),
             "lrs": [r["lr"] for r in picked]}
-    result = {"runs": rows, "summary": summary, "machine": machine(), "flags": cpu_flags(),
-              "date": time.strftime("%Y-%m-%d")}
     print(json.dumps(summary, indent=1))
-    with args.results.open("a") as handle:
-        handle.write(json.dumps(result) + "\n")
+    append_row(args.results, {"runs": rows, "summary": summary})
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from benchdata import cifar_folder, cpu_flags, machine
+from benchdata import append_row, cifar_folder
 from zoo_data import Entry, _build_mnist
 
 MOVED_SHARE = 0.03
@@ -162,11 +162,9 @@ def main() -> None:
     target = build(args.kind, args.root)
     report, seconds = check(target)
     row = {"data": args.kind, "check_data_seconds": round(seconds, 1),
-           "search": report["search"], **score(target, report),
-           "machine": machine(), "flags": cpu_flags(), "date": time.strftime("%Y-%m-%d")}
+           "search": report["search"], **score(target, report)}
     print(json.dumps(row, indent=1))
-    with args.results.open("a") as handle:
-        handle.write(json.dumps(row) + "\n")
+    append_row(args.results, row)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ sys.path[:0] = [str(TESTS), str(TESTS / "studio")]
 from studio_helpers import digits_zip  # noqa: E402
 
 import convnet  # noqa: E402
-from benchdata import cpu_flags, machine  # noqa: E402
+from benchdata import append_row  # noqa: E402
 from conftest import free_port  # noqa: E402
 
 DIGITS, PER_CLASS, MAX_REQUESTS = (3, 7), 200, 5000
@@ -102,11 +102,9 @@ def main() -> None:
            "requests_during_job": len(times),
            "p50_ms": round(1000 * statistics.median(times), 1),
            "p95_ms": round(1000 * statistics.quantiles(times, n=20)[-1], 1),
-           "max_ms": round(1000 * max(times), 1),
-           "machine": machine(), "flags": cpu_flags(), "date": time.strftime("%Y-%m-%d")}
+           "max_ms": round(1000 * max(times), 1)}
     print(json.dumps(row, indent=1))
-    with args.results.open("a") as handle:
-        handle.write(json.dumps(row) + "\n")
+    append_row(args.results, row)
 
 
 if __name__ == "__main__":

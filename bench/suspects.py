@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchdata import cpu_flags, machine
+from benchdata import append_row
 from near_duplicates import build
 
 
@@ -79,11 +79,9 @@ def main() -> None:
     rows, seconds, log = run(target, args.method, cache, args.extra)
     result = {"data": args.kind, "method": args.method, "options": args.extra,
               "seconds": round(seconds, 1), **score(target, rows),
-              "how": [line for line in log.splitlines() if line.startswith("fold")],
-              "machine": machine(), "flags": cpu_flags(), "date": time.strftime("%Y-%m-%d")}
+              "how": [line for line in log.splitlines() if line.startswith("fold")]}
     print(json.dumps(result, indent=1))
-    with args.results.open("a") as handle:
-        handle.write(json.dumps(result) + "\n")
+    append_row(args.results, result)
 
 
 if __name__ == "__main__":
