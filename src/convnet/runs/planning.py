@@ -114,14 +114,14 @@ def load(config: TrainConfig, before: Plan | None, progress: Progress | None = N
     if side is None:  # not a folder, a size given, or images of one size kept as they are
         dataset = datasets.load(config.data, image_size=config.image_size,
                                 resize=config.resize, progress=progress, near=config.dedupe,
-                                finders=copies.finders() if config.dedupe else ())
+                                finders=copies.finders())
         found = dataset.input_shape[2]
     else:
         found = before.fingerprint.channels
         preprocess = Preprocess(side, side, channels or found, config.resize)
         dataset = datasets.load(config.data, preprocess=preprocess, progress=progress,
                                 near=config.dedupe,
-                                finders=copies.finders() if config.dedupe else ())
+                                finders=copies.finders())
     if config.dedupe:
         dataset = _deduped(dataset, notice)
     if channels == 3 and found == 1 and notice is not None:

@@ -175,7 +175,7 @@ class Run:
         config = self.record.config
         dataset = datasets.load(data or config.data, preprocess=self.preprocess,
                                 near=config.dedupe,
-                                finders=copies.finders() if config.dedupe else ())
+                                finders=copies.finders())
         return without_copies(dataset)[0] if config.dedupe else dataset
 
     def evaluate(self, split: Split) -> Evaluation:
