@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from convnet.errors import ConvnetError
-from convnet.explain.plots import _pyplot, _save
+from convnet.explain import plots
 from convnet.runs.format import read_metrics, read_run
 
 SCORES = ("test accuracy", "test loss", "best val accuracy", "best epoch", "epochs run",
@@ -73,13 +73,4 @@ def _round(value: Any) -> Any:
 
 def draw(comparison: Comparison, path: Path) -> Path:
     """Training loss and validation accuracy per epoch, one line per run."""
-    plt = _pyplot()
-    figure, (loss, accuracy) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for name, rows in zip(comparison.names, comparison.history):
-        epochs = [row["epoch"] for row in rows]
-        loss.plot(epochs, [row["train_loss"] for row in rows], label=name)
-        accuracy.plot(epochs, [row["val_acc"] for row in rows], label=name)
-    loss.set(title="training loss", xlabel="epoch")
-    accuracy.set(title="validation accuracy", xlabel="epoch")
-    accuracy.legend(fontsize=8)
-    return _save(figure, Path(path))
+    return plots.compared_curves(comparison.names, comparison.history, Path(path))

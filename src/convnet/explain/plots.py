@@ -172,6 +172,22 @@ def curves(rows: list[dict[str, float | None]], path: Path) -> Path:
     return _save(figure, path)
 
 
+def compared_curves(names: list[str], histories: list[list[dict[str, float | None]]],
+                    path: Path) -> Path:
+    """Several runs' training loss and validation accuracy per epoch, one line per run
+    (`convnet compare`)."""
+    plt = _pyplot()
+    figure, (loss, accuracy) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for name, rows in zip(names, histories):
+        epochs = [row["epoch"] for row in rows]
+        loss.plot(epochs, [row["train_loss"] for row in rows], label=name)
+        accuracy.plot(epochs, [row["val_acc"] for row in rows], label=name)
+    loss.set(title="training loss", xlabel="epoch")
+    accuracy.set(title="validation accuracy", xlabel="epoch")
+    accuracy.legend(fontsize=8)
+    return _save(figure, path)
+
+
 def confusion(matrix: torch.Tensor, classes: list[str], path: Path, title: str) -> Path:
     """Counts and row-normalised rates side by side; rows are true classes."""
     plt = _pyplot()
