@@ -127,8 +127,14 @@ def test_a_cancelled_job_stops_at_a_checkpoint_and_resumes_to_the_end(tmp_path):
         assert client.get(f"/v1/jobs/{queued}").json()["state"] == "cancelled"  # stays so
 
 
-def test_the_studio_refuses_a_public_host_without_a_key(capsys):
+def test_the_studio_refuses_a_public_host_without_a_key(capsys, monkeypatch):
+    import uvicorn
+
     from convnet.cli import main
 
+    def never(*args, **kwargs):  # the check comes first: nothing ever listens here
+        raise AssertionError("the studio started a server on a public address")
+
+    monkeypatch.setattr(uvicorn, "run", never)
     assert main(["studio", "--host", "0.0.0.0"]) == 1
     assert "give an api_key too" in capsys.readouterr().err.replace("--api-key", "api_key")
