@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import convnet
@@ -61,3 +62,14 @@ def test_sort_into_with_link_makes_symlinks_to_the_originals(tiny_run, tmp_path,
     linked = [p for p in (tmp_path / "out").rglob("*.png")]
     assert len(linked) == 3 and all(p.is_symlink() for p in linked)
     assert {p.resolve() for p in linked} == {p.resolve() for p in paths}
+
+
+def test_sort_into_refuses_a_threshold_outside_0_1_and_a_file_for_a_folder(tmp_path):
+    from convnet.errors import ConvnetError
+    from convnet.runs.sorting import sort_into
+
+    with pytest.raises(ConvnetError, match=r"unknown_below must be a probability in \[0, 1\]"):
+        sort_into([], ["a", "b"], tmp_path / "out", unknown_below=1.5)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConvnetError, match="is a file; give a folder"):
+        sort_into([], ["a", "b"], tmp_path / "file")

@@ -167,6 +167,11 @@ def test_imagenet_probes_find_an_image_filed_under_another_colour(tmp_path):
     assert (first.given, first.suggested) == ("class2", "class0")
 
 
+def test_an_unknown_method_is_refused_before_any_work():
+    with pytest.raises(ConvnetError, match="method must be one of auto, cnn, imagenet"):
+        find_suspects("digits", method="knn")
+
+
 def test_fix_into_refuses_data_without_class_folders_or_a_folder_to_write_over(tmp_path):
     from convnet.data.relabel import copy_relabelled
     from convnet.runs.suspects import Suspect, Suspects

@@ -91,3 +91,16 @@ def test_a_store_that_does_not_answer_is_one_line_before_training(tmp_path, monk
     with pytest.raises(convnet.ConvnetError, match="does not answer"):
         convnet.train(**CONFIG, log="mlflow", out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_an_unknown_logger_or_a_missing_library_is_one_line_before_training(tmp_path,
+                                                                            monkeypatch):
+    from convnet.runs import trackers
+    from convnet.train.config import TrainConfig
+
+    with pytest.raises(convnet.ConvnetError, match="log must be one of tensorboard, mlflow"):
+        TrainConfig(log="wandb")
+    monkeypatch.setattr(trackers.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(convnet.ConvnetError, match="needs the tensorboard package"):
+        convnet.train(**CONFIG, log="tensorboard", out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
