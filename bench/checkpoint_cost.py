@@ -18,8 +18,8 @@ from pathlib import Path
 
 import convnet
 from benchdata import cpu_flags, machine
-from convnet.runs import fit, resume
-from convnet.train.config import TrainConfig
+from convnet.make import fit, resume
+from convnet.training.config import TrainConfig
 
 
 def one(data, out: Path, checkpoints: bool) -> tuple[float, float, int, float]:

@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 
 from benchdata import SHARED_CIFAR, load_cifar, machine
-from convnet.runs import fit
-from convnet.train.config import TrainConfig
+from convnet.make import fit
+from convnet.training.config import TrainConfig
 
 _AIRBENCH_CHILD = """
 import json, sys, time, torch, airbench

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import convnet
 from benchdata import machine
-from convnet.runs import fit
-from convnet.train.config import TrainConfig
+from convnet.make import fit
+from convnet.training.config import TrainConfig
 
 PREVIOUS = "conv16k5-bn-relu-maxpool2-conv32k5-bn-relu-maxpool2-fc128-relu-dropout0.3-fc"
 CANDIDATES: dict[str, dict] = {

@@ -29,9 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import convnet  # noqa: E402
 from benchdata import cpu_flags, machine  # noqa: E402
 from convnet.data.preprocess import Preprocess  # noqa: E402
-from convnet.runs.builtin import IMAGENET_NORMALIZATION  # noqa: E402
-from convnet.train.finetune import Start, load_into  # noqa: E402
-from convnet.train.pretrained import SOURCES, imagenet_weights  # noqa: E402
+from convnet.training.finetune import Start, load_into  # noqa: E402
+from convnet.training.pretrained import (  # noqa: E402
+    IMAGENET_NORMALIZATION,  # noqa: E402
+    SOURCES,
+    imagenet_weights,
+)
 from zoo_data import Entry, materialize  # noqa: E402
 
 DATA = Entry("catdog-speed", "cifar", ("cat", "dog"), 200, shorter=(120, 400),
@@ -86,7 +89,7 @@ def frozen_phase(data: str, side: int) -> dict:
     dataset = convnet.datasets.load(data, preprocess=Preprocess(side, side, 3))
     network = convnet.build("efficientnet-lite0", (side, side, 3), 2)
     network = network.to(memory_format=torch.channels_last)
-    from convnet.train.finetune import features, fit_head
+    from convnet.training.finetune import features, fit_head
 
     identity = f"bench-{time.time()}"  # a key no earlier run used: a cold cache
     timings = {}

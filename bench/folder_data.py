@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 from convnet.data.folders import load_folder
-from convnet.runs import fit
-from convnet.train.config import TrainConfig
+from convnet.make import fit
+from convnet.training.config import TrainConfig
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpg.tar.gz"
 

@@ -8,7 +8,7 @@ Both read the same images: the shared CIFAR-10 JPEG folder (train/ and test/), d
 once. airbench gets them as its own ``cifar10/train.pt`` and ``test.pt`` (uint8 NHWC, the
 format its loader saves), written here from the folder. Each side warms up once (compile,
 cuDNN autotuning, the decode cache), untimed. Then for each seed, CUDA events time the
-call that trains and scores on the test split: `convnet.runs.fit` for convnet (training,
+call that trains and scores on the test split: `convnet.make.fit` for convnet (training,
 its test evaluation and writing the run) and `airbench.train94` (training and its own
 test-time-augmented evaluation). Accuracy is each one's own test score. Rows are appended
 to --out as JSON lines, and the summary (means, the time ratio) is printed.
@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 
 import convnet
-from convnet.runs import fit
-from convnet.train.config import TrainConfig
+from convnet.make import fit
+from convnet.training.config import TrainConfig
 
 
 def _timed(call):

@@ -46,8 +46,8 @@ import convnet
 from benchdata import SHARED_CIFAR, load_cifar, machine, matmul_ceiling, subset
 from convnet.data import Dataset, Split
 from convnet.data.pixels import Normalization
-from convnet.runs import fit
-from convnet.train.config import TrainConfig
+from convnet.make import fit
+from convnet.training.config import TrainConfig
 
 NETS = {
     "keras": "conv32k3-relu-maxpool2-conv64k3-relu-maxpool2-dropout0.5-fc10",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from auto_zoo import run_once
 from benchdata import cpu_flags, machine
-from convnet.train.config import parse_time
+from convnet.training.config import parse_time
 from zoo_data import ZOO, materialize
 
 DEFAULT = "cifar2-500,cifar3-2000,cifar10-500,mnist-96px,mnist-28,shapes-64"

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-CHILD = Path(__file__).parent / "runs" / "resume_child.py"
+CHILD = Path(__file__).parent / "make" / "resume_child.py"
 TIMES = {"seconds", "images_per_s", "data_seconds"}
 # model.json keys that differ between any two runs: when and how fast, not what
 RECORD_TIMES = {"created", "seconds", "data_seconds",

@@ -1,29 +1,37 @@
-"""The package's stages import one way only: network, data -> train -> runs -> explain -> cli.
+"""The package's stages import one way only (network, data -> training -> features -> runs
+-> plan -> make -> clean -> explain, export -> serve -> studio -> cli), no two modules
+import each other in a circle, and docs/ARCHITECTURE.md lists every module on disk.
 
 Read from the source (every import statement, inside functions too), so a wrong-way import
-fails here before it tangles the layout. See docs/ARCHITECTURE.md.
+or a circle fails here before it tangles the layout.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 SOURCE = Path(__file__).resolve().parent.parent / "src" / "convnet"
+ARCHITECTURE = SOURCE.parent.parent / "docs" / "ARCHITECTURE.md"
 
 # stage -> level; a module may import its own stage or a lower level, never a peer
 LEVELS = {
     "base": 0,  # _version, errors, atomic, axes, resources: used by every stage
     "network": 1, "data": 1,
-    "train": 2,
-    "runs": 3,
-    "explain": 4, "export": 4,
-    "serve": 5,  # uses export's onnxruntime backend
-    "studio": 6,  # trains in the browser; its models answer through serve's routes
-    "api": 7,  # the package root, convnet/__init__.py: the public facade
-    "cli": 8,
+    "training": 2,
+    "features": 3,  # ImageNet features: the data layer's copy finder, under runs' evaluation
+    "runs": 4,
+    "plan": 5,
+    "make": 6,
+    "clean": 7,
+    "explain": 8, "export": 8,
+    "serve": 9,  # uses export's onnxruntime backend
+    "studio": 10,  # trains in the browser; its models answer through serve's routes
+    "api": 11,  # the package root, convnet/__init__.py: the public facade
+    "cli": 12,
 }
 BASE = {"_version", "errors", "atomic", "axes", "resources"}
 
@@ -46,8 +54,10 @@ def module_name(path: Path, root: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imported(tree: ast.AST) -> list[tuple[int, str]]:
-    """(line, module) of every import of convnet in a module, at any depth."""
+def imported(tree: ast.AST, modules: set[str] | None = None) -> list[tuple[int, str]]:
+    """(line, module) of every import of convnet in a module, at any depth. With the
+    package's ``modules``, ``from convnet.a import b`` names the module ``convnet.a.b``
+    where that is one (not the package ``convnet.a``)."""
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -57,6 +67,10 @@ def imported(tree: ast.AST) -> list[tuple[int, str]]:
                 and node.module.split(".")[0] == "convnet":
             if node.module == "convnet":  # from convnet import data -> convnet.data
                 found += [(node.lineno, f"convnet.{alias.name}") for alias in node.names]
+            elif modules is not None:
+                found += [(node.lineno, f"{node.module}.{alias.name}"
+                           if f"{node.module}.{alias.name}" in modules else node.module)
+                          for alias in node.names]
             else:
                 found.append((node.lineno, node.module))
     return found
@@ -76,6 +90,108 @@ def violations(root: Path) -> list[str]:
     return problems
 
 
+def import_graph(root: Path) -> dict[str, set[str]]:
+    """module -> the package's modules it imports (any depth; packages as ``__init__``)."""
+    paths = {module_name(path, root): path for path in root.rglob("*.py")}
+    graph = {}
+    for module, path in paths.items():
+        targets = set()
+        for _, target in imported(ast.parse(path.read_text(), str(path)), set(paths)):
+            while target not in paths and "." in target:  # convnet.a.b.name -> convnet.a.b
+                target = target.rsplit(".", 1)[0]
+            targets.add(target)
+        graph[module] = targets - {module}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every group of modules that import each other in a circle (Tarjan's strongly
+    connected components of more than one module), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while not group or group[-1] != node:
+                group.append(stack.pop())
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def listed(architecture: str) -> dict[str, set[str]]:
+    """stage -> the modules its row of the stage table names (in backquotes): rows are
+    ``| `stage/` | `module`, ... | what it owns |``, the base row's stage ``base``."""
+    stages: dict[str, set[str]] = {}
+    for line in architecture.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or len(cells) < 3:
+            continue
+        stage = cells[0].strip("`").rstrip("/")
+        stages.setdefault(stage, set()).update(re.findall(r"`([\w.]+)`", cells[1]))
+    return stages
+
+
+def unlisted(root: Path, architecture: str) -> list[str]:
+    """Modules on disk that their stage's row in the architecture document does not name,
+    as ``stage/module`` (a package's ``__init__`` and ``__main__`` need no row)."""
+    stages, missing = listed(architecture), []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root).with_suffix("")
+        if relative.name in ("__init__", "__main__"):
+            continue
+        stage = "base" if len(relative.parts) == 1 else relative.parts[0]
+        if relative.name not in stages.get(stage, set()):
+            missing.append(str(relative))
+    return missing
+
+
+def test_no_module_imports_in_a_circle():
+    assert cycles(import_graph(SOURCE)) == []
+
+
+def test_a_circle_is_caught(tmp_path):
+    root = tmp_path / "convnet"
+    (root / "data").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "data" / "__init__.py").write_text("")
+    (root / "data" / "a.py").write_text("from convnet.data import b\n")
+    (root / "data" / "b.py").write_text("def f():\n    from convnet.data.c import g\n")
+    (root / "data" / "c.py").write_text("import convnet.data.a\n")
+    assert cycles(import_graph(root)) == [["convnet.data.a", "convnet.data.b",
+                                           "convnet.data.c"]]
+
+
+def test_architecture_lists_every_module():
+    assert unlisted(SOURCE, ARCHITECTURE.read_text()) == []
+
+
+def test_an_unlisted_module_is_caught(tmp_path):
+    root = tmp_path / "convnet"
+    (root / "plan").mkdir(parents=True)
+    for name in ("__init__.py", "errors.py", "plan/__init__.py", "plan/budget.py",
+                 "plan/new.py", "plan/loop.py"):
+        (root / name).write_text("")
+    table = "| stage | modules | owns |\n| base | `errors` | errors |\n" \
+            "| `plan/` | `budget` | plans |\n| `training/` | `loop` | the loop |\n"
+    assert unlisted(root, table) == ["plan/loop", "plan/new"]  # loop is another stage's
+
+
 def test_every_import_points_down_the_stages():
     assert violations(SOURCE) == []
 
@@ -86,7 +202,9 @@ def test_every_module_belongs_to_a_known_stage():
 
 
 @pytest.mark.parametrize("importer, line, stage", [
-    ("train/loop.py", "from convnet.runs.format import write_run", "runs"),
+    ("training/loop.py", "from convnet.runs.format import write_run", "runs"),
+    ("runs/run.py", "from convnet.plan.start import start_of", "plan"),
+    ("features/copies.py", "    from convnet.plan import start", "plan"),  # inside a function
     ("data/augment.py", "from convnet.network import build", "network"),  # peers
     ("network/model.py", "    from convnet import runs", "runs"),  # inside a function
     ("runs/run.py", "import convnet.explain.report", "explain"),

@@ -29,7 +29,7 @@ DEVICE = os.environ.get("CONVNET_TEST_DEVICE") or ("cuda" if torch.cuda.is_avail
                                                    else None)
 pytestmark = pytest.mark.skipif(DEVICE is None, reason="needs a CUDA GPU (or "
                                 "CONVNET_TEST_DEVICE=cpu to check these tests on a CPU)")
-CHILD = Path(__file__).parent / "runs" / "resume_child.py"
+CHILD = Path(__file__).parent / "make" / "resume_child.py"
 # no augmentation, no dropout, fp32: the CPU and the GPU see the same numbers
 EXACT = dict(data=TINY_DATA, arch=TINY_ARCH, epochs=2, batch_size=16, augment="none",
              precision="fp32", seed=1, ema=0.0, compile="off")

@@ -12,9 +12,10 @@ network, data -> train -> runs -> explain -> cli.
 from convnet import data
 from convnet._version import __version__
 from convnet.errors import ConvnetError, RunError, SpecError
+from convnet.make import TrainResult, train
 from convnet.network import Network, build, format_spec, parse_spec, summarize
-from convnet.runs import Run, TrainResult, list_runs, load, train
-from convnet.train import TrainConfig, callbacks
+from convnet.runs import Run, list_runs, load
+from convnet.training import TrainConfig, callbacks
 
 datasets = data  # the public name since 0.1: convnet.datasets.load("digits")
 

@@ -8,7 +8,7 @@ import io
 from rich.console import Console
 
 from convnet.cli.progress import RichProgress
-from convnet.train.callbacks import EpochStats, TrainStart
+from convnet.training.callbacks import EpochStats, TrainStart
 
 
 def _stats(epoch: int) -> EpochStats:

@@ -22,7 +22,7 @@ def test_runs_lists_finished_and_unfinished_and_resume_finishes(tmp_path, monkey
     common = ["--data", TINY_DATA, "--arch", TINY_ARCH, "--batch-size", "16", "--no-report"]
     assert main(["train", *common, "--epochs", "1", "--out", "runs/done"]) == 0
 
-    from convnet.runs import resume as resume_module  # crash right after epoch 1's checkpoint
+    from convnet.make import resume as resume_module  # crash right after epoch 1's checkpoint
     real = resume_module.Checkpoints.on_epoch_end
 
     def crash(self, stats):

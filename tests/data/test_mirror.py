@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 import convnet
+import convnet.plan
 from convnet.data.dataset import Split
 from convnet.data.fingerprint import detail_side
 from convnet.data.mirror import mirror_check
@@ -38,10 +39,10 @@ def test_left_and_right_arrows_are_told_apart_only_unmirrored():
 def test_a_folder_of_digit_pngs_gets_no_flips_like_the_idx_digits(tmp_path):
     digits = convnet.datasets.load("digits")
     convnet.datasets.export(digits, tmp_path / "pngs", split="train", limit=600)
-    plan = convnet.runs.plan(data=str(tmp_path / "pngs"), epochs=1)
+    plan = convnet.plan.preview(data=str(tmp_path / "pngs"), epochs=1)
     flip = {choice.name: choice for choice in plan.choices}["flip"]
     assert plan.config.flip is False and not flip.given
-    assert convnet.runs.plan(data="digits", epochs=1).config.flip is False
+    assert convnet.plan.preview(data="digits", epochs=1).config.flip is False
 
 
 def _save(pixels: np.ndarray, path) -> None:
@@ -73,7 +74,7 @@ def test_detail_is_measured_only_where_the_planner_could_shrink_the_images(tmp_p
                                                                          monkeypatch):
     from convnet.data import fingerprint, folder_layout
     from convnet.data.fingerprint import KEPT_SIDE, of_layout
-    from convnet.train.planner import BUDGET_SIZE_CAP, SIZE_CAP
+    from convnet.plan.planner import BUDGET_SIZE_CAP, SIZE_CAP
 
     # uniform images up to KEPT_SIDE are kept at their size on every device, budget or not
     assert min([*SIZE_CAP.values(), *BUDGET_SIZE_CAP.values()]) >= KEPT_SIDE

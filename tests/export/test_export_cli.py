@@ -14,7 +14,7 @@ from PIL import Image
 import convnet
 from convnet.cli import main
 from convnet.export import export_onnx, metadata
-from convnet.train import checkpoint
+from convnet.training import checkpoint
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")

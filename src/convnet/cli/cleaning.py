@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
+from convnet.clean.suspects import FOLDS, METHODS
 from convnet.data.preprocess import RESIZE_MODES
-from convnet.runs.suspects import FOLDS, METHODS
 
 
 @click.command("check-data")
@@ -32,9 +32,11 @@ def check_data(data: str, image_size: int | None, resize: str, show_all: bool,
     duplicates) and decoded once, so the next `convnet train` on it starts from the cache.
     """
     from convnet import data as datasets
-    from convnet.cli import _Failed, err, out, render
+    from convnet.cli import render
+    from convnet.cli.console import Failed as _Failed
+    from convnet.cli.console import err, out
     from convnet.cli.progress import scan_bar
-    from convnet.runs import copies
+    from convnet.features import copies
 
     with scan_bar(err) as progress, scan_bar(err, "looking for copies") as searched, \
             scan_bar(err, "ImageNet features") as computed:
@@ -93,9 +95,10 @@ def suspects(source: str, top: int, csv_file: Path | None, sheet: Path | None,
     DATA is anything `train --data` takes; RUN, a run folder, whose data and settings are
     used (and whose report then lists the suspects).
     """
-    from convnet.cli import err, out, render
+    from convnet.clean.suspects import find_suspects
+    from convnet.cli import render
+    from convnet.cli.console import err, out
     from convnet.cli.progress import FoldBar, scan_bar
-    from convnet.runs.suspects import find_suspects
 
     is_run = (Path(source) / "model.json").is_file()
 
@@ -129,6 +132,6 @@ def suspects(source: str, top: int, csv_file: Path | None, sheet: Path | None,
         err.print(f"copied {found.folder} to {fix_into} with {len(moved)} image(s) moved to "
                   "the suggested class", markup=False, soft_wrap=True)
     if is_run:  # the run's page lists the suspects it now has
-        from convnet.cli import _report_after_training
+        from convnet.cli.console import report_after_training
 
-        _report_after_training(Path(source))
+        report_after_training(Path(source))

@@ -35,7 +35,7 @@ def torchrun_train(nproc: int, argv: list[str]) -> int:
 def lost_peer_line(error: RuntimeError) -> str | None:
     """Under torchrun, the one line for a process whose partner died; None for any other
     error."""
-    from convnet.train.distributed import lost_peer, world
+    from convnet.training.distributed import lost_peer, world
 
     reason = lost_peer(error)
     if reason is None:

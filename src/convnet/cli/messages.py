@@ -7,7 +7,7 @@ import re
 from dataclasses import fields
 
 from convnet.cli.options import flag
-from convnet.train.config import TrainConfig
+from convnet.training.config import TrainConfig
 
 # library arguments, beside the config's, that messages name and that are also flags
 _OTHER = ("out", "at", "force", "opset", "batch")

@@ -1,5 +1,5 @@
 """`convnet train`'s options, generated from `TrainConfig`'s fields: their names, types,
-choices, help and defaults are written once, in `convnet.train.config`; and checks of
+choices, help and defaults are written once, in `convnet.training.config`; and checks of
 other commands' arguments."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from convnet.errors import ConvnetError
-from convnet.train.config import TrainConfig, field_kind
+from convnet.training.config import TrainConfig, field_kind
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 

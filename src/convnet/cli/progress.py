@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from convnet.train.callbacks import Callback, EpochStats, TrainStart
+from convnet.training.callbacks import Callback, EpochStats, TrainStart
 
 
 def _percent(value: float | None) -> str:

@@ -18,9 +18,9 @@ from convnet.cli.options import config_from, config_options
 def lr_find_command(plot: Path, **options) -> None:
     """The learning-rate range test on the run these options plan: its loss as the lr
     grows, and the lr where it falls fastest (`--lr find` trains with it)."""
-    from convnet.cli import out
+    from convnet.cli.console import out
     from convnet.explain.plots import lr_sweep
-    from convnet.runs.lr_finder import find_lr
+    from convnet.plan.lr_finder import find_lr
 
     options.pop("lr", None)
     found = find_lr(config_from(options))
@@ -37,7 +37,8 @@ def lr_find_command(plot: Path, **options) -> None:
 def compare_command(runs: tuple[Path, ...], as_csv: bool, plot: Path) -> None:
     """The settings in which RUNS differ, their scores side by side, their curves in one
     PNG."""
-    from convnet.cli import err, out, render
+    from convnet.cli import render
+    from convnet.cli.console import err, out
     from convnet.explain.compare import compare, draw
 
     found = compare(list(runs))
@@ -58,7 +59,7 @@ def compare_command(runs: tuple[Path, ...], as_csv: bool, plot: Path) -> None:
 def studio_command(folder: Path, host: str, port: int, api_key: str | None) -> None:
     """Train in the browser: datasets, training jobs and their models in FOLDER, on a web
     page and a JSON API (docs at /docs). Ctrl-C stops; a running job resumes next time."""
-    from convnet.cli import out
+    from convnet.cli.console import out
     from convnet.studio import studio
 
     out.print(f"studio over {folder}/ on http://{host}:{port}/ (API docs: /docs)",

@@ -203,7 +203,7 @@ def load(data: str | Path = "digits", *, image_size: int | None = None, resize: 
         near: search a folder for near-duplicates too (seconds per 10,000 images, once per
             decode: kept in the cache, and reported by every later load).
         finders: more ways to find near-duplicates when ``near`` (ImageNet features:
-            `convnet.runs.copies`), each kept in the cache like the search.
+            `convnet.features.copies`), each kept in the cache like the search.
         near_progress: called with (done, all) as the near-duplicate search goes.
         options: options for a generated dataset, e.g. ``size=32, seed=1``.
 

@@ -33,6 +33,7 @@ STAGES = (Stage(1, 3, 1, 1, 16), Stage(2, 3, 2, 6, 24), Stage(2, 5, 2, 6, 40),
           Stage(3, 3, 2, 6, 80), Stage(3, 5, 1, 6, 112), Stage(4, 5, 2, 6, 192),
           Stage(1, 3, 1, 6, 320))
 STEM, HEAD = 32, 1280  # Lite keeps these at every size
+SMALLEST = 32  # the image is halved five times: 32 px is 1×1 at its end
 # name: (width multiplier, depth multiplier, the input side it was trained at, dropout)
 SIZES = {"efficientnet-lite0": (1.0, 1.0, 224, 0.2), "efficientnet-lite1": (1.0, 1.1, 240, 0.2),
          "efficientnet-lite2": (1.1, 1.2, 260, 0.3)}

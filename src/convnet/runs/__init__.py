@@ -1,15 +1,12 @@
-"""Runs: the run format, making a run (`train`), loading one (`load`), and the one inference
-path (`Predictor`) that predict, evaluate, the report, export and serving share."""
+"""Runs, the artifact: the run format, run folders and their listing, loading a run (`load`),
+the built-in ``imagenet`` run, and the one inference path (`Predictor`) that predict,
+evaluate, the report, export and serving share. Making a run is `convnet.make`'s."""
 
-from convnet.runs.create import TrainResult, fit, train
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.format import RunRecord, read_run
 from convnet.runs.listing import RunSummary, list_runs
-from convnet.runs.planning import plan
 from convnet.runs.predictor import Prediction, Predictor
 from convnet.runs.run import Run, load
-from convnet.runs.suspects import Suspect, Suspects, find_suspects
 
 __all__ = ["Evaluation", "Prediction", "Predictor", "Run", "RunRecord", "RunSummary",
-           "Suspect", "Suspects", "TrainResult", "find_suspects", "fit", "list_runs", "load",
-           "plan", "read_run", "train"]
+           "list_runs", "load", "read_run"]

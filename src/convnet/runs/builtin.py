@@ -18,7 +18,6 @@ import torch
 from convnet.atomic import write_json
 from convnet.data.augment import Augment
 from convnet.data.cache import cache_dir
-from convnet.data.pixels import Normalization
 from convnet.data.preprocess import Preprocess
 from convnet.errors import RunError
 from convnet.network import build
@@ -33,18 +32,20 @@ from convnet.runs.format import (
     weights_bytes,
     write_run,
 )
-from convnet.train.config import TrainConfig
-from convnet.train.pretrained import SOURCES, imagenet_classes, imagenet_ids, imagenet_weights
+from convnet.training.config import TrainConfig
+from convnet.training.pretrained import (
+    IMAGENET,
+    IMAGENET_ARCH,
+    IMAGENET_NORMALIZATION,
+    SOURCES,
+    imagenet_classes,
+    imagenet_ids,
+    imagenet_weights,
+)
 
-IMAGENET = "imagenet"
-IMAGENET_ARCH = "efficientnet-lite0"
 SIDE = SIZES[IMAGENET_ARCH][2]  # the side its weights were trained at
 BUILTIN_SOURCE = "builtin:"  # DataInfo.source of every built-in run
 SOURCE = f"{BUILTIN_SOURCE}{IMAGENET}"
-# The weights were trained on pixels scaled as (x - 127) / 128 (TensorFlow's EfficientNet-Lite
-# inputs); on the 0..1 scale that is this mean and std for every channel. With ImageNet's own
-# mean/std instead, our logits leave the reference's (bench/RESULTS.md, issue 24).
-IMAGENET_NORMALIZATION = Normalization(torch.full((3,), 127 / 255), torch.full((3,), 128 / 255))
 CENTRE = 0.875  # evaluated on the 224 px centre of a photo resized to 256
 
 

@@ -5,7 +5,7 @@ A run folder::
     model.safetensors   the weights (safetensors: no pickle, ever)
     model.json          a `RunRecord`: spec, classes, input, preprocessing, normalisation,
                         the resolved config, the validation rule, data, metrics, versions
-    metrics.csv         one row per epoch (`convnet.train.callbacks.EpochStats`)
+    metrics.csv         one row per epoch (`convnet.training.callbacks.EpochStats`)
     data_report.json    folder data only: what the scan skipped and why
 
 Training, `Run`, the report and the command line all go through `write_run` / `read_run`
@@ -39,9 +39,9 @@ from convnet.data.pixels import Normalization
 from convnet.data.preprocess import Preprocess
 from convnet.errors import RunError
 from convnet.runs.folders import START
-from convnet.train import checkpoint
-from convnet.train.callbacks import Callback, EpochStats
-from convnet.train.config import TrainConfig
+from convnet.training import checkpoint
+from convnet.training.callbacks import Callback, EpochStats
+from convnet.training.config import TrainConfig
 
 FORMAT = 2  # 2 added "validation"; bump when a change would make old readers misread a run
 READABLE = (1, 2)  # format 1 runs have no "validation": the rule is planned again from config

@@ -10,7 +10,7 @@ from pathlib import Path
 from convnet.errors import ConvnetError
 from convnet.runs.folders import claim_holder, start_settings
 from convnet.runs.format import META
-from convnet.train import checkpoint
+from convnet.training import checkpoint
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,7 @@ def evaluate_sharded(predictor: Predictor, split: Split, rank: int, ranks: int) 
     """`Predictor.evaluate` with ``ranks`` processes each scoring one contiguous part of
     ``split`` (sizes may differ by one: no image is scored twice or padded in), the counts
     summed exactly and the loss as the sum over every image. Every rank gets the result."""
-    from convnet.train.distributed import part, sum_all
+    from convnet.training.distributed import part, sum_all
 
     count = len(split)
     mine = part(count, rank, ranks)

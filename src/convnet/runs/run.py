@@ -11,14 +11,14 @@ import torch
 from convnet import data as datasets
 from convnet.axes import to_chw
 from convnet.data.dataset import Dataset, Split, Validation
-from convnet.data.duplicates import without_copies
+from convnet.data.dedupe import without_copies
 from convnet.data.preprocess import Preprocess, load_image
 from convnet.errors import ConvnetError, RunError
+from convnet.features import copies
 from convnet.network import Network, build
 from convnet.network.arithmetic import Arithmetic, explain_at
 from convnet.network.inside import feature_maps, gradcam
 from convnet.network.shapes import LayerInfo
-from convnet.runs import copies
 from convnet.runs.builtin import BUILTIN_SOURCE, is_builtin, read_builtin
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.format import RunRecord, read_run

@@ -9,7 +9,7 @@ import torch
 
 from convnet.runs.predictor import Prediction, Predictor
 from convnet.runs.run import Run
-from convnet.train.distributed import gather, join, part, world
+from convnet.training.distributed import gather, join, part, world
 
 
 def predict_files(run: Run, paths: list[str | Path], predictor: Predictor | None = None

@@ -185,7 +185,7 @@ def _job_routes(app: FastAPI, api: StudioApi) -> None:
 
     @app.post("/v1/plan", dependencies=guarded)
     async def plan(request: Request) -> dict[str, Any]:
-        from convnet.runs import plan as make_plan
+        from convnet.plan import preview as make_plan
 
         body = await _json(request)
         folder = _dataset(api, str(body.get("dataset", "")))

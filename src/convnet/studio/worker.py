@@ -16,8 +16,8 @@ from typing import Any
 
 from convnet.atomic import write_json
 from convnet.errors import ConvnetError, Interrupted, RunError
-from convnet.train.callbacks import Callback, EpochStats, TrainStart
-from convnet.train.config import TrainConfig
+from convnet.training.callbacks import Callback, EpochStats, TrainStart
+from convnet.training.config import TrainConfig
 
 EVERY = 0.3  # seconds between progress writes inside an epoch
 
@@ -71,7 +71,7 @@ class ProgressFile(Callback):
 def work(root: Path, id: str) -> int:
     """Train (or resume) job ``id`` of the workspace ``root``; the exit status."""
     from convnet.explain.report import report
-    from convnet.runs import train
+    from convnet.make import train
     from convnet.runs.format import read_metrics
     from convnet.studio.workspace import Workspace
 

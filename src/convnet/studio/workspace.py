@@ -22,7 +22,7 @@ from convnet.atomic import unused_path, write_json
 from convnet.data.layout import find_layout
 from convnet.errors import ConvnetError
 from convnet.studio.unzip import ZipRefused, safe_name, unpack
-from convnet.train.config import TrainConfig
+from convnet.training.config import TrainConfig
 
 STATES = ("queued", "running", "finished", "failed", "cancelled")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")

@@ -1,0 +1,30 @@
+"""Where the command line prints: standard output for results, standard error for progress
+and errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+out = Console(highlight=False, soft_wrap=True)  # log lines never break mid-word
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Failed(Exception):
+    """Some inputs failed; the messages were already printed."""
+
+
+def report_after_training(folder: Path) -> None:
+    """The run is saved already: a report that cannot be drawn is a note, not a failure."""
+    from convnet.cli.messages import to_flags
+    from convnet.errors import ConvnetError
+    from convnet.explain.report import report as write_report
+
+    try:
+        result = write_report(folder)
+    except ConvnetError as error:
+        err.print(f"note: no report drawn ({to_flags(str(error))})", soft_wrap=True,
+                  markup=False)
+        return
+    out.print(f"Report: {result.html}")

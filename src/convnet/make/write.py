@@ -1,0 +1,189 @@
+"""Writing a run: from a resolved run (`convnet.plan.resolve`) to a finished run folder.
+
+`make_run` reads top to bottom: the data's report and the plan shown, the run prepared,
+its folder claimed, the epochs trained (checkpointed, stoppable by signals, held to the
+time budget), the test split scored and the run written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from convnet.data.dataset import Dataset
+from convnet.errors import DataError, Interrupted
+from convnet.make import claim
+from convnet.make.record import check_weights, run_record, start_record
+from convnet.make.resume import Checkpoints, StopOnSignals, restore
+from convnet.network import PRESETS
+from convnet.plan.budget import Budget
+from convnet.plan.loading import training_seconds
+from convnet.plan.resolve import Resolved
+from convnet.plan.start import describe
+from convnet.runs.evaluate import Evaluation
+from convnet.runs.folders import RunFolder, choose_run_dir
+from convnet.runs.format import MetricsFile, RunRecord, sha256, weights_bytes, write_run
+from convnet.runs.predictor import Predictor, evaluate_sharded
+from convnet.runs.run import Run
+from convnet.training import checkpoint
+from convnet.training.callbacks import Callback, EarlyStopping, EpochStats, TrainStart
+from convnet.training.config import TrainConfig
+from convnet.training.distributed import barrier, world
+from convnet.training.setup import Prepared
+from convnet.training.threads import CpuThreads
+
+
+@dataclass
+class TrainResult:
+    run: Run
+    path: Path
+    history: list[EpochStats]
+    best_epoch: int
+    test: Evaluation | None
+    seconds: float  # training, evaluation and saving
+    data_seconds: float = 0.0  # loading the data (decode or cache read) before training
+    stopped_early: int | None = None  # the epoch `patience` stopped at, if it did
+
+
+def make_run(resolved: Resolved, out: str | Path | None, callbacks: Sequence[Callback],
+             started: float) -> TrainResult:
+    """Train ``resolved`` and write its run folder (``out``; default under ``runs/``);
+    a time budget counts from ``started`` (a `time.perf_counter` value)."""
+    config, dataset = resolved.config, resolved.dataset
+    _show_data_and_plan(resolved, callbacks)
+    run = resolved.prepare()
+    if resolved.start is not None:
+        notifier(callbacks)(describe(resolved.start, run.head_phase))
+    info = start_record(run, dataset, config, resolved.plan_record)
+    if resolved.resume is not None:
+        folder = claim.reclaim(resolved.resume.folder)
+        restore(run, resolved.resume, config, notifier(callbacks))
+    else:
+        folder = claim.claim(lambda: _wanted(resolved, run, out), out is None, info)
+    _announce(run, dataset, config, folder, callbacks)
+    trained_from = time.perf_counter()
+    early = EarlyStopping(lambda: run.state.best, config.patience)
+    with claim.guarded(folder, new=resolved.resume is None):
+        threads = _train(run, resolved, folder, callbacks, early, info, started)
+        network, test, record = _save(run, resolved, folder, early.stopped_at, info, threads)
+    state = run.state
+    result = TrainResult(Run(network.cpu(), record, folder.path), folder.path, state.history,
+                         state.best.epoch, test, time.perf_counter() - trained_from,
+                         resolved.data_seconds, early.stopped_at)
+    for callback in callbacks:
+        callback.on_train_end(result)
+    return result
+
+
+def _show_data_and_plan(resolved: Resolved, callbacks: Sequence[Callback]) -> None:
+    """The data scan's report and the plan, told to the callbacks before training; with
+    ``strict``, a scan that found problems stops here."""
+    report = resolved.dataset.report
+    if report is not None:
+        for callback in callbacks:
+            callback.on_data_report(report)
+        blocking = report.blocking()
+        if resolved.config.strict and blocking:
+            raise DataError(f"strict=True: the data scan found {len(blocking)} problem(s) "
+                            "(listed above); training did not start. Fix or remove those "
+                            "files, or train without strict to skip them.", report)
+    if resolved.plan is not None:
+        for callback in callbacks:
+            callback.on_plan(resolved.plan)
+
+
+def _wanted(resolved: Resolved, run: Prepared, out: str | Path | None) -> Path:
+    """The folder a new run asks for: ``out``, or ``runs/<data>-<network>-<time>``."""
+    plan = resolved.plan
+    named = run.arch if run.arch in PRESETS else \
+        "auto" if plan and plan.designed else "custom"
+    return choose_run_dir(out, f"{resolved.dataset.name}-{named}")
+
+
+def _announce(run: Prepared, dataset: Dataset, config: TrainConfig, folder: RunFolder,
+              callbacks: Sequence[Callback]) -> None:
+    if world().active:
+        notifier(callbacks)(f"{world().size} processes, {run.batches.batch_size} images "
+                            f"each per step: a global batch of {config.batch_size}")
+    for callback in callbacks:
+        callback.on_train_start(TrainStart(
+            config.epochs, run.batches.steps, len(run.train_split), len(run.val_split or []),
+            len(dataset.test or []), str(run.device),
+            run.arch if run.arch in PRESETS else run.network.spec,
+            run.network.num_params, str(folder.path)))
+
+
+def scorer(run: Prepared, classes: list[str], config: TrainConfig):
+    """Scores a split; under torchrun every rank scores its part and the counts are summed."""
+    here = world()
+
+    def score(network: torch.nn.Module, split) -> Evaluation:
+        predictor = Predictor(network, run.normalization, classes, run.flip_tta,
+                              config.eval_batch_size, run.batches.memory_format)
+        if not here.active:
+            return predictor.evaluate(split)
+        return evaluate_sharded(predictor, split, here.rank, here.size)
+    return score
+
+
+def _train(run: Prepared, resolved: Resolved, folder: RunFolder,
+           callbacks: Sequence[Callback], early: EarlyStopping, info: dict,
+           started: float) -> dict:
+    """The epochs: checkpointed, stoppable by signals, held to the time budget. Returns
+    how the CPU threads were set, for the record."""
+    config, here = resolved.config, world()
+    threads = CpuThreads(config.threads, run.device, notifier(callbacks),
+                         share=here.local_size)
+    saver = Checkpoints(folder.path, run.state, info, config.checkpoint_every)
+    # only the primary process writes; the others train beside it
+    writers = [MetricsFile(folder.path, run.state), *callbacks] if here.primary else []
+    signals = StopOnSignals()  # under torchrun, torchrun stops the processes
+    budget = [] if config.time is None else [Budget(
+        run.loop, config, started + training_seconds(config),
+        resolved.plan.most_epochs if resolved.plan else config.epochs, callbacks)]
+    with threads, (contextlib.nullcontext() if here.active else signals):
+        try:
+            run.loop.run(run.val_split, scorer(run, resolved.dataset.classes, config),
+                         [threads, signals, *budget, saver, *writers, early])
+        except Interrupted:
+            saver.save()  # the state stands after a whole step: resume goes on from it
+            raise
+    return threads.describe()
+
+
+def _save(run: Prepared, resolved: Resolved, folder: RunFolder, stopped_early: int | None,
+          info: dict, threads: dict) -> tuple[torch.nn.Module, Evaluation | None, RunRecord]:
+    """The kept epoch's weights, scored on the test split (by every rank) and written with
+    the run record by the primary process."""
+    config, dataset, here = resolved.config, resolved.dataset, world()
+    network = run.network
+    network.load_state_dict(run.state.best_weights)  # the kept epoch, averaged or not
+    check_weights(network)
+    network = network.to(memory_format=torch.contiguous_format)
+    score = scorer(run, dataset.classes, config)
+    test = None if dataset.test is None else score(network, dataset.test)  # every rank
+    weights = weights_bytes(network)
+    record = run_record(run, dataset, config, test, sha256(weights), stopped_early)
+    if info["plan"] is not None:
+        record = replace(record, plan=info["plan"])
+    record.speed.update({**threads, "processes": here.size})
+    if here.primary:
+        write_run(folder.path, record, weights,
+                  None if dataset.report is None else dataset.report.to_dict())
+        checkpoint.remove(folder.path)
+        folder.release()
+    barrier()  # every rank returns once the run is on disk
+    return network, test, record
+
+
+def notifier(callbacks: Sequence[Callback]):
+    """A function that tells every callback a notice line."""
+    def notify(line: str) -> None:
+        for callback in callbacks:
+            callback.on_notice(line)
+    return notify

@@ -1,0 +1,92 @@
+"""Scratch or ImageNet? For a colour photo folder left to the plan, with the ``pretrained``
+extra installed, both starts are measured briefly on the same validation images and the
+better one is trained.
+
+- from scratch: the scratch plan's network trained for a fifth of its planned epochs (a
+  whole short schedule), its best validation accuracy;
+- from ImageNet: the new head fitted alone on the body's features, as the fine-tuning run
+  does first anyway (the features are cached, so the chosen run reuses them), its
+  validation accuracy.
+
+Both are lower bounds of what the full runs reach; the brief scratch run falls further
+short, so a tie goes to fine-tuning. Nothing is measured when any option that decides the
+start (``arch``, ``init``, ``init='scratch'`` included) is given, for grayscale, small
+(under 64 px) or built-in data, under torchrun, or without the extra.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from convnet import data as datasets
+from convnet.plan.resolve import brief, resolve
+from convnet.runs.builtin import IMAGENET
+from convnet.runs.predictor import Predictor
+from convnet.training.config import TrainConfig
+from convnet.training.distributed import world
+from convnet.training.pretrained import SOURCES
+
+BRIEF_SHARE = 5  # the brief scratch run trains 1/5 of the planned epochs
+PHOTO_SIDE = 64  # median shorter side from which a folder counts as photos
+
+
+def applies(config: TrainConfig) -> bool:
+    """Whether the plan should weigh fine-tuning for this config's data."""
+    if config.init is not None or config.arch != "auto" or world().active:
+        return False
+    if importlib.util.find_spec(SOURCES["efficientnet-lite0"].module) is None:
+        return False
+    layout = datasets.folder_layout(config.data)
+    if layout is None:
+        return False
+    from convnet.data.fingerprint import of_layout
+
+    found = of_layout(layout)
+    return found.channels == 3 and found.shorter_sides[1] >= PHOTO_SIDE
+
+
+def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -> TrainConfig:
+    """``config`` as it is (scratch) or with ``init='imagenet'``, whichever measured better."""
+    began = time.perf_counter()
+    scratch = _scratch_score(config, started)
+    tuned_config = replace(config, init=IMAGENET)
+    tuned = _finetune_score(tuned_config, started)
+    seconds = time.perf_counter() - began
+    if tuned >= scratch:
+        notify(f"the plan fine-tunes ImageNet weights: measured on the validation images, "
+               f"their new head alone scores {tuned:.1%} against {scratch:.1%} for a brief "
+               f"run from scratch (1/{BRIEF_SHARE} of its epochs); {seconds:.0f} s to tell "
+               f"(init=scratch skips this)")
+        return tuned_config
+    notify(f"the plan trains from scratch: a brief run from scratch scores {scratch:.1%} on "
+           f"the validation images against {tuned:.1%} for an ImageNet head; "
+           f"{seconds:.0f} s to tell")
+    return config
+
+
+def _scratch_score(config: TrainConfig, started: float) -> float:
+    resolved = resolve(config, started=started)
+    planned = resolved.config.epochs
+    run = brief(resolved, max(2, round(planned / BRIEF_SHARE))).prepare()
+    if run.val_split is None:
+        return 0.0
+    state = run.loop.run(run.val_split, _scorer(run, resolved.dataset.classes))
+    return float(state.best.val_acc or 0.0)
+
+
+def _finetune_score(config: TrainConfig, started: float) -> float:
+    resolved = resolve(config, started=started)
+    run = resolved.prepare()  # fits the head on cached features
+    if run.val_split is None:
+        return 0.0
+    return _scorer(run, resolved.dataset.classes)(run.network, run.val_split).accuracy
+
+
+def _scorer(run, classes: list[str]):
+    def score(network, split):
+        return Predictor(network, run.normalization, classes, False,
+                         memory_format=run.batches.memory_format).evaluate(split)
+    return score

@@ -1,0 +1,107 @@
+"""The plan for fine-tuning trained weights (``init``): image size, batch, epochs, learning
+rate, augmentation and weight averaging, from the data and this machine's measured speed.
+
+- image size: the largest of `SIDES` whose epochs fit the budget (300 s on a CPU without
+  --time), measured with the probe from the smallest up; trained weights see the photo at
+  its own scale, so the images' detail does not cap it as it does from scratch;
+- epochs: 3 at 1,000 training images, more for fewer (3·sqrt(1000/n), 3..12), cut to fit;
+- batch 32 (64 on a GPU), lr 5e-4 for the head at batch 32 scaled with sqrt(batch/32), the
+  body at `body_lr` of it; light augmentation (shifts and flips): with a few epochs from
+  trained features, strong augmentation costs more than it gives (bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from convnet.data.fingerprint import Fingerprint
+from convnet.plan.planner import (
+    DEFAULT_BUDGET,
+    OVERHEAD,
+    Choice,
+    Plan,
+    Probe,
+    human_seconds,
+    trained_images,
+)
+from convnet.training.config import FINETUNE_BATCH, FINETUNE_LR, TrainConfig
+
+SIDES = (96, 128, 160, 192, 224)
+BATCH = {"cpu": 32, "cuda": 64}
+PROBE_BATCH = 8
+UNTIMED_SHARE = 0.7
+FORWARD_SHARE = 0.3  # a forward pass costs about this share of a training step
+
+
+def finetune_epochs(trained: int) -> int:
+    return int(min(12, max(3, round(3 * math.sqrt(1000 / max(1, trained))))))
+
+
+def make_finetune_plan(fp: Fingerprint, config: TrainConfig, device: str,
+                       probe: Probe | None, budget: float | None = None,
+                       resizable: bool = False) -> Plan:
+    """Fill in the options of ``config`` left unset, for a run that starts from ``init``."""
+    trained = trained_images(fp, config.val_split)
+    batch = config.batch_size or min(BATCH[device], max(1, trained))
+    target = config.epochs or finetune_epochs(trained)
+    # without --time, a share of the default: scoring the test split and the report run at
+    # the planned size too, which costs far more with this network than with a small one
+    limit = budget if config.time else DEFAULT_BUDGET[device] * UNTIMED_SHARE
+    sides = [config.image_size] if config.image_size else \
+        list(SIDES) if resizable else [None]
+    side, seconds = sides[0], None
+    for candidate in sides:
+        estimate = _seconds(fp, config, probe, candidate, batch, trained, target)
+        if estimate is not None and estimate > limit and candidate != sides[0]:
+            break
+        side, seconds = candidate, estimate
+    shown = f"{side} px" if side else "the data's own size"
+    why = "given" if config.image_size else \
+        "the largest that fits the budget" if seconds is not None else \
+        "the images' own size" if side is None else "the default without a speed probe"
+    epochs = config.epochs or target
+    if config.epochs is None and seconds is not None and seconds > limit:
+        epochs = max(1, math.floor(target * limit / seconds))
+    lr = config.lr if config.lr is not None else \
+        float(f"{FINETUNE_LR[config.optimizer] * math.sqrt(batch / FINETUNE_BATCH):.3g}")
+    steps = math.ceil(trained / batch)
+    ema = config.ema if config.ema is not None else min(0.999, max(0.5, 1 - 1 / steps))
+    augment = "light" if config.augment == "auto" else config.augment
+    choices = [
+        Choice("image_size", shown, why, config.image_size is not None),
+        Choice("arch", config.arch if len(config.arch) < 24 else "the run's network",
+               f"the network init={config.init} was trained as"),
+        Choice("batch_size", str(batch), "given" if config.batch_size else
+               f"fine-tuning on {device.upper()}", config.batch_size is not None),
+        Choice("epochs", str(epochs), "given" if config.epochs else
+               f"3·sqrt(1000/{trained:,} images), within 3-12"
+               + ("" if epochs == target else f", cut to fit {human_seconds(limit)}"),
+               config.epochs is not None),
+        Choice("augment", f"{augment} augmentation", "given" if config.augment != "auto"
+               else "a few epochs from trained features", config.augment != "auto"),
+        Choice("lr", f"{lr:.3g}", "given" if config.lr is not None else
+               f"{FINETUNE_LR[config.optimizer]:g} × sqrt(batch / {FINETUNE_BATCH}) for the "
+               "head, 0.2 of it for the body", config.lr is not None),
+        Choice("ema", f"{ema:.3f}", "given" if config.ema is not None else
+               f"weights averaged over ~1 epoch ({steps} steps)", config.ema is not None),
+    ]
+    planned = replace(config, image_size=side, epochs=epochs, batch_size=batch, lr=lr,
+                      ema=ema, augment=augment)
+    total = None if seconds is None else seconds * epochs / target
+    return Plan(fp, planned, choices, total, budget if config.time else None, device,
+                epochs if config.epochs is not None or not config.time else 2 * target)
+
+
+def _seconds(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: int | None,
+             batch: int, trained: int, epochs: int) -> float | None:
+    """Features once, then ``epochs`` of training and validation, at ``side``."""
+    if probe is None:
+        return None
+    height, width = (side, side) if side else (fp.uniform or (fp.shorter_sides[1],) * 2)
+    # a small probe batch: a few steps of EfficientNet at 192 px take seconds each here
+    per_image = probe(config.arch, (height, width, 3), fp.classes, min(batch, PROBE_BATCH)) \
+        * OVERHEAD
+    validation = 0 if fp.has_val else fp.train_images - trained
+    features = per_image * FORWARD_SHARE * trained
+    return features + epochs * per_image * (trained + validation * FORWARD_SHARE)

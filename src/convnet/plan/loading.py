@@ -1,0 +1,134 @@
+"""Planning a run: the data's fingerprint, this machine's speed and the user's options become
+one `Plan` (`convnet.plan.planner`), in two steps around loading the data.
+
+1. Before a folder is decoded: its size (from file headers and a few decoded samples), so
+   that it is decoded once at the planned size.
+2. With the data loaded: the network, batch, epochs within the time left, augmentation, and
+   flips from a check of the images themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+
+import torch
+
+from convnet import data as datasets
+from convnet.data.dataset import Dataset
+from convnet.data.dedupe import without_copies
+from convnet.data.fingerprint import of_dataset, of_layout
+from convnet.data.mirror import mirror_check
+from convnet.data.preprocess import Preprocess
+from convnet.data.scan import Progress
+from convnet.features import copies
+from convnet.plan.finetune import make_finetune_plan
+from convnet.plan.planner import Plan, decide_flips, make_plan, probe_on
+from convnet.training.config import TrainConfig, parse_time
+from convnet.training.setup import pick_device
+
+DECODE_SECONDS = 0.004  # per file and core, for a photo of a few hundred px (bench/folder_data)
+RESERVE, RESERVE_SECONDS = 0.04, 1.0  # kept from a budget for the test score and saving
+
+
+def training_seconds(config: TrainConfig) -> float | None:
+    """The part of the time budget that training may use (None: no budget)."""
+    if config.time is None:
+        return None
+    return parse_time(config.time) * (1 - RESERVE) - RESERVE_SECONDS
+
+
+def _probe(config: TrainConfig, device: torch.device, resizable: bool):
+    """The speed probe, or None where no choice depends on speed (epochs given, no budget,
+    the size fixed): then planning costs nothing measurable."""
+    if config.epochs is not None and config.time is None and \
+            (config.image_size is not None or not resizable):
+        return None
+    return probe_on(device, config.precision)
+
+
+def before_loading(config: TrainConfig, started: float) -> Plan | None:
+    """The plan for a folder whose image size is not given (None for any other data)."""
+    if config.image_size is not None:
+        return None
+    layout = datasets.folder_layout(config.data)
+    if layout is None:
+        return None
+    device = pick_device(config.device)
+    left = None
+    if config.time is not None:  # what decoding every file will take comes off the budget
+        decode = len(layout.entries) * DECODE_SECONDS / (os.cpu_count() or 1)
+        left = training_seconds(config) - decode - (time.perf_counter() - started)
+    fingerprint = of_layout(layout)
+    return _planner(config)(fingerprint, config, device.type, _probe(config, device, True),
+                            left, resizable=True)
+
+
+def _planner(config: TrainConfig):
+    """From scratch, or fine-tuning trained weights."""
+    return make_finetune_plan if config.fine_tunes else make_plan
+
+
+def with_data(dataset: Dataset, config: TrainConfig, started: float,
+              before: Plan | None = None) -> Plan:
+    """The full plan for loaded data; the time left is the budget less what has passed."""
+    device = pick_device(config.device)
+    budget = training_seconds(config)
+    left = None if budget is None else budget - (time.perf_counter() - started)
+    fingerprint = of_dataset(dataset)
+    if before is not None:  # the folder's own sizes, and the size planned from them
+        fingerprint = before.fingerprint
+        config = replace(config, image_size=before.config.image_size)
+    plan = _planner(config)(fingerprint, config, device.type, _probe(config, device, False),
+                            left)
+    if before is not None:
+        plan.choices[0] = before.choices[0]
+    check = mirror_check(dataset.train, len(dataset.classes), config.seed) \
+        if config.flip is None else None
+    return decide_flips(plan, check)
+
+
+def load(config: TrainConfig, before: Plan | None, progress: Progress | None = None,
+         channels: int | None = None, notice=None) -> Dataset:
+    """``config``'s data; a folder planned `before_loading` to a size is decoded at it with
+    the channels its fingerprint read (its headers are not read again).
+
+    ``channels``: what the network needs (trained weights' input); grayscale images are
+    then replicated to three channels, and ``notice`` told so.
+    """
+    side = None if before is None else before.config.image_size
+    if side is None:  # not a folder, a size given, or images of one size kept as they are
+        dataset = datasets.load(config.data, image_size=config.image_size,
+                                resize=config.resize, progress=progress, near=config.dedupe,
+                                finders=copies.finders())
+        found = dataset.input_shape[2]
+    else:
+        found = before.fingerprint.channels
+        preprocess = Preprocess(side, side, channels or found, config.resize)
+        dataset = datasets.load(config.data, preprocess=preprocess, progress=progress,
+                                near=config.dedupe,
+                                finders=copies.finders())
+    if config.dedupe:
+        dataset = _deduped(dataset, notice)
+    if channels == 3 and found == 1 and notice is not None:
+        notice("the images are grayscale: each is replicated to three channels for the "
+               "trained colour network")
+    return dataset if channels is None else datasets.with_channels(dataset, channels)
+
+
+def _deduped(dataset: Dataset, notice) -> Dataset:
+    """``dataset`` without its evaluation images that copy training ones (``dedupe``)."""
+    dataset, dropped = without_copies(dataset)
+    if notice is not None:
+        said = ", ".join(f"{count:,} {split}" for split, count in dropped.items()
+                         if split != "train")
+        extra = dropped.get("train")
+        kept = f"; kept one of each group of copies in train ({extra:,} dropped)" \
+            if extra else ""
+        notice(f"dedupe: dropped {said or 'no validation or test'} image(s) that copy "
+               f"training images{kept}" if dropped else
+               "dedupe: no validation or test image copies a training image"
+               if dataset.report is not None else
+               "dedupe: this data has no file scan to find copies in; nothing dropped")
+    return dataset

@@ -1,0 +1,294 @@
+"""A training plan derived from the data's fingerprint and this machine, as nnU-Net derives
+its configuration from a dataset: image size, network, batch, epochs, augmentation,
+learning rate, weight averaging and flips. Every option the user gave is kept as given.
+
+The rules, and the measurements behind them (bench/RESULTS.md, "The planner"):
+
+- image size (folders only): the largest of `SIZES` that the images' own detail (twice it
+  under --time), the device's cap and the time budget allow; tensor datasets keep their
+  size, and so do folders of one image size that the cap and the detail allow;
+- network: `convnet.network.design` for that size;
+- batch: about 1/32 of the training images, a power of two from 16 to 128 (512 on a GPU):
+  small datasets get more, smaller steps;
+- epochs: 14 at digits' 7,200 training images, growing with 1/sqrt(images) for fewer (small
+  datasets need more passes), within 10..300, and cut to what fits the budget;
+- augmentation: strong below 200 images per class (from 16 px up), light otherwise;
+- learning rate: AdamW's 8e-3 at batch 128, scaled with the square root of the batch;
+- weight averaging: a horizon of one epoch, turned into the per-step decay;
+- flips: `convnet.data.mirror` decides from the images whether a mirror image keeps its class.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+
+from convnet.data.fingerprint import Fingerprint
+from convnet.data.mirror import MirrorCheck
+from convnet.network import PRESETS, resolve_arch
+from convnet.network.design import stages_for
+from convnet.training.config import DEFAULT_LR, TrainConfig
+
+SIZES = (16, 24, 32, 48, 64, 96, 128, 160, 224)
+SIZE_CAP = {"cpu": 64, "cuda": 128}  # largest planned side without --time
+BUDGET_SIZE_CAP = {"cpu": 128, "cuda": 224}  # ... and with --time
+DEFAULT_BUDGET = {"cpu": 300.0, "cuda": 120.0}  # seconds a plan aims at without --time
+REFERENCE_IMAGES, REFERENCE_EPOCHS = 7200, 14  # digits: 14 epochs reach 99%
+STRONG_BELOW = 200  # images per class under which augmentation is strong
+MOST_BATCH = {"cpu": 128, "cuda": 512}
+OVERHEAD = 1.25  # measured steps to real epochs: batching, augmentation, validation
+
+Probe = Callable[[str, tuple[int, int, int], int, int], float]  # -> seconds per image
+
+
+@dataclass
+class Choice:
+    """One planned setting: its value as shown, and why."""
+
+    name: str
+    value: str
+    reason: str
+    given: bool = False  # the user set it; the plan kept it
+
+
+@dataclass
+class Plan:
+    """The resolved config and how each choice was made."""
+
+    fingerprint: Fingerprint
+    config: TrainConfig  # every planned option filled in
+    choices: list[Choice] = field(default_factory=list)
+    seconds: float | None = None  # estimated training time
+    budget: float | None = None  # seconds, from `time`
+    device: str = "cpu"
+    most_epochs: int = 0  # what a time budget may raise the epochs to, measured as it runs
+
+    @property
+    def designed(self) -> bool:
+        """Whether the network is `design`'s (``arch`` was auto)."""
+        return any(c.name == "arch" and not c.given for c in self.choices)
+
+    def headline(self) -> str:
+        """'planned from 2,000 colour training images of 120-400 px, 2 classes: 64 px, ...'"""
+        parts = [c.value if c.name != "epochs" else f"{c.value} epochs" for c in self.choices
+                 if c.name in ("image_size", "arch", "epochs", "augment")]
+        where = "this GPU" if self.device == "cuda" else "this CPU"
+        tail = f" — ~{human_seconds(self.seconds)} on {where}" if self.seconds else ""
+        return f"planned from {self.fingerprint.describe()}: {', '.join(parts)}{tail}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint.to_dict(), "device": self.device,
+                "budget_seconds": self.budget, "estimate_seconds": self.seconds,
+                "choices": [vars(choice) for choice in self.choices]}
+
+
+def human_seconds(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def target_epochs(train_images: int) -> int:
+    """Passes a dataset of this size needs: more for fewer images."""
+    scale = math.sqrt(REFERENCE_IMAGES / max(1, train_images))
+    return int(min(300, max(10, round(REFERENCE_EPOCHS * scale))))
+
+
+def batch_for(train_images: int, device: str) -> int:
+    power = 2 ** round(math.log2(max(1, train_images / 32)))
+    return int(min(MOST_BATCH[device], max(16, power), max(1, train_images)))
+
+
+def trained_images(fp: Fingerprint, val_split: float) -> int:
+    """Training images left once validation is held out."""
+    return fp.train_images if fp.has_val else max(1, round(fp.train_images * (1 - val_split)))
+
+
+@dataclass
+class _Shape:
+    """One candidate: the input it trains on, its network and how long an epoch takes."""
+
+    input_shape: tuple[int, int, int]
+    arch: str
+    epoch_seconds: float | None
+
+
+def _candidates(fp: Fingerprint, config: TrainConfig, device: str, resizable: bool,
+                budgeted: bool) -> tuple[list[int | None], str]:
+    """Sides to weigh, largest first (None: the images' own size), and the reason their top
+    is where it is."""
+    if config.image_size is not None:
+        return [config.image_size], "given"
+    if not resizable:
+        return [None], "the data's own size"
+    middle = fp.shorter_sides[1]
+    cap = (BUDGET_SIZE_CAP if budgeted else SIZE_CAP)[device]
+    detail = fp.detail
+    # With a budget, up to twice the detail: a network at a larger side keeps more
+    # positions through its stages (tuning-set CIFAR photos: +0.5 to +3.3 points at 64 px
+    # over 24-32 px, for 3-7x the time), and the budget then decides what fits.
+    room = None if detail is None else (2 * detail if budgeted else detail)
+    if fp.uniform is not None and max(fp.uniform) <= cap and \
+            (room is None or room >= min(fp.uniform)):
+        # kept as they are, unless the budget needs them smaller
+        return [None, *sorted((s for s in SIZES if s < min(fp.uniform)), reverse=True)], \
+            "every image has this size"
+    top = min(cap, middle, room or middle)
+    if room == top:
+        why = (f"the images hold no finer detail than {detail} px" if room == detail else
+               f"twice the images' {detail} px of detail, as the budget allows")
+    elif top == middle:
+        why = f"the median shorter side is {middle} px"
+    else:
+        why = f"{cap} px is the {device.upper()} cap{'' if budgeted else ' without --time'}"
+    sizes = [s for s in SIZES if s <= top] or [max(1, top)]
+    return sorted(sizes, reverse=True), why
+
+
+def _shape(fp: Fingerprint, side: int | None) -> tuple[int, int, int]:
+    if side is None:
+        height, width = fp.uniform or (fp.shorter_sides[1],) * 2
+        return height, width, fp.channels
+    return side, side, fp.channels
+
+
+def _measure(fp: Fingerprint, config: TrainConfig, device: str, probe: Probe | None,
+             side: int | None, batch: int, trained: int) -> _Shape:
+    shape = _shape(fp, side)
+    arch = resolve_arch(config.arch, shape, device)
+    if probe is None:
+        return _Shape(shape, arch, None)
+    per_image = probe(arch, shape, fp.classes, batch) * OVERHEAD
+    validation = 0 if fp.has_val else fp.train_images - trained
+    return _Shape(shape, arch, per_image * (trained + validation / 3))
+
+
+def make_plan(fp: Fingerprint, config: TrainConfig, device: str, probe: Probe | None,
+              budget: float | None = None, resizable: bool = False) -> Plan:
+    """Fill in every option of ``config`` left unset (None, ``auto``) from the fingerprint.
+
+    Args:
+        probe: measures seconds per image for (arch, input shape, classes, batch); None
+            skips timing (no time estimate; the epochs then follow the data size alone).
+        budget: seconds left for training when ``config.time`` is set.
+        resizable: the images can be decoded at any size (folder data).
+    """
+    trained = trained_images(fp, config.val_split)
+    choices: list[Choice] = []
+    batch = config.batch_size or batch_for(trained, device)
+    choices.append(Choice("batch_size", str(batch), "given" if config.batch_size else
+                          f"~1/32 of {trained:,} images, within 16-{MOST_BATCH[device]}",
+                          config.batch_size is not None))
+    target = config.epochs or target_epochs(trained)
+    limit = budget if config.time else DEFAULT_BUDGET[device]
+    sides, why = _candidates(fp, config, device, resizable, config.time is not None)
+    chosen = None
+    for side in sides:
+        chosen = _measure(fp, config, device, probe, side, batch, trained)
+        if chosen.epoch_seconds is None or chosen.epoch_seconds * target <= limit:
+            break
+    assert chosen is not None
+    epochs, epochs_reason = _epochs(config, target, trained, chosen.epoch_seconds, limit)
+    height, width, _ = chosen.input_shape
+    size_text = f"{height} px" if height == width else f"{height}×{width} px"
+    if config.image_size is None and side != sides[0]:
+        top = "the images' own size" if sides[0] is None else f"{sides[0]} px"
+        why = f"{why}; {top} would not fit {human_seconds(limit)}"
+    choices.insert(0, Choice("image_size", size_text, why, config.image_size is not None))
+    choices.insert(1, _arch_choice(config, chosen))
+    choices.append(Choice("epochs", str(epochs), epochs_reason, config.epochs is not None))
+    planned = _training_options(fp, config, chosen, batch, epochs, trained, choices)
+    planned = replace(planned, image_size=side)  # None: the data's own size
+    seconds = None if chosen.epoch_seconds is None else chosen.epoch_seconds * epochs
+    most = epochs if config.epochs is not None or not config.time else 2 * target
+    return Plan(fp, planned, choices, seconds, budget if config.time else None, device,
+                max(most, epochs))
+
+
+def _arch_choice(config: TrainConfig, chosen: _Shape) -> Choice:
+    height, width, _ = chosen.input_shape
+    if config.arch != "auto":
+        return Choice("arch", chosen.arch if len(chosen.arch) < 24 else "a spec", "given",
+                      True)
+    if chosen.arch in PRESETS:
+        return Choice("arch", f"{chosen.arch} preset", "measured best on small grayscale "
+                      "images (digits)")
+    stages = stages_for(min(height, width))
+    return Choice("arch", f"{stages} conv stages", f"as deep as {min(height, width)} px "
+                  "allows, then global average pooling")
+
+
+def _epochs(config: TrainConfig, target: int, trained: int, epoch_seconds: float | None,
+            limit: float) -> tuple[int, str]:
+    if config.epochs is not None:
+        return config.epochs, "given"
+    reason = f"more passes for fewer images ({trained:,})"
+    if epoch_seconds is None:
+        return target, reason
+    fits = int(limit // max(epoch_seconds, 1e-9))
+    if config.time and fits > target:
+        most = min(fits, 2 * target)
+        return most, f"{most} fit the {human_seconds(limit)} left (the data asks {target})"
+    if fits < target:
+        return max(1, fits), (f"cut from {target} to fit {human_seconds(limit)} "
+                              f"({human_seconds(epoch_seconds)} an epoch)")
+    return target, reason
+
+
+def _training_options(fp: Fingerprint, config: TrainConfig, chosen: _Shape, batch: int,
+                      epochs: int, trained: int, choices: list[Choice]) -> TrainConfig:
+    """Augmentation, learning rate and weight averaging, added to ``choices``."""
+    side = min(chosen.input_shape[:2])
+    augment = config.augment
+    if augment == "auto":
+        strong = fp.smallest_class < STRONG_BELOW and side >= 16
+        augment = "strong" if strong else "light"
+        reason = (f"{fp.smallest_class} images in the smallest class (< {STRONG_BELOW})"
+                  if strong else "enough images per class" if side >= 16 else
+                  f"{side} px is too small for crops and cutout")
+    else:
+        reason = "given"
+    choices.append(Choice("augment", f"{augment} augmentation", reason,
+                          config.augment != "auto"))
+    lr = config.lr if config.lr is not None else \
+        float(f"{DEFAULT_LR[config.optimizer] * math.sqrt(batch / 128):.3g}")
+    choices.append(Choice("lr", f"{lr:.3g}", "given" if config.lr is not None else
+                          f"{DEFAULT_LR[config.optimizer]:g} × sqrt(batch / 128)",
+                          config.lr is not None))
+    steps = math.ceil(trained / batch)
+    ema = config.ema if config.ema is not None else min(0.999, max(0.5, 1 - 1 / steps))
+    choices.append(Choice("ema", f"{ema:.3f}", "given" if config.ema is not None else
+                          f"weights averaged over ~1 epoch ({steps} steps)",
+                          config.ema is not None))
+    return replace(config, arch=chosen.arch, epochs=epochs, batch_size=batch, lr=lr, ema=ema,
+                   augment=augment)
+
+
+def decide_flips(plan: Plan, check: MirrorCheck | None) -> Plan:
+    """Set ``flip`` (and so flip test-time averaging) from the mirror check of the images."""
+    config = plan.config
+    if config.flip is not None:
+        plan.choices.append(Choice("flip", "flips" if config.flip else "no flips", "given",
+                                   True))
+        return plan
+    if config.augment == "none":
+        flips, reason = False, "augment none"
+    else:
+        flips = True if check is None else check.flips_ok
+        reason = "no images to check" if check is None else check.reason()
+    plan.choices.append(Choice("flip", "flips" if flips else "no flips", reason))
+    plan.config = replace(config, flip=flips)
+    return plan
+
+
+def probe_on(device: torch.device, precision: str) -> Probe:
+    """The probe for ``device``: `convnet.plan.probe.seconds_per_image` there."""
+    from convnet.plan.probe import seconds_per_image
+
+    def probe(arch: str, shape: tuple[int, int, int], classes: int, batch: int) -> float:
+        return seconds_per_image(arch, shape, classes, batch, device, precision)
+    return probe

@@ -1,0 +1,109 @@
+"""How fast a network trains here: a few timed steps on random images, before any data.
+
+The planner asks it for each image size it weighs, so that a plan's epochs and its time
+estimate come from this machine, not from a table. Each measurement is also kept in the
+cache (``probes/speeds.json``), keyed by the machine (processor, threads, torch), and the
+fastest one seen is what the plan uses: the same command then plans the same on the same
+machine, and a moment when something else shared the CPU does not shrink every later plan.
+Delete that file to measure afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from contextlib import suppress
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from convnet.atomic import write_json
+from convnet.data.cache import cache_dir
+from convnet.errors import DiskFull
+from convnet.network import build
+from convnet.training.speed import autocast, autocast_dtype, fused_options
+
+WARMUP, MIN_STEPS, MIN_SECONDS = 2, 3, 0.25
+
+
+@lru_cache(maxsize=64)  # a folder's plan weighs its size before decoding and again after
+def seconds_per_image(arch: str, input_shape: tuple[int, int, int], classes: int,
+                      batch_size: int, device: torch.device, precision: str = "auto") -> float:
+    """Seconds one training step takes per image (forward, backward, AdamW): the faster of
+    this measurement and the fastest stored for this machine and these arguments.
+
+    Measured once per process for each set of arguments; torch's global random state is
+    left as it was.
+    """
+    measured = _measure(arch, input_shape, classes, batch_size, device, precision)
+    key = json.dumps([_machine(device), arch, list(input_shape), classes, batch_size,
+                      precision])
+    return _fastest(key, measured)
+
+
+def _measure(arch: str, input_shape: tuple[int, int, int], classes: int, batch_size: int,
+             device: torch.device, precision: str) -> float:
+    """Two warm-up steps, then steps until ``MIN_STEPS`` and ``MIN_SECONDS`` both pass."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        network = build(arch, input_shape, classes).to(device)
+        network = network.to(memory_format=torch.channels_last)
+        optimizer = torch.optim.AdamW(network.parameters(), lr=1e-3, **fused_options(device))
+        height, width, channels = input_shape
+        x = torch.rand(batch_size, channels, height, width, device=device)  # (B, C, H, W)
+        x = x.to(memory_format=torch.channels_last)
+        y = torch.randint(0, classes, (batch_size,), device=device)
+        dtype = autocast_dtype(precision, device)
+        steps, started = 0, 0.0
+        while steps < WARMUP + MIN_STEPS or time.perf_counter() - started < MIN_SECONDS:
+            if steps == WARMUP:
+                _sync(device)
+                started = time.perf_counter()
+            with autocast(device, dtype):
+                loss = F.cross_entropy(network(x).float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            steps += 1
+        _sync(device)
+    return (time.perf_counter() - started) / ((steps - WARMUP) * batch_size)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _machine(device: torch.device) -> str:
+    """What a speed depends on besides the arguments: the chip, the threads, torch."""
+    chip = torch.cuda.get_device_name(device) if device.type == "cuda" else _processor()
+    return f"{device.type}|{chip}|{torch.get_num_threads()} threads|torch {torch.__version__}"
+
+
+def _processor() -> str:
+    try:  # Linux names the model here; platform.processor() is often empty there
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _fastest(key: str, measured: float) -> float:
+    """The faster of ``measured`` and the stored speed for ``key``, which it becomes."""
+    path = cache_dir("probes") / "speeds.json"
+    try:
+        stored = json.loads(path.read_text())
+        stored = stored if isinstance(stored, dict) else {}
+    except (OSError, ValueError):  # none yet, or damaged: measure afresh
+        stored = {}
+    best = stored.get(key)
+    if isinstance(best, (int, float)) and 0 < best <= measured:
+        return float(best)
+    stored[key] = measured
+    with suppress(OSError, DiskFull):  # a read-only or full cache: plan from this one
+        write_json(path, stored)
+    return measured

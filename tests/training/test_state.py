@@ -1,0 +1,67 @@
+"""TrainState holds everything a run needs to go on: saved after epoch 2 and put back into
+freshly built objects, training on gives the same weights, bit for bit, as never stopping."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from convnet import data as datasets
+from convnet.training import TrainConfig, prepare
+
+DATA = "shapes:size=12,train=30,test=5"
+CONFIG = dict(data=DATA, arch="conv6k3-bn-relu-maxpool2-dropout0.3-fc16-relu-fc", epochs=4,
+              batch_size=16, augment="strong", ema=0.9, seed=3, val_split=0.2)
+
+
+def _score(network, split):
+    class Scores:
+        loss, accuracy = 0.0, float(split.labels.float().mean())  # any stand-in number
+    return Scores()
+
+
+def _trained(epochs_first: int | None) -> dict[str, torch.Tensor]:
+    """Train CONFIG's epochs; with ``epochs_first``, stop there, save the state, build
+    everything anew (its generators moved on, so nothing carries over by accident) and go
+    on from the saved state."""
+    dataset = datasets.load(DATA)
+    config = TrainConfig(**CONFIG)
+    run = prepare(dataset, config)
+    if epochs_first is not None:
+        run.loop.epochs = epochs_first
+        run.loop.run(run.val_split, _score)
+        saved = copy.deepcopy(run.state.state_dict())
+        run = prepare(dataset, config)  # fresh objects: initial weights, epoch 0
+        torch.rand(100)  # move the global generator on: the state must restore it
+        run.state.generator.manual_seed(99)  # and the batch generator
+        run.state.load_state_dict(saved)
+    run.loop.run(run.val_split, _score)
+    assert run.state.epoch == CONFIG["epochs"] and len(run.state.history) == CONFIG["epochs"]
+    return {**run.state.network.state_dict(), **{f"best.{k}": v for k, v in
+                                                  run.state.best_weights.items()}}
+
+
+def test_a_state_put_back_trains_on_to_identical_weights():
+    whole, resumed = _trained(None), _trained(2)
+    assert whole.keys() == resumed.keys()
+    for name in whole:
+        assert torch.equal(whole[name], resumed[name]), name
+
+
+def test_the_state_dict_holds_only_tensors_and_plain_values():
+    run = prepare(datasets.load(DATA), TrainConfig(**{**CONFIG, "epochs": 1}))
+    run.loop.run(run.val_split, _score)
+
+    def plain(value) -> bool:
+        if isinstance(value, dict):
+            return all(isinstance(k, str | int) and plain(v) for k, v in value.items())
+        if isinstance(value, list | tuple):
+            return all(plain(v) for v in value)
+        return value is None or isinstance(value, torch.Tensor | int | float | str | bool)
+
+    state = run.state.state_dict()
+    assert plain(state)
+    assert set(state) == {"network", "optimizer", "scheduler", "ema", "generators", "epoch",
+                          "step", "history", "best", "best_weights", "progress"}
+    assert state["epoch"] == 1 and state["step"] == run.batches.steps
