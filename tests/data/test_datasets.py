@@ -117,3 +117,22 @@ def test_a_built_in_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch):
     assert len(datasets.load("digits").train) == 8000
     with pytest.raises(ConvnetError, match="needs at least 2 classes"):
         datasets.load("./digits")
+
+
+def test_a_split_of_other_pixels_or_labels_is_refused_naming_what_it_got():
+    from convnet.data.dataset import Split
+
+    with pytest.raises(ConvnetError, match=r"images must be uint8 of shape \(N, C, H, W\)\. "
+                       r"Received: images of dtype torch.float32 and shape \(2, 1, 4, 4\)\."):
+        Split(torch.zeros(2, 1, 4, 4), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ConvnetError, match=r"one label per image, shape \(2,\)\. Received: "
+                       r"labels of shape \(3,\)\."):
+        Split(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.zeros(3, dtype=torch.long))
+
+
+def test_a_contact_sheet_of_no_images_is_refused(tmp_path):
+    from convnet.data.sheet import contact_sheet
+
+    with pytest.raises(ConvnetError, match=r"at least one image .* Received: images of shape "
+                       r"\(0, 3, 8, 8\)\."):
+        contact_sheet(torch.zeros(0, 3, 8, 8, dtype=torch.uint8), [], tmp_path / "sheet.png")

@@ -95,12 +95,11 @@ def test_a_store_that_does_not_answer_is_one_line_before_training(tmp_path, monk
 
 def test_an_unknown_logger_or_a_missing_library_is_one_line_before_training(tmp_path,
                                                                             monkeypatch):
-    from convnet.make import trackers
     from convnet.training.config import TrainConfig
 
     with pytest.raises(convnet.ConvnetError, match="log must be one of tensorboard, mlflow"):
         TrainConfig(log="wandb")
-    monkeypatch.setattr(trackers.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     with pytest.raises(convnet.ConvnetError, match="needs the tensorboard package"):
         convnet.train(**CONFIG, log="tensorboard", out=tmp_path / "run")
     assert not (tmp_path / "run").exists()

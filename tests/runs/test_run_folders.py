@@ -28,7 +28,7 @@ def test_an_empty_folder_made_for_the_run_is_claimed_once(tmp_path):
     wanted = tmp_path / "run"
     wanted.mkdir()
     assert RunFolder.claim(wanted, automatic=False).path == wanted
-    with pytest.raises(RunError):
+    with pytest.raises(RunError, match="already exists and is not empty"):
         RunFolder.claim(wanted, automatic=False)
 
 

@@ -10,7 +10,7 @@ import torch
 from test_state import CONFIG, DATA, _score
 
 from convnet import data as datasets
-from convnet.errors import Interrupted, RunError
+from convnet.errors import ConvnetError, Interrupted, RunError
 from convnet.training import TrainConfig, checkpoint, prepare
 from convnet.training.callbacks import Callback
 
@@ -123,3 +123,10 @@ def test_a_pickle_is_never_loaded(tmp_path):
     torch.save({"x": torch.ones(2)}, tmp_path / "checkpoint.1.safetensors")  # a pickle
     with pytest.raises(RunError, match="does not match"):
         checkpoint.load(tmp_path)
+
+
+def test_what_a_checkpoint_cannot_hold_or_read_is_one_clear_error():
+    with pytest.raises(ConvnetError, match=r"Received: a object at /optimizer/extra\.$"):
+        checkpoint.encode({"optimizer": {"extra": object()}}, {})
+    with pytest.raises(RunError, match="a part of unknown kind 'set': it is damaged"):
+        checkpoint.decode({"set": [1, 2]}, {})

@@ -182,7 +182,7 @@ def test_a_rank_whose_partner_died_says_so_in_one_line(monkeypatch, capsys):
                               "[127.0.0.1]:20374: Connection reset by peer)")
     assert "--max-restarts" in printed and len(printed.splitlines()) == 1
     monkeypatch.delenv("WORLD_SIZE")  # one process: the same error is a bug, not a peer
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="Connection reset by peer"):
         main(["train", "--epochs", "1"])
 
 

@@ -33,7 +33,8 @@ def test_an_absurd_batch_is_refused_with_a_batch_size_that_fits(monkeypatch):
     assert "and cpu has 4.0 GB available. Use batch_size=" in message
     fitting = int(message.split("Use batch_size=")[1].split()[0])
     memory.check_fits(infos, (3, 256, 256), batch_size=fitting, images=1000, device=CPU)
-    with pytest.raises(ConvnetError):
+    with pytest.raises(ConvnetError, match=f"in batches of {fitting + 1} needs about .* Use "
+                       "batch_size="):
         memory.check_fits(infos, (3, 256, 256), batch_size=fitting + 1, images=1000,
                           device=CPU)
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from convnet import extras
 from convnet.atomic import write_atomic, write_json
 from convnet.clean import out_of_fold
 from convnet.data.dataset import Dataset
@@ -36,6 +37,7 @@ from convnet.training.config import TrainConfig
 FOLDS = 4
 FOLD_SHARE = 3  # a fold's CNN trains 1/3 of the planned epochs: labels are learnt before noise
 METHODS = ("auto", "cnn", "imagenet")
+NEEDS_CLEANLAB = "Ranking suspects needs cleanlab (confident learning)"
 SAVED = 100  # suspects kept in a run's suspects.json
 
 
@@ -136,11 +138,9 @@ def rank(labels: torch.Tensor, probabilities: torch.Tensor) -> tuple[list[int], 
     Raises:
         ConvnetError: without cleanlab (the ``clean`` extra).
     """
-    try:
-        from cleanlab.filter import find_label_issues
-    except ImportError:
-        raise ConvnetError("Ranking suspects needs cleanlab (confident learning): install "
-                           "the clean extra, pip install -e '.[clean]'.") from None
+    extras.require("clean", NEEDS_CLEANLAB)
+    from cleanlab.filter import find_label_issues
+
     given = labels.numpy()
     probs = probabilities.double()
     probs = (probs / probs.sum(1, keepdim=True)).numpy()  # cleanlab wants rows summing to 1
@@ -178,6 +178,7 @@ def find_suspects(source: str | Path, *, method: str = "auto", folds: int = FOLD
     if method not in METHODS:
         raise ConvnetError(f"method must be one of {', '.join(METHODS)}. Received: "
                            f"method={method!r}.")
+    extras.require("clean", NEEDS_CLEANLAB)  # before the folds train, not after
     started = time.perf_counter()
     run_config = _run_config(source)
     config = run_config or TrainConfig.from_dict({"data": str(source), "seed": seed,

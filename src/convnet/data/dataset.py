@@ -25,8 +25,14 @@ class Split:
     labels: torch.Tensor  # (N,) int64, indices into Dataset.classes
 
     def __post_init__(self) -> None:
-        assert self.images.dtype == torch.uint8 and self.images.dim() == 4, self.images.shape
-        assert self.labels.shape == (self.images.shape[0],), (self.labels.shape, self.images.shape)
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise ConvnetError("images must be uint8 of shape (N, C, H, W). Received: images "
+                               f"of dtype {self.images.dtype} and shape "
+                               f"{tuple(self.images.shape)}.")
+        if self.labels.shape != (self.images.shape[0],):
+            raise ConvnetError(f"labels must hold one label per image, shape "
+                               f"({self.images.shape[0]},). Received: labels of shape "
+                               f"{tuple(self.labels.shape)}.")
 
     def __len__(self) -> int:
         return self.labels.shape[0]

@@ -9,6 +9,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from convnet.atomic import write_atomic
+from convnet.errors import ConvnetError
 
 THUMB = 96  # px: small digits are enlarged to be seen, photos shrunk to fit
 CAPTION_LINES, LINE = 2, 12  # caption lines under each image, and their height in px
@@ -19,7 +20,8 @@ def contact_sheet(images: torch.Tensor, captions: list[list[str]], path: Path,
     """Write uint8 images (N, C, H, W) as a grid with up to two caption lines each."""
     count = len(images)
     if count == 0:
-        raise ValueError("contact_sheet needs at least one image")
+        raise ConvnetError("images must hold at least one image for a contact sheet. "
+                           f"Received: images of shape {tuple(images.shape)}.")
     columns = min(columns, count)
     rows = -(-count // columns)
     cell_h = THUMB + CAPTION_LINES * LINE + 6

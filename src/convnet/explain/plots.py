@@ -13,19 +13,16 @@ from pathlib import Path
 
 import torch
 
-from convnet.errors import ConvnetError
+from convnet import extras
 
 DPI = 100
 PANEL = 1.2  # inches per feature map or filter in a grid
 
 
 def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        raise ConvnetError("Pictures need matplotlib, which is not installed. Install it "
-                           "with: pip install 'convnet[plots]' (or pip install matplotlib)."
-                           ) from None
+    extras.require("plots", "Pictures need matplotlib")
+    import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from convnet import extras
 from convnet._version import __version__
 from convnet.errors import ConvnetError
 from convnet.export.graph import PixelModel
-from convnet.export.runtime import EXTRA, OnnxPredictor, session
+from convnet.export.runtime import OnnxPredictor, session
 from convnet.runs.run import Run, load
 
 TOLERANCE = 1e-5
@@ -89,11 +90,8 @@ def _quiet():
 def write_graph(model: PixelModel, input_shape: tuple[int, int, int], path: Path, opset: int,
                 batch: int | None) -> None:
     """Export ``model`` for uint8 (N, H, W, C) input of ``input_shape`` (H, W, C)."""
-    try:
-        import onnx  # noqa: F401  (the exporter needs it; say so before it fails deep inside)
-        import onnxscript  # noqa: F401
-    except ImportError:
-        raise ConvnetError(f"ONNX export needs onnx and onnxscript: {EXTRA}.") from None
+    # the exporter needs them: say so before it fails deep inside
+    extras.require("onnx", "ONNX export needs onnx and onnxscript", ("onnx", "onnxscript"))
     height, width, channels = input_shape
     example = torch.zeros(batch or 2, height, width, channels, dtype=torch.uint8)
     shapes = None if batch else {"pixels": {0: torch.export.Dim("batch", min=1)}}

@@ -10,19 +10,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from convnet import extras
 from convnet.errors import ConvnetError
 from convnet.runs.predictor import Predictor
-
-EXTRA = "pip install 'convnet[onnx]' (onnx, onnxscript, onnxruntime)"
 
 
 def onnxruntime():
     """The onnxruntime module, or a one-line error naming the extra to install."""
-    try:
-        import onnxruntime as runtime
-    except ImportError:
-        raise ConvnetError(f"ONNX needs onnxruntime, which is not installed: {EXTRA}.") \
-            from None
+    extras.require("onnx", "ONNX needs onnxruntime", ("onnxruntime",))
+    import onnxruntime as runtime
+
     return runtime
 
 

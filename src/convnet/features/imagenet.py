@@ -5,11 +5,12 @@ the second use of the same images costs a read, and memory stays bounded."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Sequence
 
 import torch
 
+from convnet import extras
+from convnet.errors import ConvnetError
 from convnet.network import Network, build
 from convnet.network.efficientnet import SMALLEST
 from convnet.training.finetune import Start, features, load_into
@@ -22,7 +23,7 @@ HEAD = 1000  # the ImageNet head the body is built with: the same spec, the same
 
 def installed() -> bool:
     """Whether the ImageNet weights (the ``pretrained`` extra) are installed."""
-    return importlib.util.find_spec(SOURCES[IMAGENET_ARCH].module) is not None
+    return extras.installed("pretrained", (SOURCES[IMAGENET_ARCH].module,))
 
 
 def pooled(fetch: Callable[[Sequence[int]], torch.Tensor], count: int,
@@ -51,8 +52,8 @@ def pooled(fetch: Callable[[Sequence[int]], torch.Tensor], count: int,
 def _body(chw: tuple[int, int, int], start: Start) -> Network:
     channels, height, width = chw
     if channels != 3 or min(height, width) < SMALLEST:
-        raise ValueError(f"ImageNet features need RGB images of {SMALLEST} px or more; got "
-                         f"{chw}")
+        raise ConvnetError(f"ImageNet features need RGB images of {SMALLEST} px or more. "
+                           f"Received: images of (channels, height, width) {chw}.")
     network = build(IMAGENET_ARCH, (height, width, 3), HEAD)
     load_into(network, start)
     return network

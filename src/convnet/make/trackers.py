@@ -13,7 +13,6 @@ of those names), each a callback of the primary process, made from ``config.log`
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from convnet import extras
 from convnet.atomic import write_json
 from convnet.errors import ConvnetError
 from convnet.runs.format import read_metrics
@@ -45,9 +45,7 @@ def check(config: TrainConfig) -> None:
         ConvnetError: naming the extra to install.
     """
     for name in config.loggers:
-        if importlib.util.find_spec(MODULES[name]) is None:
-            raise ConvnetError(f"log={name!r} needs the {name} package: pip install -e "
-                               f"'.[{name}]'.")
+        extras.require(name, f"log={name!r} needs the {name} package", (MODULES[name],))
     if "mlflow" in config.loggers:
         _check_store()
 

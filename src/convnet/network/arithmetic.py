@@ -42,16 +42,18 @@ def parse_at(text: str) -> tuple[int, int, int, int]:
     Raises:
         ConvnetError: for anything else.
     """
+    wrong = ConvnetError("at must be LAYER:Y,X or LAYER:Y,X,FILTER with whole numbers, "
+                         f"e.g. 1:10,12,3 (layer 1, row 10, column 12, filter 3). "
+                         f"Received: at={text!r}.")
     try:
         layer_text, rest = text.split(":")
         numbers = [int(part) for part in rest.split(",")]
-        if len(numbers) not in (2, 3):
-            raise ValueError
-        return int(layer_text), numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else 0
+        layer = int(layer_text)
     except ValueError:
-        raise ConvnetError("at must be LAYER:Y,X or LAYER:Y,X,FILTER with whole numbers, "
-                           f"e.g. 1:10,12,3 (layer 1, row 10, column 12, filter 3). "
-                           f"Received: at={text!r}.") from None
+        raise wrong from None
+    if len(numbers) not in (2, 3):
+        raise wrong
+    return layer, numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else 0
 
 
 def explain_at(network: Network, x: torch.Tensor, layer: int, y: int, col: int,

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from convnet.errors import SpecError
 from convnet.network.shapes import LayerInfo, conv_filters, conv_groups, conv_pads
 from convnet.network.spec import (
     Activation,
@@ -138,4 +139,5 @@ def make_module(info: LayerInfo) -> nn.Module:
             return SkipStart()
         case Add():
             return SkipAdd()
-    raise AssertionError(f"no module for {layer!r}")
+    raise SpecError(f"layer must be one of the spec's layer kinds (conv, pool, norm, dropout, "
+                    f"flatten, fc, skip, add, ...). Received: layer={layer!r}.")

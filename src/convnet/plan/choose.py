@@ -16,12 +16,12 @@ start (``arch``, ``init``, ``init='scratch'`` included) is given, for grayscale,
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from collections.abc import Callable
 from dataclasses import replace
 
 from convnet import data as datasets
+from convnet import extras
 from convnet.plan.resolve import brief, resolve
 from convnet.runs.builtin import IMAGENET
 from convnet.runs.predictor import Predictor
@@ -37,7 +37,7 @@ def applies(config: TrainConfig) -> bool:
     """Whether the plan should weigh fine-tuning for this config's data."""
     if config.init is not None or config.arch != "auto" or world().active:
         return False
-    if importlib.util.find_spec(SOURCES["efficientnet-lite0"].module) is None:
+    if not extras.installed("pretrained", (SOURCES["efficientnet-lite0"].module,)):
         return False
     layout = datasets.folder_layout(config.data)
     if layout is None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from convnet.atomic import umask, write_json
 from convnet.errors import RunError
+from convnet.processes import alive, started
 
 
 def choose_run_dir(out: str | Path | None, base_name: str, root: Path = Path("runs")) -> Path:
@@ -77,17 +78,8 @@ START = "start.json"  # the run's resolved settings, written when its folder is 
 FRESH_SECONDS = 10  # a claim without its process id yet is taken as live for this long
 
 
-def _started(pid: int) -> str | None:
-    """When process ``pid`` started (clock ticks since boot, from /proc), so that a reused
-    process id is not taken for the process that claimed a folder; None where unknown."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
 def _claimant() -> dict[str, Any]:
-    return {"pid": os.getpid(), "host": socket.gethostname(), "started": _started(os.getpid())}
+    return {"pid": os.getpid(), "host": socket.gethostname(), "started": started(os.getpid())}
 
 
 def claim_holder(folder: Path) -> dict[str, Any] | None:
@@ -106,16 +98,7 @@ def claim_holder(folder: Path) -> dict[str, Any] | None:
         return {"pid": "?", "host": "?"} if fresh else None
     if holder.get("host") != socket.gethostname():
         return holder
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass  # alive, another user's
-    started = _started(pid)
-    if holder.get("started") and started and started != holder["started"]:
-        return None  # the id was reused by a later process
-    return holder
+    return holder if alive(pid, holder.get("started")) else None  # gone, or its id reused
 
 
 def check_not_held(folder: Path) -> None:

@@ -6,6 +6,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from convnet import extras
 from convnet.errors import ConvnetError
 from convnet.runs.predictor import Predictor
 from convnet.runs.run import Run, load
@@ -16,12 +17,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _onnx_available() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-        import onnxscript  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return extras.installed("onnx", ("onnxruntime", "onnxscript"))
 
 
 def _predictor(run: Run, backend: str) -> tuple[Predictor, str]:
@@ -61,13 +57,10 @@ def load_served(paths: list[str | Path], backend: str = "auto", **batching):
 def serve(paths: list[str | Path], host: str = "127.0.0.1", port: int = 8000,
           backend: str = "auto", api_key: str | None = None) -> None:
     """Serve runs until interrupted (uvicorn; Ctrl-C finishes requests in flight)."""
-    try:
-        import uvicorn
+    extras.require("serve", "convnet serve needs FastAPI and uvicorn")
+    import uvicorn
 
-        from convnet.serve.app import create_app
-    except ImportError:
-        raise ConvnetError("convnet serve needs FastAPI and uvicorn: pip install "
-                           "'convnet[serve]'.") from None
+    from convnet.serve.app import create_app
     if host not in LOOPBACK:
         print(f"warning: serving on {host}, reachable from other machines"
               + ("" if api_key else "; consider --api-key"), file=sys.stderr)

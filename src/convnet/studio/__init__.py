@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from convnet import extras
 from convnet.errors import ConvnetError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -23,12 +24,9 @@ def studio(root: str | Path = "studio", host: str = "127.0.0.1", port: int = 800
         raise ConvnetError(f"host={host!r} reaches other machines: the studio trains and "
                            "writes files for whoever calls it, so give an api_key too "
                            "(--api-key or CONVNET_API_KEY), or keep host=127.0.0.1.")
-    try:
-        import uvicorn
+    extras.require("serve", "convnet studio needs FastAPI and uvicorn")
+    import uvicorn
 
-        from convnet.studio.app import create_app
-    except ImportError:
-        raise ConvnetError("convnet studio needs FastAPI and uvicorn: pip install "
-                           "'convnet[serve]'.") from None
+    from convnet.studio.app import create_app
     uvicorn.run(create_app(Path(root), api_key), host=host, port=port, log_level="warning",
                 timeout_graceful_shutdown=10)

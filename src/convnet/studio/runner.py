@@ -19,6 +19,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from convnet.data.cache import cache_dir
+from convnet.processes import alive, started
 from convnet.studio.workspace import Job, Workspace
 
 POLL = 0.2  # seconds between looks at the child and the job file
@@ -35,16 +36,9 @@ def _parent_death_signal() -> None:
         pass
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _alive(job: Job) -> bool:
+    """Whether the job's training process still runs (not a later one with its id)."""
+    return alive(job.pid, job.pid_started)
 
 
 class Runner:
@@ -67,9 +61,10 @@ class Runner:
         for job in self.space.jobs():
             if job.state == "running":
                 deadline = time.monotonic() + WAIT_OLD
-                while _alive(job.pid) and time.monotonic() < deadline:
+                while _alive(job) and time.monotonic() < deadline:
                     time.sleep(POLL)  # it is writing its checkpoint
-                job.state, job.pid = ("cancelled" if job.cancel else "queued"), None
+                job.state, job.pid, job.pid_started = ("cancelled" if job.cancel else "queued"), \
+                    None, None
                 self.space.save(job)
 
     def submit(self) -> None:
@@ -82,7 +77,7 @@ class Runner:
             job.state, job.ended = "cancelled", time.time()
         elif job.state == "running":
             job.cancel = True
-            if _alive(job.pid):
+            if _alive(job):
                 os.kill(job.pid, signal.SIGTERM)
         self.space.save(job)
         return job
@@ -120,6 +115,7 @@ class Runner:
                 [sys.executable, "-m", "convnet.studio.worker", str(self.space.root), job.id],
                 stdout=subprocess.DEVNULL, stderr=errors, preexec_fn=_parent_death_signal)
         job.state, job.started, job.pid, job.error = "running", time.time(), self.child.pid, None
+        job.pid_started = started(self.child.pid)
         self.space.save(job)
         while self.child.poll() is None:
             time.sleep(POLL)
@@ -133,7 +129,7 @@ class Runner:
             job.state = "cancelled"
         else:
             job.state, job.error = "failed", _last_line(log)
-        job.ended, job.pid = time.time(), None
+        job.ended, job.pid, job.pid_started = time.time(), None, None
         self.space.save(job)
 
 

@@ -43,6 +43,9 @@ class Job:
     error: str | None = None
     cancel: bool = False  # asked to stop: it stops at a checkpoint
     pid: int | None = None
+    # when that process started (`convnet.processes`), so that a later process given the
+    # same id after a restart is not taken for it
+    pid_started: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

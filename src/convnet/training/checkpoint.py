@@ -31,7 +31,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from convnet.atomic import write_atomic
-from convnet.errors import RunError
+from convnet.errors import ConvnetError, RunError
 
 FORMAT = 2  # bump when a checkpoint written now could not be read back the same way
 READS = {1, 2}  # 1: before tensors kept their strides (still read, as row-major)
@@ -77,7 +77,9 @@ def encode(tree: Any, tensors: dict[str, torch.Tensor], path: str = "") -> Any:
         return {"tuple" if isinstance(tree, tuple) else "list": items}
     if tree is None or isinstance(tree, bool | int | float | str):
         return {"value": tree}
-    raise TypeError(f"cannot checkpoint a {type(tree).__name__} at {path or 'the root'}")
+    raise ConvnetError(f"A checkpoint holds tensors, numbers, strings, None and lists, tuples "
+                       f"and dicts of them. Received: a {type(tree).__name__} at "
+                       f"{path or 'the root'}.")
 
 
 def decode(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
@@ -100,7 +102,8 @@ def decode(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
             return tuple(decode(item, tensors) for item in value)
         case "value":
             return value
-    raise ValueError(f"unknown checkpoint node {kind!r}")
+    raise RunError(f"The checkpoint holds a part of unknown kind {kind!r}: it is damaged, or "
+                   "was written by a newer convnet. Resume it with that version, or train anew.")
 
 
 def _fsync_folder(folder: Path) -> None:

