@@ -22,8 +22,9 @@ def test_a_missing_extra_is_named_with_its_install_hint(monkeypatch):
 
 
 def test_every_extra_named_is_one_pyproject_declares():
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     declared = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
     assert set(extras.EXTRAS) <= set(declared["project"]["optional-dependencies"])

@@ -225,3 +225,32 @@ def test_no_module_is_over_400_lines():
     long = {str(path.relative_to(SOURCE)): count for path in SOURCE.rglob("*.py")
             if (count := len(path.read_text().splitlines())) > 400}
     assert long == {}
+
+
+def long_functions(root: Path, most: int) -> dict[str, int]:
+    """``file:function`` -> lines from its ``def`` to its last line (docstring included),
+    for every function longer than ``most``."""
+    found = {}
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > most:
+                    found[f"{path.relative_to(root)}:{node.name}"] = length
+    return found
+
+
+def test_no_function_is_over_50_lines():
+    assert long_functions(SOURCE, 50) == {}
+
+
+def test_the_functions_that_make_a_run_are_under_40_lines():
+    long = long_functions(SOURCE / "make", 39)
+    assert {name: length for name, length in long.items()
+            if name.split(":")[1] in ("train", "fit", "make_run")} == {}
+
+
+def test_a_long_function_is_counted_from_def_to_its_last_line(tmp_path):
+    body = "\n".join(f"    x{n} = {n}" for n in range(50))
+    (tmp_path / "long.py").write_text(f'def f():\n    """Doc."""\n{body}\n\n\ndef g():\n    pass\n')
+    assert long_functions(tmp_path, 50) == {"long.py:f": 52}

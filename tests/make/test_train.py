@@ -117,7 +117,8 @@ def test_a_failed_run_leaves_nothing_behind_until_its_first_checkpoint(tmp_path)
         convnet.train(data=TINY_DATA, arch=TINY_ARCH, epochs=1, out=tmp_path / "run",
                       callbacks=[Boom("start")])
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(RuntimeError, match="^boom$"):  # a crash after a checkpoint: the run stays, resumable
+    # a crash after a checkpoint: the run stays, resumable
+    with pytest.raises(RuntimeError, match="^boom$"):
         convnet.train(data=TINY_DATA, arch=TINY_ARCH, epochs=2, out=tmp_path / "run",
                       callbacks=[Boom("end")])
     with pytest.raises(convnet.RunError, match="is an unfinished run, stopped at epoch 1"):

@@ -48,6 +48,26 @@ def make_finetune_plan(fp: Fingerprint, config: TrainConfig, device: str,
     # without --time, a share of the default: scoring the test split and the report run at
     # the planned size too, which costs far more with this network than with a small one
     limit = budget if config.time else DEFAULT_BUDGET[device] * UNTIMED_SHARE
+    side, seconds, why = _side(fp, config, probe, resizable, batch, trained, target, limit)
+    epochs = config.epochs or target
+    if config.epochs is None and seconds is not None and seconds > limit:
+        epochs = max(1, math.floor(target * limit / seconds))
+    lr = config.lr if config.lr is not None else \
+        float(f"{FINETUNE_LR[config.optimizer] * math.sqrt(batch / FINETUNE_BATCH):.3g}")
+    steps = math.ceil(trained / batch)
+    ema = config.ema if config.ema is not None else min(0.999, max(0.5, 1 - 1 / steps))
+    planned = replace(config, image_size=side, epochs=epochs, batch_size=batch, lr=lr,
+                      ema=ema, augment="light" if config.augment == "auto" else config.augment)
+    choices = _choices(config, planned, device, trained, target, limit, steps, why)
+    total = None if seconds is None else seconds * epochs / target
+    return Plan(fp, planned, choices, total, budget if config.time else None, device,
+                epochs if config.epochs is not None or not config.time else 2 * target)
+
+
+def _side(fp: Fingerprint, config: TrainConfig, probe: Probe | None, resizable: bool,
+          batch: int, trained: int, target: int, limit: float
+          ) -> tuple[int | None, float | None, str]:
+    """(image side, estimated seconds at it, why): the largest side that fits ``limit``."""
     sides = [config.image_size] if config.image_size else \
         list(SIDES) if resizable else [None]
     side, seconds = sides[0], None
@@ -56,41 +76,36 @@ def make_finetune_plan(fp: Fingerprint, config: TrainConfig, device: str,
         if estimate is not None and estimate > limit and candidate != sides[0]:
             break
         side, seconds = candidate, estimate
-    shown = f"{side} px" if side else "the data's own size"
     why = "given" if config.image_size else \
         "the largest that fits the budget" if seconds is not None else \
         "the images' own size" if side is None else "the default without a speed probe"
-    epochs = config.epochs or target
-    if config.epochs is None and seconds is not None and seconds > limit:
-        epochs = max(1, math.floor(target * limit / seconds))
-    lr = config.lr if config.lr is not None else \
-        float(f"{FINETUNE_LR[config.optimizer] * math.sqrt(batch / FINETUNE_BATCH):.3g}")
-    steps = math.ceil(trained / batch)
-    ema = config.ema if config.ema is not None else min(0.999, max(0.5, 1 - 1 / steps))
-    augment = "light" if config.augment == "auto" else config.augment
-    choices = [
-        Choice("image_size", shown, why, config.image_size is not None),
+    return side, seconds, why
+
+
+def _choices(config: TrainConfig, planned: TrainConfig, device: str, trained: int,
+             target: int, limit: float, steps: int, why: str) -> list[Choice]:
+    """Each choice of the plan, what it is and why."""
+    side, epochs, lr = planned.image_size, planned.epochs, planned.lr
+    return [
+        Choice("image_size", f"{side} px" if side else "the data's own size", why,
+               config.image_size is not None),
         Choice("arch", config.arch if len(config.arch) < 24 else "the run's network",
                f"the network init={config.init} was trained as"),
-        Choice("batch_size", str(batch), "given" if config.batch_size else
+        Choice("batch_size", str(planned.batch_size), "given" if config.batch_size else
                f"fine-tuning on {device.upper()}", config.batch_size is not None),
         Choice("epochs", str(epochs), "given" if config.epochs else
                f"3·sqrt(1000/{trained:,} images), within 3-12"
                + ("" if epochs == target else f", cut to fit {human_seconds(limit)}"),
                config.epochs is not None),
-        Choice("augment", f"{augment} augmentation", "given" if config.augment != "auto"
-               else "a few epochs from trained features", config.augment != "auto"),
+        Choice("augment", f"{planned.augment} augmentation", "given"
+               if config.augment != "auto" else "a few epochs from trained features",
+               config.augment != "auto"),
         Choice("lr", f"{lr:.3g}", "given" if config.lr is not None else
                f"{FINETUNE_LR[config.optimizer]:g} × sqrt(batch / {FINETUNE_BATCH}) for the "
                "head, 0.2 of it for the body", config.lr is not None),
-        Choice("ema", f"{ema:.3f}", "given" if config.ema is not None else
+        Choice("ema", f"{planned.ema:.3f}", "given" if config.ema is not None else
                f"weights averaged over ~1 epoch ({steps} steps)", config.ema is not None),
     ]
-    planned = replace(config, image_size=side, epochs=epochs, batch_size=batch, lr=lr,
-                      ema=ema, augment=augment)
-    total = None if seconds is None else seconds * epochs / target
-    return Plan(fp, planned, choices, total, budget if config.time else None, device,
-                epochs if config.epochs is not None or not config.time else 2 * target)
 
 
 def _seconds(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: int | None,

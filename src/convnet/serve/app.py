@@ -226,6 +226,12 @@ def model_routes(app: FastAPI, api: Api) -> None:
     """The model listing, a model's card, predict, look inside, and the arithmetic of one
     value."""
     guarded = [Depends(api.authorised)]
+    _answer_routes(app, api, guarded)
+    _inside_routes(app, api, guarded)
+
+
+def _answer_routes(app: FastAPI, api: Api, guarded: list) -> None:
+    """What the models are, and what they answer."""
 
     @app.get("/v1/models", dependencies=guarded)
     async def models() -> list[dict[str, Any]]:
@@ -247,6 +253,11 @@ def model_routes(app: FastAPI, api: Api) -> None:
         chosen = api.model(name)
         with api.admitted:
             return await _predict(api, chosen, request, top)
+
+
+def _inside_routes(app: FastAPI, api: Api, guarded: list) -> None:
+    """Looking inside a model: the feature maps and Grad-CAM of an image, and the arithmetic
+    of one value."""
 
     @app.post("/v1/models/{name}/explain", dependencies=guarded)
     async def explain(name: str, request: Request,

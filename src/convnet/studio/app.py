@@ -181,7 +181,14 @@ def _class_routes(app: FastAPI, api: StudioApi) -> None:
 
 
 def _job_routes(app: FastAPI, api: StudioApi) -> None:
+    """The plan of a job, and its life: submitted, listed, cancelled, resumed, watched."""
     guarded = [Depends(api.authorised)]
+    _new_job_routes(app, api, guarded)
+    _running_job_routes(app, api, guarded)
+
+
+def _new_job_routes(app: FastAPI, api: StudioApi, guarded: list) -> None:
+    """The plan a job would follow, and a new job."""
 
     @app.post("/v1/plan", dependencies=guarded)
     async def plan(request: Request) -> dict[str, Any]:
@@ -209,6 +216,10 @@ def _job_routes(app: FastAPI, api: StudioApi) -> None:
             raise HTTPException(422, f"options: {error}") from None
         api.runner.submit()
         return {"id": job.id, "state": job.state}
+
+
+def _running_job_routes(app: FastAPI, api: StudioApi, guarded: list) -> None:
+    """The jobs listed and watched, one cancelled or resumed."""
 
     @app.get("/v1/jobs", dependencies=guarded)
     async def jobs() -> list[dict[str, Any]]:
