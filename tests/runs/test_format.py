@@ -52,7 +52,7 @@ def test_a_format_1_run_gets_a_report(tmp_path):
 
 def test_the_saved_rule_draws_the_held_out_images_again():
     data = convnet.datasets.load(TINY_DATA)
-    rule = Validation.plan(data, 0.2, seed=5)
+    rule = Validation.for_run(data, 0.2, seed=5)
     assert rule.source == "held-out" and rule.count == 16  # 20% of 40 per class
     train, val = rule.draw(data)
     again_train, again_val = Validation.from_dict(rule.to_dict()).draw(data)
@@ -62,7 +62,7 @@ def test_the_saved_rule_draws_the_held_out_images_again():
 
 def test_the_rule_refuses_data_that_changed():
     data = convnet.datasets.load(TINY_DATA)
-    rule = Validation.plan(data, 0.2, seed=5)
+    rule = Validation.for_run(data, 0.2, seed=5)
     labels = data.train.labels.clone()
     labels[:4] = 1 - labels[:4]  # other labels: other images would be held out
     changed = type(data)(data.name, data.classes, Split(data.train.images, labels), data.test,

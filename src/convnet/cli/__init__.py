@@ -69,9 +69,9 @@ def plan_command(as_json: bool, **options) -> None:
     of whether mirrored images keep their class) and this machine's measured speed;
     --time fits the plan into a budget.
     """
-    from convnet.plan import preview as plan
+    from convnet.plan import preview
 
-    planned = plan(config_from(options))
+    planned = preview(config_from(options))
     if as_json:
         out.print_json(json.dumps(planned.to_dict()))
     else:

@@ -87,7 +87,7 @@ class Validation:
     indices_sha256: str | None = None  # held-out: SHA-256 of the held-out indices (int64)
 
     @classmethod
-    def plan(cls, dataset: Dataset, fraction: float, seed: int) -> Validation:
+    def for_run(cls, dataset: Dataset, fraction: float, seed: int) -> Validation:
         """The rule for a new run: the dataset's own split if it has one, else hold out."""
         if dataset.val is not None:
             return cls("dataset", count=len(dataset.val))

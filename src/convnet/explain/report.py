@@ -46,7 +46,7 @@ def _splits(run: Run, data: str | None) -> tuple[Split | None, Split | None]:
     the run (format-1 runs saved none: the rule is planned from their config, as then)."""
     config = run.record.config
     dataset = run.own_data(data)
-    rule = run.record.validation or Validation.plan(dataset, config.val_split, config.seed)
+    rule = run.record.validation or Validation.for_run(dataset, config.val_split, config.seed)
     _, val = rule.draw(dataset)
     return val, dataset.test
 

@@ -193,7 +193,8 @@ class Network(nn.Module):
             [f"{name} not in this network" for name in given if name not in own]
 
 
-def plan(spec: str, input_shape: tuple[int, int, int], num_classes: int) -> list[LayerInfo]:
+def layer_shapes(spec: str, input_shape: tuple[int, int, int], num_classes: int
+                 ) -> list[LayerInfo]:
     """Every layer's shapes and weight count for ``input_shape`` (H, W, C), without
     allocating a weight: what a size check looks at before building."""
     written = parse_spec(spec_for(spec))

@@ -160,7 +160,7 @@ class Run:
                                "Give data=FOLDER of labelled images of the run's classes.")
         if dataset.test is not None:
             return dataset.test, f"{dataset.name} test"
-        rule = self.record.validation or Validation.plan(dataset, config.val_split,
+        rule = self.record.validation or Validation.for_run(dataset, config.val_split,
                                                           config.seed)
         _, val = rule.draw(dataset)
         if val is None:

@@ -17,7 +17,7 @@ from convnet.data.augment import Augment, policy
 from convnet.data.dataset import Dataset, Split, Validation
 from convnet.data.pixels import Normalization
 from convnet.errors import ConvnetError, SpecError
-from convnet.network import LayerInfo, Network, build, plan, resolve_arch
+from convnet.network import LayerInfo, Network, build, layer_shapes, resolve_arch
 from convnet.training.batches import Batches
 from convnet.training.config import TrainConfig
 from convnet.training.distributed import World, join, world
@@ -90,11 +90,11 @@ class Prepared:
                 "fused_optimizer": bool(fused_options(self.device))}
 
 
-def _plan(arch: str, dataset: Dataset, config: TrainConfig) -> list[LayerInfo]:
+def _layers(arch: str, dataset: Dataset, config: TrainConfig) -> list[LayerInfo]:
     """The layers for this data; a preset that ``auto`` picked and that does not fit the
     images is explained in terms of the images, since the user never named it."""
     try:
-        return plan(arch, dataset.input_shape, len(dataset.classes))
+        return layer_shapes(arch, dataset.input_shape, len(dataset.classes))
     except SpecError as error:
         if config.arch.strip().lower() != "auto":
             raise
@@ -164,10 +164,10 @@ def prepare(dataset: Dataset, config: TrainConfig, start: Start | None = None,
     """
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
-    validation = Validation.plan(dataset, config.val_split, config.seed)
+    validation = Validation.for_run(dataset, config.val_split, config.seed)
     train_split, val_split = validation.draw(dataset)
     arch = resolve_arch(config.arch, dataset.input_shape)
-    check_fits(_plan(arch, dataset, config), hwc_to_chw(dataset.input_shape),
+    check_fits(_layers(arch, dataset, config), hwc_to_chw(dataset.input_shape),
                min(config.batch_size, len(train_split)), len(train_split), device)
     normalization = start.normalization if start and start.normalization is not None \
         else Normalization.of(train_split.images)
