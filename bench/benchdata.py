@@ -48,10 +48,16 @@ def cpu_flags() -> str:
 
 
 def append_row(results: Path, row: dict) -> None:
-    """One result as a JSON line of ``results``, with the machine, its CPU flags and the
-    date, as every bench's rows carry them."""
-    stamped = {**row, "machine": machine(), "flags": cpu_flags(),
-               "date": time.strftime("%Y-%m-%d")}
+    """One result as a JSON line of ``results``, with the commit, the machine, its CPU flags
+    and the date, as every bench's rows carry them (and the suite and case when the runner,
+    `python -m bench`, started the script)."""
+    from runner import commit
+
+    stamped = {**row, "commit": commit(), "machine": machine(), "flags": cpu_flags(),
+               "date": time.strftime("%Y-%m-%d"),
+               **{key: os.environ[name] for key, name in (("suite", "BENCH_SUITE"),
+                                                          ("case", "BENCH_CASE"))
+                  if name in os.environ}}
     with Path(results).open("a") as handle:
         handle.write(json.dumps(stamped) + "\n")
 

@@ -33,7 +33,7 @@ LEVELS = {
     "api": 11,  # the package root, convnet/__init__.py: the public facade
     "cli": 12,
 }
-BASE = {"_version", "errors", "atomic", "axes", "resources", "extras", "processes"}
+BASE = {"_version", "errors", "atomic", "axes", "resources", "extras", "processes", "lazy"}
 
 
 def stage_of(module: str) -> str:

@@ -26,7 +26,7 @@ import torch
 
 from convnet import extras
 from convnet.atomic import write_atomic, write_json
-from convnet.clean import out_of_fold
+from convnet.clean import FOLDS, METHODS, out_of_fold
 from convnet.data.dataset import Dataset
 from convnet.data.scan import Progress
 from convnet.errors import ConvnetError
@@ -34,9 +34,7 @@ from convnet.plan.resolve import resolve
 from convnet.training.callbacks import Callback
 from convnet.training.config import TrainConfig
 
-FOLDS = 4
 FOLD_SHARE = 3  # a fold's CNN trains 1/3 of the planned epochs: labels are learnt before noise
-METHODS = ("auto", "cnn", "imagenet")
 NEEDS_CLEANLAB = "Ranking suspects needs cleanlab (confident learning)"
 SAVED = 100  # suspects kept in a run's suspects.json
 

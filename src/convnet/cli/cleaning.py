@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from convnet.clean.suspects import FOLDS, METHODS
+from convnet.clean import FOLDS, METHODS
 from convnet.data.preprocess import RESIZE_MODES
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from convnet.network.shapes import format_shape
-from convnet.network.summary import Summary
-from convnet.runs.evaluate import Evaluation
-from convnet.runs.predictor import Prediction
+if TYPE_CHECKING:  # annotations only: the command line imports torch when a command runs
+    from convnet.network.summary import Summary
+    from convnet.runs.evaluate import Evaluation
+    from convnet.runs.predictor import Prediction
 
 
 def summary(console: Console, s: Summary) -> None:
@@ -23,6 +24,8 @@ def summary(console: Console, s: Summary) -> None:
     for row in s.table_rows():
         table.add_row(*row)
     table.add_section()
+    from convnet.network.shapes import format_shape
+
     table.add_row("", "total", format_shape(s.rows[-1].out_shape), f"{s.params:,}",
                   f"{s.macs:,}", "")
     console.print(table)

@@ -15,8 +15,6 @@ import torch.nn.functional as F
 
 from convnet.data.pixels import is_nhwc, normalize
 
-POLICIES = ("none", "light", "strong")
-
 
 @dataclass(frozen=True)
 class Augment:

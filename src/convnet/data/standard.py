@@ -53,16 +53,6 @@ STANDARD: dict[str, list[Remote]] = {
     "cifar10": [Remote(ARCHIVE, "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
                        (f"https://www.cs.toronto.edu/~kriz/{ARCHIVE}",))],
 }
-ABOUT = {
-    "mnist": "MNIST (LeCun et al.): 70,000 handwritten digits, 28×28×1, 10 classes; "
-             "downloaded once (~11 MB)",
-    "fashion-mnist": "Fashion-MNIST (Xiao et al.): 70,000 clothing images, 28×28×1, "
-                     "10 classes; downloaded once (~30 MB)",
-    "cifar10": "CIFAR-10 (Krizhevsky): 60,000 photos, 32×32×3, 10 classes, binary release; "
-               "downloaded once (~163 MB)",
-}
-
-
 def load_standard(name: str, progress: Callable[[int, int], None] | None = None) -> Dataset:
     """Download (first use only), verify and parse a standard set."""
     folder = cache_dir("downloads", name)

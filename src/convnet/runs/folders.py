@@ -73,6 +73,9 @@ def check_writable(out: str | Path | None, root: Path = Path("runs")) -> None:
                        f"({error.strerror or error}). Choose a writable out folder.") from None
 
 
+# the files of a finished run (`convnet.runs.format` writes and reads them)
+WEIGHTS, META, METRICS = "model.safetensors", "model.json", "metrics.csv"
+DATA_REPORT = "data_report.json"  # folder data: what the scan skipped and why
 CLAIM = ".convnet-training"  # in a run folder while a process trains into it
 START = "start.json"  # the run's resolved settings, written when its folder is claimed
 FRESH_SECONDS = 10  # a claim without its process id yet is taken as live for this long

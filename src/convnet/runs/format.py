@@ -38,15 +38,13 @@ from convnet.data.dataset import Validation
 from convnet.data.pixels import Normalization
 from convnet.data.preprocess import Preprocess
 from convnet.errors import RunError
-from convnet.runs.folders import START
+from convnet.runs.folders import DATA_REPORT, META, METRICS, START, WEIGHTS
 from convnet.training import checkpoint
 from convnet.training.callbacks import Callback, EpochStats
 from convnet.training.config import TrainConfig
 
 FORMAT = 2  # 2 added "validation"; bump when a change would make old readers misread a run
 READABLE = (1, 2)  # format 1 runs have no "validation": the rule is planned again from config
-WEIGHTS, META, METRICS = "model.safetensors", "model.json", "metrics.csv"
-DATA_REPORT = "data_report.json"  # folder data: what the scan skipped and why
 
 
 def library_versions() -> dict[str, str]:

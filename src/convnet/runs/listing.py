@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from convnet.errors import ConvnetError
-from convnet.runs.folders import claim_holder, start_settings
-from convnet.runs.format import META
-from convnet.training import checkpoint
+from convnet.runs.folders import META, claim_holder, start_settings
+from convnet.training import generations
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ def _finished(folder: Path) -> RunSummary | None:
 
 
 def _unfinished(folder: Path) -> RunSummary | None:
-    info = checkpoint.info(folder)
+    info = generations.info(folder)
     live = claim_holder(folder) is not None
     if info is None:
         info = start_settings(folder)

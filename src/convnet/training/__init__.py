@@ -1,13 +1,20 @@
 """Training: the config, the resident batches, the training state, the loop, and how a step
-runs fast. It knows no run folders (`convnet.runs` writes those): checkpointing and
-distributed training attach here, to `TrainState` and `Loop`."""
+runs fast. It knows no run folders (`convnet.make` writes those) and makes no plans;
+checkpointing and distributed training attach here, to `TrainState` and `Loop`."""
 
-from convnet.training import checkpoint
-from convnet.training.callbacks import Callback, EpochStats, TrainStart
-from convnet.training.config import TrainConfig
-from convnet.training.loop import Loop
-from convnet.training.setup import Prepared, prepare
-from convnet.training.state import TrainState
+from convnet.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "checkpoint": "convnet.training.checkpoint:*",
+    "Callback": "convnet.training.callbacks",
+    "EpochStats": "convnet.training.callbacks",
+    "TrainStart": "convnet.training.callbacks",
+    "TrainConfig": "convnet.training.config",
+    "Loop": "convnet.training.loop",
+    "Prepared": "convnet.training.setup",
+    "prepare": "convnet.training.setup",
+    "TrainState": "convnet.training.state",
+})
 
 __all__ = ["Callback", "EpochStats", "Loop", "Prepared", "TrainConfig", "TrainStart",
            "TrainState", "checkpoint", "prepare"]

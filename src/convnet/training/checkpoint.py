@@ -32,6 +32,9 @@ from safetensors.torch import save as save_safetensors
 
 from convnet.atomic import write_atomic
 from convnet.errors import ConvnetError, RunError
+from convnet.training.generations import exists, info, names, numbers
+
+__all__ = ["decode", "encode", "exists", "info", "load", "remove", "save"]
 
 FORMAT = 2  # bump when a checkpoint written now could not be read back the same way
 READS = {1, 2}  # 1: before tensors kept their strides (still read, as row-major)
@@ -118,20 +121,6 @@ def _fsync_folder(folder: Path) -> None:
         os.close(handle)
 
 
-def _generations(folder: Path) -> list[int]:
-    """Numbers of the checkpoint files in ``folder``, newest first."""
-    numbers = set()
-    for path in folder.glob("checkpoint.*.json"):
-        middle = path.name[len("checkpoint."):-len(".json")]
-        if middle.isdigit():
-            numbers.add(int(middle))
-    return sorted(numbers, reverse=True)
-
-
-def _names(number: int) -> tuple[str, str]:
-    return f"checkpoint.{number}.safetensors", f"checkpoint.{number}.json"
-
-
 def _clear_temp(folder: Path) -> None:
     """Remove what a process killed inside a checkpoint write left: its temp files (one
     process writes a run folder, and it is not writing now)."""
@@ -149,8 +138,8 @@ def save(folder: Path, state: dict[str, Any], info: dict[str, Any]) -> None:
     data = save_safetensors(tensors)
     meta = {"format": FORMAT, "tensors_sha256": hashlib.sha256(data).hexdigest(),
             "info": info, "state": tree}
-    older = _generations(folder)
-    tensor_name, meta_name = _names(older[0] + 1 if older else 1)
+    older = numbers(folder)
+    tensor_name, meta_name = names(older[0] + 1 if older else 1)
     try:
         write_atomic(folder / tensor_name, data)
         write_atomic(folder / meta_name, json.dumps(meta).encode())  # the pair is complete
@@ -159,12 +148,12 @@ def save(folder: Path, state: dict[str, Any], info: dict[str, Any]) -> None:
         raise
     _fsync_folder(folder)
     for number in older:
-        for name in _names(number):
+        for name in names(number):
             (folder / name).unlink(missing_ok=True)
 
 
 def _read(folder: Path, number: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    tensor_path, meta_path = (folder / name for name in _names(number))
+    tensor_path, meta_path = (folder / name for name in names(number))
     try:
         meta = json.loads(meta_path.read_text())
         data = tensor_path.read_bytes()
@@ -187,20 +176,6 @@ def _read(folder: Path, number: int) -> tuple[dict[str, Any], dict[str, Any]]:
     return state, meta["info"]
 
 
-def exists(folder: Path) -> bool:
-    return bool(_generations(folder))
-
-
-def info(folder: Path) -> dict[str, Any] | None:
-    """The newest checkpoint's info without its tensors (for listings), or None."""
-    for number in _generations(folder):
-        try:
-            return json.loads((folder / _names(number)[1]).read_text())["info"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return None
-
-
 def load(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(state dict, info) of the folder's newest complete checkpoint. A newer one that a
     crash cut short is passed over for the one before it, which is still whole.
@@ -208,11 +183,11 @@ def load(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     Raises:
         RunError: when no checkpoint there can be read, naming why.
     """
-    numbers = _generations(folder)
-    if not numbers:
+    found = numbers(folder)
+    if not found:
         raise RunError(f"{folder} holds no checkpoint to resume from.")
     error: RunError | None = None
-    for number in numbers:
+    for number in found:
         try:
             return _read(folder, number)
         except RunError as failure:
@@ -224,6 +199,6 @@ def load(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 def remove(folder: Path) -> None:
     """Delete every checkpoint file (the run is finished)."""
     _clear_temp(folder)
-    for number in _generations(folder):
-        for name in _names(number):
+    for number in numbers(folder):
+        for name in names(number):
             (folder / name).unlink(missing_ok=True)

@@ -12,7 +12,7 @@ from dataclasses import Field, asdict, dataclass, field, fields
 from os import PathLike
 from typing import Any
 
-from convnet.data.augment import POLICIES
+from convnet.data import POLICIES
 from convnet.data.preprocess import RESIZE_MODES
 from convnet.errors import ConvnetError
 from convnet.training.recipes import RECIPES, recipe_options

@@ -1,0 +1,96 @@
+"""Every benchmark, by suite and case: the one list `python -m bench` runs from.
+
+A case is one script with its arguments. A script that needs something only the person
+running it has (a run folder to serve, an older checkout to compare) takes it after
+``--``: ``python -m bench serving load -- runs/digits-default``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Case:
+    script: str  # bench/<script>.py
+    about: str  # what it measures, one line
+    args: tuple[str, ...] = ()  # the arguments it runs with
+    needs: str | None = None  # what must follow ``--`` (None: nothing)
+    minutes: float = 1.0  # about how long it takes on 2 CPU cores (for the listing)
+
+
+@dataclass(frozen=True)
+class Suite:
+    about: str
+    cases: dict[str, Case] = field(default_factory=dict)
+
+
+SUITES: dict[str, Suite] = {
+    "default": Suite("`convnet train` with no options on the built-in digits", {
+        "digits": Case("digits_default", "candidate recipes for the default, over seeds",
+                       ("--only", "chosen", "--seeds", "3"), minutes=3),
+        "candidates": Case("digits_default", "every candidate recipe for the default",
+                           minutes=40),
+    }),
+    "speed": Suite("training and inference speed on this machine", {
+        "throughput": Case("throughput", "train images/s: convnet, a plain PyTorch loop, Keras",
+                           minutes=15),
+        "steps": Case("step_choices", "one step under each speed switch (the auto choices)",
+                      minutes=5),
+        "inference": Case("inference", "Predictor (torch) against onnxruntime", minutes=3),
+        "shared-cpu": Case("shared_cpu", "training beside other busy processes", minutes=20),
+        "nproc": Case("nproc", "one process of two threads against two of one (torchrun)",
+                      minutes=5),
+        "cifar": Case("cifar_speed", "the fast CIFAR-10 recipe on the shared JPEGs",
+                      minutes=12),
+    }),
+    "planner": Suite("what the plan chooses, against hand-picked settings", {
+        "zoo": Case("auto_zoo", "no options against hand-picked settings on the zoo",
+                    ("--table",), minutes=60),
+        "time": Case("time_budget", "does --time hold, from process start to exit",
+                     minutes=10),
+        "lr-find": Case("lr_find", "--lr find against the planner's lr on digits", minutes=6),
+    }),
+    "finetune": Suite("starting from ImageNet", {
+        "speed": Case("finetune_speed", "fine-tuning images/s against a plain loop; predict",
+                      minutes=8),
+        "pairs": Case("finetune_pairs", "scratch, fine-tuning and the choice on photo pairs",
+                      ("--table",), minutes=40),
+    }),
+    "data": Suite("reading data, and cleaning it", {
+        "folder": Case("folder_data", "scan, decode and cache a folder of JPEGs", minutes=5),
+        "copies-digits": Case("near_duplicates", "planted copies in digits", ("digits",),
+                              minutes=2),
+        "copies-cifar": Case("near_duplicates", "planted copies in CIFAR-10", ("cifar",),
+                             minutes=6),
+        "copies-features": Case("feature_copies", "copies the pixels hide, by ImageNet "
+                                "features", minutes=6),
+        "suspects-digits": Case("suspects", "moved labels found by suspects, digits",
+                                ("digits",), minutes=2),
+        "suspects-cifar": Case("suspects", "moved labels found by suspects, CIFAR-10",
+                               ("cifar",), minutes=8),
+    }),
+    "resume": Suite("checkpoints and exact resume", {
+        "matrix": Case("resume_matrix", "every preset × kill point × precision", minutes=30),
+        "cost": Case("checkpoint_cost", "what checkpoints cost the default run", minutes=5),
+    }),
+    "serving": Suite("export, serving and the studio", {
+        "export": Case("export_parity", "ONNX parity for every preset on real images",
+                       minutes=3),
+        "load": Case("serve_load", "convnet serve against a hand-written handler, loopback",
+                     needs="a run folder to serve", minutes=5),
+        "studio": Case("studio_flow", "the studio's API flow, timed", minutes=2),
+    }),
+    "compare": Suite("the same measurements on two checkouts", {
+        "checkouts": Case("before_after", "interleaved rounds, old checkout against this one",
+                          needs="--old CHECKOUT", minutes=10),
+    }),
+    "gpu": Suite("the GPU pass (bench/gpu_pass.sh runs it on a lent GPU)", {
+        "record": Case("gpu_record", "cifar-fast against airbench94, CUDA events",
+                       needs="--data CIFAR_JPEG_FOLDER", minutes=8),
+    }),
+}
+
+# modules beside the scripts that are no benchmark of their own
+HELPERS = {"benchdata", "naive_server", "zoo_data", "suites", "runner", "results",
+           "__init__", "__main__"}
