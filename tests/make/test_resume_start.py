@@ -41,17 +41,20 @@ def _config(photos) -> dict:
             "threads": 1, "checkpoint_every": 0, "seed": 3}
 
 
-@pytest.mark.parametrize("step", [1, 3])  # 3 steps an epoch: before and after checkpoint 1
-def test_a_run_that_chose_imagenet_resumes_to_the_same_run(photos, whole, tmp_path, step):
+# killed after its first step (no checkpoint yet), and right after epoch 1's checkpoint
+@pytest.mark.parametrize("point, count", [("step", 1), ("epoch", 1)])
+def test_a_run_that_chose_imagenet_resumes_to_the_same_run(photos, whole, tmp_path, point,
+                                                           count):
     folder, said = whole
     assert convnet.load(folder).record.config.init == "imagenet"
     assert any("head-only epochs" in line for line in said)
     cut = tmp_path / "cut"
-    child = run_child(cut, "step", step, _config(photos))
+    child = run_child(cut, point, count, _config(photos))
     assert child.returncode == -9, child.stderr[-2000:]
     notes = Notes()
     convnet.train(resume=cut, callbacks=[notes])
     assert same_weights(folder, cut)
     assert metrics(cut) == metrics(folder) and record(cut) == record(folder)
     head_phase = [line for line in notes.lines if "head-only epochs" in line]
-    assert len(head_phase) == (1 if step == 1 else 0), notes.lines  # fitted anew only then
+    # the head is fitted anew only when no checkpoint holds it
+    assert len(head_phase) == (1 if point == "step" else 0), notes.lines

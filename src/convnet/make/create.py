@@ -77,6 +77,7 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
     """`train` on a dataset already loaded (its options left unset planned from it)."""
     join(pick_device(config.device))  # under torchrun: the process group, once
     check_threads(config.threads)
+    check_writable(out)  # before the network is built and trained
     started = time.perf_counter() if started is None else started
     resolved = resolve(config, started=started, dataset=dataset, notify=notifier(callbacks))
     return make_run(resolved, out, callbacks, started)
