@@ -70,6 +70,14 @@ SUITES: dict[str, Suite] = {
         "suspects-cifar": Case("suspects", "moved labels found by suspects, CIFAR-10",
                                ("cifar",), minutes=8),
     }),
+    "answers": Suite("answers you can trust: calibrated probabilities", {
+        "digits": Case("calibration", "ECE, log loss, Brier before/after, no-option digits",
+                       ("digits",), minutes=1),
+        "cifar": Case("calibration", "the same, no-option CIFAR-10 (shared JPEGs)",
+                      ("cifar",), minutes=15),
+        "photos": Case("calibration", "the same, a 2-class photo folder from ImageNet",
+                       ("photos",), minutes=6),
+    }),
     "resume": Suite("checkpoints and exact resume", {
         "matrix": Case("resume_matrix", "every preset × kill point × precision", minutes=30),
         "cost": Case("checkpoint_cost", "what checkpoints cost the default run", minutes=5),

@@ -33,12 +33,13 @@ def _non_blank(path) -> bool:
 def test_report_writes_the_pictures_and_a_self_contained_page(shapes_run):
     result = report(shapes_run)
     names = [path.name for path in result.files]
-    assert names == ["curves.png", "confusion.png", "wrong.png"]
+    assert names == ["curves.png", "confusion.png", "wrong.png", "reliability.png"]
     assert all(_non_blank(path) for path in result.files)
     with Image.open(shapes_run / "curves.png") as image:
         assert image.size == (900, 350)
     page = result.html.read_text()
-    assert len(re.findall(r'src="data:image/png;base64,[A-Za-z0-9+/=]{100,}"', page)) == 3
+    assert len(re.findall(r'src="data:image/png;base64,[A-Za-z0-9+/=]{100,}"', page)) == 4
+    assert "<h2>Probabilities (test split)</h2>" in page  # how honest, before and after
     assert "src=\"http" not in page and "<link" not in page  # nothing fetched from outside
     for name in convnet.datasets.load(DATA).classes:
         assert f"<td>{name}</td>" in page  # the per-class table
@@ -81,7 +82,7 @@ def test_the_page_renders_in_headless_chromium_with_its_images_loaded(shapes_run
         title = page.title()
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
         browser.close()
-    assert len(images) == 3 and all(done and width > 0 for done, width, _ in images)
+    assert len(images) == 4 and all(done and width > 0 for done, width, _ in images)
     assert [width for _, width, _ in images][0] == 900  # curves.png at its real size
     assert title.startswith("convnet run")
     assert _non_blank(tmp_path / "page.png")

@@ -132,6 +132,14 @@ class RichProgress(Callback):
             self.console.print(f"stopped early after epoch {result.stopped_early}: validation "
                                f"accuracy had not improved since epoch {result.best_epoch} "
                                "(--patience)", soft_wrap=True)
+        calibration = result.run.record.calibration
+        if calibration.method == "temperature" and test is not None and test.honesty:
+            after, before = test.honesty["after"], test.honesty["before"]
+            self.console.print(f"probabilities calibrated on {calibration.fitted_on:,} "
+                               f"validation images (temperature "
+                               f"{calibration.temperature:.3g}): test expected calibration "
+                               f"error {before['ece']:.2%} -> {after['ece']:.2%}",
+                               soft_wrap=True)
         self.console.print(f"★ best epoch {result.best_epoch} kept; {score}; "
                            f"{result.seconds:.1f}s. Run saved to [bold]{result.path}[/]",
                            soft_wrap=True)

@@ -35,12 +35,25 @@ def summary(console: Console, s: Summary) -> None:
 SHOWN_CLASSES = 20  # past this many classes, the tables show only those in play
 
 
+def honesty_line(scores: dict[str, dict[str, float]]) -> str:
+    """How honest the probabilities are, before and after the run's calibration."""
+    before, after = scores["before"], scores["after"]
+    if before == after:
+        return (f"probabilities: expected calibration error {after['ece']:.2%} (15 bins), "
+                f"log loss {after['nll']:.4f}, Brier {after['brier']:.4f} (not calibrated)")
+    return (f"probabilities, calibrated: expected calibration error {before['ece']:.2%} -> "
+            f"[bold]{after['ece']:.2%}[/] (15 bins), log loss {before['nll']:.4f} -> "
+            f"{after['nll']:.4f}, Brier {before['brier']:.4f} -> {after['brier']:.4f}")
+
+
 def evaluation(console: Console, result: Evaluation, title: str) -> None:
     macro = result.macro
     console.print(f"[bold]{title}[/]: accuracy [bold]{result.accuracy:.2%}[/] on "
                   f"{result.count:,} images, log loss {result.loss:.4f}, macro precision "
                   f"{macro['precision']:.4f} recall {macro['recall']:.4f} F1 {macro['f1']:.4f}, "
                   f"balanced accuracy {result.balanced_accuracy:.2%}", soft_wrap=True)
+    if result.honesty is not None:
+        console.print(honesty_line(result.honesty), soft_wrap=True)
     rows, columns = _in_play(result)
     table = Table(title="Per class", title_justify="left")
     for name in ("class", "precision", "recall", "F1", "images"):

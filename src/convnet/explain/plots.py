@@ -209,6 +209,34 @@ def confusion(matrix: torch.Tensor, classes: list[str], path: Path, title: str) 
     return _save(figure, path)
 
 
+def reliability(panels: list[tuple[str, list[dict[str, float]]]], path: Path,
+                title: str) -> Path:
+    """A reliability diagram per panel (its name, `convnet.runs.calibration.reliability`'s
+    bins): how often the top class is right against how sure it was, bin by bin. Honest
+    probabilities put the bars on the diagonal."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2),
+                                squeeze=False)
+    for axis, (name, bins) in zip(axes[0], panels):
+        used = [b for b in bins if b["images"]]
+        width = bins[0]["high"] - bins[0]["low"]
+        axis.bar([b["low"] for b in used], [b["accuracy"] for b in used], width=width,
+                 align="edge", color="#4c72b0", edgecolor="white", label="share right")
+        axis.hlines([b["confidence"] for b in used], [b["low"] for b in used],
+                    [b["high"] for b in used], color="#c44e52", linewidth=2.5,
+                    label="mean top probability")
+        for b in used:  # a bar of few images says little: its count says how little
+            axis.text((b["low"] + b["high"]) / 2, min(b["accuracy"], 0.93) + 0.02,
+                      f"{b['images']:,}", ha="center", fontsize=5, color="#333333")
+        axis.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+        axis.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="top probability", ylabel="share right")
+        axis.set_title(name, fontsize=9)
+        axis.legend(fontsize=7, loc="upper left")
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
 def _cells(values: torch.Tensor):
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):

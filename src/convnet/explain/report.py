@@ -2,9 +2,11 @@
 
 Writes into the run folder: ``curves.png`` (loss and accuracy per epoch), ``confusion.png``
 (counts and rates on the test split, or validation when there is no test split),
-``wrong.png`` (the most confidently wrong validation images with their Grad-CAM) and
-``report.html`` (all of it, images embedded, plus per-class scores, the model summary and
-the run's configuration). The validation split is rebuilt exactly as training drew it
+``wrong.png`` (the most confidently wrong validation images with their Grad-CAM),
+``reliability.png`` (how often the answers are right against how sure they are, before and
+after the run's calibration) and ``report.html`` (all of it, images embedded, plus
+per-class scores, how honest the probabilities are, the model summary and the run's
+configuration). The validation split is rebuilt exactly as training drew it
 (by the rule saved in the run), so the gallery shows images the network never trained on.
 """
 
@@ -25,6 +27,7 @@ from convnet.explain.sections import leaks_section, suspects_section
 from convnet.explain.sections import table as _table
 from convnet.network.shapes import format_shape
 from convnet.network.summary import summarize
+from convnet.runs.calibration import reliability
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.format import read_metrics
 from convnet.runs.run import Run, load
@@ -89,6 +92,7 @@ def report(path: str | Path, data: str | None = None) -> RunReport:
         gallery_split, gallery_name = (val, "validation") if val is not None else \
             (test, "test")
         files.append(_gallery(run, gallery_split, gallery_name, folder / "wrong.png"))
+        files.append(_reliability(run, scored, scored_on, folder / "reliability.png"))
     page = folder / "report.html"
     write_atomic(page, _html(run, evaluation, scored_on, files).encode())
     return RunReport(folder, files, page, evaluation, scored_on if scored is not None else None)
@@ -101,6 +105,31 @@ def _gallery(run: Run, split: Split, name: str, path: Path) -> Path:
                              f"{len(split):,} were right.")
     return plots.gallery(items, path, f"the {len(items)} most confidently wrong {name} "
                          "images, with Grad-CAM for the class the network said")
+
+
+def _reliability(run: Run, split: Split, name: str, path: Path) -> Path:
+    """Reliability diagrams of the split, before and after the run's calibration."""
+    logits, calibration = run.predictor.logits(split.images).cpu(), run.record.calibration
+    panels = [("softmax as trained", reliability(logits, split.labels))]
+    if calibration.method != "none":
+        panels.append((f"calibrated (temperature {calibration.temperature:.3g})",
+                       reliability(logits, split.labels, calibration)))
+    return plots.reliability(panels, path, f"{name} split, {len(split):,} images")
+
+
+def _honesty(run: Run, evaluation: Evaluation | None, scored_on: str) -> str:
+    """The page's section on how honest the probabilities are."""
+    if evaluation is None or evaluation.honesty is None:
+        return ""
+    calibration = run.record.calibration
+    how = (f"Temperature {calibration.temperature:.3g}, fitted on "
+           f"{calibration.fitted_on:,} validation images." if calibration.method != "none"
+           else html.escape(calibration.note or "This run was written before calibration."))
+    rows = [[when, f"{scores['ece']:.2%}", f"{scores['nll']:.4f}", f"{scores['brier']:.4f}"]
+            for when, scores in (("softmax as trained", evaluation.honesty["before"]),
+                                 ("as the run answers", evaluation.honesty["after"]))]
+    return (f"<h2>Probabilities ({scored_on} split)</h2><p>{how}</p>"
+            + _table(["", "expected calibration error (15 bins)", "log loss", "Brier"], rows))
 
 
 def _scores(run: Run, evaluation: Evaluation | None, scored_on: str) -> tuple[str, str]:
@@ -139,6 +168,7 @@ text-align:right}}img{{max-width:100%}}pre{{background:#f5f5f5;padding:1em;overf
 <p>{headline}</p>
 {pictures}
 {per_class}
+{_honesty(run, evaluation, scored_on)}
 {leaks_section(run)}
 {suspects_section(run)}
 <h2>Model</h2><p><code>{html.escape(run.network.spec)}</code>: {summary.params:,}

@@ -14,12 +14,15 @@ class PixelModel(nn.Module):
 
     Inside, in the order `convnet.runs.Predictor` does it: scale to 0..1, subtract the
     run's mean and divide by its std per channel, channels first, the network, the mean
-    with the mirror image's logits when the run uses flip TTA, softmax.
+    with the mirror image's logits when the run uses flip TTA, the run's calibration
+    (the logits divided by its temperature), softmax. The logits given out are the
+    calibrated ones, so that their softmax is the probabilities.
     """
 
-    def __init__(self, network: nn.Module, normalization: Normalization, flip_tta: bool):
+    def __init__(self, network: nn.Module, normalization: Normalization, flip_tta: bool,
+                 temperature: float = 1.0):
         super().__init__()
-        self.network, self.flip_tta = network, flip_tta
+        self.network, self.flip_tta, self.temperature = network, flip_tta, float(temperature)
         self.register_buffer("mean", normalization.mean.reshape(1, -1, 1, 1).clone())
         self.register_buffer("std", normalization.std.reshape(1, -1, 1, 1).clone())
 
@@ -29,4 +32,6 @@ class PixelModel(nn.Module):
         logits = self.network(x)  # (N, classes)
         if self.flip_tta:
             logits = (logits + self.network(x.flip(3))) / 2
+        if self.temperature != 1.0:
+            logits = logits / self.temperature
         return logits.softmax(1), logits

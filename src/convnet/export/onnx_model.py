@@ -66,8 +66,10 @@ def _metadata(run: Run) -> dict[str, str]:
               "preprocess": record.preprocess.to_dict(), "spec": record.spec,
               "normalization": record.normalization.to_dict(), "tta": record.tta,
               "weights_sha256": record.weights_sha256, "convnet_version": __version__,
+              "calibration": record.calibration.to_dict(),
               "input": "uint8 pixels (N, H, W, C), decoded and resized as 'preprocess' says",
-              "outputs": "probabilities (N, classes), logits (N, classes)"}
+              "outputs": "probabilities (N, classes), logits (N, classes), both calibrated "
+                         "(the logits divided by the calibration's temperature)"}
     return {key: json.dumps(value) for key, value in values.items()}
 
 
@@ -208,7 +210,7 @@ def export_onnx(run_path: str | Path, out: str | Path | None = None, *,
         raise ConvnetError(f"batch must be a positive integer or None (any size). Received: "
                            f"batch={batch!r}.")
     model = PixelModel(run.network.eval(), run.record.normalization,
-                       run.record.tta == "flip").eval()
+                       run.record.tta == "flip", run.record.calibration.temperature).eval()
     handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
                                     suffix=".onnx")
     os.close(handle)

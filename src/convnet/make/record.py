@@ -11,6 +11,7 @@ from convnet import data as datasets
 from convnet.data.dataset import Dataset
 from convnet.data.preprocess import Preprocess
 from convnet.errors import TrainingError
+from convnet.runs.calibration import NONE, Calibration
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.format import DataInfo, Metrics, RunRecord
 from convnet.training.config import TrainConfig
@@ -34,7 +35,8 @@ def start_record(run: Prepared, dataset: Dataset, config: TrainConfig,
 
 
 def run_record(run: Prepared, dataset: Dataset, config: TrainConfig, test: Evaluation | None,
-               weights_sha: str, stopped_early: int | None) -> RunRecord:
+               weights_sha: str, stopped_early: int | None,
+               calibration: Calibration = NONE) -> RunRecord:
     """``model.json``'s content for a trained run."""
     best, report, network = run.state.best, dataset.report, run.network
     prep = dataset.preprocess or Preprocess(*dataset.input_shape, config.resize)
@@ -50,8 +52,10 @@ def run_record(run: Prepared, dataset: Dataset, config: TrainConfig, test: Evalu
         validation=run.validation, params=network.num_params,
         metrics=Metrics(best.epoch, best.val_acc, best.val_loss, None if test is None else {
             "accuracy": test.accuracy, "loss": test.loss, "macro": test.macro,
-            "balanced_accuracy": test.balanced_accuracy}, stopped_early),
-        weights_sha256=weights_sha)
+            "balanced_accuracy": test.balanced_accuracy,
+            **({} if test.honesty is None else {"calibration": test.honesty})},
+            stopped_early),
+        weights_sha256=weights_sha, calibration=calibration)
 
 
 def check_weights(network: torch.nn.Module) -> None:

@@ -25,6 +25,7 @@ from convnet.plan.budget import Budget
 from convnet.plan.loading import training_seconds
 from convnet.plan.resolve import Resolved
 from convnet.plan.start import describe
+from convnet.runs.calibration import NONE, Calibration, calibrate
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.folders import RunFolder, choose_run_dir
 from convnet.runs.format import MetricsFile, RunRecord, sha256, weights_bytes, write_run
@@ -118,15 +119,16 @@ def _announce(run: Prepared, dataset: Dataset, config: TrainConfig, folder: RunF
             run.network.num_params, str(folder.path)))
 
 
-def scorer(run: Prepared, classes: list[str], config: TrainConfig):
+def scorer(run: Prepared, classes: list[str], config: TrainConfig,
+           calibration: Calibration = NONE):
     """Scores a split; under torchrun every rank scores its part and the counts are summed."""
     here = world()
 
-    def score(network: torch.nn.Module, split) -> Evaluation:
+    def score(network: torch.nn.Module, split, honest: bool = False) -> Evaluation:
         predictor = Predictor(network, run.normalization, classes, run.flip_tta,
-                              config.eval_batch_size, run.batches.memory_format)
+                              config.eval_batch_size, run.batches.memory_format, calibration)
         if not here.active:
-            return predictor.evaluate(split)
+            return predictor.evaluate(split, honest)
         return evaluate_sharded(predictor, split, here.rank, here.size)
     return score
 
@@ -165,10 +167,12 @@ def _save(run: Prepared, resolved: Resolved, folder: RunFolder, stopped_early: i
     network.load_state_dict(run.state.best_weights)  # the kept epoch, averaged or not
     check_weights(network)
     network = network.to(memory_format=torch.contiguous_format)
-    score = scorer(run, dataset.classes, config)
-    test = None if dataset.test is None else score(network, dataset.test)  # every rank
+    calibration = _calibrated(run, network, config)
+    score = scorer(run, dataset.classes, config, calibration)
+    test = None if dataset.test is None else score(network, dataset.test, honest=True)
     weights = weights_bytes(network)
-    record = run_record(run, dataset, config, test, sha256(weights), stopped_early)
+    record = run_record(run, dataset, config, test, sha256(weights), stopped_early,
+                        calibration)
     if info["plan"] is not None:
         record = replace(record, plan=info["plan"])
     record.speed.update({**threads, "processes": here.size})
@@ -179,6 +183,17 @@ def _save(run: Prepared, resolved: Resolved, folder: RunFolder, stopped_early: i
         folder.release()
     barrier()  # every rank returns once the run is on disk
     return network, test, record
+
+
+def _calibrated(run: Prepared, network: torch.nn.Module, config: TrainConfig) -> Calibration:
+    """The temperature fitted on the validation images' logits of the kept weights (every
+    rank fits the same one); none without validation images."""
+    val = run.val_split
+    if val is None or not len(val):
+        return Calibration(note="no validation images to fit a temperature on")
+    predictor = Predictor(network, run.normalization, [str(i) for i in range(
+        network.num_classes)], run.flip_tta, config.eval_batch_size)
+    return calibrate(predictor.logits(val.images), val.labels)
 
 
 def notifier(callbacks: Sequence[Callback]):

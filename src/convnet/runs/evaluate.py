@@ -12,8 +12,11 @@ class Evaluation:
     """Scores on one split. ``confusion[i, j]`` counts images of class i predicted as j."""
 
     classes: list[str]
-    loss: float  # mean cross-entropy (log loss), no label smoothing
+    loss: float  # mean cross-entropy (log loss) of the run's answers, no label smoothing
     confusion: torch.Tensor  # (K, K) int64
+    # how honest the probabilities are (`convnet.runs.calibration.Honesty` as dicts), before
+    # and after the run's calibration; None where not measured (an empty or sharded split)
+    honesty: dict[str, dict[str, float]] | None = None
 
     @property
     def count(self) -> int:
@@ -65,6 +68,7 @@ class Evaluation:
                                             self.f1, self.support)
             },
             "confusion": self.confusion.tolist(),
+            **({} if self.honesty is None else {"calibration": self.honesty}),
         }
 
 

@@ -38,13 +38,16 @@ from convnet.data.dataset import Validation
 from convnet.data.pixels import Normalization
 from convnet.data.preprocess import Preprocess
 from convnet.errors import RunError
+from convnet.runs.calibration import NONE, Calibration
 from convnet.runs.folders import DATA_REPORT, META, METRICS, START, WEIGHTS
 from convnet.training import checkpoint
 from convnet.training.callbacks import Callback, EpochStats
 from convnet.training.config import TrainConfig
 
-FORMAT = 2  # 2 added "validation"; bump when a change would make old readers misread a run
-READABLE = (1, 2)  # format 1 runs have no "validation": the rule is planned again from config
+FORMAT = 3  # 2 added "validation", 3 "calibration"; bump when old readers would misread a run
+# format 1 runs have no "validation": the rule is drawn again from config; formats 1 and 2
+# have no "calibration": they answer with the softmax as it is
+READABLE = (1, 2, 3)
 
 
 def library_versions() -> dict[str, str]:
@@ -93,6 +96,7 @@ class RunRecord:
     metrics: Metrics
     weights_sha256: str
     plan: dict[str, Any] | None = None  # how unset options were planned (`Plan.to_dict`)
+    calibration: Calibration = NONE  # how logits become probabilities (format 3 on)
     # Other names of the classes, in their order, that data folders may use (ImageNet's
     # synset ids); None for most runs
     class_ids: list[str] | None = None
@@ -117,6 +121,7 @@ class RunRecord:
             "validation": None if self.validation is None else self.validation.to_dict(),
             "params": self.params, "metrics": asdict(self.metrics),
             "weights": {"file": WEIGHTS, "sha256": self.weights_sha256}, "plan": self.plan,
+            "calibration": self.calibration.to_dict(),
             **({} if self.class_ids is None else {"class_ids": list(self.class_ids)}),
         }
 
@@ -137,6 +142,7 @@ class RunRecord:
             validation=None if validation is None else Validation.from_dict(validation),
             params=int(meta["params"]), metrics=Metrics(**meta["metrics"]),
             weights_sha256=meta.get("weights", {}).get("sha256", ""), plan=meta.get("plan"),
+            calibration=Calibration.from_dict(meta.get("calibration")),
             class_ids=meta.get("class_ids"),
             versions=dict(meta.get("versions", {})), created=meta.get("created", ""),
             format=int(meta["format"]))

@@ -21,6 +21,7 @@ from convnet.axes import chw_to_hwc
 from convnet.data.dataset import Split
 from convnet.data.pixels import Normalization
 from convnet.errors import ConvnetError
+from convnet.runs.calibration import NONE, Calibration, honesty
 from convnet.runs.evaluate import Evaluation, confusion_matrix
 
 
@@ -53,10 +54,11 @@ class Predictor:
 
     def __init__(self, network: nn.Module, normalization: Normalization, classes: list[str],
                  flip_tta: bool = False, batch_size: int = 1024,
-                 memory_format: torch.memory_format = torch.contiguous_format):
+                 memory_format: torch.memory_format = torch.contiguous_format,
+                 calibration: Calibration = NONE):
         self.network, self.classes, self.flip_tta = network, list(classes), flip_tta
         self.normalization, self.batch_size = normalization, batch_size
-        self.memory_format = memory_format
+        self.memory_format, self.calibration = memory_format, calibration
 
     @property
     def device(self) -> torch.device:
@@ -83,7 +85,8 @@ class Predictor:
 
     @torch.inference_mode()
     def logits(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits (N, classes) for uint8 images (N, C, H, W), on the network's device."""
+        """The network's logits (N, classes) for uint8 images (N, C, H, W), on its device,
+        before the run's calibration (`convnet.runs.calibration`)."""
         images = self.check(images)
         network = self.network
         was_training = network.training
@@ -104,8 +107,9 @@ class Predictor:
         return torch.cat(outputs)
 
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
-        """Probabilities (N, classes) on the CPU, each row summing to 1."""
-        return self.logits(images).softmax(1).cpu()
+        """Probabilities (N, classes) on the CPU, each row summing to 1, calibrated as the
+        run answers."""
+        return self.calibration.scale(self.logits(images)).softmax(1).cpu()
 
     def predict(self, images: torch.Tensor, names: Sequence[str] | None = None
                 ) -> list[Prediction]:
@@ -118,8 +122,9 @@ class Predictor:
             results.append(Prediction(name, {self.classes[i]: float(row[i]) for i in order}))
         return results
 
-    def evaluate(self, split: Split) -> Evaluation:
-        """Accuracy, log loss, per-class scores and the confusion matrix on a split.
+    def evaluate(self, split: Split, honest: bool = True) -> Evaluation:
+        """Accuracy, log loss, per-class scores and the confusion matrix on a split; with
+        ``honest``, how honest the probabilities are, before and after calibration.
 
         Raises:
             ConvnetError: if the split's images are not of the network's input shape.
@@ -130,11 +135,14 @@ class Predictor:
             raise ConvnetError(f"The data's images are {'×'.join(map(str, got))} but the run "
                                f"was trained on {'×'.join(map(str, want))}. Evaluate on data "
                                "of the same shape.")
-        logits = self.logits(split.images)
-        labels = split.labels.to(logits.device)
+        raw = self.logits(split.images)
+        logits, labels = self.calibration.scale(raw), split.labels.to(raw.device)
         loss = float(F.cross_entropy(logits, labels)) if len(labels) else float("nan")
         confusion = confusion_matrix(labels, logits.argmax(1), len(self.classes)).cpu()
-        return Evaluation(list(self.classes), loss, confusion)
+        scores = None if not (honest and len(labels)) else \
+            {"before": honesty(raw, labels).to_dict(),
+             "after": honesty(raw, labels, self.calibration).to_dict()}
+        return Evaluation(list(self.classes), loss, confusion, scores)
 
 
 def evaluate_sharded(predictor: Predictor, split: Split, rank: int, ranks: int) -> Evaluation:

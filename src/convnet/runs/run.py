@@ -36,7 +36,7 @@ class Run:
         self.path = path
         self.classes: list[str] = list(record.classes)
         self.predictor = Predictor(self.network, record.normalization, self.classes,
-                                   flip_tta=record.flip_tta)
+                                   flip_tta=record.flip_tta, calibration=record.calibration)
 
     @property
     def meta(self) -> dict[str, Any]:

@@ -1,0 +1,93 @@
+"""Calibrated probabilities: how honest a run's test probabilities are before and after its
+temperature (fitted on its validation images), for no-option runs a user would start.
+
+    python bench/calibration.py digits     # the built-in digits, no options
+    python bench/calibration.py cifar      # the shared CIFAR-10 JPEGs, no options
+    python bench/calibration.py photos     # a 2-class photo folder, --init imagenet
+
+Each is a fresh `convnet train` process; the figures come from the run's model.json
+(`metrics.test.calibration`: expected calibration error over 15 bins, log loss, Brier
+score). A temperature changes no answer, so the accuracy is the same before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchdata import append_row, cifar_folder, cpu_flags, machine
+
+HERE = Path(__file__).resolve().parent
+
+
+def _data(kind: str, root: Path) -> tuple[str, list[str]]:
+    """(--data, more flags) for ``kind``."""
+    if kind == "digits":
+        return "digits", []
+    if kind == "cifar":
+        return str(cifar_folder()), []
+    from finetune_pairs import PAIRS
+    from zoo_data import materialize
+
+    return materialize(PAIRS["cartruck"], root), ["--init", "imagenet"]
+
+
+def measure(kind: str, root: Path) -> dict:
+    data, flags = _data(kind, root)
+    out = Path(tempfile.mkdtemp(prefix=f"convnet-calibration-{kind}-")) / "run"
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "convnet", "train", "--data", data,
+                           "--out", str(out), "--no-report", *flags],
+                          capture_output=True, text=True, timeout=7200, env=dict(os.environ))
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        return {"kind": kind, "error": done.stderr.strip().splitlines()[-1:]}
+    meta = json.loads((out / "model.json").read_text())
+    test = meta["metrics"]["test"]
+    return {"kind": kind, "data": data, "flags": flags, "accuracy": test["accuracy"],
+            "calibration": meta["calibration"], "before": test["calibration"]["before"],
+            "after": test["calibration"]["after"], "test_images": meta["data"]["test"],
+            "seconds": round(seconds, 1)}
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| data | test images | accuracy | temperature (val images) | ECE before | ECE after "
+             "| log loss before | after | Brier before | after | seconds |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['kind']} | failed: {row['error']} |")
+            continue
+        b, a, c = row["before"], row["after"], row["calibration"]
+        lines.append(f"| {row['kind']} | {row['test_images']:,} | {row['accuracy']:.2%} | "
+                     f"{c['temperature']:.3f} ({c['fitted_on']:,}) | {b['ece']:.2%} | "
+                     f"**{a['ece']:.2%}** | {b['nll']:.4f} | {a['nll']:.4f} | "
+                     f"{b['brier']:.4f} | {a['brier']:.4f} | {row['seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kinds", nargs="+", choices=("digits", "cifar", "photos"))
+    parser.add_argument("--root", type=Path,
+                        default=Path(tempfile.gettempdir()) / "convnet-calibration")
+    parser.add_argument("--results", type=Path, default=HERE / "calibration.jsonl")
+    args = parser.parse_args()
+    print(f"machine: {machine()}; cpu flags: {cpu_flags()}", flush=True)
+    rows = []
+    for kind in args.kinds:
+        row = measure(kind, args.root)
+        append_row(args.results, row)
+        rows.append(row)
+        print(json.dumps({k: v for k, v in row.items() if k != "flags"}), flush=True)
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
