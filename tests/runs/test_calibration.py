@@ -126,3 +126,86 @@ def test_a_run_written_before_calibration_answers_as_it_did():
     images = torch.randint(0, 256, (3, *run.network.chw), dtype=torch.uint8)
     assert torch.allclose(run.predictor.probabilities(images),
                           run.predictor.logits(images).softmax(1).cpu())
+
+
+def test_the_set_floor_is_the_split_conformal_quantile():
+    scores = [round(0.1 * k, 1) for k in range(1, 10)]  # n = 9
+    nine = Calibration("temperature", 1.0, 9, conformal=scores)
+    assert nine.set_floor(0.9) == pytest.approx(1 - scores[8])  # rank ⌈10 × 0.9⌉ = 9
+    assert nine.set_floor(0.5) == pytest.approx(1 - scores[4])  # rank ⌈10 × 0.5⌉ = 5
+    eight = Calibration("temperature", 1.0, 8, conformal=scores[:8])
+    assert eight.set_floor(0.9) == 0.0  # rank 9 of 8 scores: every class is in
+    assert nine.prediction_set({"a": 0.5, "b": 0.3, "c": 0.2}, 0.5) == ["a"]
+    assert nine.prediction_set({"a": 0.05, "b": 0.03}, 0.1) == ["a"]  # never empty
+
+
+@pytest.mark.parametrize("level", [0.9, 0.95])
+def test_prediction_sets_hold_the_true_class_as_often_as_asked(level):
+    from convnet.runs.calibration import coverage
+
+    logits, labels = _sampled(1.5, count=22_000, classes=10, seed=7)
+    calibration = calibrate(logits[:2000], labels[:2000])  # the validation images
+    held, size = coverage(calibration, logits[2000:], labels[2000:], level)
+    assert held == pytest.approx(level, abs=0.02) and 1 <= size <= 10
+
+
+@pytest.mark.parametrize("bad", [1.5, 0, -0.2, 1.0, "0.9", True])
+def test_a_bad_coverage_is_one_clear_error(bad):
+    calibration = calibrate(*_sampled(1.0, count=100))
+    with pytest.raises(convnet.ConvnetError, match=r"^set must be the share of images whose "
+                       r"set holds the true class, between 0 and 1 \(e\.g\. 0\.9\)\. "
+                       rf"Received: set={bad!r}\.$"):
+        calibration.set_floor(bad)
+
+
+def test_a_run_without_conformal_scores_refuses_sets_in_one_line(capsys, tmp_path):
+    from convnet.cli import main
+
+    image = tmp_path / "one.png"
+    from PIL import Image
+
+    Image.new("L", (28, 28)).save(image)
+    assert main(["predict", str(FORMAT1), str(image), "--set", "0.9"]) == 1
+    said = capsys.readouterr().err.strip()
+    assert said.startswith("error: This run has no conformal scores for prediction sets")
+    assert len(said.splitlines()) == 1
+
+
+def test_predict_evaluate_serve_and_onnx_give_the_same_sets(trained, tmp_path, capsys):
+    from convnet.cli import main
+    from convnet.runs.predictor import with_sets
+
+    run = convnet.load(trained.path)
+    files = convnet.datasets.export(run.own_data(), tmp_path / "images", split="test",
+                                    limit=6)
+    assert main(["predict", str(trained.path), *map(str, files), "--set", "0.9",
+                 "--json"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    expected = with_sets(run.predict_files(files), run.record.calibration, 0.9)
+    assert [row["set"] for row in printed] == [p.set for p in expected]
+    assert all(row["coverage"] == 0.9 and row["set"][0] == row["top"][0]["class"]
+               for row in printed)
+    sets = run.evaluate(run.own_data().test).honesty["sets"]
+    assert set(sets) == {"0.9", "0.95"} and all(0 <= s["coverage"] <= 1 for s in sets.values())
+    pytest.importorskip("onnxruntime")
+    from convnet.export.onnx_model import export_onnx
+    from convnet.export.runtime import OnnxPredictor
+
+    exported = export_onnx(trained.path, tmp_path / "model.onnx")
+    onnx = with_sets(run.predict_files(files, OnnxPredictor(exported.path, run.classes)),
+                     run.record.calibration, 0.9)
+    assert [p.set for p in onnx] == [p.set for p in expected]
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from convnet.serve.app import create_app
+    from convnet.serve.models import load_served
+
+    with TestClient(create_app(load_served([str(trained.path)], "torch"))) as client:
+        name = trained.path.name
+        answer = client.post(f"/v1/models/{name}/predict?set=0.9",
+                             content=Path(files[0]).read_bytes())
+        assert answer.status_code == 200 and answer.json()["set"] == expected[0].set
+        refused = client.post(f"/v1/models/{name}/predict?set=2",
+                              content=Path(files[0]).read_bytes())
+        assert refused.status_code == 422 and "set must be the share" in refused.text

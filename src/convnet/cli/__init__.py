@@ -113,11 +113,16 @@ def evaluate(run: Path, data: str | None, as_json: bool) -> None:
 @click.option("--unknown-below", type=click.FloatRange(0, 1), default=0.0,
               help="With --sort-into: a top probability under this goes to unknown/.")
 @click.option("--link", is_flag=True, help="With --sort-into: symlink instead of copying.")
+@click.option("--set", "coverage", type=float, metavar="COVERAGE",
+              help="Also the prediction set: the fewest classes that hold the true one "
+                   "COVERAGE of the time (e.g. 0.9), from the run's validation images.")
 def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv: bool,
-            backend: str, sort_dir: Path | None, unknown_below: float, link: bool) -> None:
+            backend: str, sort_dir: Path | None, unknown_below: float, link: bool,
+            coverage: float | None) -> None:
     """Class probabilities for image files or folders: "0.92 dog, 0.08 cat"."""
     import convnet
     from convnet.data.preprocess import expand_paths
+    from convnet.runs.predictor import with_sets
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv print different formats; give one of them.")
@@ -128,9 +133,12 @@ def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv
         raise ConvnetError(f"No image files found in {', '.join(map(str, images))}.")
     from convnet.runs.sharded import predict_files
 
+    if coverage is not None:
+        loaded.record.calibration.set_floor(coverage)  # a bad --set: one line, no work
     results = predict_files(loaded, paths, _backend(loaded, backend))
     if results is None:  # another process of a torchrun: rank 0 prints every answer
         return
+    results = with_sets(results, loaded.record.calibration, coverage)
     style = "json" if as_json else "csv" if as_csv else "text"
     if sort_dir is not None:
         from convnet.runs.sorting import sort_into

@@ -38,6 +38,13 @@ SHOWN_CLASSES = 20  # past this many classes, the tables show only those in play
 def honesty_line(scores: dict[str, dict[str, float]]) -> str:
     """How honest the probabilities are, before and after the run's calibration."""
     before, after = scores["before"], scores["after"]
+    sets = "".join(f"; {float(level):.0%} sets hold the true class for {found['coverage']:.1%}"
+                   f" (mean size {found['mean_size']:.2f})"
+                   for level, found in scores.get("sets", {}).items())
+    return _calibration_line(before, after) + sets
+
+
+def _calibration_line(before: dict[str, float], after: dict[str, float]) -> str:
     if before == after:
         return (f"probabilities: expected calibration error {after['ece']:.2%} (15 bins), "
                 f"log loss {after['nll']:.4f}, Brier {after['brier']:.4f} (not calibrated)")

@@ -1,6 +1,7 @@
 """Probabilities that mean what they say: a run's logits scaled by one temperature, fitted
-on its validation images after training (Guo et al., 2017), and the scores that tell how
-honest a set of probabilities is.
+on its validation images after training (Guo et al., 2017); prediction sets that hold the
+true class a chosen share of the time (split conformal prediction on the same validation
+images); and the scores that tell how honest a set of probabilities is.
 
 A network trained to low loss on its training images is rarely right as often as its top
 probability claims: more often on small data with augmentation (underconfident), less
@@ -15,15 +16,19 @@ scores), log loss and Brier score, before and after.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from convnet.errors import ConvnetError
+
 BINS = 15
 FEWEST = 20  # validation images below which no temperature is fitted (too few to trust)
 LIMITS = (0.05, 20.0)  # the temperatures a fit may reach
+SET_LEVELS = (0.9, 0.95)  # the coverages evaluate measures prediction sets at
 
 
 @dataclass(frozen=True)
@@ -34,10 +39,41 @@ class Calibration:
     temperature: float = 1.0
     fitted_on: int = 0  # validation images the temperature was fitted on
     note: str | None = None  # why there is none, where there is none
+    # 1 - the calibrated probability of the true class, per validation image, ascending:
+    # the conformal scores a prediction set's threshold is read from (None: no sets)
+    conformal: list[float] | None = None
 
     def scale(self, logits: torch.Tensor) -> torch.Tensor:
         """``logits`` (N, classes) as the run answers with them."""
         return logits if self.temperature == 1.0 else logits / self.temperature
+
+    def set_floor(self, coverage: float) -> float:
+        """The probability a class needs to be in a prediction set that holds the true
+        class ``coverage`` of the time: 1 - the conformal quantile (split conformal
+        prediction: the ⌈(n + 1)·coverage⌉-th smallest of the n validation scores).
+
+        Raises:
+            ConvnetError: for a coverage outside (0, 1), or a run without conformal scores.
+        """
+        if isinstance(coverage, bool) or not isinstance(coverage, int | float) or \
+                not 0 < coverage < 1:
+            raise ConvnetError("set must be the share of images whose set holds the true "
+                               f"class, between 0 and 1 (e.g. 0.9). Received: set={coverage!r}.")
+        if not self.conformal:
+            raise ConvnetError("This run has no conformal scores for prediction sets: it was "
+                               "written before them, or without validation images. Train it "
+                               "again (with a validation split) to get prediction sets.")
+        rank = math.ceil((len(self.conformal) + 1) * coverage)
+        quantile = self.conformal[rank - 1] if rank <= len(self.conformal) else 1.0
+        return 1.0 - quantile
+
+    def prediction_set(self, probabilities: dict[str, float], coverage: float) -> list[str]:
+        """The classes whose calibrated probability reaches the floor for ``coverage``, most
+        likely first; never empty (the top class is always in)."""
+        floor = self.set_floor(coverage)
+        ranked = sorted(probabilities, key=probabilities.__getitem__, reverse=True)
+        return [name for i, name in enumerate(ranked)
+                if i == 0 or probabilities[name] >= floor - 1e-12]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,7 +110,23 @@ def calibrate(logits: torch.Tensor, labels: torch.Tensor) -> Calibration:
     if len(labels) < FEWEST:
         return Calibration(note=f"{len(labels)} validation image(s): too few to fit a "
                                 f"temperature on (at least {FEWEST})")
-    return Calibration("temperature", round(fit_temperature(logits, labels), 4), len(labels))
+    temperature = round(fit_temperature(logits, labels), 4)
+    probabilities = (logits.detach().double().cpu() / temperature).softmax(1)  # (N, classes)
+    true = probabilities[torch.arange(len(labels)), labels.cpu()]  # (N,)
+    scores = sorted(round(float(1 - p), 6) for p in true)
+    return Calibration("temperature", temperature, len(labels), conformal=scores)
+
+
+def coverage(calibration: Calibration, logits: torch.Tensor, labels: torch.Tensor,
+             level: float) -> tuple[float, float]:
+    """(share of the images whose prediction set holds the true class, mean set size) at
+    ``level``, for ``logits`` (N, classes) and ``labels`` (N,)."""
+    floor = calibration.set_floor(level)
+    probabilities = calibration.scale(logits.detach().double().cpu()).softmax(1)
+    members = probabilities >= floor - 1e-12  # (N, classes)
+    members[torch.arange(len(labels)), probabilities.argmax(1)] = True  # never empty
+    held = members[torch.arange(len(labels)), labels.cpu()]
+    return float(held.double().mean()), float(members.sum(1).double().mean())
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from convnet.axes import chw_to_hwc
 from convnet.data.dataset import Split
 from convnet.data.pixels import Normalization
 from convnet.errors import ConvnetError
-from convnet.runs.calibration import NONE, Calibration, honesty
+from convnet.runs.calibration import NONE, SET_LEVELS, Calibration, coverage, honesty
 from convnet.runs.evaluate import Evaluation, confusion_matrix
 
 
@@ -32,21 +32,47 @@ class Prediction:
     path: str
     probabilities: dict[str, float] | None = None  # class -> probability, best first
     error: str | None = None
+    # the prediction set (`with_sets`): the classes that hold the true one `coverage` of
+    # the time, most likely first
+    set: list[str] | None = None
+    coverage: float | None = None
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         return list((self.probabilities or {}).items())[:k]
 
     def text(self, k: int = 3) -> str:
-        """``"0.92 dog, 0.08 cat"``, or the error."""
+        """``"0.92 dog, 0.08 cat"`` (and ``"; 90% set: dog"`` with a set), or the error."""
         if self.error:
             return f"error: {self.error}"
-        return ", ".join(f"{p:.2f} {name}" for name, p in self.top(k))
+        answer = ", ".join(f"{p:.2f} {name}" for name, p in self.top(k))
+        if self.set is None:
+            return answer
+        return f"{answer}; {self.coverage:.0%} set: {', '.join(self.set)}"
 
     def to_dict(self, k: int = 3) -> dict[str, Any]:
         """The JSON form (`convnet predict --json`, and the web API's answer)."""
         return {"file": self.path, "error": self.error,
                 "top": [{"class": name, "probability": p} for name, p in self.top(k)],
-                "probabilities": self.probabilities}
+                "probabilities": self.probabilities,
+                **({} if self.set is None else {"set": self.set, "coverage": self.coverage})}
+
+
+def with_sets(predictions: list[Prediction], calibration: Calibration, coverage: float | None
+              ) -> list[Prediction]:
+    """``predictions`` with their prediction sets at ``coverage`` (None: as they are), the
+    same from any backend, since they are read off the probabilities.
+
+    Raises:
+        ConvnetError: for a coverage outside (0, 1), or a run without conformal scores.
+    """
+    if coverage is None:
+        return predictions
+    calibration.set_floor(coverage)  # a bad coverage or an old run: said before any image
+    for prediction in predictions:
+        if prediction.probabilities is not None:
+            prediction.set = calibration.prediction_set(prediction.probabilities, coverage)
+            prediction.coverage = coverage
+    return predictions
 
 
 class Predictor:
@@ -141,7 +167,11 @@ class Predictor:
         confusion = confusion_matrix(labels, logits.argmax(1), len(self.classes)).cpu()
         scores = None if not (honest and len(labels)) else \
             {"before": honesty(raw, labels).to_dict(),
-             "after": honesty(raw, labels, self.calibration).to_dict()}
+             "after": honesty(raw, labels, self.calibration).to_dict(),
+             **({} if not self.calibration.conformal else {"sets": {
+                 str(level): dict(zip(("coverage", "mean_size"),
+                                      coverage(self.calibration, raw, labels, level)))
+                 for level in SET_LEVELS}})}
         return Evaluation(list(self.classes), loss, confusion, scores)
 
 

@@ -22,15 +22,18 @@ def csv_text(results: list[Prediction], classes: list[str],
     with ``where`` (file -> the path it was sorted to), a ``sorted_to`` column too."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+    sets = any(r.set is not None for r in results)
     writer.writerow(["file", "prediction", "probability", *classes, "error",
+                     *(["set", "coverage"] if sets else []),
                      *(["sorted_to"] if where is not None else [])])
     for r in results:
         probs = r.probabilities or {}
         best = r.top(1)[0] if probs else ("", "")
         writer.writerow([r.path, best[0], f"{best[1]:.6f}" if probs else "",
                          *(f"{probs[c]:.6f}" if probs else "" for c in classes),
-                         r.error or "", *([where.get(r.path, "")] if where is not None
-                                          else [])])
+                         r.error or "",
+                         *(["|".join(r.set or []), r.coverage or ""] if sets else []),
+                         *([where.get(r.path, "")] if where is not None else [])])
     return buffer.getvalue()
 
 

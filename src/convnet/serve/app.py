@@ -26,7 +26,7 @@ from convnet.axes import to_chw
 from convnet.data.preprocess import ImageError, decode
 from convnet.errors import ConvnetError
 from convnet.network.summary import summarize
-from convnet.runs.predictor import Prediction, Predictor
+from convnet.runs.predictor import Prediction, Predictor, with_sets
 from convnet.runs.run import Run
 from convnet.serve.batching import Batcher, Overloaded
 from convnet.serve.limits import Admission, BodyLimit, Limits, Timing
@@ -202,7 +202,14 @@ def _service_routes(app: FastAPI, api: Api) -> None:
         return (resources.files("convnet.serve") / "static" / "index.html").read_text()
 
 
-async def _predict(api: Api, chosen: Served, request: Request, top: int) -> JSONResponse:
+async def _predict(api: Api, chosen: Served, request: Request, top: int,
+                   coverage: float | None = None) -> JSONResponse:
+    calibration = chosen.run.record.calibration
+    if coverage is not None:
+        try:
+            calibration.set_floor(coverage)
+        except ConvnetError as error:
+            raise HTTPException(422, str(error)) from None
     uploads = await _images(request, api.limits)
     images = [await _decode(chosen, data, label) for label, data in uploads]
     try:
@@ -216,7 +223,8 @@ async def _predict(api: Api, chosen: Served, request: Request, top: int) -> JSON
     for (label, _), row in zip(uploads, rows):
         order = row.argsort(descending=True).tolist()
         probabilities = {chosen.run.classes[i]: float(row[i]) for i in order}
-        answers.append(Prediction(label, probabilities).to_dict(top))
+        answer = with_sets([Prediction(label, probabilities)], calibration, coverage)[0]
+        answers.append(answer.to_dict(top))
     single = len(answers) == 1 and uploads[0][0] == "body"
     # a JSONResponse of plain values: FastAPI's generic encoder costs more than the model
     return JSONResponse(answers[0] if single else answers)
@@ -248,11 +256,11 @@ def _answer_routes(app: FastAPI, api: Api, guarded: list) -> None:
                 "evaluation": await api.evaluation(chosen)}
 
     @app.post("/v1/models/{name}/predict", dependencies=guarded)
-    async def predict(name: str, request: Request,
-                      top: int = Query(3, ge=1, le=1000)) -> Any:
+    async def predict(name: str, request: Request, top: int = Query(3, ge=1, le=1000),
+                      coverage: float | None = Query(None, alias="set")) -> Any:
         chosen = api.model(name)
         with api.admitted:
-            return await _predict(api, chosen, request, top)
+            return await _predict(api, chosen, request, top, coverage)
 
 
 def _inside_routes(app: FastAPI, api: Api, guarded: list) -> None:
