@@ -77,6 +77,11 @@ SUITES: dict[str, Suite] = {
                       ("cifar",), minutes=15),
         "photos": Case("calibration", "the same, a 2-class photo folder from ImageNet",
                        ("photos",), minutes=6),
+        "unknown-digits": Case("unknown", "unknown scores: digits run against Fashion-MNIST",
+                               ("digits",), needs="--fashion FASHION_MNIST_IDX_DIR",
+                               minutes=2),
+        "unknown-catdog": Case("unknown", "unknown scores: CIFAR cat/dog fine-tune against "
+                               "CIFAR vehicles", ("catdog",), minutes=8),
     }),
     "resume": Suite("checkpoints and exact resume", {
         "matrix": Case("resume_matrix", "every preset × kill point × precision", minutes=30),

@@ -156,6 +156,16 @@ class Network(nn.Module):
         # (B, C, H, W) -> (B, classes) logits
         return self._run(x, self._order)
 
+    def forward_embedding(self, x: torch.Tensor) -> torch.Tensor:
+        """What the last layer (the classifier) sees: (B, C, H, W) -> (B, D). Scores of
+        how unlike the training images an input is start from it."""
+        return self._run(x, self._order[:-1]).flatten(1)
+
+    @property
+    def classifier(self) -> nn.Module:
+        """The last layer: ``classifier(forward_embedding(x))`` is ``forward(x)``."""
+        return self.body[self._order[-1]]
+
     def forward_intermediates(self, x: torch.Tensor) -> list[tuple[LayerInfo, torch.Tensor]]:
         """Every layer's output for a batch, paired with what the summary says of it."""
         outputs, kept = [], []

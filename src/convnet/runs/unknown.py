@@ -1,0 +1,108 @@
+"""How unlike its training images an input is, as the trained network itself sees it: the
+candidate scores for answering "unknown", and how well a score tells known images from
+unknown ones.
+
+A network can only choose among the classes it knows, so an image of something else gets
+an answer too, often a confident one. Each candidate turns what the network computes for
+an image into one number, higher for "less like what I was trained on":
+
+- ``msp``: 1 − the top calibrated probability (Hendrycks & Gimpel, 2017);
+- ``energy``: −T·log Σ exp(logit / T), the free energy of the logits (Liu et al., 2020);
+- ``mahalanobis``: the squared Mahalanobis distance of the classifier's input to the
+  nearest class mean, with one covariance shared by the classes, both from the training
+  images (Lee et al., 2018).
+
+Which one serves best is measured (bench/unknown.py), not assumed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from convnet.errors import ConvnetError
+
+CANDIDATES = ("msp", "energy", "mahalanobis")
+SHRINK = 1e-3  # of the covariance's mean variance, added to its diagonal (a stable inverse)
+
+
+@dataclass(frozen=True)
+class Gaussians:
+    """Class means (K, D) of the training embeddings and the precision (D, D) of their
+    shared covariance."""
+
+    means: torch.Tensor
+    precision: torch.Tensor
+
+    @classmethod
+    def fit(cls, embeddings: torch.Tensor, labels: torch.Tensor, classes: int) -> Gaussians:
+        x = embeddings.detach().double().cpu()  # (N, D)
+        labels = labels.cpu()
+        means = torch.stack([x[labels == k].mean(0) if (labels == k).any() else
+                             torch.zeros(x.shape[1], dtype=x.dtype)
+                             for k in range(classes)])  # (K, D)
+        centred = x - means[labels]  # (N, D)
+        covariance = centred.T @ centred / max(len(x) - 1, 1)  # (D, D)
+        ridge = SHRINK * float(covariance.diagonal().mean()) or SHRINK
+        precision = torch.linalg.inv(covariance + ridge * torch.eye(x.shape[1],
+                                                                    dtype=x.dtype))
+        return cls(means.float(), precision.float())
+
+    def distance(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """(N,) squared Mahalanobis distance of each embedding (N, D) to the nearest mean."""
+        x = embeddings.detach().float().cpu()
+        gaps = x[:, None, :] - self.means[None]  # (N, K, D)
+        squared = torch.einsum("nkd,de,nke->nk", gaps, self.precision, gaps)  # (N, K)
+        return squared.min(1).values
+
+
+def score(kind: str, logits: torch.Tensor, embeddings: torch.Tensor | None = None,
+          gaussians: Gaussians | None = None, temperature: float = 1.0) -> torch.Tensor:
+    """(N,) the ``kind`` score of each image, higher for less known.
+
+    Args:
+        logits: (N, classes), before calibration.
+        embeddings: (N, D), the classifier's input (``mahalanobis`` only).
+        gaussians: fitted on the training embeddings (``mahalanobis`` only).
+        temperature: the run's calibration (``msp`` and ``energy``).
+    """
+    scaled = logits.detach().float().cpu() / temperature
+    if kind == "msp":
+        return 1 - scaled.softmax(1).max(1).values
+    if kind == "energy":
+        return -temperature * torch.logsumexp(scaled, 1)
+    if kind == "mahalanobis":
+        return gaussians.distance(embeddings)
+    raise ConvnetError(f"kind must be one of {', '.join(CANDIDATES)}. Received: "
+                       f"kind={kind!r}.")
+
+
+def auroc(known: torch.Tensor, unknown: torch.Tensor) -> float:
+    """The chance that an unknown image scores higher than a known one (ties count half):
+    the area under the ROC curve of telling them apart by the score."""
+    values = torch.cat([known, unknown]).double()
+    ranks = _ranks(values)  # (N,) 1-based, ties averaged
+    unknown_ranks = ranks[len(known):].sum()
+    count = len(unknown)
+    return float((unknown_ranks - count * (count + 1) / 2) / (count * len(known)))
+
+
+def _ranks(values: torch.Tensor) -> torch.Tensor:
+    order = values.argsort(stable=True)
+    ranks = torch.empty_like(values)
+    ranks[order] = torch.arange(1, len(values) + 1, dtype=values.dtype)
+    for value in values.unique()[torch.unique(values, return_counts=True)[1] > 1]:
+        tied = values == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def threshold(known: torch.Tensor, kept: float = 0.95) -> float:
+    """The score below which ``kept`` of the ``known`` (validation) images fall."""
+    return float(torch.quantile(known.double(), kept))
+
+
+def false_positives(known: torch.Tensor, unknown: torch.Tensor, kept: float = 0.95) -> float:
+    """The share of unknown images taken for known when ``kept`` of the known stay known."""
+    return float((unknown.double() <= threshold(known, kept)).double().mean())
