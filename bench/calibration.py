@@ -50,8 +50,9 @@ def measure(kind: str, root: Path) -> dict:
         return {"kind": kind, "error": done.stderr.strip().splitlines()[-1:]}
     meta = json.loads((out / "model.json").read_text())
     test = meta["metrics"]["test"]
+    kept = {key: value for key, value in meta["calibration"].items() if key != "conformal"}
     return {"kind": kind, "data": data, "flags": flags, "accuracy": test["accuracy"],
-            "calibration": meta["calibration"], "before": test["calibration"]["before"],
+            "calibration": kept, "before": test["calibration"]["before"],
             "after": test["calibration"]["after"], "test_images": meta["data"]["test"],
             "seconds": round(seconds, 1)}
 

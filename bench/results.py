@@ -11,6 +11,11 @@ from suites import SUITES
 
 RESULTS = HERE / "RESULTS.md"
 HISTORY = HERE / "HISTORY.md"
+WIDEST = 400  # characters of an output line shown; a row keeps the whole line
+
+
+def _shown(line: str) -> str:
+    return line if len(line) <= WIDEST else line[:WIDEST] + " …"
 
 
 def _current(row: dict) -> list[str]:
@@ -18,7 +23,7 @@ def _current(row: dict) -> list[str]:
     return [f"`{row['command']}` — commit {row['commit']}, {row['date']}, "
             f"{row['seconds']:.0f} s{failed}",
             "", f"Machine: {row['machine']}; CPU flags: {row['flags']}.", "",
-            "```text", *row["output"], "```", ""]
+            "```text", *map(_shown, row["output"]), "```", ""]
 
 
 def _earlier(rows: list[dict]) -> list[str]:
@@ -28,7 +33,8 @@ def _earlier(rows: list[dict]) -> list[str]:
     for row in reversed(rows):
         lines += [f"- {row['date']}, commit {row['commit']}, {row['flags']}, "
                   f"{row['seconds']:.0f} s: `{row['command']}`", "",
-                  "  ```text", *[f"  {line}" for line in row["output"][-20:]], "  ```", ""]
+                  "  ```text", *[f"  {_shown(line)}" for line in row["output"][-20:]],
+                  "  ```", ""]
     return lines + ["</details>", ""]
 
 

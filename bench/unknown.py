@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 import convnet
-from benchdata import append_row, cifar_folder, cpu_flags, machine
+from benchdata import append_row, cpu_flags, machine
 from convnet.runs.unknown import CANDIDATES, Gaussians, auroc, false_positives, score, threshold
 
 HERE = Path(__file__).resolve().parent
@@ -52,7 +52,7 @@ def judge(run, known_test: torch.Tensor, unknown: torch.Tensor) -> list[dict]:
              (("val", val.images), ("known", known_test), ("unknown", unknown))}
     rows = []
     for kind in CANDIDATES:
-        found = {name: score(kind, logits, embeddings, gaussians, temperature)
+        found = {name: score(kind, logits, embeddings, gaussians, temperature, emb_train)
                  for name, (logits, embeddings) in parts.items()}
         cut = threshold(found["val"], 0.95)
         rows.append({"score": kind, "auroc": auroc(found["known"], found["unknown"]),
@@ -69,22 +69,19 @@ def digits(fashion: Path, root: Path) -> tuple[str, list[dict]]:
 
 
 def catdog(root: Path) -> tuple[str, list[dict]]:
-    cifar = cifar_folder()
-    folder = root / "catdog"
-    for split, count in (("train", 1000), ("test", 500)):
-        for name in ("cat", "dog"):
-            target = folder / split / name
-            target.mkdir(parents=True, exist_ok=True)
-            for path in sorted((cifar / split / name).iterdir())[:count]:
-                link = target / path.name
-                if not link.exists():
-                    link.symlink_to(path)
-    run = convnet.load(convnet.train(data=str(folder), init="imagenet", image_size=64,
+    """The cat/dog photo folder of bench/finetune_pairs.py (CIFAR upscaled to photo sizes),
+    fine-tuned from ImageNet with the plan; vehicles made the same way are the unknown."""
+    from finetune_pairs import PAIRS
+    from zoo_data import Entry, materialize
+
+    photos = materialize(PAIRS["catdog"], root)
+    vehicles = Path(materialize(Entry("vehicle-photos", "cifar", VEHICLES, 10,
+                                      shorter=(120, 400), test_per_class=250), root))
+    run = convnet.load(convnet.train(data=photos, init="imagenet",
                                      out=root / "catdog-run").path)
-    vehicles = [path for name in VEHICLES
-                for path in sorted((cifar / "test" / name).iterdir())[:250]]
-    unknown = torch.stack([run.image(path) for path in vehicles])
-    return "CIFAR cat/dog fine-tune against CIFAR vehicles", judge(
+    files = sorted(path for path in (vehicles / "test").rglob("*") if path.is_file())
+    unknown = torch.stack([run.image(path) for path in files])
+    return "CIFAR cat/dog photo fine-tune against CIFAR vehicle photos", judge(
         run, run.own_data().test.images, unknown)
 
 

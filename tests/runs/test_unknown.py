@@ -61,9 +61,21 @@ def test_msp_and_energy_rise_as_the_logits_flatten():
         assert score(kind, unsure) > score(kind, sure)
     assert score("msp", sure, temperature=4.0) > score("msp", sure)  # calibrated: less sure
     with pytest.raises(convnet.ConvnetError, match=r"kind must be one of msp, energy, "
-                       r"mahalanobis\. Received: kind='knn'\."):
-        score("knn", sure)
-    assert CANDIDATES == ("msp", "energy", "mahalanobis")
+                       r"mahalanobis, knn\. Received: kind='lof'\."):
+        score("lof", sure)
+    assert CANDIDATES == ("msp", "energy", "mahalanobis", "knn")
+
+
+def test_knn_is_one_minus_the_kth_nearest_cosine():
+    reference = torch.eye(4)[:3] * 5  # three unit directions, scaled
+    probe = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    found = score("knn", torch.zeros(2, 2), probe, reference=reference)
+    # with 3 references, the 10th nearest is the 3rd: cosine 0 for both probes
+    assert torch.allclose(found, torch.tensor([1.0, 1.0]))
+    one = torch.tensor([[1.0, 1.0, 0.0, 0.0]])
+    reference = torch.tensor([[1.0, 1.0, 0.0, 0.0]] * 12)
+    assert float(score("knn", torch.zeros(1, 2), one, reference=reference)[0]) == \
+        pytest.approx(0.0, abs=1e-6)
 
 
 @pytest.mark.parametrize("spec", ["conv4k3-relu-maxpool2-fc16-relu-dropout0.2-fc",

@@ -113,12 +113,15 @@ def evaluate(run: Path, data: str | None, as_json: bool) -> None:
 @click.option("--unknown-below", type=click.FloatRange(0, 1), default=0.0,
               help="With --sort-into: a top probability under this goes to unknown/.")
 @click.option("--link", is_flag=True, help="With --sort-into: symlink instead of copying.")
+@click.option("--unknown", "unknown_text", metavar="SHARE|off",
+              help="'unknown' for images unlike the training images, the threshold keeping "
+                   "SHARE of known ones known [0.95 where the run has a detector]; off: none.")
 @click.option("--set", "coverage", type=float, metavar="COVERAGE",
               help="Also the prediction set: the fewest classes that hold the true one "
                    "COVERAGE of the time (e.g. 0.9), from the run's validation images.")
 def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv: bool,
             backend: str, sort_dir: Path | None, unknown_below: float, link: bool,
-            coverage: float | None) -> None:
+            unknown_text: str | None, coverage: float | None) -> None:
     """Class probabilities for image files or folders: "0.92 dog, 0.08 cat"."""
     import convnet
     from convnet.data.preprocess import expand_paths
@@ -135,7 +138,8 @@ def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv
 
     if coverage is not None:
         loaded.record.calibration.set_floor(coverage)  # a bad --set: one line, no work
-    results = predict_files(loaded, paths, _backend(loaded, backend))
+    unknown = unknown_share(loaded, unknown_text)
+    results = predict_files(loaded, paths, _backend(loaded, backend), unknown)
     if results is None:  # another process of a torchrun: rank 0 prints every answer
         return
     results = with_sets(results, loaded.record.calibration, coverage)
@@ -151,6 +155,27 @@ def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv
     if failed:
         err.print(f"error: {failed} of {len(results)} file(s) could not be predicted.")
         raise _Failed
+
+
+def unknown_share(run, text: str | None) -> float | None:
+    """``--unknown``: the share kept known (None: no verdict); checked before any image."""
+    from convnet.runs.unknown import KEPT
+
+    detector = run.predictor.detector
+    if text is None:
+        return KEPT if detector is not None else None
+    if text.strip().lower() == "off":
+        return None
+    try:
+        share = float(text)
+    except ValueError:
+        share = text  # named as received by the check below
+    if detector is None:
+        raise ConvnetError(f"{run.path} has no unknown detector: it was written before "
+                           "them, or without validation images. Train it again, or leave "
+                           "--unknown out.")
+    detector.cut(share)
+    return share
 
 
 def _backend(run, name: str):

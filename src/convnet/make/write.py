@@ -31,6 +31,8 @@ from convnet.runs.folders import RunFolder, choose_run_dir
 from convnet.runs.format import MetricsFile, RunRecord, sha256, weights_bytes, write_run
 from convnet.runs.predictor import Predictor, evaluate_sharded
 from convnet.runs.run import Run
+from convnet.runs.unknown import FEWEST as UNKNOWN_FEWEST
+from convnet.runs.unknown import FIT_MOST, UNKNOWN_FILE, Detector, fit_detector
 from convnet.training import checkpoint
 from convnet.training.callbacks import Callback, EarlyStopping, EpochStats, TrainStart
 from convnet.training.config import TrainConfig
@@ -168,17 +170,23 @@ def _save(run: Prepared, resolved: Resolved, folder: RunFolder, stopped_early: i
     check_weights(network)
     network = network.to(memory_format=torch.contiguous_format)
     calibration = _calibrated(run, network, config)
+    detector = _detector(run, network, config)
     score = scorer(run, dataset.classes, config, calibration)
     test = None if dataset.test is None else score(network, dataset.test, honest=True)
     weights = weights_bytes(network)
     record = run_record(run, dataset, config, test, sha256(weights), stopped_early,
                         calibration)
+    files = {} if detector is None else {UNKNOWN_FILE: detector.to_bytes()}
+    if detector is not None:
+        record = replace(record, unknown={
+            "kind": detector.kind, "file": UNKNOWN_FILE,
+            "sha256": sha256(files[UNKNOWN_FILE]), "val_images": len(detector.known)})
     if info["plan"] is not None:
         record = replace(record, plan=info["plan"])
     record.speed.update({**threads, "processes": here.size})
     if here.primary:
         write_run(folder.path, record, weights,
-                  None if dataset.report is None else dataset.report.to_dict())
+                  None if dataset.report is None else dataset.report.to_dict(), files)
         checkpoint.remove(folder.path)
         folder.release()
     barrier()  # every rank returns once the run is on disk
@@ -194,6 +202,25 @@ def _calibrated(run: Prepared, network: torch.nn.Module, config: TrainConfig) ->
     predictor = Predictor(network, run.normalization, [str(i) for i in range(
         network.num_classes)], run.flip_tta, config.eval_batch_size)
     return calibrate(predictor.logits(val.images), val.labels)
+
+
+def _detector(run: Prepared, network: torch.nn.Module, config: TrainConfig
+              ) -> Detector | None:
+    """The "unknown" detector from the kept weights: class means and covariance of the
+    training images' embeddings, the validation images' scores; none without enough
+    validation images."""
+    val = run.val_split
+    if val is None or len(val) < UNKNOWN_FEWEST:
+        return None
+    predictor = Predictor(network, run.normalization, [str(i) for i in range(
+        network.num_classes)], run.flip_tta, config.eval_batch_size)
+    train = run.train_split
+    chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(
+        config.seed))[:FIT_MOST]
+    _, embedded = predictor.outputs(train.images[chosen], embed=True)
+    _, val_embedded = predictor.outputs(val.images, embed=True)
+    return fit_detector((embedded.cpu(), train.labels[chosen].cpu()), val_embedded.cpu(),
+                        network.num_classes, config.seed)
 
 
 def notifier(callbacks: Sequence[Callback]):

@@ -97,6 +97,8 @@ class RunRecord:
     weights_sha256: str
     plan: dict[str, Any] | None = None  # how unset options were planned (`Plan.to_dict`)
     calibration: Calibration = NONE  # how logits become probabilities (format 3 on)
+    # the "unknown" detector's file and what it was fitted on (None: the run has none)
+    unknown: dict[str, Any] | None = None
     # Other names of the classes, in their order, that data folders may use (ImageNet's
     # synset ids); None for most runs
     class_ids: list[str] | None = None
@@ -121,7 +123,7 @@ class RunRecord:
             "validation": None if self.validation is None else self.validation.to_dict(),
             "params": self.params, "metrics": asdict(self.metrics),
             "weights": {"file": WEIGHTS, "sha256": self.weights_sha256}, "plan": self.plan,
-            "calibration": self.calibration.to_dict(),
+            "calibration": self.calibration.to_dict(), "unknown": self.unknown,
             **({} if self.class_ids is None else {"class_ids": list(self.class_ids)}),
         }
 
@@ -143,6 +145,7 @@ class RunRecord:
             params=int(meta["params"]), metrics=Metrics(**meta["metrics"]),
             weights_sha256=meta.get("weights", {}).get("sha256", ""), plan=meta.get("plan"),
             calibration=Calibration.from_dict(meta.get("calibration")),
+            unknown=meta.get("unknown"),
             class_ids=meta.get("class_ids"),
             versions=dict(meta.get("versions", {})), created=meta.get("created", ""),
             format=int(meta["format"]))
@@ -207,13 +210,17 @@ def read_metrics(folder: Path) -> list[dict[str, float | None]]:
 
 
 def write_run(folder: Path, record: RunRecord, weights: bytes,
-              data_report: dict[str, Any] | None = None) -> None:
-    """Write a finished run's weights, model.json (and data_report.json) into ``folder``.
+              data_report: dict[str, Any] | None = None,
+              files: dict[str, bytes] | None = None) -> None:
+    """Write a finished run's weights, model.json (and data_report.json, and ``files``:
+    name -> bytes, e.g. the unknown detector) into ``folder``.
 
     ``weights`` are `weights_bytes`; their SHA-256 must be the record's.
     """
     assert sha256(weights) == record.weights_sha256, "record and weights disagree"
     write_atomic(folder / WEIGHTS, weights)
+    for name, data in (files or {}).items():
+        write_atomic(folder / name, data)
     if data_report is not None:
         write_json(folder / DATA_REPORT, data_report)
     write_json(folder / META, record.to_dict())  # last: a run is finished once it exists

@@ -23,6 +23,7 @@ from convnet.data.pixels import Normalization
 from convnet.errors import ConvnetError
 from convnet.runs.calibration import NONE, SET_LEVELS, Calibration, coverage, honesty
 from convnet.runs.evaluate import Evaluation, confusion_matrix
+from convnet.runs.unknown import Detector
 
 
 @dataclass
@@ -36,6 +37,11 @@ class Prediction:
     # the time, most likely first
     set: list[str] | None = None
     coverage: float | None = None
+    # "unlike the training images" (`convnet.runs.unknown`): the verdict, its score, and
+    # the share of known images its threshold keeps; None where not asked or not possible
+    unknown: bool | None = None
+    unknown_score: float | None = None
+    unknown_kept: float | None = None
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         return list((self.probabilities or {}).items())[:k]
@@ -45,6 +51,8 @@ class Prediction:
         if self.error:
             return f"error: {self.error}"
         answer = ", ".join(f"{p:.2f} {name}" for name, p in self.top(k))
+        if self.unknown:
+            answer = f"unknown (looks like: {answer})"
         if self.set is None:
             return answer
         return f"{answer}; {self.coverage:.0%} set: {', '.join(self.set)}"
@@ -54,7 +62,10 @@ class Prediction:
         return {"file": self.path, "error": self.error,
                 "top": [{"class": name, "probability": p} for name, p in self.top(k)],
                 "probabilities": self.probabilities,
-                **({} if self.set is None else {"set": self.set, "coverage": self.coverage})}
+                **({} if self.set is None else {"set": self.set, "coverage": self.coverage}),
+                **({} if self.unknown is None else {
+                    "unknown": self.unknown, "unknown_score": self.unknown_score,
+                    "unknown_kept": self.unknown_kept})}
 
 
 def with_sets(predictions: list[Prediction], calibration: Calibration, coverage: float | None
@@ -81,10 +92,11 @@ class Predictor:
     def __init__(self, network: nn.Module, normalization: Normalization, classes: list[str],
                  flip_tta: bool = False, batch_size: int = 1024,
                  memory_format: torch.memory_format = torch.contiguous_format,
-                 calibration: Calibration = NONE):
+                 calibration: Calibration = NONE, detector: Detector | None = None):
         self.network, self.classes, self.flip_tta = network, list(classes), flip_tta
         self.normalization, self.batch_size = normalization, batch_size
         self.memory_format, self.calibration = memory_format, calibration
+        self.detector = detector  # the run's "unknown" verdict, where it has one
 
     @property
     def device(self) -> torch.device:
@@ -109,43 +121,66 @@ class Predictor:
                                f"{images.dtype} {tuple(images.shape)}.")
         return images
 
-    @torch.inference_mode()
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """The network's logits (N, classes) for uint8 images (N, C, H, W), on its device,
         before the run's calibration (`convnet.runs.calibration`)."""
+        return self.outputs(images)[0]
+
+    @torch.inference_mode()
+    def outputs(self, images: torch.Tensor, embed: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits (N, classes), and with ``embed`` what the classifier sees (N, D), the
+        mean over the flips with flip TTA), in one pass."""
         images = self.check(images)
         network = self.network
         was_training = network.training
         network.eval()
         device = self.device
         normalization = self.normalization.to(device)
-        outputs = []
+        logits, embeddings = [], []
         for start in range(0, len(images), self.batch_size):
             batch = images[start : start + self.batch_size].to(device, non_blocking=True)
             batch = normalization(batch).contiguous(memory_format=self.memory_format)
-            logits = network(batch).float()  # (b, classes)
-            if self.flip_tta:  # the mean with the mirror image's logits
-                logits = (logits + network(batch.flip(3)).float()) / 2
-            outputs.append(logits)
+            views = [batch, batch.flip(3)] if self.flip_tta else [batch]
+            if embed:  # the classifier on the embedding is the forward pass, split
+                found = [network.forward_embedding(view).float() for view in views]
+                embeddings.append(sum(found) / len(found))  # (b, D)
+                logits.append(sum(network.classifier(f) for f in found) / len(found))
+            else:
+                logits.append(sum(network(view).float() for view in views) / len(views))
         network.train(was_training)
-        if not outputs:
-            return torch.zeros(0, len(self.classes), device=device)
-        return torch.cat(outputs)
+        if not logits:
+            return torch.zeros(0, len(self.classes), device=device), None
+        return torch.cat(logits), torch.cat(embeddings) if embed else None
 
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """Probabilities (N, classes) on the CPU, each row summing to 1, calibrated as the
         run answers."""
         return self.calibration.scale(self.logits(images)).softmax(1).cpu()
 
-    def predict(self, images: torch.Tensor, names: Sequence[str] | None = None
-                ) -> list[Prediction]:
-        """One `Prediction` per image, its classes ordered most likely first."""
-        probabilities = self.probabilities(images)
+    def predict(self, images: torch.Tensor, names: Sequence[str] | None = None,
+                unknown: float | None = None) -> list[Prediction]:
+        """One `Prediction` per image, its classes ordered most likely first; with
+        ``unknown`` (the share of known images kept, e.g. 0.95) and a run that has a
+        detector, the verdict "unknown" for images unlike the training images."""
+        verdict = unknown is not None and self.detector is not None
+        cut = self.detector.cut(unknown) if verdict else None
+        if verdict:
+            logits, embeddings = self.outputs(images, embed=True)
+            probabilities = self.calibration.scale(logits).softmax(1).cpu()
+            scores = self.detector.scores(embeddings)
+        else:  # another backend (an exported file) answers through probabilities
+            probabilities = self.probabilities(images)
         names = names or [str(i) for i in range(len(probabilities))]
         results = []
-        for name, row in zip(names, probabilities):
+        for index, (name, row) in enumerate(zip(names, probabilities)):
             order = row.argsort(descending=True).tolist()
-            results.append(Prediction(name, {self.classes[i]: float(row[i]) for i in order}))
+            answer = Prediction(name, {self.classes[i]: float(row[i]) for i in order})
+            if verdict:
+                score = float(scores[index])
+                answer.unknown, answer.unknown_score = score > cut, round(score, 4)
+                answer.unknown_kept = unknown
+            results.append(answer)
         return results
 
     def evaluate(self, split: Split, honest: bool = True) -> Evaluation:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,9 @@ from convnet.network.inside import feature_maps, gradcam
 from convnet.network.shapes import LayerInfo
 from convnet.runs.builtin import BUILTIN_SOURCE, is_builtin, read_builtin
 from convnet.runs.evaluate import Evaluation
-from convnet.runs.format import RunRecord, read_run
+from convnet.runs.format import RunRecord, read_run, sha256
 from convnet.runs.predictor import Prediction, Predictor
+from convnet.runs.unknown import Detector
 
 Image = str | Path | torch.Tensor  # a file, or uint8 pixels (C, H, W)
 
@@ -30,13 +32,15 @@ Image = str | Path | torch.Tensor  # a file, or uint8 pixels (C, H, W)
 class Run:
     """A trained network, its classes, input, preprocessing and normalisation."""
 
-    def __init__(self, network: Network, record: RunRecord, path: Path | None = None):
+    def __init__(self, network: Network, record: RunRecord, path: Path | None = None,
+                 detector: Detector | None = None):
         self.network = network.eval()
         self.record = record
         self.path = path
         self.classes: list[str] = list(record.classes)
         self.predictor = Predictor(self.network, record.normalization, self.classes,
-                                   flip_tta=record.flip_tta, calibration=record.calibration)
+                                   flip_tta=record.flip_tta, calibration=record.calibration,
+                                   detector=detector)
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -109,11 +113,13 @@ class Run:
         `convnet.network.arithmetic.explain_at`."""
         return explain_at(self.network, self.input(image), layer, y, x, filter_index)
 
-    def predict_files(self, paths: list[str | Path], predictor: Predictor | None = None
-                      ) -> list[Prediction]:
+    def predict_files(self, paths: list[str | Path], predictor: Predictor | None = None,
+                      unknown: float | None = None) -> list[Prediction]:
         """One `Prediction` per file; unreadable files get an error instead of probabilities.
 
-        ``predictor``: another backend for the same images (e.g. an exported model's).
+        ``predictor``: another backend for the same images (e.g. an exported model's);
+        ``unknown``: the share of known images kept by the "unknown" verdict (None: no
+        verdict; the run's own network gives it, with its detector).
         """
         results: list[Prediction] = []
         loaded: list[tuple[int, torch.Tensor]] = []
@@ -126,9 +132,9 @@ class Run:
                 results.append(Prediction(str(path), error=reason))
         if loaded:
             batch = torch.stack([image for _, image in loaded])  # (N, C, H, W)
-            answered = (predictor or self.predictor).predict(batch)
+            answered = _answers(self.predictor, predictor, batch, unknown)
             for (index, _), answer in zip(loaded, answered):
-                results[index].probabilities = answer.probabilities
+                results[index] = replace(answer, path=results[index].path)
         return results
 
     def evaluate_data(self, data: str | Path | None = None) -> Evaluation:
@@ -209,4 +215,34 @@ def load(path: str | Path) -> Run:
         raise RunError(f"{folder / 'model.safetensors'} does not fit the spec in model.json: "
                        f"{'; '.join(differences[:5])}.")
     network.load_state_dict(state)
-    return Run(network, record, folder)
+    return Run(network, record, folder, _detector(folder, record))
+
+
+def _answers(own: Predictor, other: Predictor | None, batch: torch.Tensor,
+             unknown: float | None) -> list[Prediction]:
+    """The probabilities from ``other`` (or the run's own predictor), and the "unknown"
+    verdict, which only the run's own network can give, from ``own``."""
+    if other is None or other is own:
+        return own.predict(batch, unknown=unknown)
+    answered = other.predict(batch)
+    if unknown is not None and own.detector is not None:
+        for answer, verdict in zip(answered, own.predict(batch, unknown=unknown)):
+            answer.unknown, answer.unknown_score = verdict.unknown, verdict.unknown_score
+            answer.unknown_kept = unknown
+    return answered
+
+
+def _detector(folder: Path, record: RunRecord) -> Detector | None:
+    """The run's "unknown" detector, checked against the SHA-256 model.json gives it."""
+    if not record.unknown:
+        return None
+    path = folder / record.unknown["file"]
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise RunError(f"{path} cannot be read ({error.strerror}); restore it or retrain.") \
+            from None
+    if sha256(data) != record.unknown["sha256"]:
+        raise RunError(f"{path} does not match the SHA-256 in model.json: the file is "
+                       "damaged or from another run. Restore it or retrain.")
+    return Detector.from_bytes(data)

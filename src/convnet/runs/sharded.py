@@ -12,13 +12,13 @@ from convnet.runs.run import Run
 from convnet.training.distributed import gather, join, part, world
 
 
-def predict_files(run: Run, paths: list[str | Path], predictor: Predictor | None = None
-                  ) -> list[Prediction] | None:
+def predict_files(run: Run, paths: list[str | Path], predictor: Predictor | None = None,
+                  unknown: float | None = None) -> list[Prediction] | None:
     """`Run.predict_files`, split over the processes of a torchrun; the full list in input
     order on rank 0, None on the other ranks (one process: the list, as usual)."""
     here = join(torch.device("cpu"))
     if not here.active:
-        return run.predict_files(paths, predictor)
+        return run.predict_files(paths, predictor, unknown)
     mine = part(len(paths), here.rank, here.size)
-    parts = gather(run.predict_files(paths[mine.start:mine.stop], predictor))
+    parts = gather(run.predict_files(paths[mine.start:mine.stop], predictor, unknown))
     return [answer for part in parts for answer in part] if world().primary else None

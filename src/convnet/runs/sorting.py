@@ -23,8 +23,10 @@ def csv_text(results: list[Prediction], classes: list[str],
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     sets = any(r.set is not None for r in results)
+    verdicts = any(r.unknown is not None for r in results)
     writer.writerow(["file", "prediction", "probability", *classes, "error",
                      *(["set", "coverage"] if sets else []),
+                     *(["unknown", "unknown_score"] if verdicts else []),
                      *(["sorted_to"] if where is not None else [])])
     for r in results:
         probs = r.probabilities or {}
@@ -33,8 +35,14 @@ def csv_text(results: list[Prediction], classes: list[str],
                          *(f"{probs[c]:.6f}" if probs else "" for c in classes),
                          r.error or "",
                          *(["|".join(r.set or []), r.coverage or ""] if sets else []),
+                         *([_flag(r.unknown), "" if r.unknown_score is None else
+                            r.unknown_score] if verdicts else []),
                          *([where.get(r.path, "")] if where is not None else [])])
     return buffer.getvalue()
+
+
+def _flag(value: bool | None) -> str:
+    return "" if value is None else "yes" if value else "no"
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,9 @@ def sort_into(results: list[Prediction], classes: list[str], out: Path,
         if result.error or not result.probabilities:
             continue
         name, probability = result.top(1)[0]
-        folder = UNKNOWN if probability < unknown_below else _folder_name(name)
+        # the run's "unknown" verdict, or a top probability under the bar asked for
+        folder = UNKNOWN if result.unknown or probability < unknown_below else \
+            _folder_name(name)
         target = unused_path(out / folder / Path(result.path).name)
         target.parent.mkdir(parents=True, exist_ok=True)
         if link:

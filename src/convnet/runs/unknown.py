@@ -10,7 +10,9 @@ an image into one number, higher for "less like what I was trained on":
 - ``energy``: −T·log Σ exp(logit / T), the free energy of the logits (Liu et al., 2020);
 - ``mahalanobis``: the squared Mahalanobis distance of the classifier's input to the
   nearest class mean, with one covariance shared by the classes, both from the training
-  images (Lee et al., 2018).
+  images (Lee et al., 2018);
+- ``knn``: 1 − the cosine similarity of the classifier's input to its `NEIGHBOURS`-th
+  nearest training image's (Sun et al., 2022).
 
 Which one serves best is measured (bench/unknown.py), not assumed.
 """
@@ -23,7 +25,8 @@ import torch
 
 from convnet.errors import ConvnetError
 
-CANDIDATES = ("msp", "energy", "mahalanobis")
+CANDIDATES = ("msp", "energy", "mahalanobis", "knn")
+NEIGHBOURS = 10
 SHRINK = 1e-3  # of the covariance's mean variance, added to its diagonal (a stable inverse)
 
 
@@ -58,14 +61,16 @@ class Gaussians:
 
 
 def score(kind: str, logits: torch.Tensor, embeddings: torch.Tensor | None = None,
-          gaussians: Gaussians | None = None, temperature: float = 1.0) -> torch.Tensor:
+          gaussians: Gaussians | None = None, temperature: float = 1.0,
+          reference: torch.Tensor | None = None) -> torch.Tensor:
     """(N,) the ``kind`` score of each image, higher for less known.
 
     Args:
         logits: (N, classes), before calibration.
-        embeddings: (N, D), the classifier's input (``mahalanobis`` only).
-        gaussians: fitted on the training embeddings (``mahalanobis`` only).
+        embeddings: (N, D), the classifier's input (``mahalanobis`` and ``knn``).
+        gaussians: fitted on the training embeddings (``mahalanobis``).
         temperature: the run's calibration (``msp`` and ``energy``).
+        reference: the training images' embeddings (M, D) (``knn``).
     """
     scaled = logits.detach().float().cpu() / temperature
     if kind == "msp":
@@ -74,6 +79,11 @@ def score(kind: str, logits: torch.Tensor, embeddings: torch.Tensor | None = Non
         return -temperature * torch.logsumexp(scaled, 1)
     if kind == "mahalanobis":
         return gaussians.distance(embeddings)
+    if kind == "knn":
+        unit = torch.nn.functional.normalize(embeddings.detach().float().cpu(), dim=1)
+        known = torch.nn.functional.normalize(reference.detach().float().cpu(), dim=1)
+        nearest = (unit @ known.T).topk(min(NEIGHBOURS, len(known)), dim=1).values  # (N, k)
+        return 1 - nearest[:, -1]
     raise ConvnetError(f"kind must be one of {', '.join(CANDIDATES)}. Received: "
                        f"kind={kind!r}.")
 
@@ -106,3 +116,64 @@ def threshold(known: torch.Tensor, kept: float = 0.95) -> float:
 def false_positives(known: torch.Tensor, unknown: torch.Tensor, kept: float = 0.95) -> float:
     """The share of unknown images taken for known when ``kept`` of the known stay known."""
     return float((unknown.double() <= threshold(known, kept)).double().mean())
+
+
+UNKNOWN_FILE = "unknown.safetensors"  # in the run folder, beside the weights
+KEPT = 0.95  # the default share of known (validation) images that stays known
+FIT_MOST = 2000  # training images the class means and covariance are fitted on, at most
+FEWEST = 20  # validation images below which no threshold is set
+
+
+@dataclass(frozen=True)
+class Detector:
+    """A run's "unknown" verdict: the Mahalanobis score of the classifier's input, and the
+    validation images' scores, from which the threshold for any share kept is read."""
+
+    gaussians: Gaussians
+    known: torch.Tensor  # (n,) the validation images' scores, ascending
+    kind: str = "mahalanobis"
+
+    def cut(self, kept: float) -> float:
+        """The score above which an image is unknown, so that ``kept`` of the validation
+        images stay known.
+
+        Raises:
+            ConvnetError: for a share outside (0, 1).
+        """
+        if isinstance(kept, bool) or not isinstance(kept, int | float) or not 0 < kept < 1:
+            raise ConvnetError("unknown must be the share of known images that stay known, "
+                               "between 0 and 1 (e.g. 0.95), or 'off'. Received: "
+                               f"unknown={kept!r}.")
+        return threshold(self.known, kept)
+
+    def scores(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """(N,) the score of each embedding (N, D), higher for less known."""
+        return self.gaussians.distance(embeddings)
+
+    def to_bytes(self) -> bytes:
+        from safetensors.torch import save
+
+        return save({"means": self.gaussians.means.contiguous(),
+                     "precision": self.gaussians.precision.contiguous(),
+                     "known": self.known.contiguous()})
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Detector:
+        from safetensors.torch import load
+
+        found = load(data)
+        return cls(Gaussians(found["means"], found["precision"]), found["known"])
+
+
+def fit_detector(train: tuple[torch.Tensor, torch.Tensor], val: torch.Tensor,
+                 classes: int, seed: int = 0) -> Detector | None:
+    """The detector from training embeddings and labels (at most `FIT_MOST`, drawn at
+    random) and validation embeddings; None with fewer than `FEWEST` of those."""
+    embeddings, labels = train
+    if len(val) < FEWEST:
+        return None
+    if len(labels) > FIT_MOST:
+        chosen = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+        embeddings, labels = embeddings[chosen[:FIT_MOST]], labels[chosen[:FIT_MOST]]
+    gaussians = Gaussians.fit(embeddings, labels, classes)
+    return Detector(gaussians, gaussians.distance(val).sort().values)
