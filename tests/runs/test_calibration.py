@@ -268,6 +268,8 @@ def test_an_old_run_has_no_unknown_verdict_and_refuses_one_asked_for(tmp_path, c
     assert "unknown (looks like" not in capsys.readouterr().out
     assert main(["predict", str(FORMAT1), str(image), "--unknown", "0.9"]) == 1
     assert "has no unknown detector: it was written before them" in capsys.readouterr().err
+    with pytest.raises(convnet.ConvnetError, match="has no unknown detector"):
+        convnet.load(FORMAT1).predict_files([image], unknown=0.9)  # the library says so too
 
 
 def test_a_damaged_detector_file_is_named(trained, tmp_path):

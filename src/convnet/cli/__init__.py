@@ -157,25 +157,19 @@ def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv
         raise _Failed
 
 
-def unknown_share(run, text: str | None) -> float | None:
-    """``--unknown``: the share kept known (None: no verdict); checked before any image."""
+def unknown_share(run, text: str | None) -> float | str | None:
+    """``--unknown`` parsed: the share kept known, ``off`` as None, and left out the
+    default where the run has a detector. The library checks it, before any image."""
     from convnet.runs.unknown import KEPT
 
-    detector = run.predictor.detector
     if text is None:
-        return KEPT if detector is not None else None
+        return KEPT if run.predictor.detector is not None else None
     if text.strip().lower() == "off":
         return None
     try:
-        share = float(text)
+        return float(text)
     except ValueError:
-        share = text  # named as received by the check below
-    if detector is None:
-        raise ConvnetError(f"{run.path} has no unknown detector: it was written before "
-                           "them, or without validation images. Train it again, or leave "
-                           "--unknown out.")
-    detector.cut(share)
-    return share
+        return text  # not a number: the library's error names it as received
 
 
 def _backend(run, name: str):

@@ -25,13 +25,12 @@ from convnet.plan.budget import Budget
 from convnet.plan.loading import training_seconds
 from convnet.plan.resolve import Resolved
 from convnet.plan.start import describe
-from convnet.runs.calibration import NONE, Calibration, calibrate
+from convnet.runs.calibration import FEWEST, NONE, Calibration, calibrate
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.folders import RunFolder, choose_run_dir
 from convnet.runs.format import MetricsFile, RunRecord, sha256, weights_bytes, write_run
 from convnet.runs.predictor import Predictor, evaluate_sharded
 from convnet.runs.run import Run
-from convnet.runs.unknown import FEWEST as UNKNOWN_FEWEST
 from convnet.runs.unknown import FIT_MOST, UNKNOWN_FILE, Detector, fit_detector
 from convnet.training import checkpoint
 from convnet.training.callbacks import Callback, EarlyStopping, EpochStats, TrainStart
@@ -169,8 +168,7 @@ def _save(run: Prepared, resolved: Resolved, folder: RunFolder, stopped_early: i
     network.load_state_dict(run.state.best_weights)  # the kept epoch, averaged or not
     check_weights(network)
     network = network.to(memory_format=torch.contiguous_format)
-    calibration = _calibrated(run, network, config)
-    detector = _detector(run, network, config)
+    calibration, detector = _fitted(run, network, config)
     score = scorer(run, dataset.classes, config, calibration)
     test = None if dataset.test is None else score(network, dataset.test, honest=True)
     weights = weights_bytes(network)
@@ -193,34 +191,27 @@ def _save(run: Prepared, resolved: Resolved, folder: RunFolder, stopped_early: i
     return network, test, record
 
 
-def _calibrated(run: Prepared, network: torch.nn.Module, config: TrainConfig) -> Calibration:
-    """The temperature fitted on the validation images' logits of the kept weights (every
-    rank fits the same one); none without validation images."""
+def _fitted(run: Prepared, network: torch.nn.Module, config: TrainConfig
+            ) -> tuple[Calibration, Detector | None]:
+    """What is fitted on the kept weights once they are chosen (every rank fits the same):
+    the temperature on the validation images' logits, and the "unknown" detector (class
+    means and covariance of training images' embeddings, the validation images' scores).
+    The validation images go through the network once, for both."""
     val = run.val_split
     if val is None or not len(val):
-        return Calibration(note="no validation images to fit a temperature on")
+        return Calibration(note="no validation images to fit a temperature on"), None
     predictor = Predictor(network, run.normalization, [str(i) for i in range(
         network.num_classes)], run.flip_tta, config.eval_batch_size)
-    return calibrate(predictor.logits(val.images), val.labels)
-
-
-def _detector(run: Prepared, network: torch.nn.Module, config: TrainConfig
-              ) -> Detector | None:
-    """The "unknown" detector from the kept weights: class means and covariance of the
-    training images' embeddings, the validation images' scores; none without enough
-    validation images."""
-    val = run.val_split
-    if val is None or len(val) < UNKNOWN_FEWEST:
-        return None
-    predictor = Predictor(network, run.normalization, [str(i) for i in range(
-        network.num_classes)], run.flip_tta, config.eval_batch_size)
+    logits, val_embedded = predictor.outputs(val.images, embed=True)
+    calibration = calibrate(logits, val.labels)
+    if len(val) < FEWEST:
+        return calibration, None
     train = run.train_split
     chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(
         config.seed))[:FIT_MOST]
     _, embedded = predictor.outputs(train.images[chosen], embed=True)
-    _, val_embedded = predictor.outputs(val.images, embed=True)
-    return fit_detector((embedded.cpu(), train.labels[chosen].cpu()), val_embedded.cpu(),
-                        network.num_classes, config.seed)
+    return calibration, fit_detector((embedded.cpu(), train.labels[chosen].cpu()),
+                                     val_embedded.cpu(), network.num_classes)
 
 
 def notifier(callbacks: Sequence[Callback]):

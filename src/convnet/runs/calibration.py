@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from convnet.errors import ConvnetError
 
 BINS = 15
-FEWEST = 20  # validation images below which no temperature is fitted (too few to trust)
+FEWEST = 20  # validation images below which nothing is fitted on them (too few to trust)
 LIMITS = (0.05, 20.0)  # the temperatures a fit may reach
 SET_LEVELS = (0.9, 0.95)  # the coverages evaluate measures prediction sets at
 
@@ -55,8 +55,7 @@ class Calibration:
         Raises:
             ConvnetError: for a coverage outside (0, 1), or a run without conformal scores.
         """
-        if isinstance(coverage, bool) or not isinstance(coverage, int | float) or \
-                not 0 < coverage < 1:
+        if not is_share(coverage):
             raise ConvnetError("set must be the share of images whose set holds the true "
                                f"class, between 0 and 1 (e.g. 0.9). Received: set={coverage!r}.")
         if not self.conformal:
@@ -70,10 +69,7 @@ class Calibration:
     def prediction_set(self, probabilities: dict[str, float], coverage: float) -> list[str]:
         """The classes whose calibrated probability reaches the floor for ``coverage``, most
         likely first; never empty (the top class is always in)."""
-        floor = self.set_floor(coverage)
-        ranked = sorted(probabilities, key=probabilities.__getitem__, reverse=True)
-        return [name for i, name in enumerate(ranked)
-                if i == 0 or probabilities[name] >= floor - 1e-12]
+        return named_set(probabilities, self.set_floor(coverage))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,6 +81,26 @@ class Calibration:
 
 
 NONE = Calibration()
+
+
+def is_share(value: object) -> bool:
+    """Whether ``value`` is a number strictly between 0 and 1 (a share of images)."""
+    return not isinstance(value, bool) and isinstance(value, int | float) and 0 < value < 1
+
+
+def in_set(probabilities: torch.Tensor, floor: float) -> torch.Tensor:
+    """(N, classes) bool: the classes of each image's prediction set, those whose
+    probability reaches ``floor`` (`Calibration.set_floor`), and always the top one."""
+    inside = probabilities >= floor - 1e-12
+    inside[torch.arange(len(probabilities)), probabilities.argmax(1)] = True
+    return inside
+
+
+def named_set(probabilities: dict[str, float], floor: float) -> list[str]:
+    """`in_set` for one image's class -> probability, as class names, most likely first."""
+    ranked = sorted(probabilities, key=probabilities.__getitem__, reverse=True)
+    row = torch.tensor([[probabilities[name] for name in ranked]], dtype=torch.float64)
+    return [name for name, inside in zip(ranked, in_set(row, floor)[0].tolist()) if inside]
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -121,10 +137,8 @@ def coverage(calibration: Calibration, logits: torch.Tensor, labels: torch.Tenso
              level: float) -> tuple[float, float]:
     """(share of the images whose prediction set holds the true class, mean set size) at
     ``level``, for ``logits`` (N, classes) and ``labels`` (N,)."""
-    floor = calibration.set_floor(level)
     probabilities = calibration.scale(logits.detach().double().cpu()).softmax(1)
-    members = probabilities >= floor - 1e-12  # (N, classes)
-    members[torch.arange(len(labels)), probabilities.argmax(1)] = True  # never empty
+    members = in_set(probabilities, calibration.set_floor(level))  # (N, classes)
     held = members[torch.arange(len(labels)), labels.cpu()]
     return float(held.double().mean()), float(members.sum(1).double().mean())
 

@@ -21,7 +21,14 @@ from convnet.axes import chw_to_hwc
 from convnet.data.dataset import Split
 from convnet.data.pixels import Normalization
 from convnet.errors import ConvnetError
-from convnet.runs.calibration import NONE, SET_LEVELS, Calibration, coverage, honesty
+from convnet.runs.calibration import (
+    NONE,
+    SET_LEVELS,
+    Calibration,
+    coverage,
+    honesty,
+    named_set,
+)
 from convnet.runs.evaluate import Evaluation, confusion_matrix
 from convnet.runs.unknown import Detector
 
@@ -78,10 +85,10 @@ def with_sets(predictions: list[Prediction], calibration: Calibration, coverage:
     """
     if coverage is None:
         return predictions
-    calibration.set_floor(coverage)  # a bad coverage or an old run: said before any image
+    floor = calibration.set_floor(coverage)  # a bad coverage or an old run: said first
     for prediction in predictions:
         if prediction.probabilities is not None:
-            prediction.set = calibration.prediction_set(prediction.probabilities, coverage)
+            prediction.set = named_set(prediction.probabilities, floor)
             prediction.coverage = coverage
     return predictions
 
@@ -158,13 +165,25 @@ class Predictor:
         run answers."""
         return self.calibration.scale(self.logits(images)).softmax(1).cpu()
 
+    def unknown_cut(self, share: float) -> float:
+        """The detector's threshold that keeps ``share`` of known images known.
+
+        Raises:
+            ConvnetError: for a run without a detector, or a share outside (0, 1).
+        """
+        if self.detector is None:
+            raise ConvnetError("This run has no unknown detector: it was written before "
+                               "them, or without validation images. Train it again, or ask "
+                               "for no unknown verdict (--unknown off).")
+        return self.detector.cut(share)
+
     def predict(self, images: torch.Tensor, names: Sequence[str] | None = None,
                 unknown: float | None = None) -> list[Prediction]:
         """One `Prediction` per image, its classes ordered most likely first; with
-        ``unknown`` (the share of known images kept, e.g. 0.95) and a run that has a
-        detector, the verdict "unknown" for images unlike the training images."""
-        verdict = unknown is not None and self.detector is not None
-        cut = self.detector.cut(unknown) if verdict else None
+        ``unknown`` (the share of known images kept, e.g. 0.95), the verdict "unknown" for
+        images unlike the training images (`unknown_cut` says why it cannot be given)."""
+        verdict = unknown is not None
+        cut = self.unknown_cut(unknown) if verdict else None
         if verdict:
             logits, embeddings = self.outputs(images, embed=True)
             probabilities = self.calibration.scale(logits).softmax(1).cpu()

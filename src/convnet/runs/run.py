@@ -121,6 +121,8 @@ class Run:
         ``unknown``: the share of known images kept by the "unknown" verdict (None: no
         verdict; the run's own network gives it, with its detector).
         """
+        if unknown is not None:
+            self.predictor.unknown_cut(unknown)  # a bad share or no detector: before decoding
         results: list[Prediction] = []
         loaded: list[tuple[int, torch.Tensor]] = []
         for path in paths:
@@ -225,7 +227,7 @@ def _answers(own: Predictor, other: Predictor | None, batch: torch.Tensor,
     if other is None or other is own:
         return own.predict(batch, unknown=unknown)
     answered = other.predict(batch)
-    if unknown is not None and own.detector is not None:
+    if unknown is not None:
         for answer, verdict in zip(answered, own.predict(batch, unknown=unknown)):
             answer.unknown, answer.unknown_score = verdict.unknown, verdict.unknown_score
             answer.unknown_kept = unknown

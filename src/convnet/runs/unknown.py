@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from convnet.errors import ConvnetError
+from convnet.runs.calibration import FEWEST, is_share
 
 CANDIDATES = ("msp", "energy", "mahalanobis", "knn")
 NEIGHBOURS = 10
@@ -121,7 +122,6 @@ def false_positives(known: torch.Tensor, unknown: torch.Tensor, kept: float = 0.
 UNKNOWN_FILE = "unknown.safetensors"  # in the run folder, beside the weights
 KEPT = 0.95  # the default share of known (validation) images that stays known
 FIT_MOST = 2000  # training images the class means and covariance are fitted on, at most
-FEWEST = 20  # validation images below which no threshold is set
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ class Detector:
         Raises:
             ConvnetError: for a share outside (0, 1).
         """
-        if isinstance(kept, bool) or not isinstance(kept, int | float) or not 0 < kept < 1:
+        if not is_share(kept):
             raise ConvnetError("unknown must be the share of known images that stay known, "
                                "between 0 and 1 (e.g. 0.95), or 'off'. Received: "
                                f"unknown={kept!r}.")
@@ -166,14 +166,12 @@ class Detector:
 
 
 def fit_detector(train: tuple[torch.Tensor, torch.Tensor], val: torch.Tensor,
-                 classes: int, seed: int = 0) -> Detector | None:
-    """The detector from training embeddings and labels (at most `FIT_MOST`, drawn at
-    random) and validation embeddings; None with fewer than `FEWEST` of those."""
+                 classes: int) -> Detector | None:
+    """The detector from training embeddings and labels (the caller draws at most
+    `FIT_MOST`, before computing them) and validation embeddings; None with fewer than
+    `FEWEST` of those."""
     embeddings, labels = train
     if len(val) < FEWEST:
         return None
-    if len(labels) > FIT_MOST:
-        chosen = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
-        embeddings, labels = embeddings[chosen[:FIT_MOST]], labels[chosen[:FIT_MOST]]
     gaussians = Gaussians.fit(embeddings, labels, classes)
     return Detector(gaussians, gaussians.distance(val).sort().values)
