@@ -19,6 +19,13 @@ if image.size != (width, height):  # centre crop (or letterbox) to the model's s
     fit = ImageOps.fit if meta["preprocess"]["resize"] == "crop" else ImageOps.pad
     image = fit(image, (width, height), Image.Resampling.BILINEAR)
 pixels = np.asarray(image, dtype=np.uint8).reshape(1, height, width, channels)
-probabilities = session.run(["probabilities"], {"pixels": pixels})[0][0]
+outputs = [output.name for output in session.get_outputs()]
+found = dict(zip(outputs, session.run(outputs, {"pixels": pixels})))
+probabilities = found["probabilities"][0]
 for index in np.argsort(-probabilities)[:3]:
     print(f"{probabilities[index]:.2f} {meta['classes'][index]}")
+if "unknown" in found:  # a run with a detector: is the image unlike its training images?
+    kept = meta["unknown"]["kept"]
+    print(f"{'unknown' if found['unknown'][0] else 'known'} (score "
+          f"{found['unknown_score'][0]:.4g}; {kept:.0%} of known images score under "
+          f"{meta['unknown']['cut']:.4g})")

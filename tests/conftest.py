@@ -50,3 +50,12 @@ def tiny_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "tiny"
     convnet.train(data=TINY_DATA, arch=TINY_ARCH, epochs=2, batch_size=16, out=out)
     return out
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A small run with enough validation images for both its temperature and its
+    "unknown" detector (the calibration and unknown tests share it)."""
+    out = tmp_path_factory.mktemp("calibrated") / "run"
+    return convnet.train(data="x-or-not-x:train=60,test=20", arch="conv4k3-relu-maxpool2-fc",
+                         epochs=2, val_split=0.3, out=out)

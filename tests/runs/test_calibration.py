@@ -83,13 +83,6 @@ def test_too_few_validation_images_fit_nothing():
     assert Calibration.from_dict(None) == Calibration()
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("calibrated") / "run"
-    return convnet.train(data="x-or-not-x:train=60,test=20", arch="conv4k3-relu-maxpool2-fc",
-                         epochs=2, val_split=0.3, out=out)
-
-
 def test_a_run_answers_with_its_temperature_everywhere(trained):
     run = convnet.load(trained.path)
     saved = json.loads((trained.path / "model.json").read_text())
@@ -209,74 +202,3 @@ def test_predict_evaluate_serve_and_onnx_give_the_same_sets(trained, tmp_path, c
         refused = client.post(f"/v1/models/{name}/predict?set=2",
                               content=Path(files[0]).read_bytes())
         assert refused.status_code == 422 and "set must be the share" in refused.text
-
-
-def test_the_run_says_unknown_for_images_unlike_its_training_images(trained, tmp_path,
-                                                                     capsys):
-    from PIL import Image
-
-    from convnet.cli import main
-
-    run = convnet.load(trained.path)
-    saved = json.loads((trained.path / "model.json").read_text())["unknown"]
-    assert saved["kind"] == "mahalanobis" and run.predictor.detector is not None
-    val = run.record.validation.draw(run.own_data())[1]
-    known = run.predictor.predict(val.images, unknown=0.95)
-    kept = sum(not answer.unknown for answer in known) / len(known)
-    assert kept == pytest.approx(0.95, abs=1 / len(known) + 1e-9)  # set on these images
-    rng = np.random.default_rng(0)
-    noise = tmp_path / "noise"
-    noise.mkdir()
-    for index in range(6):  # static: nothing like an X or another shape
-        Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8)).save(
-            noise / f"{index}.png")
-    assert main(["predict", str(trained.path), str(noise), "--json"]) == 0
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert all(row["unknown"] and row["unknown_kept"] == 0.95 for row in rows)
-    assert main(["predict", str(trained.path), str(noise), "--unknown", "off"]) == 0
-    assert "unknown (looks like" not in capsys.readouterr().out
-    assert main(["predict", str(trained.path), str(noise), "--sort-into",
-                 str(tmp_path / "sorted")]) == 0
-    assert sorted(p.name for p in (tmp_path / "sorted").iterdir()) == [
-        "predictions.csv", "unknown"]
-    assert "unknown,unknown_score" in (tmp_path / "sorted" / "predictions.csv").read_text()
-
-
-@pytest.mark.parametrize("argv, said", [
-    (["--unknown", "2"], "unknown must be the share of known images that stay known, between "
-                         "0 and 1 (e.g. 0.95), or 'off'. Received: unknown=2.0."),
-    (["--unknown", "most"], "Received: unknown='most'."),
-])
-def test_a_bad_unknown_share_is_one_line(trained, tmp_path, capsys, argv, said):
-    from convnet.cli import main
-
-    files = convnet.datasets.export(convnet.load(trained.path).own_data(), tmp_path / "i",
-                                    split="test", limit=2)
-    assert main(["predict", str(trained.path), str(files[0]), *argv]) == 1
-    printed = capsys.readouterr().err.strip()
-    assert said in printed and len(printed.splitlines()) == 1
-
-
-def test_an_old_run_has_no_unknown_verdict_and_refuses_one_asked_for(tmp_path, capsys):
-    from PIL import Image
-
-    from convnet.cli import main
-
-    image = tmp_path / "one.png"
-    Image.new("L", (28, 28)).save(image)
-    assert main(["predict", str(FORMAT1), str(image)]) == 0
-    assert "unknown (looks like" not in capsys.readouterr().out
-    assert main(["predict", str(FORMAT1), str(image), "--unknown", "0.9"]) == 1
-    assert "has no unknown detector: it was written before them" in capsys.readouterr().err
-    with pytest.raises(convnet.ConvnetError, match="has no unknown detector"):
-        convnet.load(FORMAT1).predict_files([image], unknown=0.9)  # the library says so too
-
-
-def test_a_damaged_detector_file_is_named(trained, tmp_path):
-    import shutil
-
-    copy = shutil.copytree(trained.path, tmp_path / "run")
-    (copy / "unknown.safetensors").write_bytes(b"not the detector")
-    with pytest.raises(convnet.RunError, match="unknown.safetensors does not match the "
-                       "SHA-256 in model.json"):
-        convnet.load(copy)

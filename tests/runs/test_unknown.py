@@ -1,8 +1,12 @@
 """The candidate "unknown" scores and how they are judged, against reference
 implementations: scikit-learn's ROC area, numpy's Mahalanobis distance, and the network's
-own forward pass for the classifier's input."""
+own forward pass for the classifier's input; and a trained run's verdict, the same from
+predict, serve's API and the ONNX file, with bad requests refused in one line."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +21,8 @@ from convnet.runs.unknown import (
     score,
     threshold,
 )
+
+FORMAT1 = Path(__file__).resolve().parent.parent / "fixtures" / "run-format1"
 
 
 def test_the_roc_area_is_scikit_learns_ties_included():
@@ -86,3 +92,143 @@ def test_the_embedding_is_what_the_classifier_sees(spec):
     embedding = net.forward_embedding(x)  # (4, D)
     assert embedding.dim() == 2 and len(embedding) == 4
     assert torch.allclose(net.classifier(embedding), net(x), atol=1e-6)
+
+
+def test_the_run_says_unknown_for_images_unlike_its_training_images(trained, tmp_path,
+                                                                     capsys):
+    from PIL import Image
+
+    from convnet.cli import main
+
+    run = convnet.load(trained.path)
+    saved = json.loads((trained.path / "model.json").read_text())["unknown"]
+    assert saved["kind"] == "mahalanobis" and run.predictor.detector is not None
+    val = run.record.validation.draw(run.own_data())[1]
+    known = run.predictor.predict(val.images, unknown=0.95)
+    kept = sum(not answer.unknown for answer in known) / len(known)
+    assert kept == pytest.approx(0.95, abs=1 / len(known) + 1e-9)  # set on these images
+    rng = np.random.default_rng(0)
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    for index in range(6):  # static: nothing like an X or another shape
+        Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8)).save(
+            noise / f"{index}.png")
+    assert main(["predict", str(trained.path), str(noise), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert all(row["unknown"] and row["unknown_kept"] == 0.95 for row in rows)
+    assert main(["predict", str(trained.path), str(noise), "--unknown", "off"]) == 0
+    assert "unknown (looks like" not in capsys.readouterr().out
+    assert main(["predict", str(trained.path), str(noise), "--sort-into",
+                 str(tmp_path / "sorted")]) == 0
+    assert sorted(p.name for p in (tmp_path / "sorted").iterdir()) == [
+        "predictions.csv", "unknown"]
+    assert "unknown,unknown_score" in (tmp_path / "sorted" / "predictions.csv").read_text()
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--unknown", "2"], "unknown must be the share of known images that stay known, between "
+                         "0 and 1 (e.g. 0.95), or 'off'. Received: unknown=2.0."),
+    (["--unknown", "most"], "Received: unknown='most'."),
+])
+def test_a_bad_unknown_share_is_one_line(trained, tmp_path, capsys, argv, said):
+    from convnet.cli import main
+
+    files = convnet.datasets.export(convnet.load(trained.path).own_data(), tmp_path / "i",
+                                    split="test", limit=2)
+    assert main(["predict", str(trained.path), str(files[0]), *argv]) == 1
+    printed = capsys.readouterr().err.strip()
+    assert said in printed and len(printed.splitlines()) == 1
+
+
+def test_an_old_run_has_no_unknown_verdict_and_refuses_one_asked_for(tmp_path, capsys):
+    from PIL import Image
+
+    from convnet.cli import main
+
+    image = tmp_path / "one.png"
+    Image.new("L", (28, 28)).save(image)
+    assert main(["predict", str(FORMAT1), str(image)]) == 0
+    assert "unknown (looks like" not in capsys.readouterr().out
+    assert main(["predict", str(FORMAT1), str(image), "--unknown", "0.9"]) == 1
+    assert "has no unknown detector: it was written before them" in capsys.readouterr().err
+    with pytest.raises(convnet.ConvnetError, match="has no unknown detector"):
+        convnet.load(FORMAT1).predict_files([image], unknown=0.9)  # the library says so too
+
+
+def test_a_damaged_detector_file_is_named(trained, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(trained.path, tmp_path / "run")
+    (copy / "unknown.safetensors").write_bytes(b"not the detector")
+    with pytest.raises(convnet.RunError, match="unknown.safetensors does not match the "
+                       "SHA-256 in model.json"):
+        convnet.load(copy)
+
+
+def _noise(folder: Path, count: int, size: int = 28) -> list[Path]:
+    """Static: nothing like an X or another shape."""
+    from PIL import Image
+
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for index in range(count):
+        Image.fromarray(rng.integers(0, 255, (size, size), dtype=np.uint8)).save(
+            folder / f"{index}.png")
+    return sorted(folder.iterdir())
+
+
+def test_predict_serve_and_the_onnx_file_give_the_same_verdicts(trained, tmp_path, capsys):
+    """Known test images and noise: the same probabilities, scores and verdicts from
+    `convnet predict`, serve's API (torch and ONNX backends) and onnxruntime alone."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from convnet.cli import main
+    from convnet.export.runtime import OnnxPredictor
+    from convnet.serve.app import create_app
+    from convnet.serve.models import load_served
+
+    run = convnet.load(trained.path)
+    files = [*convnet.datasets.export(run.own_data(), tmp_path / "known", split="test",
+                                      limit=6), *_noise(tmp_path / "noise", 4)]
+    assert main(["predict", str(trained.path), *map(str, files), "--json"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {row["unknown"] for row in printed} == {True, False}  # both verdicts are tested
+    assert main(["export", str(trained.path), "--out", str(tmp_path / "model.onnx")]) == 0
+    onnx = OnnxPredictor(tmp_path / "model.onnx", run.classes)
+    from_file = [p.to_dict() for p in run.predict_files(files, onnx, unknown=0.95)]
+    for backend in ("torch", "onnx"):
+        served = load_served([str(trained.path)], backend)
+        with TestClient(create_app(served)) as client:
+            answers = [client.post(f"/v1/models/{trained.path.name}/predict",
+                                   content=Path(f).read_bytes()).json() for f in files]
+        for got in (answers, from_file):
+            for row, expected in zip(got, printed):
+                assert row["unknown"] == expected["unknown"]
+                assert row["unknown_score"] == pytest.approx(expected["unknown_score"],
+                                                             rel=1e-4, abs=1e-3)
+                for name, p in expected["probabilities"].items():
+                    assert row["probabilities"][name] == pytest.approx(p, abs=1e-5)
+
+
+def test_serve_refuses_a_bad_share_and_a_verdict_an_old_run_cannot_give(trained, tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from convnet.serve.app import create_app
+    from convnet.serve.models import load_served
+
+    served = load_served([str(trained.path), str(FORMAT1)], "torch")
+    body = convnet.datasets.export(convnet.load(trained.path).own_data(), tmp_path / "img",
+                                   split="test", limit=1)[0].read_bytes()
+    with TestClient(create_app(served)) as client:
+        url = f"/v1/models/{trained.path.name}/predict"
+        assert client.post(url, content=body).json()["unknown_kept"] == 0.95  # the default
+        assert "unknown" not in client.post(f"{url}?unknown=off", content=body).json()
+        refused = client.post(f"{url}?unknown=2", content=body)
+        assert refused.status_code == 422 and "Received: unknown=2.0." in refused.text
+        old = f"/v1/models/{FORMAT1.name}/predict"
+        assert "unknown" not in client.post(old, content=body).json()
+        refused = client.post(f"{old}?unknown=0.9", content=body)
+        assert refused.status_code == 422 and "has no unknown detector" in refused.text

@@ -126,6 +126,7 @@ def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv
     import convnet
     from convnet.data.preprocess import expand_paths
     from convnet.runs.predictor import with_sets
+    from convnet.runs.unknown import share_from
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv print different formats; give one of them.")
@@ -138,7 +139,7 @@ def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv
 
     if coverage is not None:
         loaded.record.calibration.set_floor(coverage)  # a bad --set: one line, no work
-    unknown = unknown_share(loaded, unknown_text)
+    unknown = share_from(unknown_text, loaded.predictor.detector is not None)
     results = predict_files(loaded, paths, _backend(loaded, backend), unknown)
     if results is None:  # another process of a torchrun: rank 0 prints every answer
         return
@@ -155,21 +156,6 @@ def predict(run: Path, images: tuple[Path, ...], top: int, as_json: bool, as_csv
     if failed:
         err.print(f"error: {failed} of {len(results)} file(s) could not be predicted.")
         raise _Failed
-
-
-def unknown_share(run, text: str | None) -> float | str | None:
-    """``--unknown`` parsed: the share kept known, ``off`` as None, and left out the
-    default where the run has a detector. The library checks it, before any image."""
-    from convnet.runs.unknown import KEPT
-
-    if text is None:
-        return KEPT if run.predictor.detector is not None else None
-    if text.strip().lower() == "off":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return text  # not a number: the library's error names it as received
 
 
 def _backend(run, name: str):

@@ -25,7 +25,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from convnet import extras
@@ -36,6 +35,8 @@ from convnet.export.runtime import OnnxPredictor, session
 from convnet.runs.run import Run, load
 
 TOLERANCE = 1e-5
+# the scores are squared distances in hundreds of dimensions, summed in another order
+SCORE_TOLERANCE = 1e-4
 PARITY_IMAGES = 256
 ODD_BATCH = 7
 DEFAULT_OPSET = 18
@@ -47,10 +48,13 @@ class Parity:
     max_diff: float  # largest |p_torch - p_onnx| over every image and class
     agree: int  # images whose top-1 class is the same
     source: str  # which images
+    # the largest |s_torch - s_onnx| / max(1, |s_torch|) of the "unknown" scores
+    score_diff: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return self.max_diff <= TOLERANCE and self.agree == self.images
+        return self.max_diff <= TOLERANCE and self.agree == self.images and \
+            self.score_diff <= SCORE_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,12 @@ def _metadata(run: Run) -> dict[str, str]:
               "input": "uint8 pixels (N, H, W, C), decoded and resized as 'preprocess' says",
               "outputs": "probabilities (N, classes), logits (N, classes), both calibrated "
                          "(the logits divided by the calibration's temperature)"}
+    if run.predictor.detector is not None:
+        values["unknown"] = run.predictor.detector.to_metadata()
+        values["outputs"] += ("; unknown_score (N,), higher for less like the training "
+                              "images, and unknown (N,) bool, the score above 'unknown.cut' "
+                              "(a share 'unknown.kept' of the validation images stays known; "
+                              "for another share, read the threshold off 'unknown.known')")
     return {key: json.dumps(value) for key, value in values.items()}
 
 
@@ -89,6 +99,10 @@ def _quiet():
             logger.setLevel(level)
 
 
+OUTPUTS = ["probabilities", "logits"]
+DETECTOR_OUTPUTS = ["unknown_score", "unknown"]
+
+
 def write_graph(model: PixelModel, input_shape: tuple[int, int, int], path: Path, opset: int,
                 batch: int | None) -> None:
     """Export ``model`` for uint8 (N, H, W, C) input of ``input_shape`` (H, W, C)."""
@@ -100,7 +114,8 @@ def write_graph(model: PixelModel, input_shape: tuple[int, int, int], path: Path
     try:
         with _quiet():
             torch.onnx.export(model, (example,), str(path), input_names=["pixels"],
-                              output_names=["probabilities", "logits"], opset_version=opset,
+                              output_names=OUTPUTS + (DETECTOR_OUTPUTS if model.detects else []),
+                              opset_version=opset,
                               dynamic_shapes=shapes, dynamo=True, verbose=False)
     except Exception as error:  # the exporter raises many kinds; one line for all of them
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else \
@@ -163,17 +178,23 @@ def _ramps(chw: tuple[int, int, int], count: int = 16) -> torch.Tensor:
 
 def check_parity(run: Run, path: Path, data: str | None = None,
                  batch: int | None = None) -> Parity:
-    """Probabilities of PyTorch and of the ONNX file on the same real images."""
+    """Probabilities (and "unknown" scores) of PyTorch and of the ONNX file on the same
+    real images."""
     batches, what = _parity_batches(run, data, batch)
     onnx_side = OnnxPredictor(path, run.classes)
-    diffs, agree, count = [], 0, 0
+    diffs, score_diffs, agree, count = [0.0], [0.0], 0, 0
     for images in batches:
-        expected = run.predictor.probabilities(images).numpy()  # (n, classes)
-        found = onnx_side.probabilities(images).numpy()
-        diffs.append(float(np.abs(expected - found).max()) if len(images) else 0.0)
+        if not len(images):
+            continue
+        expected, expected_scores = run.predictor.scored(images)  # (n, classes), (n,)
+        found, found_scores = onnx_side.scored(images)
+        diffs.append(float((expected - found).abs().max()))
         agree += int((expected.argmax(1) == found.argmax(1)).sum())
         count += len(images)
-    return Parity(count, max(diffs), agree, what)
+        if expected_scores is not None:
+            gap = (expected_scores - found_scores).abs() / expected_scores.abs().clamp(min=1)
+            score_diffs.append(float(gap.max()))
+    return Parity(count, max(diffs), agree, what, max(score_diffs))
 
 
 def _target(run: Run, out: str | Path | None, force: bool) -> Path:
@@ -210,7 +231,8 @@ def export_onnx(run_path: str | Path, out: str | Path | None = None, *,
         raise ConvnetError(f"batch must be a positive integer or None (any size). Received: "
                            f"batch={batch!r}.")
     model = PixelModel(run.network.eval(), run.record.normalization,
-                       run.record.tta == "flip", run.record.calibration.temperature).eval()
+                       run.record.tta == "flip", run.record.calibration.temperature,
+                       run.predictor.detector).eval()
     handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
                                     suffix=".onnx")
     os.close(handle)
@@ -221,7 +243,8 @@ def export_onnx(run_path: str | Path, out: str | Path | None = None, *,
         if not parity.ok:
             raise ConvnetError(
                 f"The ONNX model differs from the run: max |Δp| {parity.max_diff:.2e} (limit "
-                f"{TOLERANCE:.0e}), top-1 agreement {parity.agree}/{parity.images} on "
+                f"{TOLERANCE:.0e}), unknown scores {parity.score_diff:.1e} apart (limit "
+                f"{SCORE_TOLERANCE:.0e}), top-1 agreement {parity.agree}/{parity.images} on "
                 f"{parity.source}; nothing was kept. Report this with the run's spec.")
         os.replace(temp, target)
     finally:

@@ -13,6 +13,7 @@ import torch
 from convnet import extras
 from convnet.errors import ConvnetError
 from convnet.runs.predictor import Predictor
+from convnet.runs.unknown import Detector
 
 
 def onnxruntime():
@@ -44,34 +45,48 @@ def metadata(path: Path) -> dict[str, Any]:
 
 
 class OnnxPredictor(Predictor):
-    """A `Predictor` whose probabilities come from an exported model file. Only the
-    probability path (`probabilities`, `predict`) is used; the normalisation, TTA and
-    softmax are inside the file, so the base class's network state is not set."""
+    """A `Predictor` whose answers come from an exported model file. Only the answering
+    path (`probabilities`, `scored`, `rows`, `predict`) is used; the normalisation, TTA,
+    calibration, softmax and "unknown" score are inside the file, so the base class's
+    network state is not set. The verdict's thresholds come from the file's metadata."""
 
     def __init__(self, path: Path, classes: list[str], batch_size: int = 256):
         self.session = session(path)  # loaded once: the metadata is read from it too
-        found = _metadata_of(self.session).get("classes")
-        if found != list(classes):
-            raise ConvnetError(f"{path} was exported for classes {found}, not the run's "
-                               f"{classes}. Export the run again.")
+        found = _metadata_of(self.session)
+        if found.get("classes") != list(classes):
+            raise ConvnetError(f"{path} was exported for classes {found.get('classes')}, not "
+                               f"the run's {classes}. Export the run again.")
         self.path, self.classes, self.batch_size = path, list(classes), batch_size
+        # a file exported before detectors has no unknown scores: None, as for such a run
+        self.detector = Detector.from_metadata(found["unknown"]) if "unknown" in found \
+            else None
         shape = self.session.get_inputs()[0].shape  # [N, H, W, C]
         self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
 
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """Probabilities (N, classes) for uint8 images (N, C, H, W)."""
+        return self._outputs(images, ["probabilities"])[0]
+
+    def scored(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.detector is None:
+            return self.probabilities(images), None
+        probabilities, scores = self._outputs(images, ["probabilities", "unknown_score"])
+        return probabilities, scores
+
+    def _outputs(self, images: torch.Tensor, names: list[str]) -> list[torch.Tensor]:
+        """The file's ``names`` outputs for uint8 images (N, C, H, W), in batches."""
         pixels = images.permute(0, 2, 3, 1).contiguous().numpy()  # (N, H, W, C) uint8
         step = self.fixed_batch or self.batch_size
-        rows = []
+        parts: list[list[np.ndarray]] = []
         for start in range(0, len(pixels), step):
             chunk = pixels[start : start + step]
             if self.fixed_batch and len(chunk) < self.fixed_batch:  # pad a fixed-size batch
                 padding = np.zeros((self.fixed_batch - len(chunk), *chunk.shape[1:]), np.uint8)
-                rows.append(self._run(np.concatenate([chunk, padding]))[: len(chunk)])
+                found = self.session.run(names, {"pixels": np.concatenate([chunk, padding])})
+                parts.append([values[: len(chunk)] for values in found])
             else:
-                rows.append(self._run(chunk))
-        return torch.from_numpy(np.concatenate(rows)) if rows else \
-            torch.zeros(0, len(self.classes))
-
-    def _run(self, pixels: np.ndarray) -> np.ndarray:
-        return self.session.run(["probabilities"], {"pixels": pixels})[0]
+                parts.append(self.session.run(names, {"pixels": chunk}))
+        if not parts:
+            return [torch.zeros(0, len(self.classes)), torch.zeros(0)][: len(names)]
+        return [torch.from_numpy(np.concatenate([part[i] for part in parts]))
+                for i in range(len(names))]

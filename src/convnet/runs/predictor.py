@@ -177,30 +177,43 @@ class Predictor:
                                "for no unknown verdict (--unknown off).")
         return self.detector.cut(share)
 
+    def scored(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(calibrated probabilities (N, classes) on the CPU, and the "unknown" scores (N,)
+        where the run has a detector, else None), in one pass."""
+        if self.detector is None:
+            return self.probabilities(images), None
+        logits, embeddings = self.outputs(images, embed=True)
+        return self.calibration.scale(logits).softmax(1).cpu(), self.detector.scores(embeddings)
+
+    def rows(self, images: torch.Tensor) -> list[tuple[torch.Tensor, float | None]]:
+        """Per image: its probabilities (classes,) and its "unknown" score (or None), the
+        form a batch of requests is answered in (`convnet.serve.batching`)."""
+        probabilities, scores = self.scored(images)
+        return [(row, None if scores is None else float(scores[i]))
+                for i, row in enumerate(probabilities)]
+
     def predict(self, images: torch.Tensor, names: Sequence[str] | None = None,
                 unknown: float | None = None) -> list[Prediction]:
         """One `Prediction` per image, its classes ordered most likely first; with
         ``unknown`` (the share of known images kept, e.g. 0.95), the verdict "unknown" for
         images unlike the training images (`unknown_cut` says why it cannot be given)."""
-        verdict = unknown is not None
-        cut = self.unknown_cut(unknown) if verdict else None
-        if verdict:
-            logits, embeddings = self.outputs(images, embed=True)
-            probabilities = self.calibration.scale(logits).softmax(1).cpu()
-            scores = self.detector.scores(embeddings)
-        else:  # another backend (an exported file) answers through probabilities
-            probabilities = self.probabilities(images)
-        names = names or [str(i) for i in range(len(probabilities))]
-        results = []
-        for index, (name, row) in enumerate(zip(names, probabilities)):
-            order = row.argsort(descending=True).tolist()
-            answer = Prediction(name, {self.classes[i]: float(row[i]) for i in order})
-            if verdict:
-                score = float(scores[index])
-                answer.unknown, answer.unknown_score = score > cut, round(score, 4)
-                answer.unknown_kept = unknown
-            results.append(answer)
-        return results
+        cut = None if unknown is None else self.unknown_cut(unknown)
+        names = names or [str(i) for i in range(len(images))]
+        rows = self.rows(images) if cut is not None else \
+            [(row, None) for row in self.probabilities(images)]
+        return [self.answer(name, row, score, unknown)
+                for name, (row, score) in zip(names, rows)]
+
+    def answer(self, name: str, row: torch.Tensor, score: float | None = None,
+               unknown: float | None = None) -> Prediction:
+        """The `Prediction` for one image's probabilities (classes,), with the verdict at
+        ``unknown`` (the share kept known) when its score is given."""
+        order = row.argsort(descending=True).tolist()
+        answer = Prediction(name, {self.classes[i]: float(row[i]) for i in order})
+        if unknown is not None and score is not None:
+            answer.unknown = score > self.unknown_cut(unknown)
+            answer.unknown_score, answer.unknown_kept = round(score, 4), unknown
+        return answer
 
     def evaluate(self, split: Split, honest: bool = True) -> Evaluation:
         """Accuracy, log loss, per-class scores and the confusion matrix on a split; with

@@ -222,15 +222,15 @@ def load(path: str | Path) -> Run:
 
 def _answers(own: Predictor, other: Predictor | None, batch: torch.Tensor,
              unknown: float | None) -> list[Prediction]:
-    """The probabilities from ``other`` (or the run's own predictor), and the "unknown"
-    verdict, which only the run's own network can give, from ``own``."""
-    if other is None or other is own:
-        return own.predict(batch, unknown=unknown)
-    answered = other.predict(batch)
-    if unknown is not None:
-        for answer, verdict in zip(answered, own.predict(batch, unknown=unknown)):
-            answer.unknown, answer.unknown_score = verdict.unknown, verdict.unknown_score
-            answer.unknown_kept = unknown
+    """The answers of ``other`` (or the run's own predictor). An exported file written
+    before detectors has no "unknown" scores: then the run's own network gives them."""
+    chosen = own if other is None else other
+    if unknown is None or chosen.detector is not None:
+        return chosen.predict(batch, unknown=unknown)
+    answered = chosen.predict(batch)
+    for answer, verdict in zip(answered, own.predict(batch, unknown=unknown)):
+        answer.unknown, answer.unknown_score = verdict.unknown, verdict.unknown_score
+        answer.unknown_kept = unknown
     return answered
 
 

@@ -57,7 +57,7 @@ class Gaussians:
         """(N,) squared Mahalanobis distance of each embedding (N, D) to the nearest mean."""
         x = embeddings.detach().float().cpu()
         gaps = x[:, None, :] - self.means[None]  # (N, K, D)
-        squared = torch.einsum("nkd,de,nke->nk", gaps, self.precision, gaps)  # (N, K)
+        squared = ((gaps @ self.precision) * gaps).sum(2)  # (N, K), as the ONNX graph does
         return squared.min(1).values
 
 
@@ -127,9 +127,13 @@ FIT_MOST = 2000  # training images the class means and covariance are fitted on,
 @dataclass(frozen=True)
 class Detector:
     """A run's "unknown" verdict: the Mahalanobis score of the classifier's input, and the
-    validation images' scores, from which the threshold for any share kept is read."""
+    validation images' scores, from which the threshold for any share kept is read.
 
-    gaussians: Gaussians
+    ``gaussians`` is None where the scores are computed elsewhere: an exported ONNX file
+    computes them in its graph, and keeps only ``known`` in its metadata.
+    """
+
+    gaussians: Gaussians | None
     known: torch.Tensor  # (n,) the validation images' scores, ascending
     kind: str = "mahalanobis"
 
@@ -148,7 +152,20 @@ class Detector:
 
     def scores(self, embeddings: torch.Tensor) -> torch.Tensor:
         """(N,) the score of each embedding (N, D), higher for less known."""
+        if self.gaussians is None:
+            raise ConvnetError("This detector keeps only its threshold (it was read from an "
+                               "exported file, whose graph computes the scores).")
         return self.gaussians.distance(embeddings)
+
+    def to_metadata(self) -> dict:
+        """What an exported file needs beside its graph: the kind and the validation
+        scores (any share's threshold is read from them as here)."""
+        return {"kind": self.kind, "kept": KEPT, "cut": self.cut(KEPT),
+                "known": [float(value) for value in self.known]}
+
+    @classmethod
+    def from_metadata(cls, found: dict) -> Detector:
+        return cls(None, torch.tensor(found["known"], dtype=torch.float32), found["kind"])
 
     def to_bytes(self) -> bytes:
         from safetensors.torch import save
@@ -175,3 +192,17 @@ def fit_detector(train: tuple[torch.Tensor, torch.Tensor], val: torch.Tensor,
         return None
     gaussians = Gaussians.fit(embeddings, labels, classes)
     return Detector(gaussians, gaussians.distance(val).sort().values)
+
+
+def share_from(text: str | float | None, available: bool) -> float | str | None:
+    """``--unknown`` (or serve's ``?unknown=``) as given: the share kept known, ``off`` as
+    None, and left out `KEPT` where the run has a detector (``available``), else None. A
+    text that is not a number is returned as received, for `Detector.cut` to refuse."""
+    if text is None:
+        return KEPT if available else None
+    if isinstance(text, str) and text.strip().lower() == "off":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text

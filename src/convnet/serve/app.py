@@ -28,6 +28,7 @@ from convnet.errors import ConvnetError
 from convnet.network.summary import summarize
 from convnet.runs.predictor import Prediction, Predictor, with_sets
 from convnet.runs.run import Run
+from convnet.runs.unknown import share_from
 from convnet.serve.batching import Batcher, Overloaded
 from convnet.serve.limits import Admission, BodyLimit, Limits, Timing
 from convnet.serve.metrics import Metrics
@@ -202,14 +203,23 @@ def _service_routes(app: FastAPI, api: Api) -> None:
         return (resources.files("convnet.serve") / "static" / "index.html").read_text()
 
 
+def _asked(chosen: Served, coverage: float | None, unknown: str | None) -> float | None:
+    """The share kept known for the verdict (None: no verdict), after checking the set's
+    coverage and the share; a bad one is a 422 before any image is decoded."""
+    try:
+        if coverage is not None:
+            chosen.run.record.calibration.set_floor(coverage)
+        share = share_from(unknown, chosen.predictor.detector is not None)
+        if share is not None:
+            chosen.predictor.unknown_cut(share)
+    except ConvnetError as error:
+        raise HTTPException(422, str(error)) from None
+    return share
+
+
 async def _predict(api: Api, chosen: Served, request: Request, top: int,
-                   coverage: float | None = None) -> JSONResponse:
-    calibration = chosen.run.record.calibration
-    if coverage is not None:
-        try:
-            calibration.set_floor(coverage)
-        except ConvnetError as error:
-            raise HTTPException(422, str(error)) from None
+                   coverage: float | None = None, unknown: str | None = None) -> JSONResponse:
+    share = _asked(chosen, coverage, unknown)
     uploads = await _images(request, api.limits)
     images = [await _decode(chosen, data, label) for label, data in uploads]
     try:
@@ -219,15 +229,13 @@ async def _predict(api: Api, chosen: Served, request: Request, top: int,
                             headers={"Retry-After": "1"}) from None
     except TimeoutError:
         raise HTTPException(504, "the prediction waited too long in the queue") from None
-    answers = []
-    for (label, _), row in zip(uploads, rows):
-        order = row.argsort(descending=True).tolist()
-        probabilities = {chosen.run.classes[i]: float(row[i]) for i in order}
-        answer = with_sets([Prediction(label, probabilities)], calibration, coverage)[0]
-        answers.append(answer.to_dict(top))
+    answers = [chosen.predictor.answer(label, row, score, share)
+               for (label, _), (row, score) in zip(uploads, rows)]
+    answers = with_sets(answers, chosen.run.record.calibration, coverage)
     single = len(answers) == 1 and uploads[0][0] == "body"
     # a JSONResponse of plain values: FastAPI's generic encoder costs more than the model
-    return JSONResponse(answers[0] if single else answers)
+    found = [answer.to_dict(top) for answer in answers]
+    return JSONResponse(found[0] if single else found)
 
 
 def model_routes(app: FastAPI, api: Api) -> None:
@@ -257,10 +265,11 @@ def _answer_routes(app: FastAPI, api: Api, guarded: list) -> None:
 
     @app.post("/v1/models/{name}/predict", dependencies=guarded)
     async def predict(name: str, request: Request, top: int = Query(3, ge=1, le=1000),
-                      coverage: float | None = Query(None, alias="set")) -> Any:
+                      coverage: float | None = Query(None, alias="set"),
+                      unknown: str | None = Query(None)) -> Any:
         chosen = api.model(name)
         with api.admitted:
-            return await _predict(api, chosen, request, top, coverage)
+            return await _predict(api, chosen, request, top, coverage, unknown)
 
 
 def _inside_routes(app: FastAPI, api: Api, guarded: list) -> None:

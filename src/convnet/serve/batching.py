@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import torch
 
@@ -24,9 +25,10 @@ class Overloaded(Exception):
 
 
 class Batcher:
-    """Collects images for ``predict`` (uint8 (N, C, H, W) -> probabilities (N, classes))."""
+    """Collects images for ``predict`` (uint8 (N, C, H, W) -> one answer per image, e.g.
+    `Predictor.rows`: its probabilities and "unknown" score)."""
 
-    def __init__(self, predict: Callable[[torch.Tensor], torch.Tensor], max_batch: int = 64,
+    def __init__(self, predict: Callable[[torch.Tensor], Sequence[Any]], max_batch: int = 64,
                  max_wait_ms: float = 0.0, max_queue: int = 128, timeout_s: float = 10.0):
         self.predict, self.max_batch, self.max_wait = predict, max_batch, max_wait_ms / 1000
         self.max_queue, self.timeout = max_queue, timeout_s
@@ -54,8 +56,8 @@ class Batcher:
     def depth(self) -> int:
         return self.pending
 
-    async def submit(self, image: torch.Tensor) -> torch.Tensor:
-        """Probabilities (classes,) for one uint8 image (C, H, W).
+    async def submit(self, image: torch.Tensor) -> Any:
+        """``predict``'s answer for one uint8 image (C, H, W).
 
         Raises:
             Overloaded: when the queue is full. TimeoutError: past the deadline.

@@ -22,15 +22,20 @@ def _onnx_available() -> bool:
 
 def _predictor(run: Run, backend: str) -> tuple[Predictor, str]:
     """onnxruntime (faster on the CPUs measured, bench/RESULTS.md) for ``auto`` when it is
-    installed: the run's model.onnx, or one exported (and parity-checked) to a temp folder."""
+    installed: the run's model.onnx, or one exported (and parity-checked) to a temp folder
+    when there is none or it has no "unknown" scores that the run has."""
     if backend == "torch" or backend == "auto" and not _onnx_available():
         return run.predictor, "torch"
     from convnet.export import OnnxPredictor, export_onnx
 
     path = run.path / "model.onnx"
-    if not path.is_file():
-        path = export_onnx(run.path, Path(tempfile.mkdtemp(prefix="convnet-serve-")) /
-                           f"{run.path.name}.onnx").path
+    if path.is_file():
+        found = OnnxPredictor(path, run.classes)
+        # a file exported before the run's detector cannot say "unknown": export it anew
+        if found.detector is not None or run.predictor.detector is None:
+            return found, "onnx"
+    path = export_onnx(run.path, Path(tempfile.mkdtemp(prefix="convnet-serve-")) /
+                       f"{run.path.name}.onnx").path
     return OnnxPredictor(path, run.classes), "onnx"
 
 
@@ -50,7 +55,7 @@ def load_served(paths: list[str | Path], backend: str = "auto", **batching):
             name = f"{run.path.name}-{number}"
         predictor, used = _predictor(run, backend)
         served[name] = Served(name, run, predictor, used,
-                              Batcher(predictor.probabilities, **batching))
+                              Batcher(predictor.rows, **batching))
     return served
 
 

@@ -62,7 +62,7 @@ class StudioApi(Api):
                 run = load(self.space.run_dir(job.id))
             except ConvnetError:
                 continue
-            batcher = Batcher(run.predictor.probabilities)
+            batcher = Batcher(run.predictor.rows)
             batcher.start()
             self.served[job.id] = Served(job.id, run, run.predictor, "torch", batcher)
 
