@@ -21,41 +21,67 @@ import torch
 
 import convnet
 from benchdata import append_row, cpu_flags, machine
-from convnet.runs.unknown import CANDIDATES, Gaussians, auroc, false_positives, score, threshold
+from convnet.runs.unknown import Gaussians, auroc, false_positives, score, threshold, unit
 
 HERE = Path(__file__).resolve().parent
 VEHICLES = ("airplane", "automobile", "ship", "truck")
 
 
 @torch.inference_mode()
-def outputs(run, images: torch.Tensor, batch: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits (N, K), embeddings (N, D)) as the run computes them (flips averaged when the
-    run uses flip TTA)."""
+def outputs(run, images: torch.Tensor, batch: int = 512
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(logits (N, K), the classifier's input (N, D), and the same without the last
+    activation (N, D)) as the run computes them (flips averaged with flip TTA)."""
     network, norm = run.network.eval(), run.record.normalization
-    logits, embeddings = [], []
+    logits, after, before = [], [], []
     for start in range(0, len(images), batch):
         x = norm(images[start:start + batch])
         views = [x, x.flip(3)] if run.flip_tta else [x]
-        found = torch.stack([network.forward_embedding(v) for v in views]).mean(0)
-        embeddings.append(found)
+        found = [network.forward_embeddings(v) for v in views]
+        after.append(torch.stack([e for e, _ in found]).mean(0))
+        before.append(torch.stack([raw for _, raw in found]).mean(0))
         logits.append(torch.stack([network(v) for v in views]).mean(0))
-    return torch.cat(logits), torch.cat(embeddings)
+    return torch.cat(logits), torch.cat(after), torch.cat(before)
+
+
+# (row name, candidate, features): "after" is the classifier's input, "before" the same
+# without its last activation, "unit" that scaled to length 1 (what a run's detector uses)
+VARIANTS = [("msp", "msp", "after"), ("energy", "energy", "after"),
+            ("mahalanobis (classifier input)", "mahalanobis", "after"),
+            ("knn (classifier input)", "knn", "after"),
+            ("mahalanobis, before the last activation", "mahalanobis", "before"),
+            ("knn, before the last activation", "knn", "before"),
+            ("mahalanobis, before the last activation, unit length", "mahalanobis", "unit")]
 
 
 def judge(run, known_test: torch.Tensor, unknown: torch.Tensor) -> list[dict]:
     dataset = run.own_data()
     train, val = run.record.validation.draw(dataset)
-    logits_train, emb_train = outputs(run, train.images)
-    gaussians = Gaussians.fit(emb_train, train.labels, len(run.classes))
+    train_logits, *train_features = outputs(run, train.images[:2000])
+    labels = train.labels[:2000]
+    features = {**dict(zip(("after", "before"), train_features)),
+                "unit": unit(train_features[1])}
+    gaussians = {name: Gaussians.fit(f, labels, len(run.classes)) for name, f in features.items()}
     temperature = run.record.calibration.temperature
-    parts = {name: outputs(run, images) for name, images in
-             (("val", val.images), ("known", known_test), ("unknown", unknown))}
+    parts = {name: (logits, {"after": after, "before": before, "unit": unit(before)})
+             for name, (logits, after, before) in
+             ((name, outputs(run, images)) for name, images in
+              (("val", val.images), ("known", known_test), ("unknown", unknown)))}
     rows = []
-    for kind in CANDIDATES:
-        found = {name: score(kind, logits, embeddings, gaussians, temperature, emb_train)
-                 for name, (logits, embeddings) in parts.items()}
+    for row, kind, which in VARIANTS:
+        found = {name: score(kind, logits, feats[which], gaussians[which], temperature,
+                             features[which]) for name, (logits, feats) in parts.items()}
         cut = threshold(found["val"], 0.95)
-        rows.append({"score": kind, "auroc": auroc(found["known"], found["unknown"]),
+        rows.append({"score": row, "auroc": auroc(found["known"], found["unknown"]),
+                     "fpr_at_95": false_positives(found["known"], found["unknown"], 0.95),
+                     "kept_known": float((found["known"] <= cut).double().mean()),
+                     "unknown_flagged": float((found["unknown"] > cut).double().mean())})
+    if run.predictor.detector is not None:  # the detector the run saved, as predict uses it
+        found = {name: run.predictor.scored(images)[1] for name, images in
+                 (("known", known_test), ("unknown", unknown))}
+        cut = run.predictor.unknown_cut(0.95)
+        rows.append({"score": "the run's own detector (predict's verdict)",
+                     "auroc": auroc(found["known"], found["unknown"]),
                      "fpr_at_95": false_positives(found["known"], found["unknown"], 0.95),
                      "kept_known": float((found["known"] <= cut).double().mean()),
                      "unknown_flagged": float((found["unknown"] > cut).double().mean())})

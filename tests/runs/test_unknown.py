@@ -94,6 +94,27 @@ def test_the_embedding_is_what_the_classifier_sees(spec):
     assert torch.allclose(net.classifier(embedding), net(x), atol=1e-6)
 
 
+@pytest.mark.parametrize("spec, reference", [
+    # a dense layer and its ReLU last: the dense layer's output
+    ("conv4k3-relu-maxpool2-fc16-relu-fc", lambda out: out["fc16"]),
+    # EfficientNet's ending (normalise, ReLU6, global pool): the pooled normalised maps
+    ("conv8k3-bn-relu6-gap-dropout0.2-fc", lambda out: out["bn"].mean((2, 3))),
+    # the pool is run before the ReLU (they commute): the pooled maps before the ReLU
+    ("conv4k3-relu-maxpool2-fc",
+     lambda out: torch.nn.functional.max_pool2d(out["conv4k3"], 2).flatten(1)),
+])
+def test_the_features_before_the_last_activation_are_its_input(spec, reference):
+    net = convnet.build(spec, "12x12x1", num_classes=3).eval()
+    x = torch.randn(4, 1, 12, 12)
+    embedding, raw = net.forward_embeddings(x)  # (4, D) each
+    assert torch.equal(embedding, net.forward_embedding(x))
+    outputs = {info.name: out for info, out in net.forward_intermediates(x)}
+    assert torch.allclose(raw, reference(outputs), atol=1e-6)
+    assert not torch.allclose(raw, embedding)  # the activation did change something
+    skips = convnet.build("conv4k3-relu-skip-conv4k3p1-relu-add-gap-fc", "12x12x1", 3).eval()
+    assert all(torch.equal(a, b) for a, b in zip(*skips.forward_embeddings(x), strict=True))
+
+
 def test_the_run_says_unknown_for_images_unlike_its_training_images(trained, tmp_path,
                                                                      capsys):
     from PIL import Image
@@ -102,7 +123,7 @@ def test_the_run_says_unknown_for_images_unlike_its_training_images(trained, tmp
 
     run = convnet.load(trained.path)
     saved = json.loads((trained.path / "model.json").read_text())["unknown"]
-    assert saved["kind"] == "mahalanobis" and run.predictor.detector is not None
+    assert saved["kind"] == "mahalanobis-unit" and run.predictor.detector is not None
     val = run.record.validation.draw(run.own_data())[1]
     known = run.predictor.predict(val.images, unknown=0.95)
     kept = sum(not answer.unknown for answer in known) / len(known)
@@ -150,9 +171,22 @@ def test_an_old_run_has_no_unknown_verdict_and_refuses_one_asked_for(tmp_path, c
     assert main(["predict", str(FORMAT1), str(image)]) == 0
     assert "unknown (looks like" not in capsys.readouterr().out
     assert main(["predict", str(FORMAT1), str(image), "--unknown", "0.9"]) == 1
-    assert "has no unknown detector: it was written before them" in capsys.readouterr().err
+    assert "has no unknown detector: it was written before" in capsys.readouterr().err
     with pytest.raises(convnet.ConvnetError, match="has no unknown detector"):
         convnet.load(FORMAT1).predict_files([image], unknown=0.9)  # the library says so too
+
+
+def test_a_run_with_an_earlier_kind_of_detector_loads_without_one(trained, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(trained.path, tmp_path / "run")
+    saved = json.loads((copy / "model.json").read_text())
+    saved["unknown"]["kind"] = "mahalanobis"  # the first kind: other features, other scale
+    (copy / "model.json").write_text(json.dumps(saved))
+    run = convnet.load(copy)
+    assert run.predictor.detector is None
+    with pytest.raises(convnet.ConvnetError, match="has no unknown detector"):
+        run.predict_files([], unknown=0.95)
 
 
 def test_a_damaged_detector_file_is_named(trained, tmp_path):

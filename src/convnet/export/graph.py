@@ -20,9 +20,11 @@ class PixelModel(nn.Module):
     with the mirror image's logits when the run uses flip TTA, the run's calibration
     (the logits divided by its temperature), softmax. The logits given out are the
     calibrated ones, so that their softmax is the probabilities. The unknown score is the
-    detector's distance of the classifier's input (averaged over the flips, as the
-    Predictor does) to the nearest class mean; ``unknown`` is that score above the
-    threshold that keeps `convnet.runs.unknown.KEPT` of the validation images known.
+    detector's distance of the classifier's input without its last activation (averaged
+    over the flips, as the Predictor does), scaled to unit length, to the nearest class
+    mean; ``unknown`` is that
+    score above the threshold that keeps `convnet.runs.unknown.KEPT` of the validation
+    images known.
     """
 
     def __init__(self, network: nn.Module, normalization: Normalization, flip_tta: bool,
@@ -44,10 +46,11 @@ class PixelModel(nn.Module):
         if not self.detects:
             logits = self._calibrated(sum(self.network(view) for view in views) / len(views))
             return logits.softmax(1), logits
-        found = [self.network.forward_embedding(view) for view in views]  # each (N, D)
-        embedding = sum(found) / len(found)
-        logits = sum(self.network.classifier(f) for f in found) / len(found)  # (N, classes)
+        found = [self.network.forward_embeddings(view) for view in views]  # (N, D) pairs
+        embedding = sum(raw for _, raw in found) / len(found)  # without the last activation
+        logits = sum(self.network.classifier(e) for e, _ in found) / len(found)  # (N, classes)
         logits = self._calibrated(logits)
+        embedding = embedding / embedding.norm(dim=1, keepdim=True).clamp_min(1e-12)
         gaps = embedding[:, None, :] - self.class_means[None]  # (N, K, D)
         squared = ((gaps @ self.precision) * gaps).sum(2)  # (N, K)
         score = squared.min(1).values  # (N,)

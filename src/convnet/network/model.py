@@ -14,10 +14,12 @@ from convnet.network.presets import resolve_arch, spec_for
 from convnet.network.shapes import LayerInfo, infer
 from convnet.network.spec import (
     Activation,
+    Add,
     Dense,
     Flatten,
     Layer,
     Pool,
+    Skip,
     format_spec,
     parse_spec,
     resolve,
@@ -107,6 +109,7 @@ class Network(nn.Module):
         # swaps never cross the flatten (activation and pool both act on feature maps),
         # so the order splits at head_start like the layers do
         self._order = run_order(self.layers)
+        self._last_activation = _last_activation(self.layers, self._order[:-1])
         self.frozen_statistics = False  # `freeze_batchnorm`
 
     def freeze_batchnorm(self, frozen: bool = True) -> None:
@@ -161,6 +164,23 @@ class Network(nn.Module):
         how unlike the training images an input is start from it."""
         return self._run(x, self._order[:-1]).flatten(1)
 
+    def forward_embeddings(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(what the classifier sees (B, D), and the same computed without the last
+        activation before it (B, D)), in one pass. That activation (ReLU6 in EfficientNet)
+        clips and zeroes much of what tells an image unlike the training images from a
+        known one, so the "unknown" score starts from the second (bench/unknown.py)."""
+        order, last = self._order[:-1], self._last_activation
+        if last is None:
+            embedding = self._run(x, order).flatten(1)
+            return embedding, embedding
+        kept: list[torch.Tensor] = []
+        for index in order[:last]:
+            x = self._step(index, x, kept)
+        raw, x = x, self._step(order[last], x, kept)
+        for index in order[last + 1 :]:  # pooling, dropout, flatten, dense: no skips
+            x, raw = self._step(index, x, kept), self._step(index, raw, kept)
+        return x.flatten(1), raw.flatten(1)
+
     @property
     def classifier(self) -> nn.Module:
         """The last layer: ``classifier(forward_embedding(x))`` is ``forward(x)``."""
@@ -201,6 +221,18 @@ class Network(nn.Module):
                 if name in given and given[name] != shape] + \
             [f"{name} missing" for name in own if name not in given] + \
             [f"{name} not in this network" for name in given if name not in own]
+
+
+def _last_activation(layers: list[Layer], order: list[int]) -> int | None:
+    """The position in ``order`` of its last activation, when no skip follows it (then the
+    layers after it can run on its input as well); else None."""
+    for position in range(len(order) - 1, -1, -1):
+        layer = layers[order[position]]
+        if isinstance(layer, (Skip, Add)):
+            return None
+        if isinstance(layer, Activation):
+            return position
+    return None
 
 
 def layer_shapes(spec: str, input_shape: tuple[int, int, int], num_classes: int

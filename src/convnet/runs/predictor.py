@@ -136,8 +136,10 @@ class Predictor:
     @torch.inference_mode()
     def outputs(self, images: torch.Tensor, embed: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(logits (N, classes), and with ``embed`` what the classifier sees (N, D), the
-        mean over the flips with flip TTA), in one pass."""
+        """(logits (N, classes), and with ``embed`` the "unknown" detector's features
+        (N, D): the classifier's input without its last activation
+        (`Network.forward_embeddings`), the mean over the flips with flip TTA), in one
+        pass."""
         images = self.check(images)
         network = self.network
         was_training = network.training
@@ -150,9 +152,10 @@ class Predictor:
             batch = normalization(batch).contiguous(memory_format=self.memory_format)
             views = [batch, batch.flip(3)] if self.flip_tta else [batch]
             if embed:  # the classifier on the embedding is the forward pass, split
-                found = [network.forward_embedding(view).float() for view in views]
-                embeddings.append(sum(found) / len(found))  # (b, D)
-                logits.append(sum(network.classifier(f) for f in found) / len(found))
+                found = [network.forward_embeddings(view) for view in views]
+                embeddings.append(sum(raw.float() for _, raw in found) / len(found))  # (b, D)
+                logits.append(sum(network.classifier(e).float() for e, _ in found) /
+                              len(found))
             else:
                 logits.append(sum(network(view).float() for view in views) / len(views))
         network.train(was_training)
@@ -173,8 +176,8 @@ class Predictor:
         """
         if self.detector is None:
             raise ConvnetError("This run has no unknown detector: it was written before "
-                               "them, or without validation images. Train it again, or ask "
-                               "for no unknown verdict (--unknown off).")
+                               "this version's, or with too few validation images. Train it "
+                               "again, or ask for no unknown verdict (--unknown off).")
         return self.detector.cut(share)
 
     def scored(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

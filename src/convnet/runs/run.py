@@ -24,7 +24,7 @@ from convnet.runs.builtin import BUILTIN_SOURCE, is_builtin, read_builtin
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.format import RunRecord, read_run, sha256
 from convnet.runs.predictor import Prediction, Predictor
-from convnet.runs.unknown import Detector
+from convnet.runs.unknown import KIND, Detector
 
 Image = str | Path | torch.Tensor  # a file, or uint8 pixels (C, H, W)
 
@@ -236,8 +236,8 @@ def _answers(own: Predictor, other: Predictor | None, batch: torch.Tensor,
 
 def _detector(folder: Path, record: RunRecord) -> Detector | None:
     """The run's "unknown" detector, checked against the SHA-256 model.json gives it."""
-    if not record.unknown:
-        return None
+    if not record.unknown or record.unknown.get("kind") != KIND:
+        return None  # none, or an earlier kind whose scores this version does not compute
     path = folder / record.unknown["file"]
     try:
         data = path.read_bytes()
