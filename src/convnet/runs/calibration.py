@@ -17,6 +17,7 @@ scores), log loss and Brier score, before and after.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -62,9 +63,7 @@ class Calibration:
             raise ConvnetError("This run has no conformal scores for prediction sets: it was "
                                "written before them, or without validation images. Train it "
                                "again (with a validation split) to get prediction sets.")
-        rank = math.ceil((len(self.conformal) + 1) * coverage)
-        quantile = self.conformal[rank - 1] if rank <= len(self.conformal) else 1.0
-        return 1.0 - quantile
+        return 1.0 - conformal_quantile(self.conformal, coverage, beyond=1.0)
 
     def prediction_set(self, probabilities: dict[str, float], coverage: float) -> list[str]:
         """The classes whose calibrated probability reaches the floor for ``coverage``, most
@@ -101,6 +100,15 @@ def named_set(probabilities: dict[str, float], floor: float) -> list[str]:
     ranked = sorted(probabilities, key=probabilities.__getitem__, reverse=True)
     row = torch.tensor([[probabilities[name] for name in ranked]], dtype=torch.float64)
     return [name for name, inside in zip(ranked, in_set(row, floor)[0].tolist()) if inside]
+
+
+def conformal_quantile(ascending: Sequence[float], share: float, beyond: float) -> float:
+    """The ⌈(n + 1)·share⌉-th smallest of n scores (``beyond`` when that is past the last):
+    a new image from the same source scores at most this with a chance of at least
+    ``share`` (split conformal prediction), where the plain quantile falls short by up to
+    1/n."""
+    rank = math.ceil((len(ascending) + 1) * share)
+    return float(ascending[rank - 1]) if rank <= len(ascending) else beyond
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
