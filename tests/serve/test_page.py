@@ -83,3 +83,30 @@ def test_upload_draw_inside_and_a_bad_file_in_a_real_browser(live, tiny_run, tmp
                                  if word.strip(",").isdigit())
     expected_value = convnet.load(tiny_run).explain_at(image, layer, y, x, filter_index).value
     assert (layer, filter_index) == (1, 1) and abs(value - expected_value) < 5e-5
+
+
+def test_the_page_says_unknown_where_the_api_does(trained, tmp_path):
+    import numpy as np
+
+    known = convnet.datasets.export(convnet.load(trained.path).own_data(), tmp_path / "known",
+                                    split="test", limit=1)[0]
+    noise = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (28, 28), dtype=np.uint8)).save(
+        noise)
+    with serving(create_app(load_served([trained.path], "torch"))) as url:
+        said = {path: httpx.post(f"{url}/v1/models/run/predict",
+                                 content=path.read_bytes()).json()["unknown"]
+                for path in (known, noise)}
+        assert said == {known: False, noise: True}
+        with playwright.sync_playwright() as driver:
+            browser = driver.chromium.launch(executable_path=CHROMIUM,
+                                             args=["--no-sandbox", "--headless=new"])
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_function("document.querySelector('#model').options.length > 0")
+            for path, unknown in said.items():
+                page.evaluate("document.getElementById('bars').innerHTML = ''")
+                page.set_input_files("#file", str(path))
+                _bars(page)
+                assert page.locator("#bars .unknown").count() == int(unknown)
+            browser.close()
