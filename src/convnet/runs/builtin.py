@@ -1,10 +1,11 @@
 """Built-in runs: trained networks that come with convnet, usable wherever a run folder is.
 
-``imagenet`` is EfficientNet-Lite0 with its ImageNet weights (the ``pretrained`` extra),
-its 1,000 class names and the preprocessing it was trained with. It is written once as an
-ordinary run folder in the cache, so predict, evaluate, explain, summary, export and serve
-treat it as any other run. A run folder named ``imagenet`` in the working directory is
-used instead, as any run folder is.
+``imagenet`` is EfficientNet-Lite0 with its ImageNet weights, its 1,000 class names and
+the preprocessing it was trained with; ``imagenet-lite1`` and ``imagenet-lite2`` are the
+larger Lite1 (240 px) and Lite2 (260 px), from the ``pretrained`` extra. Each is written
+once as an ordinary run folder in the cache, so predict, evaluate, explain, summary,
+export and serve treat it as any other run. A run folder of the same name in the working
+directory is used instead, as any run folder is.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from convnet.data.cache import cache_dir
 from convnet.data.preprocess import Preprocess
 from convnet.errors import RunError
 from convnet.network import build
-from convnet.network.efficientnet import SIZES
 from convnet.runs.format import (
     META,
     DataInfo,
@@ -43,32 +43,36 @@ from convnet.training.pretrained import (
     imagenet_weights,
 )
 
-SIDE = SIZES[IMAGENET_ARCH][2]  # the side its weights were trained at
+BUILTINS = {IMAGENET: IMAGENET_ARCH, "imagenet-lite1": "efficientnet-lite1",
+            "imagenet-lite2": "efficientnet-lite2"}  # name -> the network it is
 BUILTIN_SOURCE = "builtin:"  # DataInfo.source of every built-in run
-SOURCE = f"{BUILTIN_SOURCE}{IMAGENET}"
-CENTRE = 0.875  # evaluated on the 224 px centre of a photo resized to 256
+# pixels around the centre: each network is evaluated on side / (side + MARGIN) of a photo
+# (Lite0: the 224 px centre of a photo resized to 256), as its weights were
+MARGIN = 32
 
 
 def is_builtin(name: str | Path) -> bool:
     """Whether ``name`` names a built-in run: a run folder of that name here comes first."""
-    return isinstance(name, str | Path) and str(name) == IMAGENET and \
+    return isinstance(name, str | Path) and str(name) in BUILTINS and \
         not (Path(name) / META).is_file()
 
 
 def imagenet_preprocess(side: int) -> Preprocess:
-    return Preprocess(side, side, 3, "crop", CENTRE)
+    return Preprocess(side, side, 3, "crop", side / (side + MARGIN))
 
 
-def _record(weights: bytes, params: int) -> RunRecord:
-    side = SIDE
-    source = SOURCES[IMAGENET_ARCH]
+def _record(name: str, weights: bytes, params: int) -> RunRecord:
+    arch = BUILTINS[name]
+    source = SOURCES[arch]
+    side = source.side
     return RunRecord(
-        spec=build(IMAGENET_ARCH, (side, side, 3), 1000).spec, arch=IMAGENET_ARCH,
+        spec=build(arch, (side, side, 3), 1000).spec, arch=arch,
         classes=imagenet_classes(), input_shape=(side, side, 3),
         preprocess=imagenet_preprocess(side), normalization=IMAGENET_NORMALIZATION,
-        config=TrainConfig(data=IMAGENET, arch=IMAGENET_ARCH), augment=Augment(),
+        config=TrainConfig(data=IMAGENET, arch=arch), augment=Augment(),
         balance="none", tta="none", speed={},
-        data=DataInfo(IMAGENET, SOURCE, source.sha256, 1_281_167, 0, 50_000),
+        data=DataInfo(IMAGENET, f"{BUILTIN_SOURCE}{name}", source.sha256, 1_281_167, 0,
+                      50_000),
         validation=None, params=params, metrics=Metrics(0, None, None, None),
         weights_sha256=sha256(weights), class_ids=imagenet_ids())
 
@@ -92,17 +96,18 @@ def read_builtin(name: str) -> tuple[Path, RunRecord, dict[str, torch.Tensor]]:
 
 def _write(folder: Path, name: str) -> None:
     """Stage the run beside ``folder`` and rename it into place (no half-written run)."""
-    weights = imagenet_weights(IMAGENET_ARCH)
-    side = SIDE
-    network = build(IMAGENET_ARCH, (side, side, 3), 1000)
+    arch = BUILTINS[name]
+    weights = imagenet_weights(arch)
+    side = SOURCES[arch].side
+    network = build(arch, (side, side, 3), 1000)
     network.load_state_dict(weights)
     data = weights_bytes(network)
     staging = folder.with_name(f".{name}.{os.getpid()}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    write_run(staging, _record(data, network.num_params), data)
+    write_run(staging, _record(name, data, network.num_params), data)
     write_json(staging / "README.json", {
-        "what": "convnet's built-in 'imagenet' run, made from the pretrained extra",
+        "what": f"convnet's built-in {name!r} run, made from {SOURCES[arch].package}",
         "remove": "safe to delete: it is written again when next used"})
     shutil.rmtree(folder, ignore_errors=True)  # a damaged copy
     try:

@@ -110,7 +110,8 @@ class TrainConfig:
     patience: int | None = option(None, "Stop when validation accuracy has not improved "
                                   "for this many epochs; unset: train every epoch.")
     init: str | None = option(None, "Start from trained weights: imagenet (EfficientNet-Lite0, "
-                              "the pretrained extra), a finished RUN folder of the same "
+                              "or -lite1/-lite2 with --arch and the pretrained extra), a "
+                              "finished RUN folder of the same "
                               "network, or FILE.safetensors (with --arch); a new head is "
                               "trained for the data's classes, then every layer. scratch: "
                               "random weights (the plan does not weigh imagenet).")
