@@ -183,12 +183,21 @@ def _backend(run, name: str):
               help="Batch size the model takes: dynamic (any) or a number.")
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @click.option("--data", help="Images for the parity check. [the run's test or validation]")
+@click.option("--int8", is_flag=True, help="Quantize the convolutions to int8 (ranges from "
+              "the run's training images) into RUN/model.int8.onnx, measured on its test "
+              "images; refused if accuracy drops by more than a point.")
+@click.option("--accept-drop", is_flag=True, help="With --int8: keep the file even so.")
 def export(run: Path, kind: str, out_file: Path | None, opset: int, batch: str, force: bool,
-           data: str | None) -> None:
+           data: str | None, int8: bool, accept_drop: bool) -> None:
     """Export RUN as a model that takes uint8 pixels (N, H, W, C) and returns probabilities,
     kept only if it gives the run's own probabilities (checked on real images)."""
     from convnet.export import export_onnx
 
+    if int8:
+        from convnet.export.int8 import quantize_int8
+
+        render.int8(out, quantize_int8(run, out_file, force=force, accept_drop=accept_drop))
+        return
     if batch != "dynamic" and not batch.isdigit():
         raise click.BadParameter(f"must be 'dynamic' or a number, not {batch!r}",
                                  param_hint="--batch")
@@ -292,8 +301,10 @@ def export_images(data: str, out_dir: Path, split: str, limit: int | None) -> No
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; anything but loopback reaches other machines.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
-@click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto",
-              show_default=True, help="auto: onnxruntime when installed (faster here).")
+@click.option("--backend", type=click.Choice(["auto", "torch", "onnx", "int8"]),
+              default="auto",
+              show_default=True, help="auto: onnxruntime when installed (faster here); "
+              "int8: RUN/model.int8.onnx (convnet export --int8).")
 @click.option("--api-key", envvar="CONVNET_API_KEY",
               help="Require this key (X-API-Key) on every route but the health checks.")
 def serve_command(runs: tuple[Path, ...], host: str, port: int, backend: str,

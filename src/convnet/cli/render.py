@@ -336,3 +336,13 @@ def _score(value) -> str:
     if isinstance(value, float) and value <= 1.0:
         return f"{value:.4f}"
     return f"{value:,.1f}" if isinstance(value, float) else f"{value:,}"
+
+
+def int8(console: Console, done) -> None:
+    """What `convnet export --int8` wrote, and how it compares with the float file."""
+    r = done.report
+    console.print(f"wrote {done.path} ({r.bytes_int8 / 1000:,.0f} KB; float "
+                  f"{r.bytes_fp32 / 1000:,.0f} KB); on {r.test_images} images of {r.source}: "
+                  f"accuracy {r.accuracy_fp32:.2%} -> {r.accuracy_int8:.2%}, top-1 agreement "
+                  f"{r.agree:.1%}; a batch of 32: {r.seconds_fp32 * 1000:.0f} ms -> "
+                  f"{r.seconds_int8 * 1000:.0f} ms ({r.speedup:.2f}x)")

@@ -12,7 +12,7 @@ from convnet.runs.predictor import Predictor
 from convnet.runs.run import Run, load
 from convnet.serve.batching import Batcher
 
-BACKENDS = ("auto", "torch", "onnx")
+BACKENDS = ("auto", "torch", "onnx", "int8")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -28,6 +28,14 @@ def _predictor(run: Run, backend: str) -> tuple[Predictor, str]:
         return run.predictor, "torch"
     from convnet.export import OnnxPredictor, export_onnx
 
+    if backend == "int8":
+        from convnet.export.int8 import INT8_FILE
+
+        path = run.path / INT8_FILE
+        if not path.is_file():
+            raise ConvnetError(f"{path} does not exist. Export it first: convnet export "
+                               f"{run.path} --int8")
+        return OnnxPredictor(path, run.classes), "onnx-int8"
     path = run.path / "model.onnx"
     if path.is_file():
         found = OnnxPredictor(path, run.classes)

@@ -1,0 +1,244 @@
+"""`convnet export RUN --int8`: the run's ONNX file with its convolutions in int8, for
+shipping to CPUs, kept only when it answers nearly as well.
+
+Static quantization by onnxruntime's tools: the float file is exported (and proven equal
+to PyTorch) first, then its convolutions' weights are quantized per channel and their
+inputs per tensor, with ranges measured on `CALIBRATION_IMAGES` of the run's own training
+images. Only convolutions are quantized: they hold nearly all of the arithmetic, and the
+small dense layers and the "unknown" score's distance stay in float, where int8 would cost
+precision for no time.
+
+The int8 file is then measured against the float one on the run's test images (accuracy,
+and the time of a batch), and both figures go into its metadata. A drop of more than
+`MOST_DROP` in accuracy is refused (nothing kept) unless asked for. The "unknown" verdict's
+threshold is set again from the int8 file's own scores on the validation images, so that
+the share kept is what it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from convnet import extras
+from convnet.errors import ConvnetError
+from convnet.export.onnx_model import _quiet, _target, export_onnx
+from convnet.export.runtime import OnnxPredictor
+from convnet.runs.run import Run, load
+from convnet.runs.unknown import Detector
+
+CALIBRATION_IMAGES = 256  # training images the activation ranges are measured on
+MOST_DROP = 0.01  # the accuracy an int8 file may lose on the test images
+TIMED_BATCH = 32  # images per timed forward pass
+TIMED_RUNS = 7  # passes timed per file (the median is kept)
+INT8_FILE = "model.int8.onnx"
+
+
+@dataclass(frozen=True)
+class Int8Report:
+    """How the int8 file compares with the float one, on the same images."""
+
+    test_images: int
+    source: str  # which images
+    accuracy_fp32: float
+    accuracy_int8: float
+    agree: float  # the share of images whose top class is the same
+    seconds_fp32: float  # the median time of a batch of TIMED_BATCH
+    seconds_int8: float
+    calibration_images: int
+    bytes_fp32: int
+    bytes_int8: int
+
+    @property
+    def drop(self) -> float:
+        return self.accuracy_fp32 - self.accuracy_int8
+
+    @property
+    def speedup(self) -> float:
+        return self.seconds_fp32 / max(self.seconds_int8, 1e-9)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "drop": self.drop, "speedup": self.speedup}
+
+
+@dataclass(frozen=True)
+class Quantized:
+    path: Path
+    report: Int8Report
+
+
+class _Images:
+    """onnxruntime's calibration reader: the images as ``pixels`` batches (N, H, W, C)."""
+
+    def __init__(self, images: torch.Tensor, batch: int = 32):
+        pixels = images.permute(0, 2, 3, 1).contiguous().numpy()  # (N, H, W, C) uint8
+        self.batches = iter([{"pixels": pixels[i : i + batch]}
+                             for i in range(0, len(pixels), batch)])
+
+    def get_next(self) -> dict | None:
+        return next(self.batches, None)
+
+    def rewind(self) -> None:  # onnxruntime's reader interface; one pass is enough here
+        pass
+
+
+def _calibration_images(run: Run, count: int) -> torch.Tensor:
+    """uint8 (n, C, H, W): ``count`` of the run's training images, drawn with its seed."""
+    dataset = run.own_data()
+    train = run.record.validation.draw(dataset)[0] if run.record.validation else dataset.train
+    generator = torch.Generator().manual_seed(run.record.config.seed)
+    chosen = torch.randperm(len(train), generator=generator)[:count]
+    return train.images[chosen]
+
+
+def quantize_int8(run_path: str | Path, out: str | Path | None = None, *, force: bool = False,
+                  accept_drop: bool = False,
+                  calibration_images: int = CALIBRATION_IMAGES) -> Quantized:
+    """Write the run's int8 ONNX file (default ``RUN/model.int8.onnx``), measured against
+    the float one on the run's test images.
+
+    Raises:
+        ConvnetError: for a built-in run (no training images), missing extras, an
+            existing ``out`` without ``force``, or an accuracy drop over `MOST_DROP`
+            without ``accept_drop`` (then no file is kept).
+    """
+    extras.require("onnx", "int8 export needs onnx and onnxruntime",
+                   ("onnx", "onnxruntime", "onnxscript"))
+    run = load(run_path)
+    if run.builtin:
+        raise ConvnetError(f"{run.path.name} is a built-in run without training images to "
+                           "measure int8 ranges on. Fine-tune it on your images first "
+                           "(convnet train --init imagenet), then export that run.")
+    target = _target(run, out if out is not None else run.path / INT8_FILE, force)
+    work = Path(tempfile.mkdtemp(prefix=".int8-", dir=target.parent))
+    try:
+        floating = export_onnx(run.path, work / "model.onnx").path
+        quantized = work / "model.int8.onnx"
+        _quantize(floating, quantized, _calibration_images(run, calibration_images))
+        report = _measure(run, floating, quantized, calibration_images)
+        if report.drop > MOST_DROP and not accept_drop:
+            raise ConvnetError(
+                f"int8 loses {report.drop:.1%} accuracy on {report.test_images} test images "
+                f"({report.accuracy_fp32:.2%} -> {report.accuracy_int8:.2%}), more than "
+                f"{MOST_DROP:.0%}; nothing was kept. Ship the float file (convnet export), "
+                "or keep this one anyway with --accept-drop.")
+        _finish(run, quantized, report)
+        os.replace(quantized, target)
+    finally:
+        for leftover in sorted(work.glob("*"), reverse=True):
+            leftover.unlink(missing_ok=True)
+        work.rmdir()
+    return Quantized(target, report)
+
+
+def _quantize(floating: Path, quantized: Path, images: torch.Tensor) -> None:
+    """Quantize ``floating``'s convolutions into ``quantized``, which keeps its metadata."""
+    import logging
+
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_static,
+    )
+
+    prepared = floating.with_suffix(".prepared.onnx")
+    root = logging.getLogger()
+    level, root.level = root.level, logging.ERROR  # its advice goes to the root logger
+    try:
+        with _quiet():
+            # fused ops and shapes first (onnx's own shape inference: the symbolic one
+            # stops on the graph's dynamic batch)
+            quant_pre_process(str(floating), str(prepared), skip_symbolic_shape=True)
+            quantize_static(str(prepared), str(quantized), _Images(images),
+                            quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
+                            per_channel=True, activation_type=QuantType.QUInt8,
+                            weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.MinMax)
+    finally:
+        root.setLevel(level)
+    model = onnx.load(str(quantized))
+    del model.metadata_props[:]
+    for prop in onnx.load(str(floating)).metadata_props:
+        model.metadata_props.add(key=prop.key, value=prop.value)
+    onnx.save(model, str(quantized))
+
+
+def _median_seconds(predictor: OnnxPredictor, images: torch.Tensor) -> float:
+    predictor.probabilities(images)  # warm-up: the first run allocates
+    times = []
+    for _ in range(TIMED_RUNS):
+        started = time.perf_counter()
+        predictor.probabilities(images)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _measure(run: Run, floating: Path, quantized: Path, calibrated: int) -> Int8Report:
+    split, what = run.labelled()
+    sides = {name: OnnxPredictor(path, run.classes) for name, path in
+             (("fp32", floating), ("int8", quantized))}
+    found = {name: side.probabilities(split.images).argmax(1) for name, side in sides.items()}
+    labels = split.labels.cpu()
+    accuracy = {name: float((top == labels).double().mean()) if len(labels) else 0.0
+                for name, top in found.items()}
+    timed = split.images[:TIMED_BATCH]
+    seconds = {name: _median_seconds(side, timed) for name, side in sides.items()}
+    agree = float((found["fp32"] == found["int8"]).double().mean()) if len(labels) else 1.0
+    return Int8Report(len(labels), what, accuracy["fp32"], accuracy["int8"], agree,
+                      seconds["fp32"], seconds["int8"], calibrated, floating.stat().st_size,
+                      quantized.stat().st_size)
+
+
+def _finish(run: Run, quantized: Path, report: Int8Report) -> None:
+    """The report in the int8 file's metadata, and its "unknown" threshold set again from
+    its own scores on the validation images."""
+    import onnx
+
+    model = onnx.load(str(quantized))
+    values = {prop.key: prop.value for prop in model.metadata_props}
+    values["int8"] = json.dumps(report.to_dict())
+    if run.predictor.detector is not None and run.record.validation is not None:
+        val = run.record.validation.draw(run.own_data())[1]
+        scores = OnnxPredictor(quantized, run.classes).scored(val.images)[1]
+        found = Detector(None, scores.sort().values).to_metadata()
+        values["unknown"] = json.dumps(found)
+        _set_cut(model, found["cut"])
+    del model.metadata_props[:]
+    for key, value in values.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(quantized))
+
+
+def _set_cut(model, cut: float) -> None:
+    """The graph's "unknown" output compares the score with a constant: set it to ``cut``."""
+    import onnx
+    from onnx import numpy_helper
+
+    verdict = next(node for node in model.graph.node
+                   if node.op_type == "Greater" and "unknown" in node.output)
+    constant = verdict.input[1]
+    for initializer in model.graph.initializer:
+        if initializer.name == constant:
+            value = numpy_helper.to_array(initializer)
+            initializer.CopyFrom(numpy_helper.from_array(value * 0 + cut, constant))
+            return
+    for node in model.graph.node:
+        if node.op_type == "Constant" and constant in node.output:
+            value = numpy_helper.to_array(node.attribute[0].t)
+            node.attribute[0].t.CopyFrom(numpy_helper.from_array(value * 0 + cut, constant))
+            return
+    raise ConvnetError("The int8 file's unknown threshold was not found; export without "
+                       f"--int8, or report this with the run's spec (onnx {onnx.__version__}).")
+
+
+__all__ = ["INT8_FILE", "Int8Report", "MOST_DROP", "Quantized", "quantize_int8"]
