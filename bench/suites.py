@@ -93,6 +93,8 @@ SUITES: dict[str, Suite] = {
         "load": Case("serve_load", "convnet serve against a hand-written handler, loopback",
                      needs="a run folder to serve", minutes=5),
         "studio": Case("studio_flow", "the studio's API flow, timed", minutes=2),
+        "int8": Case("int8", "export --int8 against the float file: accuracy and speed",
+                     ("digits", "photos"), minutes=10),
     }),
     "compare": Suite("the same measurements on two checkouts", {
         "checkouts": Case("before_after", "interleaved rounds, old checkout against this one",

@@ -33,7 +33,8 @@ LEVELS = {
     "api": 11,  # the package root, convnet/__init__.py: the public facade
     "cli": 12,
 }
-BASE = {"_version", "errors", "atomic", "axes", "resources", "extras", "processes", "lazy"}
+BASE = {"_version", "errors", "atomic", "axes", "resources", "extras", "processes", "lazy",
+        "allocator"}
 
 
 def stage_of(module: str) -> str:

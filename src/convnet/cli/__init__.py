@@ -343,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     global _ARGV
     _ARGV = list(sys.argv[1:] if argv is None else argv)
+    from convnet.allocator import keep_freed_memory
+
+    keep_freed_memory()  # batches of photos: reuse freed blocks instead of page faults
     try:
         app.main(args=argv, prog_name="convnet", standalone_mode=False)
     except Exit as leaving:

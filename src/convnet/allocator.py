@@ -1,0 +1,43 @@
+"""The C allocator's treatment of freed memory: kept for reuse, not handed back at once.
+
+Why: a forward pass over a batch of photos allocates tensors of tens to hundreds of MB and
+frees them a moment later. glibc's malloc maps each such block fresh from the kernel and
+unmaps it when freed, so every layer of every batch pays a page fault per 4 KB touched:
+`convnet predict imagenet` on 120 photos spent 8 s of its 13 s in the kernel on the
+machine measured (bench/RESULTS.md, "Inference speed"). With the thresholds raised, freed
+blocks stay in the process and the next batch reuses them: 5 s, 1 s of it in the kernel.
+The price is that the process keeps its peak memory until it exits, as PyTorch's CUDA
+caching allocator does on a GPU; ``CONVNET_MALLOC=system`` leaves the allocator as it is.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+# mallopt's parameters (glibc's malloc.h)
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+KEPT_BYTES = 1 << 30  # freed blocks up to this size stay in the heap for reuse
+PAD_BYTES = 256 << 20  # the heap grows by at least this much at a time
+_done = False
+
+
+def keep_freed_memory() -> bool:
+    """Raise glibc malloc's thresholds (once per process); False where the platform has no
+    glibc, or ``CONVNET_MALLOC=system`` asks to leave it alone."""
+    global _done
+    if _done:
+        return True
+    if os.environ.get("CONVNET_MALLOC", "").lower() == "system" or \
+            not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl and others have no mallopt
+        return False
+    _done = all(mallopt(parameter, value) == 1 for parameter, value in (
+        (M_MMAP_THRESHOLD, KEPT_BYTES), (M_TRIM_THRESHOLD, KEPT_BYTES), (M_TOP_PAD, PAD_BYTES)))
+    return _done
