@@ -38,6 +38,9 @@ SUITES: dict[str, Suite] = {
         "steps": Case("step_choices", "one step under each speed switch (the auto choices)",
                       minutes=5),
         "inference": Case("inference", "Predictor (torch) against onnxruntime", minutes=3),
+        "predict-photos": Case("predict_photos", "predict imagenet on 400 photos: malloc "
+                               "left alone, convnet's default, onnx", ("--rounds", "3"),
+                               minutes=6),
         "shared-cpu": Case("shared_cpu", "training beside other busy processes", minutes=20),
         "nproc": Case("nproc", "one process of two threads against two of one (torchrun)",
                       minutes=5),
