@@ -59,6 +59,8 @@ SUITES: dict[str, Suite] = {
                       minutes=8),
         "pairs": Case("finetune_pairs", "scratch, fine-tuning and the choice on photo pairs",
                       ("--table",), minutes=40),
+        "partial": Case("finetune_partial", "the earlier layers frozen against every layer "
+                        "training, cat/dog photos at 160 px", minutes=12),
     }),
     "data": Suite("reading data, and cleaning it", {
         "folder": Case("folder_data", "scan, decode and cache a folder of JPEGs", minutes=5),

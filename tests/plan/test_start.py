@@ -219,7 +219,8 @@ def test_a_finetuned_run_is_served_and_answers_as_predict(gray_tuned):
     assert answer.json()["probabilities"] == pytest.approx(expected, abs=1e-5)
 
 
-def test_a_finetuned_run_resumes_exactly(base_run, tmp_path, monkeypatch):
+@pytest.mark.parametrize("frozen", [None, 3])
+def test_a_finetuned_run_resumes_exactly(base_run, tmp_path, monkeypatch, frozen):
     from resume_helpers import metrics, record, run_child, same_weights
 
     monkeypatch.setenv("CONVNET_CACHE", str(tmp_path / "cache"))  # the child inherits it
@@ -227,7 +228,7 @@ def test_a_finetuned_run_resumes_exactly(base_run, tmp_path, monkeypatch):
     config = {"data": str(data), "init": str(base_run), "epochs": 3, "batch_size": 8,
               "image_size": 16, "freeze_epochs": 5, "augment": "light", "ema": 0.9,
               "flip": True, "seed": 4, "val_split": 0.25, "threads": 1,
-              "checkpoint_every": 0}
+              "checkpoint_every": 0, "frozen_layers": frozen}
     whole = convnet.train(out=tmp_path / "whole", **config).path
     cut = tmp_path / "cut"
     child = run_child(cut, "step", 4, config)
@@ -235,6 +236,23 @@ def test_a_finetuned_run_resumes_exactly(base_run, tmp_path, monkeypatch):
     convnet.train(resume=cut)
     assert same_weights(whole, cut)
     assert metrics(cut) == metrics(whole) and record(cut) == record(whole)
+
+
+def test_frozen_layers_keep_their_start_and_the_rest_learns(base_run, tmp_path):
+    data = rgb_folder(tmp_path / "two", classes=2, train=12, test=2)
+    run = convnet.train(data=str(data), init=str(base_run), epochs=2, batch_size=8,
+                        image_size=16, freeze_epochs=0, frozen_layers=3, ema=0.0,
+                        out=tmp_path / "run")
+    start, tuned = convnet.load(base_run).network, convnet.load(run.path).network
+    assert tuned.frozen_layers == 0  # a loaded run is whole again: nothing to train
+    for index, (before, after) in enumerate(zip(start.body[:-1], tuned.body[:-1])):
+        same = all(torch.equal(a, b) for a, b in zip(before.state_dict().values(),
+                                                     after.state_dict().values()))
+        has = bool(before.state_dict())
+        assert same == (index < 3) or not has, index  # batch norm statistics included
+    with pytest.raises(convnet.ConvnetError, match="frozen_layers must be a layer count"):
+        convnet.train(data=str(data), init=str(base_run), epochs=1, image_size=16,
+                      frozen_layers=99, out=tmp_path / "too-many")
 
 
 def test_the_imagenet_run_is_served_under_its_name():

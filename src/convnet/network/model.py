@@ -111,6 +111,8 @@ class Network(nn.Module):
         self._order = run_order(self.layers)
         self._last_activation = _last_activation(self.layers, self._order[:-1])
         self.frozen_statistics = False  # `freeze_batchnorm`
+        self.frozen_layers = 0  # `freeze_layers`
+        self._frozen_steps = 0  # how many of _order's first steps run without gradients
 
     def freeze_batchnorm(self, frozen: bool = True) -> None:
         """Keep every batch norm in eval mode, even while training: it normalises with its
@@ -119,10 +121,34 @@ class Network(nn.Module):
         self.frozen_statistics = frozen
         self.train(self.training)
 
+    def freeze_layers(self, count: int) -> None:
+        """Keep the first ``count`` layers (as `convnet summary` numbers them) as they are:
+        no gradients, batch norm in eval mode, and run under ``no_grad`` while training,
+        so a step costs their forward pass only (the early, high-resolution stages of an
+        ImageNet network hold much of a step's time and need the least change).
+
+        Raises:
+            ConvnetError: for a count outside 0..(the layers before the classifier).
+        """
+        before_head = self.head_start
+        if not isinstance(count, int) or not 0 <= count <= before_head:
+            raise ConvnetError(f"frozen_layers must be a layer count from 0 to {before_head} "
+                               f"(the layers before the flatten). Received: "
+                               f"frozen_layers={count!r}.")
+        self.frozen_layers = count
+        for index, module in enumerate(self.body):
+            for parameter in module.parameters():
+                parameter.requires_grad_(index >= count)
+        # the steps run in _order's order: frozen while every index so far is under count
+        self._frozen_steps = next((step for step, index in enumerate(self._order)
+                                   if index >= count), len(self._order))
+        self.train(self.training)
+
     def train(self, mode: bool = True) -> Network:
         super().train(mode)
-        if mode and self.frozen_statistics:
-            for module in self.modules():
+        if mode and (self.frozen_statistics or self.frozen_layers):
+            frozen = self.body if self.frozen_statistics else self.body[: self.frozen_layers]
+            for module in frozen.modules():
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
                     module.eval()
         return self
@@ -157,7 +183,16 @@ class Network(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # (B, C, H, W) -> (B, classes) logits
-        return self._run(x, self._order)
+        frozen = self._frozen_steps
+        if not (frozen and self.training and torch.is_grad_enabled()):
+            return self._run(x, self._order)
+        kept: list[torch.Tensor] = []  # skips may open in the frozen part and close later
+        with torch.no_grad():
+            for index in self._order[:frozen]:
+                x = self._step(index, x, kept)
+        for index in self._order[frozen:]:
+            x = self._step(index, x, kept)
+        return x
 
     def forward_embedding(self, x: torch.Tensor) -> torch.Tensor:
         """What the last layer (the classifier) sees: (B, C, H, W) -> (B, D). Scores of

@@ -120,6 +120,10 @@ class TrainConfig:
                                        "take seconds); 0: none.")
     body_lr: float | None = option(None, "With init: the body's learning rate as a fraction "
                                    "of lr; unset: 0.2.")
+    frozen_layers: int | None = option(None, "With init: the first N layers (as `convnet "
+                                       "summary` numbers them) keep their trained weights "
+                                       "and run without gradients, for faster steps; unset: "
+                                       "0, every layer trains.")
     freeze_bn: bool | None = option(None, "With init: batch norm keeps its trained statistics "
                                     "(eval mode) while the weights train; unset: on.")
     recipe: str | None = option(None, "Named defaults for the options not given, e.g. "
@@ -135,6 +139,9 @@ class TrainConfig:
                                f"freeze_epochs={self.freeze_epochs}.")
         _check_range("body_lr", self.body_lr, 0, None, "a fraction of lr >= 0, e.g. 0.2",
                      allow_none=True)
+        if self.frozen_layers is not None and self.frozen_layers < 0:
+            raise ConvnetError(f"frozen_layers must be 0 or more. Received: "
+                               f"frozen_layers={self.frozen_layers}.")
         for name in self.loggers:
             _check_choice("log", name, LOGGERS)
         for name in ("epochs", "batch_size", "image_size", "threads", "patience"):

@@ -141,6 +141,7 @@ def _start_from(start: Start, network: Network, config: TrainConfig, train_split
     a new run the head trained alone on the body's cached features."""
     left_new = load_into(network, start)
     network.freeze_batchnorm(config.freeze_bn is not False)
+    network.freeze_layers(config.frozen_layers or 0)
     epochs = FREEZE_EPOCHS if config.freeze_epochs is None else config.freeze_epochs
     phase: dict[str, Any] = {"new": left_new, "epochs": epochs if fresh else 0}
     if fresh and epochs:
