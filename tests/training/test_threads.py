@@ -87,6 +87,22 @@ def test_a_collapsed_epoch_gets_one_notice():
     assert lines[0].startswith("Epoch 3 trained at 3,000 images/s, 30% of the fastest")
 
 
+@pytest.mark.parametrize("others, said", [
+    (1.2, "other programs are using this CPU (about 1.2 of 2 cores)"),
+    (0.0, "no other program was seen using the CPU"),  # never "about 0.0 of 2 cores"
+])
+def test_the_notice_names_other_programs_only_when_they_were_seen(monkeypatch, others, said):
+    monkeypatch.setattr(threads_module, "usable_cores", lambda: 2)
+    lines: list[str] = []
+    with CpuThreads(None, CPU, notify=lines.append) as policy:
+        if not policy.adaptive:
+            pytest.skip("no /proc/stat here")
+        policy.others = others
+        for epoch, rate in enumerate([10_000, 3_000], start=1):
+            policy.on_epoch_end(_stats(epoch, rate))
+    assert len(lines) == 1 and said in lines[0]
+
+
 def test_a_gpu_run_leaves_the_cpu_threads_alone():
     before = torch.get_num_threads()
     with CpuThreads(None, torch.device("cuda")) as policy:

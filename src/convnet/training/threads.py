@@ -25,6 +25,7 @@ from convnet.errors import ConvnetError
 from convnet.training.callbacks import Callback, EpochStats
 
 SAMPLE_SECONDS = 0.5  # how often the other programs' CPU use is measured
+BUSY_CORES = 0.5  # other load below this is not named as the cause
 COLLAPSE = 0.5  # an epoch slower than this fraction of the fastest one gets a notice
 
 
@@ -122,11 +123,22 @@ class CpuThreads(Callback):
         if self.active and not self.warned and rate < COLLAPSE * self.fastest:
             self.warned = True
             self.notify(f"Epoch {stats.epoch} trained at {rate:,.0f} images/s, "
-                        f"{rate / self.fastest:.0%} of the fastest epoch: other programs are "
-                        f"using this CPU (about {self.others:.1f} of {self.cores} cores). "
-                        f"Training goes on with {torch.get_num_threads()} thread(s); stop "
-                        "the other work for full speed.")
+                        f"{rate / self.fastest:.0%} of the fastest epoch: {self._cause()}")
         self.fastest = max(self.fastest, rate)
+
+    def _cause(self) -> str:
+        """Why an epoch slowed down, as far as was measured (never blame other programs
+        that were not seen)."""
+        threads = torch.get_num_threads()
+        if self.adaptive and self.others >= BUSY_CORES:
+            return (f"other programs are using this CPU (about {self.others:.1f} of "
+                    f"{self.cores} cores). Training goes on with {threads} thread(s); stop "
+                    "the other work for full speed.")
+        if self.adaptive:
+            return ("no other program was seen using the CPU, so the machine itself slowed "
+                    "down (throttled, or short of memory). Training goes on.")
+        return ("other work on this machine may be the cause (the CPU's load is not "
+                "measured here). Training goes on.")
 
     def describe(self) -> dict[str, object]:
         """The setting and the thread counts used, for the run record."""
