@@ -138,3 +138,30 @@ def test_the_studio_refuses_a_public_host_without_a_key(capsys, monkeypatch):
     monkeypatch.setattr(uvicorn, "run", never)
     assert main(["studio", "--host", "0.0.0.0"]) == 1
     assert "give an api_key too" in capsys.readouterr().err.replace("--api-key", "api_key")
+
+
+def test_a_class_card_gets_thumbnails_of_its_images(tmp_path):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    photo = io.BytesIO()
+    pixels = np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(photo, "PNG")
+    with TestClient(create_app(tmp_path / "ws")) as client:
+        client.post("/v1/datasets", data={"name": "pets"})
+        files = [("files", ("big.png", photo.getvalue(), "image/png")),
+                 ("files", ("broken.png", b"not a picture", "image/png"))]
+        client.post("/v1/datasets/pets/classes/cat/images", files=files)
+        found = client.get("/v1/datasets/pets/classes/cat/thumbs/0")  # big.png, by name
+        assert found.status_code == 200 and found.headers["content-type"] == "image/png"
+        small = Image.open(io.BytesIO(found.content))
+        assert small.size == (43, 64)  # at most 64 px a side, the aspect ratio kept
+        reference = Image.fromarray(pixels)
+        reference.thumbnail((64, 64))
+        assert np.array_equal(np.asarray(small), np.asarray(reference))
+        broken = client.get("/v1/datasets/pets/classes/cat/thumbs/1")
+        assert broken.status_code == 415 and "not a readable image" in broken.json()["error"]
+        for missing in ("cat/thumbs/2", "dog/thumbs/0", "../cat/thumbs/0"):
+            assert client.get(f"/v1/datasets/pets/classes/{missing}").status_code == 404

@@ -67,6 +67,9 @@ def test_make_classes_add_images_train_and_predict_in_a_real_browser(live, tmp_p
         page.set_input_files(".class[data-class='three'] [data-files]", threes)
         page.wait_for_function("document.querySelector(\".class[data-class='three'] "
                                ".count\").textContent === '40 images'")
+        page.wait_for_function("[...document.querySelectorAll(\".class[data-class='three'] "
+                               ".thumbs img\")].filter(i => i.complete && i.naturalWidth)"
+                               ".length === 8")  # the first images, as thumbnails
         page.set_input_files(".class[data-class='seven'] [data-files]", sevens)
         page.wait_for_function("document.querySelector(\".class[data-class='seven'] "
                                ".count\").textContent === '40 images'")

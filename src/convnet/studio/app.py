@@ -163,6 +163,17 @@ def _class_routes(app: FastAPI, api: StudioApi) -> None:
         except FileExistsError:
             raise HTTPException(409, f"class {body.get('name')!r} exists already") from None
 
+    @app.get("/v1/datasets/{name}/classes/{cls}/thumbs/{index}", dependencies=guarded)
+    async def thumbnail(name: str, cls: str, index: int) -> Response:
+        try:
+            data = await asyncio.to_thread(api.space.thumbnail, name, cls, index)
+        except (KeyError, ZipRefused):
+            raise HTTPException(404, f"no image {index} in class {cls!r} of {name!r}") \
+                from None
+        except ConvnetError as error:
+            raise HTTPException(415, str(error)) from None
+        return Response(data, media_type="image/png")
+
     @app.post("/v1/datasets/{name}/classes/{cls}/images", dependencies=guarded,
               status_code=201)
     async def add_images(name: str, cls: str, request: Request,

@@ -24,6 +24,8 @@ from convnet.errors import ConvnetError
 from convnet.studio.unzip import ZipRefused, safe_name, unpack
 from convnet.training.config import TrainConfig
 
+THUMB = 64  # the side of a class card's thumbnails, in pixels
+
 STATES = ("queued", "running", "finished", "failed", "cancelled")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 FIXED = ("data", "resume")  # options the studio sets itself
@@ -134,6 +136,35 @@ class Workspace:
             suffix = stem.suffix.lower() if stem.suffix.lower() in IMAGE_SUFFIXES else ".png"
             unused_path(target / f"{stem.stem}{suffix}").write_bytes(data)
         return self.describe(name)
+
+    def thumbnail(self, name: str, cls: str, index: int) -> bytes:
+        """A PNG, at most `THUMB` px a side, of the ``index``-th training image of class
+        ``cls`` (by file name), for the class's card.
+
+        Raises:
+            KeyError: for an unknown dataset or class, or no image at ``index``.
+            ConvnetError: for a file that is not a readable image.
+        """
+        import io
+        import warnings
+
+        from PIL import Image, ImageOps
+
+        folder = self._class_dir(name, cls, "train")
+        files = sorted(f for f in folder.rglob("*") if f.is_file()
+                       and not f.name.startswith(".")) if folder.is_dir() else []
+        if not 0 <= index < len(files):
+            raise KeyError(index)
+        try:
+            with warnings.catch_warnings(), Image.open(files[index]) as image:
+                warnings.simplefilter("ignore")
+                small = ImageOps.exif_transpose(image).convert("RGB")
+                small.thumbnail((THUMB, THUMB))
+        except Exception:  # Pillow raises many kinds for a damaged or foreign file
+            raise ConvnetError(f"{files[index].name} is not a readable image") from None
+        out = io.BytesIO()
+        small.save(out, "PNG")
+        return out.getvalue()
 
     def datasets(self) -> list[dict[str, Any]]:
         return [self.describe(p.name) for p in sorted((self.root / "datasets").iterdir())
