@@ -62,7 +62,8 @@ class Prediction:
             answer = f"unknown (looks like: {answer})"
         if self.set is None:
             return answer
-        return f"{answer}; {self.coverage:.0%} set: {', '.join(self.set)}"
+        # an empty set: no class is likely enough at this coverage
+        return f"{answer}; {self.coverage:.0%} set: {', '.join(self.set) or 'none'}"
 
     def to_dict(self, k: int = 3) -> dict[str, Any]:
         """The JSON form (`convnet predict --json`, and the web API's answer)."""
