@@ -98,6 +98,7 @@ async def _json(request: Request) -> dict[str, Any]:
 
 def _dataset_routes(app: FastAPI, api: StudioApi) -> None:
     guarded = [Depends(api.authorised)]
+    _thumbnail_route(app, api, guarded)
 
     @app.get("/v1/datasets", dependencies=guarded)
     async def datasets() -> list[dict[str, Any]]:
@@ -163,17 +164,6 @@ def _class_routes(app: FastAPI, api: StudioApi) -> None:
         except FileExistsError:
             raise HTTPException(409, f"class {body.get('name')!r} exists already") from None
 
-    @app.get("/v1/datasets/{name}/classes/{cls}/thumbs/{index}", dependencies=guarded)
-    async def thumbnail(name: str, cls: str, index: int) -> Response:
-        try:
-            data = await asyncio.to_thread(api.space.thumbnail, name, cls, index)
-        except (KeyError, ZipRefused):
-            raise HTTPException(404, f"no image {index} in class {cls!r} of {name!r}") \
-                from None
-        except ConvnetError as error:
-            raise HTTPException(415, str(error)) from None
-        return Response(data, media_type="image/png")
-
     @app.post("/v1/datasets/{name}/classes/{cls}/images", dependencies=guarded,
               status_code=201)
     async def add_images(name: str, cls: str, request: Request,
@@ -189,6 +179,21 @@ def _class_routes(app: FastAPI, api: StudioApi) -> None:
             return await asyncio.to_thread(api.space.add_images, name, cls, files, split)
         except ZipRefused as error:
             raise HTTPException(422, str(error)) from None
+
+
+def _thumbnail_route(app: FastAPI, api: StudioApi, guarded: list) -> None:
+    """A class card's thumbnails: its first training images, small."""
+
+    @app.get("/v1/datasets/{name}/classes/{cls}/thumbs/{index}", dependencies=guarded)
+    async def thumbnail(name: str, cls: str, index: int) -> Response:
+        try:
+            data = await asyncio.to_thread(api.space.thumbnail, name, cls, index)
+        except (KeyError, ZipRefused):
+            raise HTTPException(404, f"no image {index} in class {cls!r} of {name!r}") \
+                from None
+        except ConvnetError as error:
+            raise HTTPException(415, str(error)) from None
+        return Response(data, media_type="image/png")
 
 
 def _job_routes(app: FastAPI, api: StudioApi) -> None:
