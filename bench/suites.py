@@ -100,6 +100,8 @@ SUITES: dict[str, Suite] = {
         "studio": Case("studio_flow", "the studio's API flow, timed", minutes=2),
         "int8": Case("int8", "export --int8 against the float file: accuracy and speed",
                      ("digits", "photos"), minutes=10),
+        "int8-run": Case("int8", "the same for a run you have", needs="--run RUN_FOLDER",
+                         minutes=3),
     }),
     "compare": Suite("the same measurements on two checkouts", {
         "checkouts": Case("before_after", "interleaved rounds, old checkout against this one",
