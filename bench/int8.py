@@ -54,10 +54,13 @@ def measure(run: Path, kind: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kinds", nargs="*", choices=("digits", "photos"), default=[])
+    parser.add_argument("kinds", nargs="*", metavar="digits|photos", default=[])
     parser.add_argument("--run", type=Path, help="a finished run folder to quantize")
     parser.add_argument("--results", type=Path, default=HERE / "int8.jsonl")
     args = parser.parse_args()
+    wrong = [kind for kind in args.kinds if kind not in ("digits", "photos")]
+    if wrong or not (args.kinds or args.run):
+        parser.error(f"give digits, photos or --run RUN (received {wrong or 'nothing'})")
     print(f"machine: {machine()}; cpu flags: {cpu_flags()}", flush=True)
     root = Path(tempfile.mkdtemp(prefix="convnet-int8-bench-"))
     runs = [(kind, _trained(kind, root)) for kind in args.kinds]

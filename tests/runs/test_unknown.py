@@ -276,3 +276,19 @@ def test_serve_refuses_a_bad_share_and_a_verdict_an_old_run_cannot_give(trained,
         assert "unknown" not in client.post(old, content=body).json()
         refused = client.post(f"{old}?unknown=0.9", content=body)
         assert refused.status_code == 422 and "has no unknown detector" in refused.text
+
+
+def test_large_images_go_through_in_smaller_passes_with_the_same_answers(trained,
+                                                                        monkeypatch):
+    from convnet.runs import predictor as module
+
+    run = convnet.load(trained.path)
+    images = run.own_data().test.images  # (N, 1, 28, 28)
+    whole = run.predictor.scored(images)
+    assert run.predictor.step(images) == run.predictor.batch_size  # 28 px: no cap
+    assert run.predictor.step(torch.zeros(1, 3, 224, 224, dtype=torch.uint8)) == 64
+    monkeypatch.setattr(module, "PIXELS_PER_PASS", 3 * 28 * 28)  # 3 images a pass
+    assert run.predictor.step(images) == 3
+    parts = run.predictor.scored(images)
+    assert torch.allclose(parts[0], whole[0], atol=1e-6)
+    assert torch.allclose(parts[1], whole[1], rtol=1e-5)

@@ -32,6 +32,8 @@ from convnet.runs.calibration import (
 from convnet.runs.evaluate import Evaluation, confusion_matrix
 from convnet.runs.unknown import Detector
 
+PIXELS_PER_PASS = 64 * 224 * 224  # input pixels per forward pass, at most (`Predictor.step`)
+
 
 @dataclass
 class Prediction:
@@ -148,8 +150,9 @@ class Predictor:
         device = self.device
         normalization = self.normalization.to(device)
         logits, embeddings = [], []
-        for start in range(0, len(images), self.batch_size):
-            batch = images[start : start + self.batch_size].to(device, non_blocking=True)
+        step = self.step(images)
+        for start in range(0, len(images), step):
+            batch = images[start : start + step].to(device, non_blocking=True)
             batch = normalization(batch).contiguous(memory_format=self.memory_format)
             views = [batch, batch.flip(3)] if self.flip_tta else [batch]
             if embed:  # the classifier on the embedding is the forward pass, split
@@ -163,6 +166,14 @@ class Predictor:
         if not logits:
             return torch.zeros(0, len(self.classes), device=device), None
         return torch.cat(logits), torch.cat(embeddings) if embed else None
+
+    def step(self, images: torch.Tensor) -> int:
+        """Images per forward pass: ``batch_size``, fewer for large images, so that no
+        activation outgrows what the allocator keeps for reuse (`convnet.allocator`): a
+        batch of 1,024 photos at 224 px has layers of about 5 GB, each mapped fresh from the
+        kernel, page by page, and freed again."""
+        pixels = images.shape[-2] * images.shape[-1] if images.dim() == 4 else 1
+        return max(1, min(self.batch_size, PIXELS_PER_PASS // max(pixels, 1)))
 
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """Probabilities (N, classes) on the CPU, each row summing to 1, calibrated as the
