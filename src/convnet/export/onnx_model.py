@@ -35,8 +35,11 @@ from convnet.export.runtime import OnnxPredictor, session
 from convnet.runs.run import Run, load
 
 TOLERANCE = 1e-5
-# the scores are squared distances in hundreds of dimensions, summed in another order
-SCORE_TOLERANCE = 1e-4
+# the scores weigh the features by the inverse of their covariance, whose entries run to
+# thousands, so the two backends' float32 differences in the features (1e-6) grow: 1.1e-4
+# (relative) was measured on an EfficientNet-Lite0 fine-tune; a verdict moves only for an
+# image that close to the threshold
+SCORE_TOLERANCE = 1e-3
 PARITY_IMAGES = 256
 ODD_BATCH = 7
 DEFAULT_OPSET = 18
