@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from convnet.data.pixels import Normalization
-from convnet.runs.unknown import Detector
+from convnet.runs.unknown import KEPT, Detector
 
 
 class PixelModel(nn.Module):
@@ -37,7 +37,7 @@ class PixelModel(nn.Module):
         if self.detects:
             self.register_buffer("class_means", detector.gaussians.means.clone())  # (K, D)
             self.register_buffer("precision", detector.gaussians.precision.clone())  # (D, D)
-            self.cut = detector.cut(detector.to_metadata()["kept"])
+            self.cut = detector.cut(KEPT)
 
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = pixels.permute(0, 3, 1, 2).to(torch.float32)  # (N, H, W, C) -> (N, C, H, W)

@@ -25,9 +25,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from convnet import extras
+from convnet.data.dataset import Split
 from convnet.errors import ConvnetError
 from convnet.export.onnx_model import _quiet, _target, export_onnx
 from convnet.export.runtime import OnnxPredictor
@@ -89,10 +91,17 @@ class _Images:
         pass
 
 
-def _calibration_images(run: Run, count: int) -> torch.Tensor:
-    """uint8 (n, C, H, W): ``count`` of the run's training images, drawn with its seed."""
+def _own_splits(run: Run) -> tuple[Split, Split | None]:
+    """The run's training images and its validation images (None without), drawn as
+    training drew them, the data read once."""
     dataset = run.own_data()
-    train = run.record.validation.draw(dataset)[0] if run.record.validation else dataset.train
+    if run.record.validation is None:
+        return dataset.train, None
+    return run.record.validation.draw(dataset)
+
+
+def _calibration_images(run: Run, train: Split, count: int) -> torch.Tensor:
+    """uint8 (n, C, H, W): ``count`` of the training images, drawn with the run's seed."""
     generator = torch.Generator().manual_seed(run.record.config.seed)
     chosen = torch.randperm(len(train), generator=generator)[:count]
     return train.images[chosen]
@@ -117,11 +126,12 @@ def quantize_int8(run_path: str | Path, out: str | Path | None = None, *, force:
                            "measure int8 ranges on. Fine-tune it on your images first "
                            "(convnet train --init imagenet), then export that run.")
     target = _target(run, out if out is not None else run.path / INT8_FILE, force)
+    train, val = _own_splits(run)
     work = Path(tempfile.mkdtemp(prefix=".int8-", dir=target.parent))
     try:
         floating = export_onnx(run.path, work / "model.onnx").path
         quantized = work / "model.int8.onnx"
-        _quantize(floating, quantized, _calibration_images(run, calibration_images))
+        _quantize(floating, quantized, _calibration_images(run, train, calibration_images))
         report = _measure(run, floating, quantized, calibration_images)
         if report.drop > MOST_DROP and not accept_drop:
             raise ConvnetError(
@@ -129,7 +139,7 @@ def quantize_int8(run_path: str | Path, out: str | Path | None = None, *, force:
                 f"({report.accuracy_fp32:.2%} -> {report.accuracy_int8:.2%}), more than "
                 f"{MOST_DROP:.0%}; nothing was kept. Ship the float file (convnet export), "
                 "or keep this one anyway with --accept-drop.")
-        _finish(run, quantized, report)
+        _finish(run, quantized, report, val)
         os.replace(quantized, target)
     finally:
         for leftover in sorted(work.glob("*"), reverse=True):
@@ -199,16 +209,15 @@ def _measure(run: Run, floating: Path, quantized: Path, calibrated: int) -> Int8
                       quantized.stat().st_size)
 
 
-def _finish(run: Run, quantized: Path, report: Int8Report) -> None:
+def _finish(run: Run, quantized: Path, report: Int8Report, val: Split | None) -> None:
     """The report in the int8 file's metadata, and its "unknown" threshold set again from
-    its own scores on the validation images."""
+    its own scores on the validation images ``val``."""
     import onnx
 
     model = onnx.load(str(quantized))
     values = {prop.key: prop.value for prop in model.metadata_props}
     values["int8"] = json.dumps(report.to_dict())
-    if run.predictor.detector is not None and run.record.validation is not None:
-        val = run.record.validation.draw(run.own_data())[1]
+    if run.predictor.detector is not None and val is not None:
         scores = OnnxPredictor(quantized, run.classes).scored(val.images)[1]
         found = Detector(None, scores.sort().values).to_metadata()
         values["unknown"] = json.dumps(found)
@@ -230,12 +239,13 @@ def _set_cut(model, cut: float) -> None:
     for initializer in model.graph.initializer:
         if initializer.name == constant:
             value = numpy_helper.to_array(initializer)
-            initializer.CopyFrom(numpy_helper.from_array(value * 0 + cut, constant))
+            initializer.CopyFrom(numpy_helper.from_array(np.full_like(value, cut), constant))
             return
     for node in model.graph.node:
         if node.op_type == "Constant" and constant in node.output:
             value = numpy_helper.to_array(node.attribute[0].t)
-            node.attribute[0].t.CopyFrom(numpy_helper.from_array(value * 0 + cut, constant))
+            node.attribute[0].t.CopyFrom(numpy_helper.from_array(np.full_like(value, cut),
+                                                                 constant))
             return
     raise ConvnetError("The int8 file's unknown threshold was not found; export without "
                        f"--int8, or report this with the run's spec (onnx {onnx.__version__}).")

@@ -158,8 +158,11 @@ class Network(nn.Module):
         """The weights after the flatten: the fully connected layers."""
         return [p for module in self.body[self.head_start:] for p in module.parameters()]
 
-    def _run(self, x: torch.Tensor, order: list[int]) -> torch.Tensor:
-        kept: list[torch.Tensor] = []  # the inputs of the open skips
+    def _run(self, x: torch.Tensor, order: list[int],
+             kept: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """The layers ``order`` names, in turn; ``kept`` carries the inputs of skips still
+        open from an earlier part of the order."""
+        kept = [] if kept is None else kept
         for index in order:
             x = self._step(index, x, kept)
         return x
@@ -188,11 +191,8 @@ class Network(nn.Module):
             return self._run(x, self._order)
         kept: list[torch.Tensor] = []  # skips may open in the frozen part and close later
         with torch.no_grad():
-            for index in self._order[:frozen]:
-                x = self._step(index, x, kept)
-        for index in self._order[frozen:]:
-            x = self._step(index, x, kept)
-        return x
+            x = self._run(x, self._order[:frozen], kept)
+        return self._run(x, self._order[frozen:], kept)
 
     def forward_embedding(self, x: torch.Tensor) -> torch.Tensor:
         """What the last layer (the classifier) sees: (B, C, H, W) -> (B, D). Scores of
@@ -209,8 +209,7 @@ class Network(nn.Module):
             embedding = self._run(x, order).flatten(1)
             return embedding, embedding
         kept: list[torch.Tensor] = []
-        for index in order[:last]:
-            x = self._step(index, x, kept)
+        x = self._run(x, order[:last], kept)
         raw, x = x, self._step(order[last], x, kept)
         for index in order[last + 1 :]:  # pooling, dropout, flatten, dense: no skips
             x, raw = self._step(index, x, kept), self._step(index, raw, kept)

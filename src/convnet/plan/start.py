@@ -80,8 +80,11 @@ def _imagenet_arch(config: TrainConfig) -> str:
     """
     if config.arch == "auto":
         return IMAGENET_ARCH
+    if config.arch in SOURCES:
+        return config.arch
+    wanted = _spec_of(config.arch)
     for arch in SOURCES:
-        if config.arch == arch or _spec_of(config.arch) == _spec_of(arch):
+        if wanted is not None and wanted == _spec_of(arch):
             return arch
     raise ConvnetError(f"init='imagenet' has weights for arch {', '.join(SOURCES)}. Received: "
                        f"arch={config.arch!r}. Choose one of them, or leave arch unset "
@@ -99,7 +102,8 @@ def _same_arch(config: TrainConfig, arch: str, what: str) -> None:
     """A user's arch must be the network the weights belong to (any spelling of it)."""
     if config.arch == "auto" or config.arch == arch:
         return
-    if _spec_of(config.arch) != _spec_of(arch) or _spec_of(arch) is None:
+    theirs = _spec_of(arch)
+    if theirs is None or _spec_of(config.arch) != theirs:
         raise ConvnetError(f"init={config.init!r} is {what}, and arch={config.arch!r} is "
                            f"another network. Leave arch unset: with init, the network "
                            f"follows from it ({arch[:60]}).")

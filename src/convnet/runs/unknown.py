@@ -24,7 +24,7 @@ vehicles it told unknown from known better than every other candidate (bench/RES
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -86,9 +86,9 @@ def score(kind: str, logits: torch.Tensor, embeddings: torch.Tensor | None = Non
     if kind == "mahalanobis":
         return gaussians.distance(embeddings)
     if kind == "knn":
-        unit = torch.nn.functional.normalize(embeddings.detach().float().cpu(), dim=1)
-        known = torch.nn.functional.normalize(reference.detach().float().cpu(), dim=1)
-        nearest = (unit @ known.T).topk(min(NEIGHBOURS, len(known)), dim=1).values  # (N, k)
+        known = unit(reference)  # (M, D)
+        nearest = (unit(embeddings) @ known.T).topk(min(NEIGHBOURS, len(known)),
+                                                    dim=1).values  # (N, k)
         return 1 - nearest[:, -1]
     raise ConvnetError(f"kind must be one of {', '.join(CANDIDATES)}. Received: "
                        f"kind={kind!r}.")
@@ -175,6 +175,8 @@ class Detector:
     gaussians: Gaussians | None
     known: torch.Tensor  # (n,) the validation images' scores, ascending
     kind: str = KIND
+    # share -> threshold, read once: every answer of a batch or a request asks again
+    _cuts: dict[float, float] = field(default_factory=dict, compare=False, repr=False)
 
     def cut(self, kept: float) -> float:
         """The score above which an image is unknown, so that ``kept`` of the validation
@@ -187,7 +189,9 @@ class Detector:
             raise ConvnetError("unknown must be the share of known images that stay known, "
                                "between 0 and 1 (e.g. 0.95), or 'off'. Received: "
                                f"unknown={kept!r}.")
-        return threshold(self.known, kept)
+        if kept not in self._cuts:
+            self._cuts[kept] = threshold(self.known, kept)
+        return self._cuts[kept]
 
     def scores(self, embeddings: torch.Tensor) -> torch.Tensor:
         """(N,) the score of each image's features (N, D), higher for less known."""
