@@ -38,7 +38,7 @@ def test_without_a_test_split_the_held_out_images_are_scored(colour_run, capsys)
     run = convnet.load(colour_run)
     split, what = run.labelled()
     assert what == "colours validation images (held out in training)"
-    assert len(split) == run.record.validation.count == 2  # 10% of each class of 10
+    assert len(split) == run.record.validation.count == 4  # 20% of each class of 10 (few)
     assert main(["evaluate", str(colour_run)]) == 0
     assert "on colours validation images (held out in training): accuracy" in \
         capsys.readouterr().out

@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 
+from convnet.data.dataset import validation_share
 from convnet.data.fingerprint import Fingerprint
 from convnet.errors import ConvnetError
 from convnet.network import build
@@ -117,7 +118,8 @@ def test_weights_are_averaged_over_about_one_epoch():
     for images, batch in ((200, 16), (7200, 128)):
         plan = make_plan(_fingerprint(images, uniform=True, side=28), TrainConfig(data="x"),
                          "cpu", None, None)
-        steps = math.ceil(round(images * 0.9) / plan.config.batch_size)
+        trained = round(images * (1 - validation_share(None, images)))
+        steps = math.ceil(trained / plan.config.batch_size)
         assert plan.config.batch_size == batch
         assert 1 / (1 - plan.config.ema) == pytest.approx(steps, rel=0.01)
 

@@ -13,7 +13,7 @@ import torch
 
 import convnet
 from conftest import TINY_DATA
-from convnet.data.dataset import Split, Validation
+from convnet.data.dataset import Split, Validation, validation_share
 from convnet.errors import ConvnetError
 from convnet.runs.format import FORMAT, RunRecord
 
@@ -58,6 +58,16 @@ def test_the_saved_rule_draws_the_held_out_images_again():
     again_train, again_val = Validation.from_dict(rule.to_dict()).draw(data)
     assert torch.equal(val.images, again_val.images) and len(train) + len(val) == 80
     assert torch.equal(train.images, again_train.images)
+
+
+def test_an_unset_share_holds_out_ten_percent_but_at_least_200_images_up_to_a_fifth():
+    assert validation_share(0.3, 50) == 0.3  # given: as given, whatever the size
+    assert validation_share(None, 50_000) == 0.1
+    assert validation_share(None, 1_000) == 0.2  # 10% would be 100 images
+    assert validation_share(None, 1_500) * 1_500 == pytest.approx(200)
+    assert validation_share(None, 80) == 0.2
+    rule = Validation.for_run(convnet.datasets.load(TINY_DATA), None, seed=5)
+    assert rule.fraction == 0.2 and rule.count == 16
 
 
 def test_the_rule_refuses_data_that_changed():

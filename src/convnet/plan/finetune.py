@@ -24,6 +24,7 @@ from convnet.plan.planner import (
     Probe,
     human_seconds,
     trained_images,
+    validation_choice,
 )
 from convnet.training.config import FINETUNE_BATCH, FINETUNE_LR, TrainConfig
 
@@ -58,7 +59,8 @@ def make_finetune_plan(fp: Fingerprint, config: TrainConfig, device: str,
     ema = config.ema if config.ema is not None else min(0.999, max(0.5, 1 - 1 / steps))
     planned = replace(config, image_size=side, epochs=epochs, batch_size=batch, lr=lr,
                       ema=ema, augment="light" if config.augment == "auto" else config.augment)
-    choices = _choices(config, planned, device, trained, target, limit, steps, why)
+    choices = _choices(config, planned, device, trained, target, limit, steps, why) + \
+        validation_choice(fp, config)
     total = None if seconds is None else seconds * epochs / target
     return Plan(fp, planned, choices, total, budget if config.time else None, device,
                 epochs if config.epochs is not None or not config.time else 2 * target)

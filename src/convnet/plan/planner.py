@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from convnet.data.dataset import DEFAULT_SHARE, FEWEST_HELD, MOST_SHARE, validation_share
 from convnet.data.fingerprint import Fingerprint
 from convnet.data.mirror import MirrorCheck
 from convnet.network import PRESETS, resolve_arch
@@ -103,9 +104,22 @@ def batch_for(train_images: int, device: str) -> int:
     return int(min(MOST_BATCH[device], max(16, power), max(1, train_images)))
 
 
-def trained_images(fp: Fingerprint, val_split: float) -> int:
+def trained_images(fp: Fingerprint, val_split: float | None) -> int:
     """Training images left once validation is held out."""
-    return fp.train_images if fp.has_val else max(1, round(fp.train_images * (1 - val_split)))
+    share = validation_share(val_split, fp.train_images)
+    return fp.train_images if fp.has_val else max(1, round(fp.train_images * (1 - share)))
+
+
+def validation_choice(fp: Fingerprint, config: TrainConfig) -> list[Choice]:
+    """The validation hold-out as a plan choice (none where the data has its own val/)."""
+    if fp.has_val:
+        return []
+    share = validation_share(config.val_split, fp.train_images)
+    held = fp.train_images - trained_images(fp, config.val_split)
+    given = config.val_split is not None
+    why = "given" if given else "10% of the images" if share == DEFAULT_SHARE else \
+        f"at least {FEWEST_HELD} images (up to {MOST_SHARE:.0%}): calibration is fitted on them"
+    return [Choice("val_split", f"{share:.0%} ({held:,} images)", why, given)]
 
 
 @dataclass
@@ -201,6 +215,7 @@ def make_plan(fp: Fingerprint, config: TrainConfig, device: str, probe: Probe | 
     choices.insert(0, Choice("image_size", size_text, why, config.image_size is not None))
     choices.insert(1, _arch_choice(config, chosen))
     choices.append(Choice("epochs", str(epochs), epochs_reason, config.epochs is not None))
+    choices += validation_choice(fp, config)
     planned = _training_options(fp, config, chosen, batch, epochs, trained, choices)
     planned = replace(planned, image_size=side)  # None: the data's own size
     seconds = None if chosen.epoch_seconds is None else chosen.epoch_seconds * epochs

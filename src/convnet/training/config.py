@@ -83,8 +83,9 @@ class TrainConfig:
     strict: bool = option(False, "Refuse to train if the data scan finds any bad file.")
     dedupe: bool = option(False, "Drop validation and test images that are copies (exact or "
                           "near) of training images, and say how many.")
-    val_split: float = option(0.1, "Fraction of each training class held out for "
-                              "validation.")
+    val_split: float | None = option(None, "Fraction of each training class held out for "
+                                     "validation; unset: 0.1, raised up to 0.2 so that at "
+                                     "least 200 images are held out.")
     seed: int = option(0, "Random seed: same seed, device and thread count, same weights.")
     device: str = option("auto", "Where to train; auto picks cuda when available.", DEVICES)
     threads: int | None = option(None, "CPU threads; unset: every core this process may "
@@ -161,7 +162,7 @@ class TrainConfig:
         _check_range("lr", self.lr, 0, None, "a positive number", allow_none=True,
                      low_open=True)
         _check_range("val_split", self.val_split, 0, 1, "in [0, 1), e.g. 0.1 to hold out "
-                     "10% of the training images")
+                     "10% of the training images", allow_none=True)
         _check_range("label_smoothing", self.label_smoothing, 0, 1, "in [0, 1)")
         _check_range("ema", self.ema, 0, 1, "the per-step decay of the weights' moving "
                      "average, in [0, 1), e.g. 0.98; 0 turns it off", allow_none=True)
