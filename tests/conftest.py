@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import re
 import socket
 import threading
 import time
@@ -15,6 +18,14 @@ import convnet
 
 TINY_DATA = "x-or-not-x:size=12,train=40,test=10"
 TINY_ARCH = "conv4k3-relu-maxpool2-fc8-relu-fc"
+
+
+def embedded_images(html: str) -> list:
+    """Every PNG a page embeds as a data URI, decoded (PIL images)."""
+    from PIL import Image
+
+    return [Image.open(io.BytesIO(base64.b64decode(data)))
+            for data in re.findall(r'src="data:image/png;base64,([^"]+)"', html)]
 
 
 def free_port() -> int:

@@ -34,7 +34,7 @@ LEVELS = {
     "cli": 12,
 }
 BASE = {"_version", "errors", "atomic", "axes", "resources", "extras", "processes", "lazy",
-        "allocator"}
+        "allocator", "display", "plots"}
 
 
 def stage_of(module: str) -> str:

@@ -30,6 +30,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "Run": "convnet.runs.run",
     "load": "convnet.runs.run",
     "list_runs": "convnet.runs.listing",
+    "show": "convnet.display",
     # the stages, as `convnet.runs.load` or `convnet.plan.preview` read them
     **{stage: f"convnet.{stage}:*" for stage in (
         "network", "training", "features", "runs", "plan", "make", "clean", "explain",
@@ -39,5 +40,5 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 __all__ = [
     "ConvnetError", "Network", "Run", "RunError", "SpecError", "TrainConfig", "TrainResult",
     "__version__", "build", "callbacks", "data", "datasets", "format_spec", "list_runs", "load",
-    "parse_spec", "summarize", "train",
+    "parse_spec", "show", "summarize", "train",
 ]

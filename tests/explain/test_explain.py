@@ -9,8 +9,10 @@ import torch
 from PIL import Image
 
 import convnet
+from conftest import embedded_images
 from convnet.cli import main
-from convnet.explain.pictures import explain
+from convnet.errors import ConvnetError
+from convnet.explain.pictures import explain, ranked_maps
 
 pytest.importorskip("matplotlib")
 
@@ -48,13 +50,47 @@ def test_explain_writes_every_picture(rgb_run, tmp_path):
                             "03-maxpool2.png", "04-conv6k3p1.png", "05-relu.png",
                             "filters.png", "top.png", *gradcams])
     assert [name for name, _ in result.probabilities] in (["cat", "dog"], ["dog", "cat"])
-    # sizes: figsize × 100 dpi; a map grid is 1.2 in per tile (8 a row at most) + margins
+    # sizes: figsize × 100 dpi; a map grid is 1.2 in per tile (8 a row at most), 1 in for
+    # the colour bar, 0.5 in for the title
     assert _is_picture(tmp_path / "pictures" / "00-input.png", (300, 330))
-    assert _is_picture(tmp_path / "pictures" / "01-conv4k3p1.png", (600, 180))
-    assert _is_picture(tmp_path / "pictures" / "04-conv6k3p1.png", (840, 180))
+    assert _is_picture(tmp_path / "pictures" / "01-conv4k3p1.png", (580, 170))
+    assert _is_picture(tmp_path / "pictures" / "04-conv6k3p1.png", (820, 170))
     assert _is_picture(tmp_path / "pictures" / "gradcam-dog.png", (600, 330))
     assert _is_picture(tmp_path / "pictures" / "top.png", (500, 200))
     assert all(_is_picture(path) for path in result.files)
+
+
+def test_without_a_folder_the_pictures_stay_in_memory_and_show_inline(rgb_run, tmp_path):
+    run_path, image = rgb_run
+    run = convnet.load(run_path)
+    written = explain(run, image, tmp_path / "pictures", top=2)
+    kept = explain(run, image, top=2)
+    assert not kept.files and [name for name, _ in kept.pictures] == \
+        [path.name for path in written.files]
+    html = kept._repr_html_()
+    assert [picture.size for picture in embedded_images(html)] == \
+        [Image.open(path).size for path in written.files]
+    assert embedded_images(written._repr_html_())  # written ones show too, read back
+
+
+def test_the_maps_that_respond_most_come_first_labelled_with_filter_and_strength():
+    maps = torch.randn(40, 5, 5)
+    shown, indices, strength = ranked_maps(maps, 6)
+    means = maps.mean(dim=(1, 2)).numpy()
+    assert indices == np.argsort(-means)[:6].tolist()
+    assert torch.equal(shown, maps[indices])
+    assert np.allclose(strength.numpy(), means[indices])
+    every, order, _ = ranked_maps(maps, None)
+    assert order == list(range(40)) and torch.equal(every, maps)
+
+
+def test_explain_draws_only_the_maps_asked_for(rgb_run, tmp_path):
+    run_path, image = rgb_run
+    explain(convnet.load(run_path), image, tmp_path, maps=2)
+    assert Image.open(tmp_path / "04-conv6k3p1.png").size == (340, 170)  # 2 tiles of 6
+    assert Image.open(tmp_path / "01-conv4k3p1.png").size == (340, 170)
+    with pytest.raises(ConvnetError, match="maps must be a count of at least 1 or 'all'"):
+        explain(convnet.load(run_path), image, maps=0)
 
 
 def test_cli_explain_and_the_printed_arithmetic(rgb_run, tmp_path, capsys):
@@ -73,6 +109,9 @@ def test_cli_explain_and_the_printed_arithmetic(rgb_run, tmp_path, capsys):
 
 def test_explain_errors_are_one_line(rgb_run, capsys):
     run_path, image = rgb_run
+    assert main(["explain", str(run_path), str(image), "--maps", "some"]) == 1
+    assert "--maps must be a count of at least 1 or 'all'. Received: --maps some." in \
+        capsys.readouterr().err
     assert main(["explain", str(run_path), str(image), "--class", "horse"]) == 1
     assert "Unknown class 'horse'. This run's classes: cat, dog." in capsys.readouterr().err
     assert main(["explain", str(run_path), str(image), "--at", "2:0,0"]) == 1

@@ -220,8 +220,11 @@ def export(run: Path, kind: str, out_file: Path | None, opset: int, batch: str, 
 @click.option("--at", "at", metavar="LAYER:Y,X[,FILTER]",
               help="Print the arithmetic behind one value of a conv layer's feature map "
                    "(layer numbers as in `convnet summary`) instead of drawing.")
+@click.option("--maps", default="32", show_default=True, metavar="N|all",
+              help="Per layer, the N maps that respond most to the image, strongest first; "
+                   "all: every map, in filter order.")
 def explain(run: Path, image: Path, out_dir: Path | None, cls: str | None, top: int,
-            at: str | None) -> None:
+            at: str | None, maps: str) -> None:
     """What the network sees in one image: feature maps, filters, Grad-CAM, probabilities."""
     import convnet
     from convnet.explain.pictures import explain as draw
@@ -232,7 +235,8 @@ def explain(run: Path, image: Path, out_dir: Path | None, cls: str | None, top: 
         render.arithmetic(out, loaded.explain_at(image, *parse_at(at)))
         return
     folder = out_dir or run / "explain" / image.stem
-    result = draw(loaded, image, folder, cls=cls, top=top)
+    result = draw(loaded, image, folder, cls=cls, top=top,
+                  maps=int(maps) if maps.isdigit() else maps)
     out.print(f"{image}: " + ", ".join(f"{p:.2f} {name}" for name, p in result.probabilities))
     out.print(f"{len(result.files)} pictures written to {folder}/")
 

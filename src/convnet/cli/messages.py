@@ -10,7 +10,7 @@ from convnet.cli.options import flag
 from convnet.training.config import TrainConfig
 
 # library arguments, beside the config's, that messages name and that are also flags
-_OTHER = ("out", "at", "force", "opset", "batch")
+_OTHER = ("out", "at", "force", "opset", "batch", "maps")
 _NAMES = tuple(spec.name for spec in fields(TrainConfig)) + _OTHER
 # name=value where value is quoted, or runs to a space, comma, semicolon or closing bracket
 # (a sentence's final full stop is not part of it)

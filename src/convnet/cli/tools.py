@@ -19,8 +19,8 @@ def lr_find_command(plot: Path, **options) -> None:
     """The learning-rate range test on the run these options plan: its loss as the lr
     grows, and the lr where it falls fastest (`--lr find` trains with it)."""
     from convnet.cli.console import out
-    from convnet.explain.plots import lr_sweep
     from convnet.plan.lr_finder import find_lr
+    from convnet.plots import lr_sweep
 
     options.pop("lr", None)
     found = find_lr(config_from(options))

@@ -143,7 +143,7 @@ class Validation:
         return cls(**values)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Dataset:
     """A named dataset: a training split, an optional test split and the class names."""
 
@@ -156,6 +156,18 @@ class Dataset:
     report: Report | None = None  # folder datasets: what the scan skipped and why
     preprocess: Preprocess | None = None  # how the images were made from files
     flip_ok: bool = True  # False where a mirror image means something else (digits)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{len(split):,} {name}" for name, split in (
+            ("train", self.train), ("val", self.val), ("test", self.test)) if split is not None)
+        return (f"Dataset({self.name!r}: {len(self.classes)} classes, "
+                f"{'×'.join(map(str, self.input_shape))}, {sizes})")
+
+    def _repr_html_(self) -> str:
+        """In a notebook: classes and counts, sample images, and the folder's check."""
+        from convnet.data.display import dataset_html
+
+        return dataset_html(self)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pooch
 from filelock import FileLock
 
 from convnet._version import __version__
@@ -46,6 +45,8 @@ class _NextUrl(Exception):
 
 
 def sha256_of(path: Path) -> str:
+    import pooch  # on use: pooch imports tqdm.auto, which warns in a notebook without widgets
+
     return pooch.file_hash(str(path), alg="sha256")
 
 
@@ -93,6 +94,7 @@ def _download_once(url: str, temp: Path, timeout: float,
                    progress: Callable[[int, int], None] | None) -> None:
     """One attempt with pooch's HTTP downloader (requests, streamed to ``temp``); its
     failures sorted into worth retrying or not."""
+    import pooch
     import requests
     from urllib3.exceptions import NameResolutionError, ReadTimeoutError
 

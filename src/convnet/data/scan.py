@@ -113,7 +113,7 @@ def choose_preprocess(layout: Layout, image_size: int | None = None, resize: str
     return Preprocess(side, side, channels, resize)
 
 
-@dataclass
+@dataclass(repr=False)
 class Report:
     """What the scan found: usable images per class and split, and everything wrong."""
 
@@ -127,6 +127,18 @@ class Report:
     seconds: float = 0.0  # scan + decode (or cache read) time
     cached: bool = False  # True when the decoded images came from the cache
     rows: dict[str, list[str]] = field(default_factory=dict)  # split -> each row's path
+
+    def __repr__(self) -> str:
+        usable = sum(sum(counts) for counts in self.counts.values())
+        return (f"Report({self.root}: {usable:,} usable images in {len(self.classes)} "
+                f"classes, {len(self.problems):,} skipped, {len(self.duplicates):,} groups of "
+                "copies)")
+
+    def _repr_html_(self) -> str:
+        """In a notebook: counts, skipped files, copies and warnings."""
+        from convnet.data.display import report_html
+
+        return report_html(self)
 
     @property
     def imbalance(self) -> float:

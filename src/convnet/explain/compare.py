@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from convnet import plots
 from convnet.errors import ConvnetError
-from convnet.explain import plots
 from convnet.runs.format import read_metrics, read_run
 
 SCORES = ("test accuracy", "test loss", "best val accuracy", "best epoch", "epochs run",

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
+from convnet import plots
 from convnet.atomic import write_atomic
 from convnet.data.dataset import Split, Validation
-from convnet.explain import plots
 from convnet.explain.sections import img as _img
 from convnet.explain.sections import leaks_section, suspects_section
 from convnet.explain.sections import table as _table

@@ -40,8 +40,10 @@ from convnet.training.setup import Prepared
 from convnet.training.threads import CpuThreads
 
 
-@dataclass
+@dataclass(repr=False)
 class TrainResult:
+    """What `convnet.train` returns: the run (also on disk at ``path``) and how it went."""
+
     run: Run
     path: Path
     history: list[EpochStats]
@@ -50,6 +52,17 @@ class TrainResult:
     seconds: float  # training, evaluation and saving
     data_seconds: float = 0.0  # loading the data (decode or cache read) before training
     stopped_early: int | None = None  # the epoch `patience` stopped at, if it did
+
+    def __repr__(self) -> str:
+        tested = "" if self.test is None else f", test accuracy {self.test.accuracy:.2%}"
+        return (f"TrainResult({self.path}: {len(self.history)} epochs in "
+                f"{self.seconds:.0f} s, best epoch {self.best_epoch}{tested})")
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the run, with its test split's full evaluation."""
+        from convnet.runs.display import run_html
+
+        return run_html(self.run, self.test)
 
 
 def make_run(resolved: Resolved, out: str | Path | None, callbacks: Sequence[Callback],

@@ -1,5 +1,5 @@
 """Looking inside a network: feature maps and Grad-CAM (the arithmetic at one position is in
-`convnet.network.arithmetic`). Tensors only; `convnet.explain.plots` draws them.
+`convnet.network.arithmetic`). Tensors only; `convnet.plots` draws them.
 
 All functions take a normalised input batch of one image, (1, C, H, W), as the network sees
 it, and run the layers in the spec's order (not `Network.forward`'s faster order), so every

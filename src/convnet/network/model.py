@@ -114,6 +114,13 @@ class Network(nn.Module):
         self.frozen_layers = 0  # `freeze_layers`
         self._frozen_steps = 0  # how many of _order's first steps run without gradients
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the summary table (layers, shapes, parameters, multiply-adds,
+        receptive fields) and the texts' comparison with a dense network."""
+        from convnet.network.costs import summary_of
+
+        return summary_of(self)._repr_html_()
+
     def freeze_batchnorm(self, frozen: bool = True) -> None:
         """Keep every batch norm in eval mode, even while training: it normalises with its
         trained statistics and leaves them as they are (its scale and shift still learn).
@@ -227,6 +234,32 @@ class Network(nn.Module):
             x = self._step(index, x, kept)
             outputs.append((info, x))
         return outputs
+
+    def set_filters(self, layer: int, weights: torch.Tensor,
+                    bias: torch.Tensor | float | None = None) -> None:
+        """Give layer ``layer`` (numbered as `convnet summary` numbers them) these weights
+        (its own shape: (F, C, k, k) for a convolution, (out, in) for a fully connected
+        layer) and ``bias`` (one per filter, or one number for all; None: left as is):
+        filters written by hand, as the texts write them.
+
+        Raises:
+            ConvnetError: for a layer without weights, or weights of another shape.
+        """
+        index = next((i for i, info in enumerate(self.infos) if info.position == layer), None)
+        module = None if index is None else self.body[index]
+        if module is None or not isinstance(getattr(module, "weight", None), torch.Tensor):
+            raise ConvnetError(f"layer must be the number of a layer with weights (see "
+                               f"convnet.summarize). Received: layer={layer!r}.")
+        weights = torch.as_tensor(weights, dtype=module.weight.dtype)
+        if weights.shape != module.weight.shape:
+            raise ConvnetError(f"weights for layer {layer} must have the shape "
+                               f"{tuple(module.weight.shape)}. Received: "
+                               f"{tuple(weights.shape)}.")
+        with torch.no_grad():
+            module.weight.copy_(weights)
+            if bias is not None and module.bias is not None:
+                module.bias.copy_(torch.as_tensor(bias, dtype=module.bias.dtype)
+                                  .expand_as(module.bias))
 
     @property
     def chw(self) -> tuple[int, int, int]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Evaluation:
     """Scores on one split. ``confusion[i, j]`` counts images of class i predicted as j."""
 
@@ -17,6 +17,17 @@ class Evaluation:
     # how honest the probabilities are (`convnet.runs.calibration.Honesty` as dicts), before
     # and after the run's calibration; None where not measured (an empty or sharded split)
     honesty: dict[str, dict[str, float]] | None = None
+
+    def __repr__(self) -> str:
+        return (f"Evaluation({self.count:,} images, {len(self.classes)} classes: accuracy "
+                f"{self.accuracy:.4f}, log loss {self.loss:.4f})")
+
+    def _repr_html_(self) -> str:
+        """In a notebook: scores, how honest the probabilities are, the per-class table and
+        the confusion matrix."""
+        from convnet.runs.display import evaluation_html
+
+        return evaluation_html(self)
 
     @property
     def count(self) -> int:

@@ -10,7 +10,7 @@ and the web server all go through it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -51,6 +51,9 @@ class Prediction:
     unknown: bool | None = None
     unknown_score: float | None = None
     unknown_kept: float | None = None
+    # the image as PNG, for a notebook to show beside the answer (`Run.predict_images`);
+    # None: the file at ``path`` is shown where it can be read
+    image: bytes | None = field(default=None, repr=False, compare=False)
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         return list((self.probabilities or {}).items())[:k]
@@ -67,6 +70,12 @@ class Prediction:
         # an empty set: no class is likely enough at this coverage
         return f"{answer}; {self.coverage:.0%} set: {', '.join(self.set) or 'none'}"
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the image beside its probabilities, and the verdict."""
+        from convnet.runs.display import prediction_html
+
+        return prediction_html(self)
+
     def to_dict(self, k: int = 3) -> dict[str, Any]:
         """The JSON form (`convnet predict --json`, and the web API's answer)."""
         return {"file": self.path, "error": self.error,
@@ -76,6 +85,15 @@ class Prediction:
                 **({} if self.unknown is None else {
                     "unknown": self.unknown, "unknown_score": self.unknown_score,
                     "unknown_kept": self.unknown_kept})}
+
+
+class Predictions(list):
+    """`Prediction`s in the order asked: a list, which a notebook shows side by side."""
+
+    def _repr_html_(self) -> str:
+        from convnet.runs.display import predictions_html
+
+        return predictions_html(list(self))
 
 
 def with_sets(predictions: list[Prediction], calibration: Calibration, coverage: float | None

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from convnet import data as datasets
+from convnet import display
 from convnet.axes import to_chw
 from convnet.data.dataset import Dataset, Split, Validation
 from convnet.data.dedupe import without_copies
@@ -23,7 +24,7 @@ from convnet.network.shapes import LayerInfo
 from convnet.runs.builtin import BUILTIN_SOURCE, is_builtin, read_builtin
 from convnet.runs.evaluate import Evaluation
 from convnet.runs.format import RunRecord, read_run, sha256
-from convnet.runs.predictor import Prediction, Predictor
+from convnet.runs.predictor import Prediction, Predictions, Predictor
 from convnet.runs.unknown import KIND, Detector
 
 Image = str | Path | torch.Tensor  # a file, or uint8 pixels (C, H, W)
@@ -41,6 +42,19 @@ class Run:
         self.predictor = Predictor(self.network, record.normalization, self.classes,
                                    flip_tta=record.flip_tta, calibration=record.calibration,
                                    detector=detector)
+
+    def __repr__(self) -> str:
+        where = "built-in" if self.path is None else str(self.path)
+        test = (self.record.metrics.test or {}).get("accuracy")
+        scored = "" if test is None else f", test accuracy {test:.2%}"
+        return (f"Run({where}: {self.record.arch}, {len(self.classes)} classes, input "
+                f"{'×'.join(map(str, self.input_shape))}{scored})")
+
+    def _repr_html_(self) -> str:
+        """In a notebook: what the run is, its scores, curves and confusion matrix."""
+        from convnet.runs.display import run_html
+
+        return run_html(self)
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -114,8 +128,9 @@ class Run:
         return explain_at(self.network, self.input(image), layer, y, x, filter_index)
 
     def predict_files(self, paths: list[str | Path], predictor: Predictor | None = None,
-                      unknown: float | None = None) -> list[Prediction]:
-        """One `Prediction` per file; unreadable files get an error instead of probabilities.
+                      unknown: float | None = None) -> Predictions:
+        """One `Prediction` per file; unreadable files get an error instead of probabilities
+        (a list, which a notebook shows as the images beside their probabilities).
 
         ``predictor``: another backend for the same images (e.g. an exported model's);
         ``unknown``: the share of known images kept by the "unknown" verdict (None: no
@@ -123,7 +138,7 @@ class Run:
         """
         if unknown is not None:
             self.predictor.unknown_cut(unknown)  # a bad share or no detector: before decoding
-        results: list[Prediction] = []
+        results = Predictions()
         loaded: list[tuple[int, torch.Tensor]] = []
         for path in paths:
             try:
@@ -138,6 +153,18 @@ class Run:
             for (index, _), answer in zip(loaded, answered):
                 results[index] = replace(answer, path=results[index].path)
         return results
+
+    def predict_images(self, images: torch.Tensor, names: list[str] | None = None,
+                       unknown: float | None = None) -> Predictions:
+        """One `Prediction` per uint8 image (N, C, H, W), or for one image (C, H, W), of the
+        run's input shape; each keeps its image, so that a notebook shows it beside the
+        answer. ``names`` default to the images' numbers; ``unknown`` as in `predict_files`.
+        """
+        batch = images.unsqueeze(0) if images.dim() == 3 else images  # (N, C, H, W)
+        answered = Predictions(self.predictor.predict(batch, names, unknown))
+        for answer, pixels in zip(answered, batch):
+            answer.image = display.pixels_png(pixels)
+        return answered
 
     def evaluate_data(self, data: str | Path | None = None) -> Evaluation:
         """Score the run on labelled images (see `labelled`)."""

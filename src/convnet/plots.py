@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
 from convnet import extras
 
+Target = Path | BinaryIO  # a file, or a buffer for pictures shown inline (`convnet.display`)
 DPI = 100
 PANEL = 1.2  # inches per feature map or filter in a grid
 
@@ -29,9 +31,11 @@ def _pyplot():
     return plt
 
 
-def _save(figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=DPI)
+def _save(figure, path: Target) -> Target:
+    """Write the figure as PNG to a file, or to a buffer (the pictures a notebook shows)."""
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=DPI, format="png")
     _pyplot().close(figure)
     return path
 
@@ -42,7 +46,7 @@ def _as_picture(image: torch.Tensor):
     return pixels[0].numpy() if pixels.shape[0] == 1 else pixels.permute(1, 2, 0).numpy()
 
 
-def input_image(image: torch.Tensor, path: Path, title: str) -> Path:
+def input_image(image: torch.Tensor, path: Target, title: str) -> Target:
     """The image as the model sees it (after resizing), uint8 (C, H, W)."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(3, 3.3))
@@ -71,8 +75,10 @@ def _montage(tiles: torch.Tensor, columns: int, gap: int, fill: float) -> torch.
     return canvas
 
 
-def _tiles(tiles: torch.Tensor, path: Path, title: str, colour_bar: bool, **style) -> Path:
-    """Draw tiles (K, h, w) or RGB tiles (K, h, w, 3) as one numbered montage image.
+def _tiles(tiles: torch.Tensor, path: Target, title: str, colour_bar: bool,
+           labels: Sequence[str] | None = None, **style) -> Target:
+    """Draw tiles (K, h, w) or RGB tiles (K, h, w, 3) as one montage image, each tile
+    labelled (default: its number).
 
     One image rather than one axis per tile: 128 maps take a second, not 30.
     """
@@ -80,31 +86,39 @@ def _tiles(tiles: torch.Tensor, path: Path, title: str, colour_bar: bool, **styl
     count, height, width = tiles.shape[:3]
     rows, columns = _grid(count)
     gap = max(2, height // 3)
-    figure, axis = plt.subplots(figsize=(columns * PANEL + 1.2, rows * PANEL + 0.6))
+    # inches: the tiles, a strip for the title above and one for the colour bar beside
+    wide, high = columns * PANEL + (1.0 if colour_bar else 0.2), rows * PANEL + 0.5
+    figure, axis = plt.subplots(figsize=(wide, high))
+    figure.subplots_adjust(left=0.1 / wide, right=1 - (1.0 if colour_bar else 0.1) / wide,
+                           bottom=0.05 / high, top=1 - 0.45 / high)
     rgb = tiles.dim() == 4
     montage = _montage(tiles, columns, gap, 1.0 if rgb else float("nan"))  # NaN: blank
     shown = axis.imshow(montage.numpy(), interpolation="nearest", **style)
     for index in range(count):
         # pixel centres sit on whole coordinates: a tile's top edge is half a pixel above
         axis.text((index % columns) * (width + gap) - 0.5,
-                  (index // columns) * (height + gap) + gap - 0.5, str(index), fontsize=6,
+                  (index // columns) * (height + gap) + gap - 0.5,
+                  str(index) if labels is None else labels[index], fontsize=6,
                   va="bottom")
     axis.axis("off")
-    figure.suptitle(title, fontsize=9)
-    if colour_bar:
-        figure.colorbar(shown, ax=axis, shrink=0.8)
+    figure.suptitle(title, fontsize=9, y=1 - 0.1 / high, va="top")
+    if colour_bar:  # in the strip kept for it, so that the tiles keep their space
+        strip = figure.add_axes((1 - 0.85 / wide, 0.1 / high, 0.15 / wide, 1 - 0.6 / high))
+        figure.colorbar(shown, cax=strip)
     return _save(figure, path)
 
 
-def feature_maps(maps: torch.Tensor, path: Path, title: str) -> Path:
-    """One tile per map of a layer's output (K, h, w), all on one colour scale, numbered."""
+def feature_maps(maps: torch.Tensor, path: Target, title: str,
+                 labels: Sequence[str] | None = None) -> Target:
+    """One tile per map (K, h, w), all on one colour scale, each labelled (default: its
+    number)."""
     maps = maps.detach().float().cpu()
     colours = _pyplot().get_cmap("viridis").with_extremes(bad="white")
-    return _tiles(maps, path, title, True, cmap=colours, vmin=float(maps.min()),
+    return _tiles(maps, path, title, True, labels, cmap=colours, vmin=float(maps.min()),
                   vmax=float(maps.max()))
 
 
-def filters(weights: torch.Tensor, path: Path, title: str) -> Path:
+def filters(weights: torch.Tensor, path: Target, title: str) -> Target:
     """A first layer's filters (F, C, k, k): RGB pictures for 3 input channels (each filter
     stretched to 0..1 on its own), else the first input channel on one shared scale."""
     weights = weights.detach().float().cpu()
@@ -117,7 +131,7 @@ def filters(weights: torch.Tensor, path: Path, title: str) -> Path:
                   vmin=float(weights.min()), vmax=float(weights.max()))
 
 
-def gradcam(image: torch.Tensor, cam: torch.Tensor, path: Path, title: str) -> Path:
+def gradcam(image: torch.Tensor, cam: torch.Tensor, path: Target, title: str) -> Target:
     """The image with a Grad-CAM heatmap (H, W) in [0, 1] laid over it."""
     plt = _pyplot()
     figure, (left, right) = plt.subplots(1, 2, figsize=(6, 3.3))
@@ -131,7 +145,7 @@ def gradcam(image: torch.Tensor, cam: torch.Tensor, path: Path, title: str) -> P
     return _save(figure, path)
 
 
-def top_k(probabilities: Sequence[tuple[str, float]], path: Path, title: str) -> Path:
+def top_k(probabilities: Sequence[tuple[str, float]], path: Target, title: str) -> Target:
     """Horizontal bars of the top classes' probabilities, the most likely on top."""
     plt = _pyplot()
     names = [name for name, _ in probabilities][::-1]
@@ -147,7 +161,7 @@ def top_k(probabilities: Sequence[tuple[str, float]], path: Path, title: str) ->
     return _save(figure, path)
 
 
-def curves(rows: list[dict[str, float | None]], path: Path) -> Path:
+def curves(rows: list[dict[str, float | None]], path: Target) -> Target:
     """Loss and accuracy per epoch, training against validation (rows of metrics.csv)."""
     plt = _pyplot()
     epochs = [int(row["epoch"]) for row in rows]
@@ -170,7 +184,7 @@ def curves(rows: list[dict[str, float | None]], path: Path) -> Path:
 
 
 def compared_curves(names: list[str], histories: list[list[dict[str, float | None]]],
-                    path: Path) -> Path:
+                    path: Target) -> Target:
     """Several runs' training loss and validation accuracy per epoch, one line per run
     (`convnet compare`)."""
     plt = _pyplot()
@@ -185,7 +199,7 @@ def compared_curves(names: list[str], histories: list[list[dict[str, float | Non
     return _save(figure, path)
 
 
-def confusion(matrix: torch.Tensor, classes: list[str], path: Path, title: str) -> Path:
+def confusion(matrix: torch.Tensor, classes: list[str], path: Target, title: str) -> Target:
     """Counts and row-normalised rates side by side; rows are true classes."""
     plt = _pyplot()
     counts = matrix.detach().cpu().double()
@@ -209,8 +223,8 @@ def confusion(matrix: torch.Tensor, classes: list[str], path: Path, title: str) 
     return _save(figure, path)
 
 
-def reliability(panels: list[tuple[str, list[dict[str, float]]]], path: Path,
-                title: str) -> Path:
+def reliability(panels: list[tuple[str, list[dict[str, float]]]], path: Target,
+                title: str) -> Target:
     """A reliability diagram per panel (its name, `convnet.runs.calibration.reliability`'s
     bins): how often the top class is right against how sure it was, bin by bin. Honest
     probabilities put the bars on the diagonal."""
@@ -243,8 +257,8 @@ def _cells(values: torch.Tensor):
             yield (i, j), float(values[i, j])
 
 
-def gallery(items: list[tuple[torch.Tensor, torch.Tensor, str]], path: Path,
-            title: str) -> Path:
+def gallery(items: list[tuple[torch.Tensor, torch.Tensor, str]], path: Target,
+            title: str) -> Target:
     """Images (uint8 (C, H, W)) with their Grad-CAM laid over, each with a caption."""
     plt = _pyplot()
     count = max(1, len(items))
@@ -264,7 +278,7 @@ def gallery(items: list[tuple[torch.Tensor, torch.Tensor, str]], path: Path,
     return _save(figure, path)
 
 
-def lr_sweep(lrs: list[float], losses: list[float], suggestion: float, path: Path) -> Path:
+def lr_sweep(lrs: list[float], losses: list[float], suggestion: float, path: Target) -> Target:
     """The range test: smoothed loss against learning rate (log scale), the suggestion
     marked."""
     plt = _pyplot()
