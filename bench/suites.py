@@ -88,6 +88,10 @@ SUITES: dict[str, Suite] = {
         "unknown-catdog": Case("unknown", "unknown scores: CIFAR cat/dog fine-tune against "
                                "CIFAR vehicles", ("catdog",), minutes=8),
     }),
+    "notebook": Suite("the texts as a notebook", {
+        "texts": Case("notebook", "examples/the-texts.ipynb top to bottom, fresh kernels",
+                      ("--rounds", "3"), minutes=2),
+    }),
     "resume": Suite("checkpoints and exact resume", {
         "matrix": Case("resume_matrix", "every preset × kill point × precision", minutes=30),
         "cost": Case("checkpoint_cost", "what checkpoints cost the default run", minutes=5),
