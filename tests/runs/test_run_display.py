@@ -42,7 +42,8 @@ def test_a_loaded_run_shows_what_it_is_and_its_curves(trained):
     run = convnet.load(trained.path)
     html = run._repr_html_()
     assert f"{run.record.params:,} parameters" in html and "x-or-not-x" in html
-    assert len(embedded_images(html)) == 1  # the curves; no report was written, so no confusion
+    assert len(embedded_images(html)) == 2  # the curves, and the confusion model.json keeps
+    assert run.record.metrics.test["confusion"] == trained.test.confusion.tolist()
     assert repr(run) == (f"Run({trained.path}: {run.record.arch}, 2 classes, input 28×28×1, "
                          f"test accuracy {trained.test.accuracy:.2%})")
 

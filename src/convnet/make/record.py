@@ -53,6 +53,8 @@ def run_record(run: Prepared, dataset: Dataset, config: TrainConfig, test: Evalu
         metrics=Metrics(best.epoch, best.val_acc, best.val_loss, None if test is None else {
             "accuracy": test.accuracy, "loss": test.loss, "macro": test.macro,
             "balanced_accuracy": test.balanced_accuracy,
+            # rows: true class; kept so that a loaded run can show it (its display)
+            "confusion": test.confusion.tolist(),
             **({} if test.honesty is None else {"calibration": test.honesty})},
             stopped_early),
         weights_sha256=weights_sha, calibration=calibration)

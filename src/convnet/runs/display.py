@@ -128,7 +128,7 @@ def _scores(metrics: Any) -> list[tuple[str, str]]:
 
 def run_html(run: Any, test: Any = None) -> str:
     """A run: what it is, its scores, its training curves and its confusion matrix (from
-    ``test``, an evaluation in hand, else the report's picture where one was written)."""
+    ``test``, an evaluation in hand, else as training saved it)."""
     record, folder = run.record, run.path
     classes = ", ".join(record.classes[:10]) + ("…" if len(record.classes) > 10 else "")
     parts = [display.facts([
@@ -140,11 +140,25 @@ def run_html(run: Any, test: Any = None) -> str:
         parts.append(_curves(Path(folder)))
     if test is not None:
         parts.append(evaluation_html(test, "test split"))
-    elif folder is not None and (Path(folder) / "confusion.png").is_file():
-        parts.append(display.image((Path(folder) / "confusion.png").read_bytes(),
-                                   "confusion matrix"))
+    else:
+        parts.append(_saved_confusion(record, folder))
     title = "built-in run " + record.data.name if folder is None else f"run {folder}"
     return display.block("run", title, *parts)
+
+
+def _saved_confusion(record: Any, folder: str | Path | None) -> str:
+    """The test split's confusion matrix as training saved it in model.json (runs written
+    before it was kept there: the report's picture, where one was drawn)."""
+    counts = (record.metrics.test or {}).get("confusion")
+    if counts is not None and len(record.classes) <= MOST_DRAWN:
+        import torch
+
+        png = display.drawn(lambda target: plots.confusion(
+            torch.tensor(counts), list(record.classes), target, "test split"))
+        return f"<div>{display.picture(png, 'confusion matrix')}</div>"
+    if folder is not None and (Path(folder) / "confusion.png").is_file():
+        return display.image((Path(folder) / "confusion.png").read_bytes(), "confusion matrix")
+    return ""
 
 
 def _curves(folder: Path) -> str:
