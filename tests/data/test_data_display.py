@@ -48,3 +48,12 @@ def test_a_folder_shows_every_skipped_file_its_reason_and_its_copies(tmp_path):
     assert "cat_0 copy.png" in html and "within one class" in html
     assert repr(report).startswith(f"Report({report.root}: ") and \
         f"{len(expected):,} skipped, 1 groups of copies" in repr(report)
+
+
+def test_many_classes_are_counted_row_by_row_up_to_thirty_and_all_in_the_total():
+    from convnet.data.display import counts_table
+
+    classes = [f"class {i}" for i in range(40)]
+    rows = _counts(counts_table(classes, {"train": list(range(40))}))
+    assert list(rows)[:30] == classes[:30] and "class 30" not in rows
+    assert rows["… 10 more"] == [""] and rows["all"] == [f"{sum(range(40)):,}"]

@@ -17,13 +17,16 @@ from convnet import display
 SHOWN_CLASSES = 10  # classes with sample images (the rest are counted only)
 PER_CLASS = 6  # sample images per class
 MOST_LISTED = 20  # skipped files and copy groups listed
+MOST_ROWS = 30  # classes counted row by row (the total counts them all)
 
 
 def counts_table(classes: list[str], counts: dict[str, list[int]]) -> str:
     """Images per class (rows) and split (columns)."""
     splits = [name for name in ("train", "val", "test") if name in counts]
     rows = [(name, *(f"{counts[split][i]:,}" for split in splits))
-            for i, name in enumerate(classes)]
+            for i, name in enumerate(classes[:MOST_ROWS])]
+    if len(classes) > MOST_ROWS:
+        rows.append((f"… {len(classes) - MOST_ROWS:,} more", *([""] * len(splits))))
     rows.append(("all", *(f"{sum(counts[split]):,}" for split in splits)))
     return display.table(("class", *splits), rows, [False] + [True] * len(splits))
 
