@@ -74,3 +74,14 @@ def test_a_prediction_of_a_file_shows_the_file_and_an_error_shows_the_reason(tmp
     assert [image.size for image in embedded_images(shown)] == [(128, 96)]  # a thumbnail
     failed = Prediction("gone.jpg", error="cannot be read <here>")._repr_html_()
     assert "cannot be read &lt;here&gt;" in failed and not embedded_images(failed)
+
+
+def test_a_photo_shows_upright_as_its_exif_orientation_says(tmp_path):
+    from PIL import Image
+
+    picture = Image.new("RGB", (300, 100), (10, 200, 10))
+    exif = picture.getexif()
+    exif[0x0112] = 6  # stored sideways: shown turned 90°
+    picture.save(tmp_path / "side.jpg", exif=exif)
+    shown = Prediction(str(tmp_path / "side.jpg"), {"green": 1.0})._repr_html_()
+    assert [image.size for image in embedded_images(shown)] == [(43, 128)]

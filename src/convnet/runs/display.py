@@ -23,12 +23,13 @@ THUMBNAIL = 128  # px, the longer side of a prediction's image
 def thumbnail(path: str | Path) -> bytes | None:
     """A file's image, at most THUMBNAIL px on its longer side, as PNG; None where the file
     is not an image this machine can read (the prediction then shows without it)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(path) as opened:
-            picture = opened.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError):
+            # as the network saw it: turned upright by its EXIF orientation
+            picture = ImageOps.exif_transpose(opened).convert("RGB")
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
         return None
     picture.thumbnail((THUMBNAIL, THUMBNAIL))
     if max(picture.size) < THUMBNAIL // 2:  # small images (digits) enlarged, pixels sharp
