@@ -117,9 +117,10 @@ def with_sets(predictions: list[Prediction], calibration: Calibration, coverage:
 class Predictor:
     """A network with what turns pixels into its input and its output into probabilities.
 
-    Batches go in channels-last (NHWC) by default: on this project's CPUs oneDNN's
-    convolutions take it 1.0-1.9× faster than NCHW (EfficientNet-Lite0 at 224 px: 19 ->
-    34 images/s), with the same logits to 1e-7, and never slower.
+    Batches go in channels-last (NHWC) by default: oneDNN's convolutions take it faster
+    than NCHW on CPU, with the same logits to 1e-7 (bench/RESULTS.md, "speed inference"
+    and "speed predict-photos": CIFAR-sized networks 1.5-2.2× at batch 256, `predict
+    imagenet` on 400 photos 10.7 -> 8.4 s; the small digits network about the same).
     """
 
     def __init__(self, network: nn.Module, normalization: Normalization, classes: list[str],
