@@ -8,11 +8,11 @@ The objects are taken as they come (duck-typed), so that `Run`, `Prediction` and
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 from convnet import display, plots
+from convnet.data.preprocess import ImageError, thumbnail_png
 from convnet.errors import RunError
 
 MOST_ROWS = 30  # per-class rows shown; ImageNet's 1,000 classes would bury the rest
@@ -23,22 +23,10 @@ THUMBNAIL = 128  # px, the longer side of a prediction's image
 def thumbnail(path: str | Path) -> bytes | None:
     """A file's image, at most THUMBNAIL px on its longer side, as PNG; None where the file
     is not an image this machine can read (the prediction then shows without it)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     try:
-        with Image.open(path) as opened:
-            # as the network saw it: turned upright by its EXIF orientation
-            picture = ImageOps.exif_transpose(opened).convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return thumbnail_png(Path(path), THUMBNAIL, enlarge=True)
+    except ImageError:
         return None
-    picture.thumbnail((THUMBNAIL, THUMBNAIL))
-    if max(picture.size) < THUMBNAIL // 2:  # small images (digits) enlarged, pixels sharp
-        factor = THUMBNAIL // max(picture.size)
-        picture = picture.resize((picture.width * factor, picture.height * factor),
-                                 Image.Resampling.NEAREST)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _verdict(prediction: Any) -> str:

@@ -145,10 +145,7 @@ class Workspace:
             KeyError: for an unknown dataset or class, or no image at ``index``.
             ConvnetError: for a file that is not a readable image.
         """
-        import io
-        import warnings
-
-        from PIL import Image, ImageOps
+        from convnet.data.preprocess import ImageError, thumbnail_png
 
         folder = self._class_dir(name, cls, "train")
         files = sorted(f for f in folder.rglob("*") if f.is_file()
@@ -156,15 +153,9 @@ class Workspace:
         if not 0 <= index < len(files):
             raise KeyError(index)
         try:
-            with warnings.catch_warnings(), Image.open(files[index]) as image:
-                warnings.simplefilter("ignore")
-                small = ImageOps.exif_transpose(image).convert("RGB")
-                small.thumbnail((THUMB, THUMB))
-        except Exception:  # Pillow raises many kinds for a damaged or foreign file
+            return thumbnail_png(files[index], THUMB)
+        except ImageError:
             raise ConvnetError(f"{files[index].name} is not a readable image") from None
-        out = io.BytesIO()
-        small.save(out, "PNG")
-        return out.getvalue()
 
     def datasets(self) -> list[dict[str, Any]]:
         return [self.describe(p.name) for p in sorted((self.root / "datasets").iterdir())
