@@ -83,7 +83,7 @@ def test_an_everything_right_run_says_so_instead_of_a_blank_gallery(tiny_run, tm
     run = shutil.copytree(tiny_run, tmp_path / "run")  # the shared run stays as trained
     titles = []
     real = report_module.plots.gallery
-    monkeypatch.setattr(report_module, "_wrong", lambda run, split: [])
+    monkeypatch.setattr(report_module, "_wrong", lambda run, split, logits=None: [])
     monkeypatch.setattr(report_module.plots, "gallery",
                         lambda items, path, title: titles.append(title) or
                         real(items, path, title))

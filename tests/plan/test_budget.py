@@ -51,14 +51,16 @@ def _loop(epochs: int):
     weight = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.AdamW([weight], lr=0.01)
     state = SimpleNamespace(optimizer=optimizer, step=0, scheduler=None)
-    return SimpleNamespace(epochs=epochs, batches=SimpleNamespace(steps=STEPS), state=state)
+    return SimpleNamespace(epochs=epochs, batches=SimpleNamespace(steps=STEPS, batch_size=10),
+                           state=state)
 
 
-def _epoch(budget: Budget, loop, clock: Clock, number: int, seconds: float) -> None:
+def _epoch(budget: Budget, loop, clock: Clock, number: int, seconds: float,
+           rate: float = 0.0) -> None:
     budget.on_epoch_start(number)
     clock.now += seconds
     loop.state.step += STEPS
-    stats = EpochStats(number, 0.0, 0.0, None, None, 0.0, seconds, 0.0)
+    stats = EpochStats(number, 0.0, 0.0, None, None, 0.0, seconds, rate)
     loop.epochs = refit_epochs(loop.epochs, stats, [budget, *budget.listeners])  # as Loop asks
 
 
@@ -105,3 +107,17 @@ def test_a_budget_spent_stops_after_the_epoch(clock):
     budget = Budget(loop, TrainConfig(data="x", lr=0.01), 3.0, 10, [listener])
     _epoch(budget, loop, clock, 1, 2.5)
     assert loop.epochs == 1 and "training stops with the best weights" in listener.notes[0]
+
+
+def test_the_work_after_the_epochs_comes_off_the_budget(clock):
+    """The budget is the command's: the test and validation images scored at the end and
+    by the report, and the files written, are kept from it, timed by the first epoch's own
+    validation pass."""
+    loop, listener = _loop(10), Listener()
+    # an epoch: 50 training images at 25/s (2 s) and 20 validation images in 1 s more
+    budget = Budget(loop, TrainConfig(data="x", epochs=10, lr=0.01), 30.0, 10, [listener],
+                    scored=(20, 40))
+    _epoch(budget, loop, clock, 1, 3.0, rate=25.0)
+    tail = (1.0 / 20) * (20 + 40) * budget_module.TAIL_PASSES + budget_module.TAIL_SECONDS
+    assert budget.tail == pytest.approx(tail)  # 9 s: 6 s of scoring and 3 s of files
+    assert loop.epochs == 1 + int((30.0 - tail - 3.0) // 3.0)  # 6 more, not 9

@@ -37,15 +37,40 @@ def test_it_is_weighed_only_for_colour_photo_folders_left_to_the_plan(tmp_path):
 
 
 @pytest.mark.parametrize("scratch, tuned, init", [(0.8, 0.7, None), (0.7, 0.7, "imagenet"),
-                                                  (0.6, 0.9, "imagenet")])
+                                                  (0.6, 0.72, "imagenet")])
 def test_the_better_measurement_wins_and_says_why(monkeypatch, scratch, tuned, init):
-    monkeypatch.setattr(choose, "_scratch_score", lambda config, started: scratch)
-    monkeypatch.setattr(choose, "_finetune_score", lambda config, started: tuned)
+    measured = []
+    monkeypatch.setattr(choose, "_scratch_score",
+                        lambda config, started: measured.append(config) or scratch)
+    # chance 0.5: a head under 0.75 has more than half of guessing's error
+    monkeypatch.setattr(choose, "_finetune_score", lambda config, started: (tuned, 0.5))
     lines: list[str] = []
     chosen = choose.choose(TrainConfig(data="photos"), 0.0, lines.append)
-    assert chosen.init == init
+    assert chosen.init == init and len(measured) == 1
     assert f"{scratch:.1%}" in lines[0] and f"{tuned:.1%}" in lines[0]
     assert ("fine-tunes" if init else "from scratch") in lines[0]
+
+
+@pytest.mark.parametrize("options, tuned, why", [
+    ({}, 0.75, "under half that of guessing"),  # chance 0.5: error 0.25 is half of 0.5
+    ({"time": "90s"}, 0.55, "time=90s"),
+])
+def test_scratch_is_not_measured_when_it_could_not_pay(monkeypatch, options, tuned, why):
+    """A head that already halves guessing's error, or a budget too short to spend a fifth
+    of it on a run that is thrown away: ImageNet, and the line says which."""
+    monkeypatch.setattr(choose, "_scratch_score", lambda config, started: pytest.fail(
+        "scratch was measured"))
+    monkeypatch.setattr(choose, "_finetune_score", lambda config, started: (tuned, 0.5))
+    lines: list[str] = []
+    chosen = choose.choose(TrainConfig(data="photos", **options), 0.0, lines.append)
+    assert chosen.init == "imagenet" and why in lines[0] and f"{tuned:.1%}" in lines[0]
+
+
+def test_scratch_is_measured_under_a_long_budget(monkeypatch):
+    monkeypatch.setattr(choose, "_scratch_score", lambda config, started: 0.9)
+    monkeypatch.setattr(choose, "_finetune_score", lambda config, started: (0.6, 0.5))
+    chosen = choose.choose(TrainConfig(data="photos", time="5m"), 0.0, lambda line: None)
+    assert chosen.init is None
 
 
 def test_without_the_weights_package_photos_train_from_scratch(tmp_path, monkeypatch):

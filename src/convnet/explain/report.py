@@ -54,9 +54,12 @@ def _splits(run: Run, data: str | None) -> tuple[Split | None, Split | None]:
     return val, dataset.test
 
 
-def _wrong(run: Run, split: Split) -> list[tuple[torch.Tensor, torch.Tensor, str]]:
-    """The most confidently wrong images of a split: (image, Grad-CAM, caption)."""
-    probabilities = run.predict(split.images)  # (N, classes)
+def _wrong(run: Run, split: Split, logits: torch.Tensor | None = None
+           ) -> list[tuple[torch.Tensor, torch.Tensor, str]]:
+    """The most confidently wrong images of a split: (image, Grad-CAM, caption);
+    ``logits``: the split's raw logits, when they are at hand."""
+    probabilities = run.predict(split.images) if logits is None else \
+        run.record.calibration.scale(logits).softmax(1).cpu()  # (N, classes)
     confidence, predicted = probabilities.max(1)
     wrong = torch.nonzero(predicted != split.labels).flatten()
     ranked = wrong[confidence[wrong].argsort(descending=True)][:WRONG_SHOWN]
@@ -85,21 +88,26 @@ def report(path: str | Path, data: str | None = None) -> RunReport:
     val, test = _splits(run, data)
     scored, scored_on = (test, "test") if test is not None else (val, "validation")
     files = [plots.curves(read_metrics(folder), folder / "curves.png")]
-    evaluation = None if scored is None else run.evaluate(scored)
+    # each split through the network once: the scores, the diagram and the gallery share it
+    logits = None if scored is None else run.predictor.logits(scored.images)
+    evaluation = None if scored is None else run.predictor.evaluate(scored, logits=logits)
     if evaluation is not None:
         files.append(plots.confusion(evaluation.confusion, run.classes,
                                      folder / "confusion.png", f"{scored_on} split"))
         gallery_split, gallery_name = (val, "validation") if val is not None else \
             (test, "test")
-        files.append(_gallery(run, gallery_split, gallery_name, folder / "wrong.png"))
-        files.append(_reliability(run, scored, scored_on, folder / "reliability.png"))
+        files.append(_gallery(run, gallery_split, gallery_name, folder / "wrong.png",
+                              None if gallery_split is not scored else logits))
+        files.append(_reliability(logits.cpu(), run, scored, scored_on,
+                                  folder / "reliability.png"))
     page = folder / "report.html"
     write_atomic(page, _html(run, evaluation, scored_on, files).encode())
     return RunReport(folder, files, page, evaluation, scored_on if scored is not None else None)
 
 
-def _gallery(run: Run, split: Split, name: str, path: Path) -> Path:
-    items = _wrong(run, split)
+def _gallery(run: Run, split: Split, name: str, path: Path,
+             logits: torch.Tensor | None = None) -> Path:
+    items = _wrong(run, split, logits)
     if not items:
         return plots.gallery([], path, f"No {name} image was misclassified: all "
                              f"{len(split):,} were right.")
@@ -107,9 +115,10 @@ def _gallery(run: Run, split: Split, name: str, path: Path) -> Path:
                          "images, with Grad-CAM for the class the network said")
 
 
-def _reliability(run: Run, split: Split, name: str, path: Path) -> Path:
-    """Reliability diagrams of the split, before and after the run's calibration."""
-    logits, calibration = run.predictor.logits(split.images).cpu(), run.record.calibration
+def _reliability(logits: torch.Tensor, run: Run, split: Split, name: str, path: Path) -> Path:
+    """Reliability diagrams of the split (its raw ``logits``), before and after the run's
+    calibration."""
+    calibration = run.record.calibration
     panels = [("softmax as trained", reliability(logits, split.labels))]
     if calibration.method != "none":
         panels.append((f"calibrated (temperature {calibration.temperature:.3g})",

@@ -161,7 +161,8 @@ def _train(run: Prepared, resolved: Resolved, folder: RunFolder,
     signals = StopOnSignals()  # under torchrun, torchrun stops the processes
     budget = [] if config.time is None else [Budget(
         run.loop, config, started + training_seconds(config),
-        resolved.plan.most_epochs if resolved.plan else config.epochs, callbacks)]
+        resolved.plan.most_epochs if resolved.plan else config.epochs, callbacks,
+        (len(run.val_split or ()), len(resolved.dataset.test or ())))]
     with threads, (contextlib.nullcontext() if here.active else signals):
         try:
             run.loop.run(run.val_split, scorer(run, resolved.dataset.classes, config),

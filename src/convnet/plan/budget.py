@@ -1,16 +1,25 @@
 """Holding a run to its time budget (``time``): after each epoch, the epochs still to come
 are cut to those that fit the time left, and the learning-rate schedule is re-planned over
-the new total, so the run still anneals and ends, with its best weights, by the deadline."""
+the new total, so the run still anneals and ends, with its best weights, by the deadline.
+
+The budget is the whole command's, so what follows the epochs is kept from it, estimated
+from the first epoch's own validation pass: the test and validation images scored as the
+run ends (the score, the calibration, the "unknown" detector) and again by the report, and
+the files written (`TAIL_PASSES`, `TAIL_SECONDS`)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 
+from convnet.plan.freezing import FORWARD_SHARE
 from convnet.training.callbacks import Callback, EpochStats
 from convnet.training.config import TrainConfig
 from convnet.training.loop import Loop
 from convnet.training.optim import schedule_from
+
+TAIL_PASSES = 2  # each evaluated split is scored as the run ends, and by the report
+TAIL_SECONDS = 3.0  # writing the run, and the report's pictures
 
 
 class Budget(Callback):
@@ -20,11 +29,14 @@ class Budget(Callback):
     (`epochs_after`) and makes the change; this re-plans the learning-rate schedule."""
 
     def __init__(self, loop: Loop, config: TrainConfig, deadline: float, most: int,
-                 listeners: Sequence[Callback] = ()):
+                 listeners: Sequence[Callback] = (), scored: tuple[int, int] | None = None):
         self.loop, self.config, self.deadline = loop, config, deadline
         self.listeners = listeners  # told what changed and why: the progress display, the log
         self.most = max(most, loop.epochs)
         self.durations: list[float] = []
+        self.scored = scored  # (validation, test) images scored after the epochs
+        # seconds kept for the work after the epochs, from the first epoch (None: nothing)
+        self.tail: float | None = None if scored is not None else 0.0
 
     def on_epoch_start(self, epoch: int) -> None:
         self.started = time.perf_counter()
@@ -35,7 +47,9 @@ class Budget(Callback):
         # early, the latest epoch (the first carries the warm-up, which would undercount
         # the epochs that fit); later, the slower of the last two, to keep a margin
         epoch_seconds = self.durations[-1] if early else max(self.durations[-2:])
-        left = self.deadline - time.perf_counter()
+        if self.tail is None:
+            self.tail = self._tail(stats)
+        left = self.deadline - self.tail - time.perf_counter()
         fits = stats.epoch + max(0, int(left // epoch_seconds))
         planned = epochs
         wanted = min(fits, self.most) if early else min(fits, planned)
@@ -51,6 +65,16 @@ class Budget(Callback):
                         f"({epoch_seconds:.1f} s an epoch, {max(left, 0):.0f} s left); the "
                         "learning rate anneals over them")
         return wanted
+
+    def _tail(self, stats: EpochStats) -> float:
+        """Seconds the work after the epochs will take, from this epoch's timings: its
+        validation pass per image where it has one, else a forward pass's share of a step."""
+        val, test = self.scored or (0, 0)
+        trained = self.loop.batches.steps * self.loop.batches.batch_size
+        rate = max(stats.images_per_s, 1e-9)
+        scoring = stats.seconds - trained / rate
+        per_image = scoring / val if val and scoring > 0 else FORWARD_SHARE / rate
+        return per_image * (val + test) * TAIL_PASSES + TAIL_SECONDS
 
     def notify(self, line: str) -> None:
         for listener in self.listeners:

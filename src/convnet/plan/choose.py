@@ -9,9 +9,15 @@ better one is trained.
   validation accuracy.
 
 Both are lower bounds of what the full runs reach; the brief scratch run falls further
-short, so a tie goes to fine-tuning. Nothing is measured when any option that decides the
-start (``arch``, ``init``, ``init='scratch'`` included) is given, for grayscale, small
-(under 64 px) or built-in data, under torchrun, or without the extra.
+short, so a tie goes to fine-tuning. The ImageNet head is measured first, and the scratch
+run (a fifth of the budget or more, wasted when fine-tuning wins, as it did on every photo
+pair measured in bench/RESULTS.md) only when it could change the answer: not when the head
+alone already halves the error of guessing, and not under a ``time`` budget under
+`MEASURE_BUDGET`, where it would take time the chosen run needs.
+
+Nothing is measured when any option that decides the start (``arch``, ``init``,
+``init='scratch'`` included) is given, for grayscale, small (under 64 px) or built-in data,
+under torchrun, or without the extra.
 """
 
 from __future__ import annotations
@@ -25,11 +31,12 @@ from convnet import extras
 from convnet.plan.resolve import brief, resolve
 from convnet.runs.builtin import IMAGENET
 from convnet.runs.predictor import Predictor
-from convnet.training.config import TrainConfig
+from convnet.training.config import TrainConfig, parse_time
 from convnet.training.distributed import world
 from convnet.training.pretrained import SOURCES
 
 BRIEF_SHARE = 5  # the brief scratch run trains 1/5 of the planned epochs
+MEASURE_BUDGET = 120.0  # seconds of --time under which scratch is not measured
 PHOTO_SIDE = 64  # median shorter side from which a folder counts as photos
 
 
@@ -51,9 +58,15 @@ def applies(config: TrainConfig) -> bool:
 def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -> TrainConfig:
     """``config`` as it is (scratch) or with ``init='imagenet'``, whichever measured better."""
     began = time.perf_counter()
-    scratch = _scratch_score(config, started)
     tuned_config = replace(config, init=IMAGENET)
-    tuned = _finetune_score(tuned_config, started)
+    tuned, chance = _finetune_score(tuned_config, started)
+    skip = _no_scratch(config, tuned, chance)
+    if skip:
+        notify(f"the plan fine-tunes ImageNet weights: their new head alone scores "
+               f"{tuned:.1%} on the validation images; {skip}, so no run from scratch is "
+               f"measured ({time.perf_counter() - began:.0f} s; init=scratch trains one)")
+        return tuned_config
+    scratch = _scratch_score(config, started)
     seconds = time.perf_counter() - began
     if tuned >= scratch:
         notify(f"the plan fine-tunes ImageNet weights: measured on the validation images, "
@@ -77,12 +90,23 @@ def _scratch_score(config: TrainConfig, started: float) -> float:
     return float(state.best.val_acc or 0.0)
 
 
-def _finetune_score(config: TrainConfig, started: float) -> float:
+def _no_scratch(config: TrainConfig, tuned: float, chance: float) -> str | None:
+    """Why measuring a run from scratch would not pay, or None when it might."""
+    if config.time is not None and parse_time(config.time) < MEASURE_BUDGET:
+        return f"with time={config.time} a run from scratch would take time the run needs"
+    if tuned >= chance + (1 - chance) / 2:
+        return f"its error is under half that of guessing the largest class ({chance:.0%} right)"
+    return None
+
+
+def _finetune_score(config: TrainConfig, started: float) -> tuple[float, float]:
+    """The ImageNet head's validation accuracy, and guessing's (the largest class share)."""
     resolved = resolve(config, started=started)
     run = resolved.prepare()  # fits the head on cached features
     if run.val_split is None:
-        return 0.0
-    return _scorer(run, resolved.dataset.classes)(run.network, run.val_split).accuracy
+        return 0.0, 1.0
+    chance = float(run.val_split.labels.bincount().max()) / len(run.val_split)
+    return _scorer(run, resolved.dataset.classes)(run.network, run.val_split).accuracy, chance
 
 
 def _scorer(run, classes: list[str]):

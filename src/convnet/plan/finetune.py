@@ -13,9 +13,11 @@ rate, augmentation and weight averaging, from the data and this machine's measur
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from convnet.data.fingerprint import Fingerprint
+from convnet.plan import freezing
+from convnet.plan.freezing import FORWARD_SHARE, SIDE_FLOOR, Freeze
 from convnet.plan.planner import (
     DEFAULT_BUDGET,
     OVERHEAD,
@@ -32,7 +34,6 @@ SIDES = (96, 128, 160, 192, 224)
 BATCH = {"cpu": 32, "cuda": 64}
 PROBE_BATCH = 8
 UNTIMED_SHARE = 0.7
-FORWARD_SHARE = 0.3  # a forward pass costs about this share of a training step
 
 
 def finetune_epochs(trained: int) -> int:
@@ -49,7 +50,8 @@ def make_finetune_plan(fp: Fingerprint, config: TrainConfig, device: str,
     # without --time, a share of the default: scoring the test split and the report run at
     # the planned size too, which costs far more with this network than with a small one
     limit = budget if config.time else DEFAULT_BUDGET[device] * UNTIMED_SHARE
-    side, seconds, why = _side(fp, config, probe, resizable, batch, trained, target, limit)
+    fit = _fit(fp, config, probe, resizable, batch, trained, target, limit)
+    freeze, side, seconds, why = fit.freeze, fit.side, fit.seconds, fit.why
     epochs = config.epochs or target
     if config.epochs is None and seconds is not None and seconds > limit:
         epochs = max(1, math.floor(target * limit / seconds))
@@ -58,23 +60,67 @@ def make_finetune_plan(fp: Fingerprint, config: TrainConfig, device: str,
     steps = math.ceil(trained / batch)
     ema = config.ema if config.ema is not None else min(0.999, max(0.5, 1 - 1 / steps))
     planned = replace(config, image_size=side, epochs=epochs, batch_size=batch, lr=lr,
-                      ema=ema, augment="light" if config.augment == "auto" else config.augment)
+                      ema=ema, augment="light" if config.augment == "auto" else config.augment,
+                      frozen_layers=freeze.layers)
     choices = _choices(config, planned, device, trained, target, limit, steps, why) + \
-        validation_choice(fp, config)
+        [fit.choice(config)] + validation_choice(fp, config)
     total = None if seconds is None else seconds * epochs / target
     return Plan(fp, planned, choices, total, budget if config.time else None, device,
                 epochs if config.epochs is not None or not config.time else 2 * target)
 
 
+@dataclass(frozen=True)
+class Fit:
+    """The layers frozen and the image side, with the seconds estimated at them."""
+
+    freeze: Freeze
+    side: int | None
+    seconds: float | None
+    why: str  # of the side
+    default: Freeze  # what is frozen when the budget does not press
+    candidates: int  # layers before the head
+    fits: bool = True  # the planned epochs fit at SIDE_FLOOR px or more
+
+    def choice(self, config: TrainConfig) -> Choice:
+        given = config.frozen_layers is not None
+        return Choice("frozen_layers", f"{self.freeze.layers} of {self.candidates} layers",
+                      "given" if given else freezing.reason(self.freeze, self.default,
+                                                            self.fits), given)
+
+
+def _fit(fp: Fingerprint, config: TrainConfig, probe: Probe | None, resizable: bool,
+         batch: int, trained: int, target: int, limit: float) -> Fit:
+    """The fewest frozen layers (from the default) whose planned epochs fit ``limit`` at a
+    side of at least `SIDE_FLOOR`; when none does, the one that keeps the largest side."""
+    side = config.image_size or (SIDES[0] if resizable else None)
+    shape = _shape(fp, side)
+    found = freezing.candidates(config.arch, shape, fp.classes)
+    head = found[-1].layers
+    options = [freezing.given(config.arch, shape, fp.classes, config.frozen_layers)] \
+        if config.frozen_layers is not None else found[1:] if len(found) > 2 else found[-1:]
+    best: tuple[tuple[int, float], Fit] | None = None
+    for freeze in options:
+        side, seconds, why = _side(fp, config, probe, resizable, batch, trained, target,
+                                   limit, freeze.step_factor)
+        fit = Fit(freeze, side, seconds, why, options[0], head)
+        if seconds is None or seconds <= limit and (side is None or side >= SIDE_FLOOR
+                                                    or config.image_size is not None):
+            return fit
+        key = (side or 0, -seconds)
+        if best is None or key > best[0]:
+            best = (key, replace(fit, fits=False))
+    return best[1]
+
+
 def _side(fp: Fingerprint, config: TrainConfig, probe: Probe | None, resizable: bool,
-          batch: int, trained: int, target: int, limit: float
+          batch: int, trained: int, target: int, limit: float, factor: float
           ) -> tuple[int | None, float | None, str]:
     """(image side, estimated seconds at it, why): the largest side that fits ``limit``."""
     sides = [config.image_size] if config.image_size else \
         list(SIDES) if resizable else [None]
     side, seconds = sides[0], None
     for candidate in sides:
-        estimate = _seconds(fp, config, probe, candidate, batch, trained, target)
+        estimate = _seconds(fp, config, probe, candidate, batch, trained, target, factor)
         if estimate is not None and estimate > limit and candidate != sides[0]:
             break
         side, seconds = candidate, estimate
@@ -110,15 +156,20 @@ def _choices(config: TrainConfig, planned: TrainConfig, device: str, trained: in
     ]
 
 
+def _shape(fp: Fingerprint, side: int | None) -> tuple[int, int, int]:
+    height, width = (side, side) if side else (fp.uniform or (fp.shorter_sides[1],) * 2)
+    return height, width, 3
+
+
 def _seconds(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: int | None,
-             batch: int, trained: int, epochs: int) -> float | None:
-    """Features once, then ``epochs`` of training and validation, at ``side``."""
+             batch: int, trained: int, epochs: int, factor: float = 1.0) -> float | None:
+    """Features once, then ``epochs`` of training (a step costing ``factor`` of a full
+    one) and validation, at ``side``."""
     if probe is None:
         return None
-    height, width = (side, side) if side else (fp.uniform or (fp.shorter_sides[1],) * 2)
     # a small probe batch: a few steps of EfficientNet at 192 px take seconds each here
-    per_image = probe(config.arch, (height, width, 3), fp.classes, min(batch, PROBE_BATCH)) \
+    per_image = probe(config.arch, _shape(fp, side), fp.classes, min(batch, PROBE_BATCH)) \
         * OVERHEAD
     validation = 0 if fp.has_val else fp.train_images - trained
     features = per_image * FORWARD_SHARE * trained
-    return features + epochs * per_image * (trained + validation * FORWARD_SHARE)
+    return features + epochs * per_image * (trained * factor + validation * FORWARD_SHARE)

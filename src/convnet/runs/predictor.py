@@ -254,9 +254,11 @@ class Predictor:
             answer.unknown_score, answer.unknown_kept = round(score, 4), unknown
         return answer
 
-    def evaluate(self, split: Split, honest: bool = True) -> Evaluation:
+    def evaluate(self, split: Split, honest: bool = True,
+                 logits: torch.Tensor | None = None) -> Evaluation:
         """Accuracy, log loss, per-class scores and the confusion matrix on a split; with
         ``honest``, how honest the probabilities are, before and after calibration.
+        ``logits``: the split's `logits`, when the caller has them already (one pass).
 
         Raises:
             ConvnetError: if the split's images are not of the network's input shape.
@@ -267,7 +269,7 @@ class Predictor:
             raise ConvnetError(f"The data's images are {'×'.join(map(str, got))} but the run "
                                f"was trained on {'×'.join(map(str, want))}. Evaluate on data "
                                "of the same shape.")
-        raw = self.logits(split.images)
+        raw = self.logits(split.images) if logits is None else logits
         logits, labels = self.calibration.scale(raw), split.labels.to(raw.device)
         loss = float(F.cross_entropy(logits, labels)) if len(labels) else float("nan")
         confusion = confusion_matrix(labels, logits.argmax(1), len(self.classes)).cpu()

@@ -124,7 +124,8 @@ class TrainConfig:
     frozen_layers: int | None = option(None, "With init: the first N layers (as `convnet "
                                        "summary` numbers them) keep their trained weights "
                                        "and run without gradients, for faster steps; unset: "
-                                       "0, every layer trains.")
+                                       "planned (the first stage, more under a tight time "
+                                       "budget), 0 where every option is given.")
     freeze_bn: bool | None = option(None, "With init: batch norm keeps its trained statistics "
                                     "(eval mode) while the weights train; unset: on.")
     recipe: str | None = option(None, "Named defaults for the options not given, e.g. "

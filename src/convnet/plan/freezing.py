@@ -1,0 +1,86 @@
+"""How many of a trained network's first layers keep their weights while the rest
+fine-tunes (``frozen_layers``), as the fine-tuning plan weighs it.
+
+The candidates are the points where the network's feature maps shrink: freezing every
+layer at the input's full (or half) resolution, then everything down to a quarter, an
+eighth, and so on, up to every layer before the head (the head alone trains, Teachable
+Machine's way). A frozen layer costs its forward pass only, so a step's cost falls with the
+share of the multiply-adds the frozen layers hold; on a CPU the early, high-resolution
+stages are slower than their multiply-adds say, so that estimate errs on the slow side and
+the time budget's callback gives back what it over-counted.
+
+Measured on cat/dog photos at 160 px, 3 epochs (bench/RESULTS.md, "finetune partial"):
+freezing the half-resolution stem of EfficientNet-Lite0 was as accurate as training every
+layer (84.00% against 83.25%) and 16% faster, and each further stage frozen cost accuracy
+(80.50% to 77.75%) for speed (up to 7× faster epochs). So the plan freezes the first stage
+by default, and more only when the budget would otherwise cut the image size below
+`SIDE_FLOOR` or the epochs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convnet.network.model import layer_shapes
+from convnet.network.spec import Flatten
+
+FORWARD_SHARE = 0.3  # a forward pass costs about this share of a training step
+SIDE_FLOOR = 128  # below this the plan freezes more layers before it shrinks the images
+SAME_SHARE = 0.02  # candidates whose shares differ less are one candidate
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """One candidate: the first ``layers`` layers frozen."""
+
+    layers: int
+    share: float  # of the network's multiply-adds per image held by the frozen layers
+    where: str  # what they are, for the plan's reason
+
+    @property
+    def step_factor(self) -> float:
+        """A training step's cost with these layers frozen, as a share of the full step."""
+        return 1 - self.share * (1 - FORWARD_SHARE)
+
+
+def candidates(arch: str, input_shape: tuple[int, int, int], classes: int) -> list[Freeze]:
+    """Every layer training, then frozen up to each point where the maps shrink, then
+    every layer before the head; fewest frozen first."""
+    infos = layer_shapes(arch, input_shape, classes)
+    head = next(index for index, info in enumerate(infos) if isinstance(info.layer, Flatten))
+    total = sum(info.macs for info in infos) or 1
+    found = [Freeze(0, 0.0, "none")]
+    done, side, width = 0, None, input_shape[1]
+    for index, info in enumerate(infos[:head]):
+        now = info.out_shape[-1]
+        if side is not None and now < side and done / total - found[-1].share >= SAME_SHARE:
+            found.append(Freeze(index, done / total, f"the first {index} layers (maps of "
+                                f"1/{max(1, round(width / side))} of the image's side or more)"))
+        done, side = done + info.macs, now
+    every = Freeze(head, done / total, f"all {head} layers before the head")
+    if done / total - found[-1].share >= SAME_SHARE or len(found) == 1:
+        found.append(every)
+    else:  # the last point is the head's
+        found[-1] = every
+    return found
+
+
+def given(arch: str, input_shape: tuple[int, int, int], classes: int, layers: int) -> Freeze:
+    """The candidate ``frozen_layers`` names (given by the user)."""
+    infos = layer_shapes(arch, input_shape, classes)
+    total = sum(info.macs for info in infos) or 1
+    return Freeze(layers, sum(info.macs for info in infos[:layers]) / total, "given")
+
+
+def reason(chosen: Freeze, default: Freeze, fits: bool) -> str:
+    """Why the plan froze ``chosen``: the default, or more because the budget pressed
+    (``fits``: the planned epochs then fit at `SIDE_FLOOR` px or more)."""
+    if chosen.layers == 0:
+        return "every layer trains: the network has no earlier stage to keep"
+    if chosen == default:
+        return (f"{chosen.where} keep their trained weights: as accurate and faster on "
+                "photos (bench/RESULTS.md)")
+    return (f"{chosen.where} keep their trained weights: steps cost ~"
+            f"{chosen.step_factor:.0%} of a full one, so "
+            + (f"the planned epochs fit the budget at {SIDE_FLOOR} px or more" if fits else
+               "the budget holds the most epochs at the largest image size"))

@@ -1,0 +1,81 @@
+"""How many layers a fine-tune keeps frozen: the candidates are where the maps shrink, the
+plan freezes the first stage by default and more only when the budget presses."""
+
+from __future__ import annotations
+
+import pytest
+
+from convnet.data.fingerprint import Fingerprint
+from convnet.network.model import layer_shapes
+from convnet.network.spec import Flatten
+from convnet.plan import freezing
+from convnet.plan.finetune import make_finetune_plan
+from convnet.training.config import TrainConfig
+
+SMALL = "conv16k3-relu-maxpool2-conv32k3-relu-maxpool2-conv64k3-relu-gap-fc"
+
+
+@pytest.mark.parametrize("arch, shape", [("efficientnet-lite0", (160, 160, 3)),
+                                         ("efficientnet-lite2", (224, 224, 3)),
+                                         (SMALL, (64, 64, 3))])
+def test_candidates_are_where_the_maps_shrink(arch, shape):
+    infos = layer_shapes(arch, shape, 4)
+    head = next(i for i, info in enumerate(infos) if isinstance(info.layer, Flatten))
+    total = sum(info.macs for info in infos)
+    found = freezing.candidates(arch, shape, 4)
+    assert found[0].layers == 0 and found[-1].layers == head
+    for freeze in found[1:-1]:  # the layer that opens each stage shrinks the maps
+        assert infos[freeze.layers].out_shape[-1] < infos[freeze.layers - 1].out_shape[-1]
+    for freeze in found:
+        assert freeze.share == pytest.approx(sum(i.macs for i in infos[: freeze.layers])
+                                             / total)
+    assert [f.layers for f in found] == sorted({f.layers for f in found})
+    assert all(0 < f.step_factor <= 1 for f in found)
+
+
+def _fingerprint(images: int) -> Fingerprint:
+    return Fingerprint(2, images, images // 2, 3, (200, 300, 400), (0.8, 1.25), None)
+
+
+def _probe(scale: float):
+    def probe(arch, shape, classes, batch):  # seconds per image, growing with the area
+        return scale * 0.009 * (shape[0] / 96) ** 2
+    return probe
+
+
+def _frozen(plan) -> str:
+    return next(c for c in plan.choices if c.name == "frozen_layers").reason
+
+
+def test_the_first_stage_is_frozen_when_the_budget_allows():
+    config = TrainConfig(data="photos", arch="efficientnet-lite0", init="imagenet")
+    plan = make_finetune_plan(_fingerprint(1000), config, "cpu", _probe(1), resizable=True)
+    first = freezing.candidates("efficientnet-lite0", (96, 96, 3), 2)[1]
+    assert plan.config.frozen_layers == first.layers and plan.config.image_size == 224
+    assert "as accurate and faster" in _frozen(plan)
+
+
+def test_a_tight_budget_freezes_more_before_it_shrinks_the_images():
+    config = TrainConfig(data="photos", arch="efficientnet-lite0", init="imagenet",
+                         time="60s")
+    found = freezing.candidates("efficientnet-lite0", (96, 96, 3), 2)
+    # at the default freeze 128 px takes ~53 s of the 50; freezing more keeps 128 px
+    plan = make_finetune_plan(_fingerprint(1000), config, "cpu", _probe(1), budget=50,
+                              resizable=True)
+    assert plan.config.frozen_layers > found[1].layers
+    assert plan.config.image_size >= freezing.SIDE_FLOOR and plan.config.epochs == 3
+    assert "fit the budget" in _frozen(plan)
+    # nothing fits even at the smallest side: everything before the head freezes
+    hopeless = make_finetune_plan(_fingerprint(1000), config, "cpu", _probe(50), budget=55,
+                                  resizable=True)
+    assert hopeless.config.frozen_layers == found[-1].layers
+    assert "the most epochs" in _frozen(hopeless)
+
+
+def test_a_given_count_is_kept():
+    config = TrainConfig(data="photos", arch="efficientnet-lite0", init="imagenet",
+                         frozen_layers=0, time="60s")
+    plan = make_finetune_plan(_fingerprint(1000), config, "cpu", _probe(1), budget=50,
+                              resizable=True)
+    assert plan.config.frozen_layers == 0 and _frozen(plan) == "given"
+    assert plan.config.image_size == 96  # the budget then shrinks the images instead
