@@ -1,0 +1,116 @@
+"""Time to accuracy on photos: convnet with a tenth of a plain PyTorch fine-tune's time,
+against that loop, in one run on the same folders.
+
+    python bench/time_to_accuracy.py                    # both folders, the tenth
+    python bench/time_to_accuracy.py --only six --share 0.1 0.33 --default
+
+Per folder (CIFAR-10 photos upscaled to a shorter side of 120-400 px, bench/zoo_data.py):
+``six``, 6 classes of 41 training and 50 test images (246 training, like a small user
+folder), and ``catdog``, 500 cats and 500 dogs with 200 test images each. First the plain
+loop (bench/plain_finetune.py: 224 px, 2 head epochs then 3 of every layer), timed from
+process start to exit; then, for each --share, `convnet train --data FOLDER --time T` with
+T = share × the loop's wall time, each in a fresh, empty ``CONVNET_CACHE`` as a new user
+has it (decoding, the weights' conversion, the speed probes, the features: all in the
+time), timed from process start to exit, the report included. ``--default`` adds the
+no-option run (fresh cache too). The issue's bar: at a tenth, convnet's test accuracy at
+least the loop's, and its wall time at most 0.15 of the loop's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchdata import append_row, cpu_flags, machine
+from zoo_data import Entry, materialize
+
+HERE = Path(__file__).resolve().parent
+FOLDERS = {
+    "six": Entry("six-photos", "cifar", ("airplane", "bird", "cat", "deer", "frog", "ship"),
+                 41, shorter=(120, 400), test_per_class=50),
+    "catdog": Entry("catdog-photos", "cifar", ("cat", "dog"), 500, shorter=(120, 400),
+                    test_per_class=200),
+}
+LIMIT = 0.15  # the wall time convnet may take, as a share of the loop's, at a tenth
+
+
+def plain(data: str, cache: Path) -> dict:
+    """The loop's test accuracy and its wall time, start-up and decoding included."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, str(HERE / "plain_finetune.py"), data],
+                          capture_output=True, text=True, timeout=7200,
+                          env={**os.environ, "CONVNET_CACHE": str(cache)})
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"the plain loop failed: {done.stderr.strip()[-400:]}")
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "wall_s": seconds}
+
+
+def ours(data: str, flags: list[str], work: Path) -> dict:
+    """`convnet train` in a fresh cache: test accuracy, wall time, what the plan chose."""
+    cache, out = work / "cache", work / "run"
+    shutil.rmtree(work, ignore_errors=True)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "convnet", "train", "--data", data,
+                           "--out", str(out), *flags], capture_output=True, text=True,
+                          timeout=7200, env={**os.environ, "CONVNET_CACHE": str(cache)})
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1:], "wall_s": seconds}
+    meta = json.loads((out / "model.json").read_text())
+    epochs = len((out / "metrics.csv").read_text().splitlines()) - 1
+    return {"accuracy": meta["metrics"]["test"]["accuracy"], "wall_s": seconds,
+            "epochs": epochs, "side": meta["input_shape"][0], "arch": meta["arch"],
+            "frozen": meta["config"].get("frozen_layers"), "init": meta["config"]["init"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", default=list(FOLDERS), choices=list(FOLDERS))
+    parser.add_argument("--share", type=float, nargs="+", default=[0.1])
+    parser.add_argument("--default", action="store_true", help="also the no-option run")
+    parser.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "zoo")
+    parser.add_argument("--results", type=Path, default=HERE / "time_to_accuracy.jsonl")
+    args = parser.parse_args()
+    print(f"machine: {machine()}; cpu flags: {cpu_flags()}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="convnet-tta-"))
+    print("| folder | trainer | --time | wall s | wall / loop | test accuracy | plan | bar |\n"
+          "|---|---|---|---|---|---|---|---|", flush=True)
+    for name in args.only:
+        data = str(materialize(FOLDERS[name], args.root))
+        loop = plain(data, work / "loop-cache")
+        append_row(args.results, {"folder": name, "trainer": "plain loop", **loop})
+        print(f"| {name} | plain loop (224 px, 2+3 epochs) | — | {loop['wall_s']:.1f} | 1.00 | "
+              f"{loop['accuracy']:.2%} | | |", flush=True)
+        runs = [(f"{share:g}", ["--time", f"{max(5, round(share * loop['wall_s']))}s"])
+                for share in args.share] + ([("no options", [])] if args.default else [])
+        for label, flags in runs:
+            row = ours(data, flags, work / "convnet")
+            append_row(args.results, {"folder": name, "trainer": "convnet", "flags": flags,
+                                      "loop_wall_s": loop["wall_s"],
+                                      "loop_accuracy": loop["accuracy"], **row})
+            _print(name, flags, row, loop, label == "0.1")
+
+
+def _print(name: str, flags: list[str], row: dict, loop: dict, tenth: bool) -> None:
+    if "error" in row:
+        print(f"| {name} | convnet | {' '.join(flags)} | failed: {row['error']} |", flush=True)
+        return
+    ratio = row["wall_s"] / loop["wall_s"]
+    bar = "" if not tenth else ("holds" if ratio <= LIMIT and row["accuracy"] >=
+                                loop["accuracy"] else "misses")
+    plan = f"{row['init'] or 'scratch'}, {row['side']} px, {row['epochs']} epochs, " \
+           f"{row['frozen']} frozen"
+    print(f"| {name} | convnet | {flags[1] if flags else 'none'} | {row['wall_s']:.1f} | "
+          f"{ratio:.2f} | {row['accuracy']:.2%} | {plan} | {bar} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
