@@ -33,3 +33,16 @@ def test_a_budget_too_short_is_one_line(capsys):
     error = capsys.readouterr().err
     assert error.strip() == ("error: --time 2s is under 5 seconds: too short to load data "
                              "and train. Give e.g. --time 1m.")
+
+
+def test_a_report_that_would_break_the_budget_is_left_for_later(tmp_path, capsys):
+    """--time is the whole command's: this test process started long before, so the budget
+    is spent when training ends, and the report is named for later instead of drawn."""
+    run = tmp_path / "run"
+    assert main(["train", "--data", DATA, "--epochs", "1", "--time", "5s",
+                 "--out", str(run)]) == 0
+    said = capsys.readouterr().err
+    assert "no report drawn, to hold --time 5s" in said and f"convnet report {run}" in said
+    assert (run / "model.json").is_file() and not (run / "report.html").exists()
+    assert main(["train", "--data", DATA, "--epochs", "1", "--out", str(tmp_path / "b")]) == 0
+    assert (tmp_path / "b" / "report.html").is_file()  # no budget: drawn as always

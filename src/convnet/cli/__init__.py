@@ -43,19 +43,26 @@ def train(out_dir: Path | None, make_report: bool, resume: Path | None, nproc: i
     """
     from convnet.cli.progress import RichProgress
     from convnet.make import train as run_training
+    from convnet.plan.budget import time_left
     from convnet.resources import process_started
 
     if nproc > 1:
         raise Exit(torchrun_train(nproc, _ARGV))
-    progress = [RichProgress(out)]
+    progress, started = [RichProgress(out)], process_started()
     if resume is not None:
         given = {name: value for name, value in options.items() if value is not None}
         result = run_training(resume=resume, out=out_dir, callbacks=progress, **given)
     else:
         find = {"lr": options.pop("lr")} if options.get("lr") == "find" else {}
         result = run_training(config_from(options), out=out_dir, callbacks=progress,
-                              started=process_started(), **find)
-    if make_report:
+                              started=started, **find)
+    budget = result.run.record.config.time
+    left = time_left(budget, started)
+    if make_report and left is not None and left < result.report_seconds:
+        err.print(f"note: no report drawn, to hold --time {budget} (it takes about "
+                  f"{result.report_seconds:.0f} s here and {max(left, 0):.0f} s are left); "
+                  f"`convnet report {result.path}` draws it", soft_wrap=True, markup=False)
+    elif make_report:
         report_after_training(result.path)
 
 

@@ -21,7 +21,7 @@ from convnet.make import claim
 from convnet.make.record import check_weights, run_record, start_record
 from convnet.make.resume import Checkpoints, StopOnSignals, restore
 from convnet.network import PRESETS
-from convnet.plan.budget import Budget
+from convnet.plan.budget import TAIL_SECONDS, Budget
 from convnet.plan.loading import training_seconds
 from convnet.plan.resolve import Resolved
 from convnet.plan.start import describe
@@ -52,6 +52,13 @@ class TrainResult:
     seconds: float  # training, evaluation and saving
     data_seconds: float = 0.0  # loading the data (decode or cache read) before training
     stopped_early: int | None = None  # the epoch `patience` stopped at, if it did
+    after_seconds: float = 0.0  # of `seconds`: after the epochs (test score, calibration, files)
+
+    @property
+    def report_seconds(self) -> float:
+        """About what `convnet.explain.report` will take on this run: the same splits
+        scored again, and the pictures drawn."""
+        return self.after_seconds + TAIL_SECONDS
 
     def __repr__(self) -> str:
         tested = "" if self.test is None else f", test accuracy {self.test.accuracy:.2%}"
@@ -85,11 +92,12 @@ def make_run(resolved: Resolved, out: str | Path | None, callbacks: Sequence[Cal
     early = EarlyStopping(lambda: run.state.best, config.patience)
     with claim.guarded(folder, new=resolved.resume is None):
         threads = _train(run, resolved, folder, callbacks, early, info, started)
+        saving_from = time.perf_counter()
         network, test, record = _save(run, resolved, folder, early.stopped_at, info, threads)
-    state = run.state
+    state, now = run.state, time.perf_counter()
     result = TrainResult(Run(network.cpu(), record, folder.path), folder.path, state.history,
-                         state.best.epoch, test, time.perf_counter() - trained_from,
-                         resolved.data_seconds, early.stopped_at)
+                         state.best.epoch, test, now - trained_from, resolved.data_seconds,
+                         early.stopped_at, now - saving_from)
     for callback in callbacks:
         callback.on_train_end(result)
     return result

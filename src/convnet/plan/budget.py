@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from convnet.plan.freezing import FORWARD_SHARE
 from convnet.training.callbacks import Callback, EpochStats
-from convnet.training.config import TrainConfig
+from convnet.training.config import TrainConfig, parse_time
 from convnet.training.loop import Loop
 from convnet.training.optim import schedule_from
 
@@ -85,3 +85,11 @@ class Budget(Callback):
         state = self.loop.state
         state.scheduler = schedule_from(state.optimizer, self.config,
                                         self.loop.batches.steps * epochs, state.step)
+
+
+def time_left(budget: str | None, started: float) -> float | None:
+    """Seconds of the command's ``time`` budget (e.g. ``"90s"``) left since ``started``
+    (a `time.perf_counter` value); None without a budget."""
+    if budget is None:
+        return None
+    return parse_time(budget) - (time.perf_counter() - started)
