@@ -1,4 +1,5 @@
-"""`convnet export --int8`: the convolutions quantized by onnxruntime, the file measured
+"""`convnet export --int8`: the layers on feature maps quantized by onnxruntime (the dense
+head and the "unknown" score left in float), the file measured
 against the float one on the run's test images (figures checked against onnxruntime and
 the run's own network), its "unknown" threshold set from its own scores, refused when it
 loses too much, and served by `--backend int8`."""
@@ -36,6 +37,16 @@ def test_the_file_is_int8_and_its_figures_are_measured(quantized):
     convs = [node for node in model.graph.node if node.op_type == "Conv"]
     assert convs and {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in
                                                                  model.graph.node}
+    producers = {out: node for node in model.graph.node for out in node.output}
+
+    def fed_by(node) -> set[str]:
+        return {producers[name].op_type for name in node.input if name in producers}
+
+    assert all("DequantizeLinear" in fed_by(node) for node in convs)  # int8 in
+    activations = [node for node in model.graph.node if node.op_type in ("Relu", "Clip")]
+    assert any("DequantizeLinear" in fed_by(node) for node in activations)  # the chain too
+    head = [node for node in model.graph.node if node.op_type in ("Gemm", "MatMul")]
+    assert head and all("DequantizeLinear" not in fed_by(node) for node in head)  # float
     run = convnet.load(run_path)
     test = run.own_data().test
     expected = float((run.predictor.probabilities(test.images).argmax(1) == test.labels)

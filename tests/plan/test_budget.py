@@ -116,8 +116,8 @@ def test_the_work_after_the_epochs_comes_off_the_budget(clock):
     loop, listener = _loop(10), Listener()
     # an epoch: 50 training images at 25/s (2 s) and 20 validation images in 1 s more
     budget = Budget(loop, TrainConfig(data="x", epochs=10, lr=0.01), 30.0, 10, [listener],
-                    scored=(20, 40))
+                    scored=(20, 120))  # 120 images scored after the epochs
     _epoch(budget, loop, clock, 1, 3.0, rate=25.0)
-    tail = (1.0 / 20) * (20 + 40) * budget_module.TAIL_PASSES + budget_module.TAIL_SECONDS
+    tail = (1.0 / 20) * 120 + budget_module.TAIL_SECONDS
     assert budget.tail == pytest.approx(tail)  # 9 s: 6 s of scoring and 3 s of files
     assert loop.epochs == 1 + int((30.0 - tail - 3.0) // 3.0)  # 6 more, not 9

@@ -21,7 +21,7 @@ from convnet.make import claim
 from convnet.make.record import check_weights, run_record, start_record
 from convnet.make.resume import Checkpoints, StopOnSignals, restore
 from convnet.network import PRESETS
-from convnet.plan.budget import TAIL_SECONDS, Budget
+from convnet.plan.budget import TAIL_PASSES, TAIL_SECONDS, Budget
 from convnet.plan.loading import training_seconds
 from convnet.plan.resolve import Resolved
 from convnet.plan.start import describe
@@ -170,7 +170,7 @@ def _train(run: Prepared, resolved: Resolved, folder: RunFolder,
     budget = [] if config.time is None else [Budget(
         run.loop, config, started + training_seconds(config),
         resolved.plan.most_epochs if resolved.plan else config.epochs, callbacks,
-        (len(run.val_split or ()), len(resolved.dataset.test or ())))]
+        (len(run.val_split or ()), _scored_after(run, resolved.dataset)))]
     with threads, (contextlib.nullcontext() if here.active else signals):
         try:
             run.loop.run(run.val_split, scorer(run, resolved.dataset.classes, config),
@@ -179,6 +179,14 @@ def _train(run: Prepared, resolved: Resolved, folder: RunFolder,
             saver.save()  # the state stands after a whole step: resume goes on from it
             raise
     return threads.describe()
+
+
+def _scored_after(run: Prepared, dataset: Dataset) -> int:
+    """Images the network sees after the epochs: the validation and test splits as the run
+    ends and again in the report, and the detector's training images."""
+    val, test = len(run.val_split or ()), len(dataset.test or ())
+    fit = min(len(run.train_split), FIT_MOST) if val >= FEWEST else 0
+    return (val + test) * TAIL_PASSES + fit
 
 
 def _save(run: Prepared, resolved: Resolved, folder: RunFolder, stopped_early: int | None,

@@ -3,9 +3,9 @@ are cut to those that fit the time left, and the learning-rate schedule is re-pl
 the new total, so the run still anneals and ends, with its best weights, by the deadline.
 
 The budget is the whole command's, so what follows the epochs is kept from it, estimated
-from the first epoch's own validation pass: the test and validation images scored as the
-run ends (the score, the calibration, the "unknown" detector) and again by the report, and
-the files written (`TAIL_PASSES`, `TAIL_SECONDS`)."""
+from the first epoch's own validation pass: the images scored as the run ends (the test
+score, the calibration, the "unknown" detector's training and validation images) and again
+by the report (`TAIL_PASSES`), and the files written (`TAIL_SECONDS`)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ class Budget(Callback):
         self.listeners = listeners  # told what changed and why: the progress display, the log
         self.most = max(most, loop.epochs)
         self.durations: list[float] = []
-        self.scored = scored  # (validation, test) images scored after the epochs
+        # (validation images scored each epoch, images scored after the epochs)
+        self.scored = scored
         # seconds kept for the work after the epochs, from the first epoch (None: nothing)
         self.tail: float | None = None if scored is not None else 0.0
 
@@ -69,12 +70,12 @@ class Budget(Callback):
     def _tail(self, stats: EpochStats) -> float:
         """Seconds the work after the epochs will take, from this epoch's timings: its
         validation pass per image where it has one, else a forward pass's share of a step."""
-        val, test = self.scored or (0, 0)
+        val, after = self.scored or (0, 0)
         trained = self.loop.batches.steps * self.loop.batches.batch_size
         rate = max(stats.images_per_s, 1e-9)
         scoring = stats.seconds - trained / rate
         per_image = scoring / val if val and scoring > 0 else FORWARD_SHARE / rate
-        return per_image * (val + test) * TAIL_PASSES + TAIL_SECONDS
+        return per_image * after + TAIL_SECONDS
 
     def notify(self, line: str) -> None:
         for listener in self.listeners:

@@ -124,7 +124,11 @@ def _side(fp: Fingerprint, config: TrainConfig, probe: Probe | None, resizable: 
         if estimate is not None and estimate > limit and candidate != sides[0]:
             break
         side, seconds = candidate, estimate
+        if estimate is not None and estimate > limit:  # no larger side fits: probe no more
+            break
     why = "given" if config.image_size else \
+        "the smallest: the planned epochs do not fit the budget even at it" \
+        if seconds is not None and seconds > limit and len(sides) > 1 else \
         "the largest that fits the budget" if seconds is not None else \
         "the images' own size" if side is None else "the default without a speed probe"
     return side, seconds, why
