@@ -121,3 +121,20 @@ def test_a_built_in_run_has_no_training_images_to_measure_ranges_on(capsys):
     assert main(["export", "imagenet", "--int8"]) == 1
     said = capsys.readouterr().err.strip()
     assert "is a built-in run without training images" in said and len(said.splitlines()) == 1
+
+
+@pytest.mark.parametrize("seconds_int8, noted", [(0.002, True), (0.0005, False)])
+def test_an_int8_file_slower_than_the_float_one_is_said_so(seconds_int8, noted, tmp_path):
+    """Small networks (the digits default: 0.35x, bench/RESULTS.md) lose more converting to
+    and from int8 than its arithmetic saves: the export says to ship the float file."""
+    from rich.console import Console
+
+    from convnet.cli import render
+    from convnet.export.int8 import Int8Report, Quantized
+
+    report = Int8Report(100, "test", 0.9, 0.9, 1.0, 0.001, seconds_int8, 256, 1000, 500)
+    console = Console(record=True, width=300)
+    render.int8(console, Quantized(tmp_path / "run" / "model.int8.onnx", report))
+    said = console.export_text()
+    assert ("slower than the float one on this machine (0.50x)" in said) == noted
+    assert "(2.00x)" in said or noted

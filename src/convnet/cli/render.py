@@ -346,3 +346,7 @@ def int8(console: Console, done) -> None:
                   f"accuracy {r.accuracy_fp32:.2%} -> {r.accuracy_int8:.2%}, top-1 agreement "
                   f"{r.agree:.1%}; a batch of 32: {r.seconds_fp32 * 1000:.0f} ms -> "
                   f"{r.seconds_int8 * 1000:.0f} ms ({r.speedup:.2f}x)")
+    if r.speedup < 1:  # small networks: converting to and from int8 costs more than it saves
+        console.print(f"note: the int8 file is slower than the float one on this machine "
+                      f"({r.speedup:.2f}x): ship the float file (convnet export "
+                      f"{done.path.parent}) unless the size matters more", soft_wrap=True)
