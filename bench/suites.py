@@ -64,6 +64,8 @@ SUITES: dict[str, Suite] = {
         "time-to-accuracy": Case("time_to_accuracy", "convnet with a tenth of a plain "
                                  "fine-tune's time, fresh caches, against that loop",
                                  minutes=10),
+        "no-options": Case("time_to_accuracy", "the no-option run on the same photo folders, "
+                           "fresh caches", ("--no-loop", "--share", "--default"), minutes=8),
     }),
     "data": Suite("reading data, and cleaning it", {
         "folder": Case("folder_data", "scan, decode and cache a folder of JPEGs", minutes=5),

@@ -3,6 +3,7 @@ against that loop, in one run on the same folders.
 
     python bench/time_to_accuracy.py                    # both folders, the tenth
     python bench/time_to_accuracy.py --only six --share 0.1 0.33 --default
+    python bench/time_to_accuracy.py --no-loop --share --default   # the no-option run alone
 
 Per folder (CIFAR-10 photos upscaled to a shorter side of 120-400 px, bench/zoo_data.py):
 ``six``, 6 classes of 41 training and 50 test images (246 training, like a small user
@@ -74,8 +75,10 @@ def ours(data: str, flags: list[str], work: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", default=list(FOLDERS), choices=list(FOLDERS))
-    parser.add_argument("--share", type=float, nargs="+", default=[0.1])
+    parser.add_argument("--share", type=float, nargs="*", default=[0.1])
     parser.add_argument("--default", action="store_true", help="also the no-option run")
+    parser.add_argument("--no-loop", action="store_true",
+                        help="skip the plain loop (then --share has nothing to be a share of)")
     parser.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "zoo")
     parser.add_argument("--results", type=Path, default=HERE / "time_to_accuracy.jsonl")
     args = parser.parse_args()
@@ -85,31 +88,35 @@ def main() -> None:
           "|---|---|---|---|---|---|---|---|", flush=True)
     for name in args.only:
         data = str(materialize(FOLDERS[name], args.root))
-        loop = plain(data, work / "loop-cache")
-        append_row(args.results, {"folder": name, "trainer": "plain loop", **loop})
-        print(f"| {name} | plain loop (224 px, 2+3 epochs) | — | {loop['wall_s']:.1f} | 1.00 | "
-              f"{loop['accuracy']:.2%} | | |", flush=True)
+        loop = None if args.no_loop else plain(data, work / "loop-cache")
+        if loop is not None:
+            append_row(args.results, {"folder": name, "trainer": "plain loop", **loop})
+            print(f"| {name} | plain loop (224 px, 2+3 epochs) | — | {loop['wall_s']:.1f} | "
+                  f"1.00 | {loop['accuracy']:.2%} | | |", flush=True)
         runs = [(f"{share:g}", ["--time", f"{max(5, round(share * loop['wall_s']))}s"])
-                for share in args.share] + ([("no options", [])] if args.default else [])
+                for share in args.share if loop is not None] + \
+            ([("no options", [])] if args.default else [])
         for label, flags in runs:
             row = ours(data, flags, work / "convnet")
             append_row(args.results, {"folder": name, "trainer": "convnet", "flags": flags,
-                                      "loop_wall_s": loop["wall_s"],
-                                      "loop_accuracy": loop["accuracy"], **row})
+                                      **({} if loop is None else {
+                                          "loop_wall_s": loop["wall_s"],
+                                          "loop_accuracy": loop["accuracy"]}), **row})
             _print(name, flags, row, loop, label == "0.1")
 
 
-def _print(name: str, flags: list[str], row: dict, loop: dict, tenth: bool) -> None:
+def _print(name: str, flags: list[str], row: dict, loop: dict | None, tenth: bool) -> None:
     if "error" in row:
         print(f"| {name} | convnet | {' '.join(flags)} | failed: {row['error']} |", flush=True)
         return
-    ratio = row["wall_s"] / loop["wall_s"]
-    bar = "" if not tenth else ("holds" if ratio <= LIMIT and row["accuracy"] >=
-                                loop["accuracy"] else "misses")
+    ratio = None if loop is None else row["wall_s"] / loop["wall_s"]
+    bar = "" if not tenth or ratio is None else (
+        "holds" if ratio <= LIMIT and row["accuracy"] >= loop["accuracy"] else "misses")
     plan = f"{row['init'] or 'scratch'}, {row['side']} px, {row['epochs']} epochs, " \
            f"{row['frozen']} frozen"
+    shown = "—" if ratio is None else f"{ratio:.2f}"
     print(f"| {name} | convnet | {flags[1] if flags else 'none'} | {row['wall_s']:.1f} | "
-          f"{ratio:.2f} | {row['accuracy']:.2%} | {plan} | {bar} |", flush=True)
+          f"{shown} | {row['accuracy']:.2%} | {plan} | {bar} |", flush=True)
 
 
 if __name__ == "__main__":
