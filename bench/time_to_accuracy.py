@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from benchdata import append_row, cpu_flags, machine
+from finetune_pairs import run_once
 from zoo_data import Entry, materialize
 
 HERE = Path(__file__).resolve().parent
@@ -60,20 +61,14 @@ def plain(data: str, cache: Path) -> dict:
 
 def ours(data: str, flags: list[str], work: Path) -> dict:
     """`convnet train` in a fresh cache: test accuracy, wall time, what the plan chose."""
-    cache, out = work / "cache", work / "run"
-    shutil.rmtree(work, ignore_errors=True)
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "convnet", "train", "--data", data,
-                           "--out", str(out), *flags], capture_output=True, text=True,
-                          timeout=7200, env={**os.environ, "CONVNET_CACHE": str(cache)})
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        return {"error": done.stderr.strip().splitlines()[-1:], "wall_s": seconds}
-    meta = json.loads((out / "model.json").read_text())
-    epochs = len((out / "metrics.csv").read_text().splitlines()) - 1
-    return {"accuracy": meta["metrics"]["test"]["accuracy"], "wall_s": seconds,
-            "epochs": epochs, "side": meta["input_shape"][0], "arch": meta["arch"],
-            "frozen": meta["config"].get("frozen_layers"), "init": meta["config"]["init"]}
+    shutil.rmtree(work, ignore_errors=True)  # an empty cache, as a new user's first command
+    row = run_once(data, flags, work, work / "cache")
+    row["wall_s"] = row.pop("seconds")
+    if "error" in row:
+        return row
+    config = json.loads((work / "run" / "model.json").read_text())["config"]
+    side = row.pop("image_size")[0]
+    return {**row, "side": side, "frozen": config.get("frozen_layers")}
 
 
 def main() -> None:
