@@ -58,8 +58,7 @@ def _wrong(run: Run, split: Split, logits: torch.Tensor | None = None
            ) -> list[tuple[torch.Tensor, torch.Tensor, str]]:
     """The most confidently wrong images of a split: (image, Grad-CAM, caption);
     ``logits``: the split's raw logits, when they are at hand."""
-    probabilities = run.predict(split.images) if logits is None else \
-        run.record.calibration.scale(logits).softmax(1).cpu()  # (N, classes)
+    probabilities = run.predictor.probabilities(split.images, logits)  # (N, classes)
     confidence, predicted = probabilities.max(1)
     wrong = torch.nonzero(predicted != split.labels).flatten()
     ranked = wrong[confidence[wrong].argsort(descending=True)][:WRONG_SHOWN]

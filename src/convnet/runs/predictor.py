@@ -199,10 +199,12 @@ class Predictor:
         pixels = images.shape[-2] * images.shape[-1] if images.dim() == 4 else 1
         return max(1, min(self.batch_size, PIXELS_PER_PASS // max(pixels, 1)))
 
-    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+    def probabilities(self, images: torch.Tensor, logits: torch.Tensor | None = None
+                      ) -> torch.Tensor:
         """Probabilities (N, classes) on the CPU, each row summing to 1, calibrated as the
-        run answers."""
-        return self.calibration.scale(self.logits(images)).softmax(1).cpu()
+        run answers. ``logits``: the images' `logits`, when the caller has them already."""
+        raw = self.logits(images) if logits is None else logits
+        return self.calibration.scale(raw).softmax(1).cpu()
 
     def unknown_cut(self, share: float) -> float:
         """The detector's threshold that keeps ``share`` of known images known.
