@@ -92,12 +92,8 @@ def _fit(fp: Fingerprint, config: TrainConfig, probe: Probe | None, resizable: b
          batch: int, trained: int, target: int, limit: float) -> Fit:
     """The fewest frozen layers (from the default) whose planned epochs fit ``limit`` at a
     side of at least `SIDE_FLOOR`; when none does, the one that keeps the largest side."""
-    side = config.image_size or (SIDES[0] if resizable else None)
-    shape = _shape(fp, side)
-    found = freezing.candidates(config.arch, shape, fp.classes)
-    head = found[-1].layers
-    options = [freezing.given(config.arch, shape, fp.classes, config.frozen_layers)] \
-        if config.frozen_layers is not None else found[1:] if len(found) > 2 else found[-1:]
+    shape = _shape(fp, config.image_size or (SIDES[0] if resizable else None))
+    options, head = freezing.options(config.arch, shape, fp.classes, config.frozen_layers)
     best: tuple[tuple[int, float], Fit] | None = None
     for freeze in options:
         side, seconds, why = _side(fp, config, probe, resizable, batch, trained, target,

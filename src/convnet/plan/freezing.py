@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from convnet.network.model import layer_shapes
+from convnet.network.shapes import LayerInfo
 from convnet.network.spec import Flatten
 
 FORWARD_SHARE = 0.3  # a forward pass costs about this share of a training step
@@ -49,11 +50,27 @@ class Freeze:
 def candidates(arch: str, input_shape: tuple[int, int, int], classes: int) -> list[Freeze]:
     """Every layer training, then frozen up to each point where the maps shrink, then
     every layer before the head; fewest frozen first."""
+    return _candidates(layer_shapes(arch, input_shape, classes))
+
+
+def options(arch: str, input_shape: tuple[int, int, int], classes: int,
+            given: int | None = None) -> tuple[list[Freeze], int]:
+    """(the counts the plan weighs, fewest frozen first: every candidate but none, or the
+    ``given`` count alone; the layers before the head), from one pass over the shapes."""
     infos = layer_shapes(arch, input_shape, classes)
+    found = _candidates(infos)
+    if given is None:
+        return found[1:], found[-1].layers
+    total = sum(info.macs for info in infos) or 1
+    return [Freeze(given, sum(info.macs for info in infos[:given]) / total, "given")], \
+        found[-1].layers
+
+
+def _candidates(infos: list[LayerInfo]) -> list[Freeze]:
     head = next(index for index, info in enumerate(infos) if isinstance(info.layer, Flatten))
     total = sum(info.macs for info in infos) or 1
     found = [Freeze(0, 0.0, "none")]
-    done, side, width = 0, None, input_shape[1]
+    done, side, width = 0, None, infos[0].in_shape[-1]
     for index, info in enumerate(infos[:head]):
         now = info.out_shape[-1]
         if side is not None and now < side and done / total - found[-1].share >= SAME_SHARE:
@@ -66,13 +83,6 @@ def candidates(arch: str, input_shape: tuple[int, int, int], classes: int) -> li
     else:  # the last point is the head's
         found[-1] = every
     return found
-
-
-def given(arch: str, input_shape: tuple[int, int, int], classes: int, layers: int) -> Freeze:
-    """The candidate ``frozen_layers`` names (given by the user)."""
-    infos = layer_shapes(arch, input_shape, classes)
-    total = sum(info.macs for info in infos) or 1
-    return Freeze(layers, sum(info.macs for info in infos[:layers]) / total, "given")
 
 
 def reason(chosen: Freeze, default: Freeze, fits: bool) -> str:
