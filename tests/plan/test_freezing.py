@@ -3,6 +3,8 @@ plan freezes the first stage by default and more only when the budget presses.""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from convnet.data.fingerprint import Fingerprint
@@ -79,3 +81,16 @@ def test_a_given_count_is_kept():
                               resizable=True)
     assert plan.config.frozen_layers == 0 and _frozen(plan) == "given"
     assert plan.config.image_size == 96  # the budget then shrinks the images instead
+
+
+def test_a_network_without_an_earlier_stage_trains_every_layer_unless_pressed():
+    """No map shrinks before the pooling: the default is none frozen (freezing all of it
+    would train the head alone), and only a budget that presses freezes every layer."""
+    flat = "conv16k3p1-relu-conv16k3p1-relu-gap-fc"
+    assert [f.layers for f in freezing.candidates(flat, (96, 96, 3), 2)] == [0, 5]
+    config = TrainConfig(data="photos", arch=flat, init="imagenet")
+    plan = make_finetune_plan(_fingerprint(1000), config, "cpu", _probe(0.01), resizable=True)
+    assert plan.config.frozen_layers == 0 and "no earlier stage" in _frozen(plan)
+    pressed = make_finetune_plan(_fingerprint(1000), replace(config, time="60s"), "cpu",
+                                 _probe(50), budget=55, resizable=True)
+    assert pressed.config.frozen_layers == 5

@@ -55,12 +55,13 @@ def candidates(arch: str, input_shape: tuple[int, int, int], classes: int) -> li
 
 def options(arch: str, input_shape: tuple[int, int, int], classes: int,
             given: int | None = None) -> tuple[list[Freeze], int]:
-    """(the counts the plan weighs, fewest frozen first: every candidate but none, or the
-    ``given`` count alone; the layers before the head), from one pass over the shapes."""
+    """(the counts the plan weighs, fewest frozen first: from the first stage on, or from
+    none for a network without an earlier stage to keep; or the ``given`` count alone; the
+    layers before the head), from one pass over the shapes."""
     infos = layer_shapes(arch, input_shape, classes)
     found = _candidates(infos)
     if given is None:
-        return found[1:], found[-1].layers
+        return found[1:] if len(found) > 2 else found, found[-1].layers
     total = sum(info.macs for info in infos) or 1
     return [Freeze(given, sum(info.macs for info in infos[:given]) / total, "given")], \
         found[-1].layers
