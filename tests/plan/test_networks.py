@@ -58,6 +58,16 @@ def test_a_network_whose_plan_the_budget_presses_is_not_measured(monkeypatch):
     assert "Lite0" in lines[0] and "Lite1 and Lite2 would not fit the budget" in lines[0]
 
 
+def test_a_short_budget_weighs_nothing_more(monkeypatch):
+    """Under `MEASURE_BUDGET` of --time no larger network is even planned (each plan costs
+    speed probes that the run needs for training)."""
+    planned: list[str] = []
+    monkeypatch.setattr(networks, "resolve", lambda config, started: planned.append(1))
+    short = TrainConfig(data="photos", init="imagenet", time="60s")
+    assert networks.choose_network(short, 0.5, 200, 0.0, lambda line: None) is short
+    assert planned == []
+
+
 def test_without_the_larger_weights_nothing_is_weighed(monkeypatch):
     measured = _fake(monkeypatch, {}, {})
     monkeypatch.setattr(networks.extras, "installed", lambda extra, modules: False)

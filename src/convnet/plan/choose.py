@@ -29,7 +29,7 @@ from dataclasses import replace
 
 from convnet import data as datasets
 from convnet import extras
-from convnet.plan.networks import choose_network, head_score
+from convnet.plan.networks import MEASURE_BUDGET, choose_network, head_score
 from convnet.plan.resolve import brief, resolve
 from convnet.runs.builtin import IMAGENET
 from convnet.runs.predictor import Predictor
@@ -38,7 +38,6 @@ from convnet.training.distributed import world
 from convnet.training.pretrained import SOURCES
 
 BRIEF_SHARE = 5  # the brief scratch run trains 1/5 of the planned epochs
-MEASURE_BUDGET = 120.0  # seconds of --time under which scratch is not measured
 PHOTO_SIDE = 64  # median shorter side from which a folder counts as photos
 
 

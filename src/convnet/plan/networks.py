@@ -2,7 +2,8 @@
 no ``arch`` was given: EfficientNet-Lite0, or a larger one (Lite1, Lite2) where the budget
 affords it and it measures better.
 
-A larger network is weighed only when its own fine-tuning plan fits the budget as planned
+A larger network is weighed only under no ``time`` budget or one of `MEASURE_BUDGET` or
+more, and only when its own fine-tuning plan fits the budget as planned
 (the largest image side, every planned epoch, the default frozen layers): a step of Lite2
 costs about twice Lite0's, and a larger network squeezed into smaller images or fewer
 epochs gives back what its features add. Such a network then has its new head fitted on
@@ -20,11 +21,14 @@ from dataclasses import replace
 from convnet import extras
 from convnet.plan.resolve import resolve
 from convnet.runs.predictor import Predictor
-from convnet.training.config import TrainConfig
+from convnet.training.config import TrainConfig, parse_time
 from convnet.training.pretrained import IMAGENET_ARCH, SOURCES
 
 LARGER = ("efficientnet-lite1", "efficientnet-lite2")  # weighed in this order
 MARGIN = 0.01  # validation accuracy a larger network must gain to be chosen
+# seconds of --time under which nothing more is measured (a run from scratch, a larger
+# network): each costs a speed probe or a brief run that a short budget needs for training
+MEASURE_BUDGET = 120.0
 
 
 def head_score(config: TrainConfig, started: float) -> tuple[float, float, int]:
@@ -46,6 +50,8 @@ def choose_network(config: TrainConfig, score: float, images: int, started: floa
                    notify: Callable[[str], None]) -> TrainConfig:
     """``config`` (``init='imagenet'``, arch unset: `IMAGENET_ARCH`, whose head scored
     ``score`` on ``images`` validation images) with the network chosen among `LARGER`."""
+    if config.time is not None and parse_time(config.time) < MEASURE_BUDGET:
+        return config
     began = time.perf_counter()
     best, best_score, measured = config, score, [f"{_short(IMAGENET_ARCH)} {score:.1%}"]
     skipped = []
