@@ -12,8 +12,10 @@ Both are lower bounds of what the full runs reach; the brief scratch run falls f
 short, so a tie goes to fine-tuning. The ImageNet head is measured first, and the scratch
 run (a fifth of the budget or more, wasted when fine-tuning wins, as it did on every photo
 pair measured in bench/RESULTS.md) only when it could change the answer: not when the head
-alone already halves the error of guessing, and not under a ``time`` budget under
-`MEASURE_BUDGET`, where it would take time the chosen run needs. When fine-tuning wins,
+alone already halves the error of guessing. Under a ``time`` budget under `MEASURE_BUDGET`
+nothing is measured at all: the scratch run would take time the chosen run needs, so the
+answer is fine-tuning whatever the head scores, and scoring it would only cost time (the
+features are computed by the run itself). When fine-tuning wins,
 `convnet.plan.networks` weighs the larger ImageNet networks the budget affords.
 
 Nothing is measured when any option that decides the start (``arch``, ``init``,
@@ -61,8 +63,13 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
     (`networks.choose_network`), whichever measured better."""
     began = time.perf_counter()
     tuned_config = replace(config, init=IMAGENET)
+    if config.time is not None and parse_time(config.time) < MEASURE_BUDGET:
+        notify(f"the plan fine-tunes ImageNet weights: with time={config.time} nothing is "
+               "measured first (a run from scratch, or a larger network, would take time "
+               "the run needs; init=scratch trains one)")
+        return tuned_config
     tuned, chance, images = head_score(tuned_config, started)
-    skip = _no_scratch(config, tuned, chance)
+    skip = _no_scratch(tuned, chance)
     if skip:
         notify(f"the plan fine-tunes ImageNet weights: their new head alone scores "
                f"{tuned:.1%} on the validation images; {skip}, so no run from scratch is "
@@ -92,10 +99,8 @@ def _scratch_score(config: TrainConfig, started: float) -> float:
     return float(state.best.val_acc or 0.0)
 
 
-def _no_scratch(config: TrainConfig, tuned: float, chance: float) -> str | None:
+def _no_scratch(tuned: float, chance: float) -> str | None:
     """Why measuring a run from scratch would not pay, or None when it might."""
-    if config.time is not None and parse_time(config.time) < MEASURE_BUDGET:
-        return f"with time={config.time} a run from scratch would take time the run needs"
     if tuned >= chance + (1 - chance) / 2:
         return f"its error is under half that of guessing the largest class ({chance:.0%} right)"
     return None
