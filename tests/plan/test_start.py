@@ -144,6 +144,35 @@ def test_label_smoothing_unset_is_none_from_trained_weights(base_run, tmp_path):
         TrainConfig(data="digits", label_smoothing=1.5)
 
 
+def test_the_new_head_is_scored_on_the_validation_images_before_epoch_one(base_run,
+                                                                          tmp_path):
+    """The head fitted on cached features is scored on the validation images' (cached
+    too): the same accuracy as the whole network's forward pass on those images, told to
+    the callbacks before the first epoch (the studio draws it at epoch 0)."""
+    from convnet.plan.resolve import resolve
+    from convnet.runs.predictor import Predictor
+    from convnet.training.callbacks import Callback
+
+    data = rgb_folder(tmp_path / "three", classes=3, train=20, test=3)
+    config = TrainConfig(data=str(data), init=str(base_run), epochs=1, batch_size=8,
+                         image_size=16, val_split=0.3)
+    run = resolve(config).prepare()
+    whole = Predictor(run.network, run.normalization, ["a", "b", "c"], False).evaluate(
+        run.val_split).accuracy
+    assert len(run.val_split) == 18 and run.head_phase["val_acc"] == pytest.approx(whole)
+
+    class Told(Callback):
+        def on_train_start(self, info):
+            self.info = info
+
+        def on_notice(self, line):
+            self.lines = [*getattr(self, "lines", []), line]
+    told = Told()
+    convnet.train(config, out=tmp_path / "tuned", callbacks=[told])
+    assert told.info.head_val_acc == pytest.approx(whole)
+    assert any(f"the head alone scores {whole:.1%}" in line for line in told.lines)
+
+
 def test_an_unknown_init_is_one_line(tmp_path):
     with pytest.raises(ConvnetError, match="no such file or folder"):
         convnet.train(data=str(tmp_path), init=str(tmp_path / "missing"), epochs=1)

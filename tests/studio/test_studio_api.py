@@ -44,6 +44,7 @@ def test_a_dataset_trains_into_a_model_that_answers_predict(tmp_path):
         assert done["state"] == "finished", done["error"]
         assert done["model"] == job["id"] and [m["epoch"] for m in done["metrics"]] == [1, 2, 3]
         assert "planned from 80 grayscale training images" in done["plan"]
+        assert done["head"] is None  # from scratch: no head scored before epoch 1
         events = client.get(f"/v1/jobs/{job['id']}/events").text
         assert json.loads(events.split("data: ")[-1])["state"] == "finished"
         assert [m["name"] for m in client.get("/v1/models").json()] == [job["id"]]
@@ -165,3 +166,16 @@ def test_a_class_card_gets_thumbnails_of_its_images(tmp_path):
         assert broken.status_code == 415 and "not a readable image" in broken.json()["error"]
         for missing in ("cat/thumbs/2", "dog/thumbs/0", "../cat/thumbs/0"):
             assert client.get(f"/v1/datasets/pets/classes/{missing}").status_code == 404
+
+
+def test_a_fine_tunes_head_score_reaches_the_job_before_epoch_one(tmp_path):
+    """The progress file keeps the head's validation accuracy from the start of training,
+    which the page draws at epoch 0 before any epoch ends."""
+    from convnet.studio.worker import ProgressFile
+    from convnet.training.callbacks import TrainStart
+
+    progress = ProgressFile(tmp_path / "job.progress.json")
+    progress.on_train_start(TrainStart(3, 10, 100, 20, 30, "cpu", "efficientnet-lite0",
+                                       3_000_000, str(tmp_path), head_val_acc=0.85))
+    written = json.loads((tmp_path / "job.progress.json").read_text())
+    assert written["head_val_acc"] == 0.85 and written["history"] == []

@@ -138,7 +138,8 @@ def _announce(run: Prepared, dataset: Dataset, config: TrainConfig, folder: RunF
             config.epochs, run.batches.steps, len(run.train_split), len(run.val_split or []),
             len(dataset.test or []), str(run.device),
             run.arch if run.arch in PRESETS else run.network.spec,
-            run.network.num_params, str(folder.path)))
+            run.network.num_params, str(folder.path),
+            (run.head_phase or {}).get("val_acc")))
 
 
 def scorer(run: Prepared, classes: list[str], config: TrainConfig,

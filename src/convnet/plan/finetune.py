@@ -166,13 +166,13 @@ def _shape(fp: Fingerprint, side: int | None) -> tuple[int, int, int]:
 
 def _seconds(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: int | None,
              batch: int, trained: int, epochs: int, factor: float = 1.0) -> float | None:
-    """Features once, then ``epochs`` of training (a step costing ``factor`` of a full
-    one) and validation, at ``side``."""
+    """Features once (training and validation images), then ``epochs`` of training (a
+    step costing ``factor`` of a full one) and validation, at ``side``."""
     if probe is None:
         return None
     # a small probe batch: a few steps of EfficientNet at 192 px take seconds each here
     per_image = probe(config.arch, _shape(fp, side), fp.classes, min(batch, PROBE_BATCH)) \
         * OVERHEAD
     validation = 0 if fp.has_val else fp.train_images - trained
-    features = per_image * FORWARD_SHARE * trained
+    features = per_image * FORWARD_SHARE * (trained + validation)  # the head fitted, scored
     return features + epochs * per_image * (trained * factor + validation * FORWARD_SHARE)

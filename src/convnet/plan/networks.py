@@ -20,7 +20,6 @@ from dataclasses import replace
 
 from convnet import extras
 from convnet.plan.resolve import resolve
-from convnet.runs.predictor import Predictor
 from convnet.training.config import TrainConfig, parse_time
 from convnet.training.pretrained import IMAGENET_ARCH, SOURCES
 
@@ -35,15 +34,13 @@ def head_score(config: TrainConfig, started: float) -> tuple[float, float, int]:
     """(the new head's validation accuracy on ``config``'s network's cached features,
     guessing's (the largest class share), validation images); the head's fit is what
     preparing a fine-tune does first."""
-    resolved = resolve(config, started=started)
-    run = resolved.prepare()
+    run = resolve(config, started=started).prepare()  # scores the head (`head_phase`)
     val = run.val_split
     if val is None or not len(val):
         return 0.0, 1.0, 0
     chance = float(val.labels.bincount().max()) / len(val)
-    predictor = Predictor(run.network, run.normalization, resolved.dataset.classes, False,
-                          memory_format=run.batches.memory_format)
-    return predictor.evaluate(val).accuracy, chance, len(val)
+    # no head-only epochs (freeze_epochs=0) leave a head that was never fitted: no score
+    return (run.head_phase or {}).get("val_acc", 0.0), chance, len(val)
 
 
 def choose_network(config: TrainConfig, score: float, images: int, started: float,

@@ -148,4 +148,6 @@ def describe(start: Start, phase: dict | None) -> str:
         return f"starting from init={start.name} with {new}"
     return (f"starting from init={start.name} with {new}: {phase['epochs']} head-only epochs "
             f"on features of the body computed once ({phase['features_seconds']:.1f} s, "
-            f"cached), {phase['seconds']:.1f} s in all, loss {phase['loss']:.3f}")
+            f"cached), {phase['seconds']:.1f} s in all, loss {phase['loss']:.3f}"
+            + (f"; the head alone scores {phase['val_acc']:.1%} on the validation images"
+               if "val_acc" in phase else ""))

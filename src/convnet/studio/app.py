@@ -76,6 +76,7 @@ class StudioApi(Api):
                 "epochs": progress.get("epochs"), "step": progress.get("step", 0),
                 "steps": progress.get("steps"), "metrics": progress.get("history", []),
                 "plan": progress.get("plan"), "notes": progress.get("notes", []),
+                "head": progress.get("head_val_acc"),
                 "model": job.id if job.state == "finished" else None}
 
 

@@ -47,7 +47,8 @@ class ProgressFile(Callback):
     def on_train_start(self, info: TrainStart) -> None:
         self.state.update(epochs=info.epochs, steps=info.steps_per_epoch, spec=info.spec,
                           params=info.params, train_images=info.train_images,
-                          val_images=info.val_images, test_images=info.test_images)
+                          val_images=info.val_images, test_images=info.test_images,
+                          head_val_acc=info.head_val_acc)
         self._write()
 
     def on_epochs(self, total: int) -> None:

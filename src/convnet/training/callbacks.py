@@ -18,6 +18,7 @@ class TrainStart:
     spec: str
     params: int
     out: str
+    head_val_acc: float | None = None  # fine-tuning: the new head alone, before epoch 1
 
 
 @dataclass(frozen=True)

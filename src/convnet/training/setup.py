@@ -21,7 +21,14 @@ from convnet.network import LayerInfo, Network, build, layer_shapes, resolve_arc
 from convnet.training.batches import Batches
 from convnet.training.config import TrainConfig
 from convnet.training.distributed import World, join, world
-from convnet.training.finetune import FREEZE_EPOCHS, Start, features, fit_head, load_into
+from convnet.training.finetune import (
+    FREEZE_EPOCHS,
+    Start,
+    features,
+    fit_head,
+    head_accuracy,
+    load_into,
+)
 from convnet.training.loop import Loop
 from convnet.training.memory import check_fits
 from convnet.training.optim import make_optimizer, make_schedule
@@ -135,10 +142,12 @@ def _parallel(network: Network, config: TrainConfig, here: World,
 
 
 def _start_from(start: Start, network: Network, config: TrainConfig, train_split: Split,
-                normalization: Normalization, device: torch.device,
-                fresh: bool) -> dict[str, Any]:
+                val_split: Split | None, normalization: Normalization,
+                device: torch.device, fresh: bool) -> dict[str, Any]:
     """``start``'s weights in ``network``, batch norm frozen unless asked otherwise, and for
-    a new run the head trained alone on the body's cached features."""
+    a new run the head trained alone on the body's cached features, then scored on the
+    validation images' (``val_acc``: what the run is worth before any other layer moves,
+    shown at once)."""
     left_new = load_into(network, start)
     network.freeze_batchnorm(config.freeze_bn is not False)
     network.freeze_layers(config.frozen_layers or 0)
@@ -151,6 +160,11 @@ def _start_from(start: Start, network: Network, config: TrainConfig, train_split
         phase["features_seconds"] = round(time.perf_counter() - began, 2)
         phase["loss"] = fit_head(network, train_split, found, epochs, config.smoothing,
                                  config.seed)
+        if val_split is not None and len(val_split):
+            seen = features(network, val_split.images, normalization,
+                            f"{start.identity}:{network.spec}", device)  # (N, D, h, w)
+            phase["val_acc"] = head_accuracy(network, seen, val_split.labels)
+            network.train()
         phase["seconds"] = round(time.perf_counter() - began, 2)
     return phase
 
@@ -174,7 +188,7 @@ def prepare(dataset: Dataset, config: TrainConfig, start: Start | None = None,
         else Normalization.of(train_split.images)
     network = _network(arch, dataset, config, device, train_split, normalization)
     phase = None if start is None else _start_from(start, network, config, train_split,
-                                                   normalization, device, fresh)
+                                                   val_split, normalization, device, fresh)
     counts = balance.class_counts(train_split.labels, len(dataset.classes))
     balancing = balance.choose(config.balance, counts)
     ops = augmentation(config, dataset)
