@@ -92,3 +92,26 @@ def test_the_choice_runs_on_a_real_folder(tmp_path, monkeypatch):
     chosen = networks.choose_network(config, -1.0, 2, 0.0, lines.append)
     assert chosen.arch in networks.LARGER
     assert "new heads on the validation images: Lite0 -100.0%, Lite1" in lines[0]
+
+
+@pytest.mark.parametrize("seconds_per_image, pressed", [(0.0001, False), (0.5, True)])
+def test_a_resolved_plan_is_pressed_when_its_side_was_cut(tmp_path, monkeypatch,
+                                                          seconds_per_image, pressed):
+    """The side is chosen before the folder is decoded; the plan made with the data keeps
+    that plan's verdict (it once lost it, and a larger network was weighed at 160 px as
+    if it had its full side)."""
+    from convnet.plan import loading
+    from convnet.plan.resolve import resolve
+
+    def probe(arch, shape, classes, batch):  # seconds per image, growing with the area
+        return seconds_per_image * (shape[0] / 96) ** 2
+    monkeypatch.setattr(loading, "probe_on", lambda device, precision: probe)
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for index in range(6):
+            Image.fromarray(rng.integers(0, 255, (200, 260, 3)).astype(np.uint8)).save(
+                tmp_path / "photos" / name / f"{index}.png")
+    plan = resolve(TrainConfig(data=str(tmp_path / "photos"), init="imagenet")).plan
+    assert plan.pressed is pressed
+    assert (plan.config.image_size == 224) is not pressed

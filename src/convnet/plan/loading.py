@@ -82,8 +82,9 @@ def with_data(dataset: Dataset, config: TrainConfig, started: float,
         config = replace(config, image_size=before.config.image_size)
     plan = _planner(config)(fingerprint, config, device.type, _probe(config, device, False),
                             left)
-    if before is not None:
+    if before is not None:  # the side was chosen there, and pressed there if at all
         plan.choices[0] = before.choices[0]
+        plan.pressed = plan.pressed or before.pressed
     check = mirror_check(dataset.train, len(dataset.classes), config.seed) \
         if config.flip is None else None
     return decide_flips(plan, check)
