@@ -82,7 +82,7 @@ def test_a_given_count_is_kept():
                               resizable=True)
     assert plan.config.frozen_layers == 0 and _frozen(plan) == "given"
     assert plan.config.image_size == 96  # the budget then shrinks the images instead
-    assert plan.pressed
+    assert not plan.pressed  # the epochs and the (given) frozen layers held
 
 
 def test_a_network_without_an_earlier_stage_trains_every_layer_unless_pressed():

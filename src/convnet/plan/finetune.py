@@ -65,8 +65,7 @@ def make_finetune_plan(fp: Fingerprint, config: TrainConfig, device: str,
     choices = _choices(config, planned, device, trained, target, limit, steps, why) + \
         [fit.choice(config)] + validation_choice(fp, config)
     total = None if seconds is None else seconds * epochs / target
-    pressed = epochs < target or not fit.fits or freeze != fit.default or \
-        resizable and config.image_size is None and side != SIDES[-1]
+    pressed = epochs < target or freeze != fit.default
     return Plan(fp, planned, choices, total, budget if config.time else None, device,
                 epochs if config.epochs is not None or not config.time else 2 * target,
                 pressed)

@@ -82,7 +82,7 @@ def with_data(dataset: Dataset, config: TrainConfig, started: float,
         config = replace(config, image_size=before.config.image_size)
     plan = _planner(config)(fingerprint, config, device.type, _probe(config, device, False),
                             left)
-    if before is not None:  # the side was chosen there, and pressed there if at all
+    if before is not None:  # the side was chosen there, at the same epochs and freeze
         plan.choices[0] = before.choices[0]
         plan.pressed = plan.pressed or before.pressed
     check = mirror_check(dataset.train, len(dataset.classes), config.seed) \

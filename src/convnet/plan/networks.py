@@ -3,13 +3,15 @@ no ``arch`` was given: EfficientNet-Lite0, or a larger one (Lite1, Lite2) where 
 affords it and it measures better.
 
 A larger network is weighed only under no ``time`` budget or one of `MEASURE_BUDGET` or
-more, and only when its own fine-tuning plan fits the budget as planned
-(the largest image side, every planned epoch, the default frozen layers): a step of Lite2
-costs about twice Lite0's, and a larger network squeezed into smaller images or fewer
-epochs gives back what its features add. Such a network then has its new head fitted on
-its features, as the fine-tune does first anyway (the features are cached, so the chosen
-run reuses them), and it is chosen when that head scores higher on the validation images
-by at least `MARGIN` and one image; otherwise the smaller, faster network keeps the run.
+more, and only when its own fine-tuning plan keeps every planned epoch and the default
+frozen layers at an image side of `SIDE_FLOOR` or more: a step of Lite2 costs about twice
+Lite0's, so its plan often trains smaller images in the same time, and that paid on cat/dog
+photos (Lite2 at 192 px 83.25%, Lite1 at 192 px 82.75%, Lite0 at 224 px 78.25%; bench/
+RESULTS.md, "finetune networks"), where fewer epochs or more frozen layers cost accuracy
+(bench/RESULTS.md, "finetune partial"). Such a network then has its new head fitted on its
+features, as the fine-tune does first anyway (the features are cached, so the chosen run
+reuses them), and it is chosen when that head scores higher on the validation images by at
+least `MARGIN` and one image; otherwise the smaller, faster network keeps the run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from convnet import extras
+from convnet.plan.freezing import SIDE_FLOOR
 from convnet.plan.resolve import resolve
 from convnet.training.config import TrainConfig, parse_time
 from convnet.training.pretrained import IMAGENET_ARCH, SOURCES
@@ -57,7 +60,8 @@ def choose_network(config: TrainConfig, score: float, images: int, started: floa
             continue
         candidate = replace(config, arch=arch)
         plan = resolve(candidate, started=started).plan
-        if plan is None or plan.pressed:
+        side = None if plan is None else plan.config.image_size
+        if plan is None or plan.pressed or side is not None and side < SIDE_FLOOR:
             skipped.append(_short(arch))
             continue
         tried, _, _ = head_score(candidate, started)
@@ -78,7 +82,8 @@ def _told(chosen: TrainConfig, measured: list[str], skipped: list[str], seconds:
         parts.append(f"new heads on the validation images: {', '.join(measured)} "
                      f"(a larger network must gain {MARGIN:.0%}; {seconds:.0f} s to tell)")
     if skipped:
-        parts.append(f"{' and '.join(skipped)} would not fit the budget as planned "
+        parts.append(f"{' and '.join(skipped)} would fit the budget only with fewer "
+                     f"epochs, more frozen layers or images under {SIDE_FLOOR} px "
                      "(arch=efficientnet-lite2 trains one anyway)")
     return "; ".join(parts)
 

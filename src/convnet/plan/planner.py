@@ -67,7 +67,7 @@ class Plan:
     budget: float | None = None  # seconds, from `time`
     device: str = "cpu"
     most_epochs: int = 0  # what a time budget may raise the epochs to, measured as it runs
-    pressed: bool = False  # the budget cut a fine-tune's image side, epochs or trained layers
+    pressed: bool = False  # the budget cut a fine-tune's epochs or its trained layers
 
     @property
     def designed(self) -> bool:
