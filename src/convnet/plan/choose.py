@@ -16,7 +16,7 @@ alone already halves the error of guessing. Under a ``time`` budget under `MEASU
 nothing is measured at all: the scratch run would take time the chosen run needs, so the
 answer is fine-tuning whatever the head scores, and scoring it would only cost time (the
 features are computed by the run itself). When fine-tuning wins,
-`convnet.plan.networks` weighs the larger ImageNet networks the budget affords.
+`convnet.plan.networks` picks the largest ImageNet network the budget affords.
 
 Nothing is measured when any option that decides the start (``arch``, ``init``,
 ``init='scratch'`` included) is given, for grayscale, small (under 64 px) or built-in data,
@@ -68,13 +68,13 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
                "measured first (a run from scratch, or a larger network, would take time "
                "the run needs; init=scratch trains one)")
         return tuned_config
-    tuned, chance, images = head_score(tuned_config, started)
+    tuned, chance, _ = head_score(tuned_config, started)
     skip = _no_scratch(tuned, chance)
     if skip:
         notify(f"the plan fine-tunes ImageNet weights: their new head alone scores "
                f"{tuned:.1%} on the validation images; {skip}, so no run from scratch is "
                f"measured ({time.perf_counter() - began:.0f} s; init=scratch trains one)")
-        return choose_network(tuned_config, tuned, images, started, notify)
+        return choose_network(tuned_config, started, notify)
     scratch = _scratch_score(config, started)
     seconds = time.perf_counter() - began
     if tuned >= scratch:
@@ -82,7 +82,7 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
                f"their new head alone scores {tuned:.1%} against {scratch:.1%} for a brief "
                f"run from scratch (1/{BRIEF_SHARE} of its epochs); {seconds:.0f} s to tell "
                f"(init=scratch skips this)")
-        return choose_network(tuned_config, tuned, images, started, notify)
+        return choose_network(tuned_config, started, notify)
     notify(f"the plan trains from scratch: a brief run from scratch scores {scratch:.1%} on "
            f"the validation images against {tuned:.1%} for an ImageNet head; "
            f"{seconds:.0f} s to tell")
