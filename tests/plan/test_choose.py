@@ -50,7 +50,7 @@ def test_the_better_measurement_wins_and_says_why(monkeypatch, scratch, tuned, i
     monkeypatch.setattr(choose, "_scratch_score",
                         lambda config, started: measured.append(config) or scratch)
     # chance 0.5: a head under 0.75 has more than half of guessing's error
-    monkeypatch.setattr(choose, "head_score", lambda config, started: (tuned, 0.5, 100))
+    monkeypatch.setattr(choose, "head_score", lambda config, started: (tuned, 0.5))
     lines: list[str] = []
     chosen = choose.choose(TrainConfig(data="photos"), 0.0, lines.append)
     assert chosen.init == init and len(measured) == 1
@@ -62,7 +62,7 @@ def test_scratch_is_not_measured_when_the_head_halves_guessings_error(monkeypatc
     monkeypatch.setattr(choose, "_scratch_score", lambda config, started: pytest.fail(
         "scratch was measured"))
     # chance 0.5: error 0.25 is half of 0.5
-    monkeypatch.setattr(choose, "head_score", lambda config, started: (0.75, 0.5, 100))
+    monkeypatch.setattr(choose, "head_score", lambda config, started: (0.75, 0.5))
     lines: list[str] = []
     chosen = choose.choose(TrainConfig(data="photos"), 0.0, lines.append)
     assert chosen.init == "imagenet" and "under half that of guessing" in lines[0]
@@ -82,7 +82,7 @@ def test_nothing_is_measured_under_a_short_budget(monkeypatch):
 
 def test_scratch_is_measured_under_a_long_budget(monkeypatch):
     monkeypatch.setattr(choose, "_scratch_score", lambda config, started: 0.9)
-    monkeypatch.setattr(choose, "head_score", lambda config, started: (0.6, 0.5, 100))
+    monkeypatch.setattr(choose, "head_score", lambda config, started: (0.6, 0.5))
     chosen = choose.choose(TrainConfig(data="photos", time="5m"), 0.0, lambda line: None)
     assert chosen.init is None
 

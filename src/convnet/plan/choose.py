@@ -12,11 +12,11 @@ Both are lower bounds of what the full runs reach; the brief scratch run falls f
 short, so a tie goes to fine-tuning. The ImageNet head is measured first, and the scratch
 run (a fifth of the budget or more, wasted when fine-tuning wins, as it did on every photo
 pair measured in bench/RESULTS.md) only when it could change the answer: not when the head
-alone already halves the error of guessing. Under a ``time`` budget under `MEASURE_BUDGET`
-nothing is measured at all: the scratch run would take time the chosen run needs, so the
-answer is fine-tuning whatever the head scores, and scoring it would only cost time (the
-features are computed by the run itself). When fine-tuning wins,
-`convnet.plan.networks` picks the largest ImageNet network the budget affords.
+alone already halves the error of guessing. Under a ``time`` budget too short for it
+(`convnet.plan.networks.too_short`) nothing is measured at all: the scratch run would take
+time the chosen run needs, so the answer is fine-tuning whatever the head scores, and
+scoring it would only cost time (the features are computed by the run itself). When
+fine-tuning wins, `convnet.plan.networks` picks the largest ImageNet network the budget affords.
 
 Nothing is measured when any option that decides the start (``arch``, ``init``,
 ``init='scratch'`` included) is given, for grayscale, small (under 64 px) or built-in data,
@@ -31,11 +31,11 @@ from dataclasses import replace
 
 from convnet import data as datasets
 from convnet import extras
-from convnet.plan.networks import MEASURE_BUDGET, choose_network, head_score
+from convnet.plan.networks import choose_network, too_short
 from convnet.plan.resolve import brief, resolve
 from convnet.runs.builtin import IMAGENET
 from convnet.runs.predictor import Predictor
-from convnet.training.config import TrainConfig, parse_time
+from convnet.training.config import TrainConfig
 from convnet.training.distributed import world
 from convnet.training.pretrained import SOURCES
 
@@ -63,12 +63,12 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
     (`networks.choose_network`), whichever measured better."""
     began = time.perf_counter()
     tuned_config = replace(config, init=IMAGENET)
-    if config.time is not None and parse_time(config.time) < MEASURE_BUDGET:
+    if too_short(config):
         notify(f"the plan fine-tunes ImageNet weights: with time={config.time} nothing is "
                "measured first (a run from scratch, or a larger network, would take time "
                "the run needs; init=scratch trains one)")
         return tuned_config
-    tuned, chance, _ = head_score(tuned_config, started)
+    tuned, chance = head_score(tuned_config, started)
     skip = _no_scratch(tuned, chance)
     if skip:
         notify(f"the plan fine-tunes ImageNet weights: their new head alone scores "
@@ -104,6 +104,18 @@ def _no_scratch(tuned: float, chance: float) -> str | None:
     if tuned >= chance + (1 - chance) / 2:
         return f"its error is under half that of guessing the largest class ({chance:.0%} right)"
     return None
+
+
+def head_score(config: TrainConfig, started: float) -> tuple[float, float]:
+    """(the new head's validation accuracy, scored on cached features as preparing a
+    fine-tune does, and guessing's: the largest class share)."""
+    run = resolve(config, started=started).prepare()
+    val = run.val_split
+    if val is None or not len(val):
+        return 0.0, 1.0
+    chance = float(val.labels.bincount().max()) / len(val)
+    # no head-only epochs (freeze_epochs=0) leave a head that was never fitted: no score
+    return run.head_val_acc or 0.0, chance
 
 
 def _scorer(run, classes: list[str]):

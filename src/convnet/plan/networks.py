@@ -33,24 +33,16 @@ LARGER = ("efficientnet-lite1", "efficientnet-lite2")  # the largest is weighed 
 MEASURE_BUDGET = 120.0
 
 
-def head_score(config: TrainConfig, started: float) -> tuple[float, float, int]:
-    """(the new head's validation accuracy on ``config``'s network's cached features,
-    guessing's (the largest class share), validation images); the head's fit is what
-    preparing a fine-tune does first."""
-    run = resolve(config, started=started).prepare()  # scores the head (`head_phase`)
-    val = run.val_split
-    if val is None or not len(val):
-        return 0.0, 1.0, 0
-    chance = float(val.labels.bincount().max()) / len(val)
-    # no head-only epochs (freeze_epochs=0) leave a head that was never fitted: no score
-    return (run.head_phase or {}).get("val_acc", 0.0), chance, len(val)
+def too_short(config: TrainConfig) -> bool:
+    """Whether ``config``'s time budget is under `MEASURE_BUDGET`."""
+    return config.time is not None and parse_time(config.time) < MEASURE_BUDGET
 
 
 def choose_network(config: TrainConfig, started: float,
                    notify: Callable[[str], None]) -> TrainConfig:
     """``config`` (``init='imagenet'``, arch unset: `IMAGENET_ARCH`) with the largest
     network of `LARGER` whose plan fits as the module says, or as it is."""
-    if config.time is not None and parse_time(config.time) < MEASURE_BUDGET:
+    if too_short(config):
         return config
     began, skipped = time.perf_counter(), []
     for arch in reversed(LARGER):

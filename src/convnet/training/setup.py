@@ -88,6 +88,12 @@ class Prepared:
     loop: Loop
     head_phase: dict[str, Any] | None = None  # fine-tuning: what the head-only epochs did
 
+    @property
+    def head_val_acc(self) -> float | None:
+        """The new head's validation accuracy before epoch 1 (None: no head was fitted
+        here, or no validation images)."""
+        return (self.head_phase or {}).get("val_acc")
+
     def speed(self) -> dict[str, Any]:
         """How the steps ran, as recorded with the run."""
         dtype = self.loop.autocast_dtype
@@ -155,14 +161,14 @@ def _start_from(start: Start, network: Network, config: TrainConfig, train_split
     phase: dict[str, Any] = {"new": left_new, "epochs": epochs if fresh else 0}
     if fresh and epochs:
         began = time.perf_counter()
-        found = features(network, train_split.images, normalization,
-                         f"{start.identity}:{network.spec}", device)
+        identity = f"{start.identity}:{network.spec}"  # the features' cache key
+        found = features(network, train_split.images, normalization, identity, device)
         phase["features_seconds"] = round(time.perf_counter() - began, 2)
         phase["loss"] = fit_head(network, train_split, found, epochs, config.smoothing,
                                  config.seed)
         if val_split is not None and len(val_split):
-            seen = features(network, val_split.images, normalization,
-                            f"{start.identity}:{network.spec}", device)  # (N, D, h, w)
+            seen = features(network, val_split.images, normalization, identity,
+                            device)  # (N, D, h, w)
             phase["val_acc"] = head_accuracy(network, seen, val_split.labels)
             network.train()
         phase["seconds"] = round(time.perf_counter() - began, 2)
