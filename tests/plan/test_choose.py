@@ -58,6 +58,26 @@ def test_the_better_measurement_wins_and_says_why(monkeypatch, scratch, tuned, i
     assert ("fine-tunes" if init else "from scratch") in lines[0]
 
 
+@pytest.mark.parametrize("scratch, said", [(0.5, True), (0.9, False)])
+def test_the_head_scored_is_the_chosen_networks_and_its_reason_follows_the_verdict(
+        monkeypatch, scratch, said):
+    """The run reuses the scored head's features only if they are its network's; the
+    network's reason is moot when scratch wins."""
+    from dataclasses import replace
+
+    monkeypatch.setattr(choose, "choose_network", lambda config, started, notify: notify(
+        "Lite2 fits") or replace(config, arch="efficientnet-lite2"))
+    scored = []
+    monkeypatch.setattr(choose, "head_score",
+                        lambda config, started: scored.append(config.arch) or (0.6, 0.5))
+    monkeypatch.setattr(choose, "_scratch_score", lambda config, started: scratch)
+    lines: list[str] = []
+    chosen = choose.choose(TrainConfig(data="photos"), 0.0, lines.append)
+    assert scored == ["efficientnet-lite2"]
+    assert lines[1:] == (["Lite2 fits"] if said else [])
+    assert chosen.arch == ("efficientnet-lite2" if said else "auto")
+
+
 def test_scratch_is_not_measured_when_the_head_halves_guessings_error(monkeypatch):
     monkeypatch.setattr(choose, "_scratch_score", lambda config, started: pytest.fail(
         "scratch was measured"))

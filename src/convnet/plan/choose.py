@@ -15,8 +15,9 @@ pair measured in bench/RESULTS.md) only when it could change the answer: not whe
 alone already halves the error of guessing. Under a ``time`` budget too short for it
 (`convnet.plan.networks.too_short`) nothing is measured at all: the scratch run would take
 time the chosen run needs, so the answer is fine-tuning whatever the head scores, and
-scoring it would only cost time (the features are computed by the run itself). When
-fine-tuning wins, `convnet.plan.networks` picks the largest ImageNet network the budget affords.
+scoring it would only cost time (the features are computed by the run itself). The
+ImageNet network is picked first (`convnet.plan.networks`: the largest the budget affords),
+so that the head scored is the one the run trains, on features it then reuses.
 
 Nothing is measured when any option that decides the start (``arch``, ``init``,
 ``init='scratch'`` included) is given, for grayscale, small (under 64 px) or built-in data,
@@ -68,13 +69,17 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
                "measured first (a run from scratch, or a larger network, would take time "
                "the run needs; init=scratch trains one)")
         return tuned_config
+    # the network first, so that the head scored is the one the run trains, on features
+    # it then reuses; what it says waits for the answer (it is moot if scratch wins)
+    network_said: list[str] = []
+    tuned_config = choose_network(tuned_config, started, network_said.append)
     tuned, chance = head_score(tuned_config, started)
     skip = _no_scratch(tuned, chance)
     if skip:
         notify(f"the plan fine-tunes ImageNet weights: their new head alone scores "
                f"{tuned:.1%} on the validation images; {skip}, so no run from scratch is "
                f"measured ({time.perf_counter() - began:.0f} s; init=scratch trains one)")
-        return choose_network(tuned_config, started, notify)
+        return _said(tuned_config, network_said, notify)
     scratch = _scratch_score(config, started)
     seconds = time.perf_counter() - began
     if tuned >= scratch:
@@ -82,10 +87,16 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
                f"their new head alone scores {tuned:.1%} against {scratch:.1%} for a brief "
                f"run from scratch (1/{BRIEF_SHARE} of its epochs); {seconds:.0f} s to tell "
                f"(init=scratch skips this)")
-        return choose_network(tuned_config, started, notify)
+        return _said(tuned_config, network_said, notify)
     notify(f"the plan trains from scratch: a brief run from scratch scores {scratch:.1%} on "
            f"the validation images against {tuned:.1%} for an ImageNet head; "
            f"{seconds:.0f} s to tell")
+    return config
+
+
+def _said(config: TrainConfig, lines: list[str], notify: Callable[[str], None]) -> TrainConfig:
+    for line in lines:
+        notify(line)
     return config
 
 
