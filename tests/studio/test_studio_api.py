@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from studio_helpers import digits_zip, evil_zip  # noqa: E402
 
 from conftest import TINY_ARCH  # noqa: E402
+from convnet.runs.calibration import Calibration  # noqa: E402
 from convnet.studio.app import create_app  # noqa: E402
 
 ENDED = ("finished", "failed", "cancelled")
@@ -120,9 +121,26 @@ def test_a_cancelled_job_stops_at_a_checkpoint_and_resumes_to_the_end(tmp_path):
         client.delete(f"/v1/jobs/{id}")
         stopped = _until(client, id)
         assert stopped["state"] == "cancelled" and stopped["epoch"] < 12
+        # before the run ends, its model so far answers: the best epoch yet
+        early = stopped["early"]
+        assert stopped["model"] == id and 1 <= early["epoch"] < 12
+        assert early["after"] == f"epoch {early['epoch']} of 12"
+        image = next((tmp_path / "ws" / "datasets" / "pair" / "7").iterdir()).read_bytes()
+        answer = client.post(f"/v1/models/{id}/predict", content=image).json()
+        assert set(answer["probabilities"]) == {"3", "7"}
+        record = client.get(f"/v1/models/{id}").json()["record"]
+        assert record["metrics"]["best_epoch"] == early["epoch"]
+        assert record["calibration"] == Calibration().to_dict()  # fitted once it ends
         assert client.post(f"/v1/jobs/{id}/resume").json()["state"] == "queued"
         done = _until(client, id)
-        assert done["state"] == "finished"
+        assert done["state"] == "finished" and done["early"] is None
+        assert not (tmp_path / "ws" / "jobs" / f"{id}.early").exists()
+        served = client.get("/v1/models").json()
+        assert [m["name"] for m in served if m["name"] == id] == [id]
+        final = client.post(f"/v1/models/{id}/predict", content=image).json()
+        assert set(final["probabilities"]) == {"3", "7"}
+        assert client.get(f"/v1/models/{id}").json()["record"]["calibration"] != \
+            Calibration().to_dict()  # the finished run now answers
         assert [row["epoch"] for row in done["metrics"]] == list(range(1, 13))
         assert client.post(f"/v1/jobs/{id}/resume").status_code == 409
         assert client.get(f"/v1/jobs/{queued}").json()["state"] == "cancelled"  # stays so

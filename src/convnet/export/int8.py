@@ -207,7 +207,7 @@ def _median_seconds(sides: dict[str, OnnxPredictor], images: torch.Tensor
     """The median time of a pass of ``images`` through each side, their passes taken in
     turn, so that a machine slowing down or speeding up weighs on both alike."""
     times: dict[str, list[float]] = {name: [] for name in sides}
-    for name, side in sides.items():
+    for side in sides.values():
         side.probabilities(images)  # warm-up: the first run allocates
     for _ in range(TIMED_RUNS):
         for name, side in sides.items():

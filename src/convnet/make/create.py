@@ -33,7 +33,8 @@ __all__ = ["TrainResult", "fit", "train"]
 
 def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
           callbacks: Sequence[Callback] = (), resume: str | Path | None = None,
-          started: float | None = None, **options: Any) -> TrainResult:
+          started: float | None = None, early: Path | None = None, **options: Any
+          ) -> TrainResult:
     """Train a CNN and write its run folder.
 
     Args:
@@ -43,6 +44,7 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
         resume: an interrupted run's folder, continued with its own config; ``options``
             may only raise ``epochs`` or set ``threads``, ``eval_batch_size`` and
             ``checkpoint_every``. ``started``: when a ``time`` budget starts (default: now).
+        early: a folder for the model so far, while it trains (`convnet.make.early`).
 
     Raises:
         ConvnetError: for bad options, data or spec, before anything is written;
@@ -51,22 +53,20 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
     >>> convnet.train(data="shapes", epochs=2).test.accuracy  # doctest: +SKIP
     """
     here = join(pick_device(options.get("device", "auto") if config is None else config.device))
-    callbacks = list(callbacks) if here.primary else []  # output: the primary's alone
     find = options.get("lr") == lr_finder.FIND  # the lr from a range test first
     config, resumed = _settings(config, out, resume, {**options, "lr": None} if find else options)
     trackers.check(config)  # TensorBoard, MLflow: installed, before any work
-    callbacks += trackers.trackers(config) if here.primary else []
-    if resumed is None:
-        check_writable(out)  # before the data is loaded and the model trained
+    callbacks = [*callbacks, *trackers.trackers(config)] if here.primary else []  # rank 0's
     check_threads(config.threads)
     started = time.perf_counter() if started is None else started
     notify, sweep = notifier(callbacks), None
     if resumed is None:
+        check_writable(out)  # before the data is loaded and the model trained
         config = choose.choose(config, started, notify) if choose.applies(config) else config
         config, sweep = lr_finder.when_asked(config, find, started, notify)
     resolved = resolve(config, started=started, resume=resumed, notify=notify,
                        progress=_scan_progress(callbacks))
-    result = make_run(resolved, out, callbacks, started)
+    result = make_run(resolved, out, callbacks, started, early)
     if here.primary:
         lr_finder.keep(sweep, result.path)
     return result

@@ -50,7 +50,9 @@ def run_record(run: Prepared, dataset: Dataset, config: TrainConfig, test: Evalu
                       [] if report is None else
                       [{"path": p.path, "reason": p.reason} for p in report.problems]),
         validation=run.validation, params=network.num_params,
-        metrics=Metrics(best.epoch, best.val_acc, best.val_loss, None if test is None else {
+        # no epoch yet (the model so far, `convnet.make.early`): none kept
+        metrics=Metrics(best.epoch if best else 0, best and best.val_acc,
+                        best and best.val_loss, None if test is None else {
             "accuracy": test.accuracy, "loss": test.loss, "macro": test.macro,
             "balanced_accuracy": test.balanced_accuracy,
             # rows: true class; kept so that a loaded run can show it (its display)

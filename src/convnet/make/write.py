@@ -18,6 +18,7 @@ import torch
 from convnet.data.dataset import Dataset
 from convnet.errors import DataError, Interrupted
 from convnet.make import claim
+from convnet.make.early import EarlyModels
 from convnet.make.record import check_weights, run_record, start_record
 from convnet.make.resume import Checkpoints, StopOnSignals, restore
 from convnet.network import PRESETS
@@ -73,12 +74,16 @@ class TrainResult:
 
 
 def make_run(resolved: Resolved, out: str | Path | None, callbacks: Sequence[Callback],
-             started: float) -> TrainResult:
+             started: float, early: str | Path | None = None) -> TrainResult:
     """Train ``resolved`` and write its run folder (``out``; default under ``runs/``);
-    a time budget counts from ``started`` (a `time.perf_counter` value)."""
+    a time budget counts from ``started`` (a `time.perf_counter` value); ``early``: a
+    folder for the model so far (`convnet.make.early`)."""
     config, dataset = resolved.config, resolved.dataset
     _show_data_and_plan(resolved, callbacks)
     run = resolved.prepare()
+    if early is not None and world().primary:
+        # first: written before the others are told of the epoch (the studio looks then)
+        callbacks = [EarlyModels(early, run, dataset, config), *callbacks]
     if resolved.start is not None:
         notifier(callbacks)(describe(resolved.start, run.head_phase))
     info = start_record(run, dataset, config, resolved.plan_record)

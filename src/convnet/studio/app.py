@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.responses import StreamingResponse
 
 from convnet.errors import ConvnetError
+from convnet.make.early import newest
 from convnet.serve.app import Api, Served, error_handlers, health_routes, model_routes
 from convnet.serve.batching import Batcher
 from convnet.serve.limits import BodyLimit, Limits
@@ -41,6 +42,8 @@ class StudioApi(Api):
     def __init__(self, space: Workspace, runner: Runner, api_key: str | None):
         super().__init__({}, LIMITS, api_key)
         self.space, self.runner = space, runner
+        self.early: dict[str, Path] = {}  # job -> the version of its model so far served
+        self.stopping: set[asyncio.Task] = set()  # replaced batchers, until they stop
 
     def model(self, name: str) -> Served:
         self.refresh()
@@ -51,20 +54,37 @@ class StudioApi(Api):
         return super().listed()
 
     def refresh(self) -> None:
-        """Serve every finished job's run not served yet (its batcher starts here, on the
-        event loop)."""
+        """Serve every finished job's run, and for any other job its model so far
+        (`convnet.make.early`: the new head, then each better epoch), replaced as newer
+        ones come; batchers start here, on the event loop."""
+        for job in self.space.jobs():
+            if job.state == "finished":
+                if job.id not in self.served or job.id in self.early:
+                    self._serve(job.id, self.space.run_dir(job.id), None)
+                continue
+            found = newest(self.space.early_dir(job.id))
+            if found is not None and self.early.get(job.id) != found[0]:
+                self._serve(job.id, found[0], found[0])
+
+    def _serve(self, id: str, folder: Path, early: Path | None) -> None:
         from convnet.runs.run import load
 
-        for job in self.space.jobs():
-            if job.state != "finished" or job.id in self.served:
-                continue
-            try:
-                run = load(self.space.run_dir(job.id))
-            except ConvnetError:
-                continue
-            batcher = Batcher(run.predictor.rows)
-            batcher.start()
-            self.served[job.id] = Served(job.id, run, run.predictor, "torch", batcher)
+        try:
+            run = load(folder)
+        except ConvnetError:  # not written yet, or removed by a newer one: the next look
+            return
+        batcher = Batcher(run.predictor.rows)
+        batcher.start()
+        replaced = self.served.get(id)
+        self.served[id] = Served(id, run, run.predictor, "torch", batcher)
+        if early is None:
+            self.early.pop(id, None)
+        else:
+            self.early[id] = early
+        if replaced is not None:
+            task = asyncio.get_running_loop().create_task(replaced.batcher.stop())
+            self.stopping.add(task)
+            task.add_done_callback(self.stopping.discard)
 
     def status(self, id: str) -> dict[str, Any]:
         try:
@@ -72,12 +92,15 @@ class StudioApi(Api):
         except KeyError:
             raise HTTPException(404, f"no job {id!r}") from None
         progress = self.space.progress(id)
+        early = None if job.state == "finished" else newest(self.space.early_dir(id))
         return {**job.to_dict(), "epoch": progress.get("epoch", 0),
                 "epochs": progress.get("epochs"), "step": progress.get("step", 0),
                 "steps": progress.get("steps"), "metrics": progress.get("history", []),
                 "plan": progress.get("plan"), "notes": progress.get("notes", []),
                 "head": progress.get("head_val_acc"),
-                "model": job.id if job.state == "finished" else None}
+                "model": job.id if job.state == "finished" or early else None,
+                # what answers before the run ends: {"after", "val_acc", "epoch"}
+                "early": early and early[1]}
 
 
 def _dataset(api: StudioApi, name: str) -> Path:

@@ -8,6 +8,7 @@ going down), 1 failed (the reason is the last line on stderr).
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from contextlib import suppress
@@ -88,11 +89,12 @@ def work(root: Path, id: str) -> int:
                                          for row in read_metrics(out)]
         progress.state["notes"].append(
             f"resumed from its checkpoint after {len(progress.state['history'])} epoch(s)")
-        train(resume=out, callbacks=[progress])
+        train(resume=out, callbacks=[progress], early=space.early_dir(id))
     else:
         config = TrainConfig.from_dict({**job.options,
                                         "data": str(space.dataset_dir(job.dataset))})
-        train(config, out=out, callbacks=[progress])
+        train(config, out=out, callbacks=[progress], early=space.early_dir(id))
+    shutil.rmtree(space.early_dir(id), ignore_errors=True)  # the run answers from now on
     try:
         report(out)
     except ConvnetError as error:  # the run is saved; its pictures are a bonus

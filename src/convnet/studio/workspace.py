@@ -227,6 +227,10 @@ class Workspace:
     def run_dir(self, id: str) -> Path:
         return self.root / "runs" / id
 
+    def early_dir(self, id: str) -> Path:
+        """Where job ``id``'s model so far is written while it trains."""
+        return self.root / "jobs" / f"{id}.early"
+
 
 def _check_classes(folder: Path) -> None:
     try:
