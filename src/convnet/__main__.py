@@ -1,7 +1,5 @@
 """`python -m convnet ...` (and `torchrun -m convnet ...`) run the `convnet` command."""
 
-import sys
+from convnet.cli import run
 
-from convnet.cli import main
-
-sys.exit(main())
+run()

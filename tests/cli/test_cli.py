@@ -105,3 +105,19 @@ def test_the_installed_command_exits_non_zero_without_a_traceback(tmp_path):
     assert done.returncode == 1
     assert done.stderr.startswith("error: Run folder") and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv, code, said", [(["--version"], 0, "version"),
+                                              (["train", "--epochs", "-1"], 1, "--epochs")])
+def test_the_command_leaves_with_mains_code_its_output_and_exit_handlers(argv, code, said):
+    """`run` skips the interpreter's teardown (os._exit): the exit code, the flushed output
+    and every exit handler must still be there."""
+    script = ("import atexit, sys\n"
+              "from convnet.cli import run\n"
+              "atexit.register(lambda: print('handlers ran'))\n"
+              f"sys.argv = ['convnet', *{argv!r}]\n"
+              "run()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == code
+    assert said in done.stdout + done.stderr and "handlers ran" in done.stdout
