@@ -111,6 +111,8 @@ SUITES: dict[str, Suite] = {
         "load": Case("serve_load", "convnet serve against a hand-written handler, loopback",
                      needs="a run folder to serve", minutes=5),
         "studio": Case("studio_flow", "the studio's API flow, timed", minutes=2),
+        "studio-photos": Case("studio_flow", "the same for six classes of photos: how soon "
+                              "the model so far answers", ("--photos",), minutes=6),
         "int8": Case("int8", "export --int8 against the float file: accuracy and speed",
                      ("digits", "photos"), minutes=10),
         "int8-run": Case("int8", "the same for a run you have", needs="--run RUN_FOLDER",
