@@ -1,5 +1,5 @@
 """`python -m convnet ...` (and `torchrun -m convnet ...`) run the `convnet` command."""
 
-from convnet.cli import run
+from convnet.cli.process import run
 
 run()

@@ -113,7 +113,7 @@ def test_the_command_leaves_with_mains_code_its_output_and_exit_handlers(argv, c
     """`run` skips the interpreter's teardown (os._exit): the exit code, the flushed output
     and every exit handler must still be there."""
     script = ("import atexit, sys\n"
-              "from convnet.cli import run\n"
+              "from convnet.cli.process import run\n"
               "atexit.register(lambda: print('handlers ran'))\n"
               f"sys.argv = ['convnet', *{argv!r}]\n"
               "run()\n")

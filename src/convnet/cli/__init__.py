@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import atexit
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -346,20 +344,6 @@ app.add_command(tools.lr_find_command)
 app.add_command(tools.studio_command)
 app.add_command(cleaning.suspects)
 _ARGV: list[str] = []  # the arguments of this invocation, for `train --nproc`
-
-
-def run() -> None:
-    """The ``convnet`` process: `main`, its exit handlers, then out without tearing the
-    interpreter down, which took 0.9 s after a photo run here (torch's and onnxruntime's
-    modules freed one by one) and counts against a ``--time`` budget. Under torchrun the
-    usual exit, for the process group's own teardown."""
-    code = main()
-    if "TORCHELASTIC_RUN_ID" in os.environ:
-        sys.exit(code)
-    atexit._run_exitfuncs()  # what a normal exit runs first: loggers, trackers, pools
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
