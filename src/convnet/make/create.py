@@ -33,8 +33,8 @@ __all__ = ["TrainResult", "fit", "train"]
 
 def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
           callbacks: Sequence[Callback] = (), resume: str | Path | None = None,
-          started: float | None = None, early: Path | None = None, **options: Any
-          ) -> TrainResult:
+          started: float | None = None, early: str | Path | None = None,
+          **options: Any) -> TrainResult:
     """Train a CNN and write its run folder.
 
     Args:

@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save as save_safetensors
 
 from convnet.atomic import write_json
 from convnet.data.dataset import Dataset
 from convnet.make.record import run_record
-from convnet.runs.format import META, Metrics, sha256, write_run
+from convnet.runs.format import META, Metrics, sha256, weights_bytes, write_run
 from convnet.training.callbacks import Callback, EpochStats, TrainStart
 from convnet.training.config import TrainConfig
 from convnet.training.setup import Prepared
@@ -56,8 +55,7 @@ class EarlyModels(Callback):
 
     def _write(self, weights: dict[str, torch.Tensor], after: str, epoch: int,
                val_acc: float | None) -> None:
-        state = {name: tensor.detach().cpu().contiguous() for name, tensor in weights.items()}
-        data = save_safetensors(state)
+        data = weights_bytes(weights)
         record = run_record(self.run, self.dataset, self.config, None, sha256(data), None)
         record = replace(record, metrics=Metrics(epoch, val_acc, None, None))
         version = self.folder / str(_newest(self.folder) + 1)

@@ -157,10 +157,11 @@ def _config(values: dict[str, Any]) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in values.items() if k in known})
 
 
-def weights_bytes(network: torch.nn.Module) -> bytes:
-    """The network's weights as safetensors bytes (contiguous CPU tensors)."""
-    state = {name: tensor.detach().cpu().contiguous()
-             for name, tensor in network.state_dict().items()}
+def weights_bytes(network: torch.nn.Module | dict[str, torch.Tensor]) -> bytes:
+    """The network's weights (or a state dict of them) as safetensors bytes (contiguous
+    CPU tensors)."""
+    weights = network if isinstance(network, dict) else network.state_dict()
+    state = {name: tensor.detach().cpu().contiguous() for name, tensor in weights.items()}
     return save_safetensors(state)
 
 
