@@ -66,6 +66,10 @@ SUITES: dict[str, Suite] = {
                                  minutes=10),
         "no-options": Case("time_to_accuracy", "the no-option run on the same photo folders, "
                            "fresh caches", ("--no-loop", "--share", "--default"), minutes=8),
+        "patience": Case("time_to_accuracy", "the no-option run (patience 2) against every "
+                         "planned epoch trained, three photo folders, fresh caches",
+                         ("--no-loop", "--share", "--default", "--only", "six", "four",
+                          "catdog", "--variant", "--patience 99"), minutes=25),
         "networks": Case("time_to_accuracy", "the plan's choice among Lite0/1/2 against a "
                          "run from each, three photo folders, fresh caches",
                          ("--no-loop", "--share", "--default", "--only", "six", "four",

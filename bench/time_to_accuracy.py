@@ -16,7 +16,9 @@ has it (decoding, the weights' conversion, the speed probes, the features: all i
 time), timed from process start to exit, the report included. ``--default`` adds the
 no-option run (fresh cache too), and ``--archs lite0 lite1 lite2`` a run from each ImageNet
 network with no other option, against which the no-option run's choice of network is read
-(``four``, a third folder: 4 classes of 120 training and 100 test images). The issue's
+(``four``, a third folder: 4 classes of 120 training and 100 test images), and
+``--variant FLAGS`` a run with those flags (``'--patience 99'``: every planned epoch
+trained, against the plan's stop 2 epochs after the best). The issue's
 bar: at a tenth, convnet's test accuracy at least the loop's, and its wall time at most 0.15
 of the loop's.
 """
@@ -85,6 +87,9 @@ def main() -> None:
     parser.add_argument("--archs", nargs="*", default=[], choices=("lite0", "lite1", "lite2"),
                         help="also `--init imagenet --arch efficientnet-X` with no other "
                              "option, to check the plan's choice of network against each")
+    parser.add_argument("--variant", nargs="*", default=[], metavar="FLAGS",
+                        help="also a run with these flags (each one quoted string), e.g. "
+                             "'--patience 99' to train every epoch")
     parser.add_argument("--no-loop", action="store_true",
                         help="skip the plain loop (then --share has nothing to be a share of)")
     parser.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "zoo")
@@ -105,7 +110,8 @@ def main() -> None:
                 for share in args.share if loop is not None] + \
             ([("no options", [])] if args.default else []) + \
             [(arch, ["--init", "imagenet", "--arch", f"efficientnet-{arch}"])
-             for arch in args.archs]
+             for arch in args.archs] + \
+            [("variant", variant.split()) for variant in args.variant]
         for label, flags in runs:
             row = ours(data, flags, work / "convnet")
             append_row(args.results, {"folder": name, "trainer": "convnet", "flags": flags,

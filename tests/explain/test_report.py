@@ -8,6 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import convnet
@@ -86,3 +87,34 @@ def test_the_page_renders_in_headless_chromium_with_its_images_loaded(shapes_run
     assert [width for _, width, _ in images][0] == 900  # curves.png at its real size
     assert title.startswith("convnet run")
     assert _non_blank(tmp_path / "page.png")
+
+
+def test_the_report_reuses_the_logits_training_returned_for_the_same_images(tmp_path,
+                                                                            monkeypatch):
+    from convnet.explain.report import _splits
+    from convnet.runs.evaluate import Scored
+    from convnet.runs.predictor import Predictor
+
+    result = convnet.train(data=DATA, arch="conv6k3-relu-maxpool2-fc", epochs=2,
+                           batch_size=16, val_split=0.3, out=tmp_path / "run")
+    run = convnet.load(result.path)
+    val, test = _splits(run, None)
+    assert set(result.scored) == {"validation", "test"}
+    for name, split in (("validation", val), ("test", test)):  # against a fresh pass
+        torch.testing.assert_close(result.scored[name].logits,
+                                   run.predictor.logits(split.images), atol=1e-5, rtol=1e-5)
+    passes = []
+    original = Predictor.outputs
+    monkeypatch.setattr(Predictor, "outputs", lambda self, images, embed=False: (
+        passes.append(len(images)), original(self, images, embed))[1])
+    fresh = report(result.path)
+    assert sorted(passes) == sorted([len(val), len(test)])
+    passes.clear()
+    reused = report(result.path, known=result.scored)
+    assert passes == []  # neither split went through the network again
+    assert torch.equal(reused.evaluation.confusion, fresh.evaluation.confusion)
+    assert reused.evaluation.loss == pytest.approx(fresh.evaluation.loss, abs=1e-6)
+    # logits of other images are not taken for these: the split is scored afresh
+    other = {"test": Scored.of(val.images, result.scored["validation"].logits)}
+    assert report(result.path, known=other).evaluation.count == len(test)
+    assert sorted(passes) == sorted([len(val), len(test)])

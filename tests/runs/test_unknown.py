@@ -280,14 +280,14 @@ def test_serve_refuses_a_bad_share_and_a_verdict_an_old_run_cannot_give(trained,
 
 def test_large_images_go_through_in_smaller_passes_with_the_same_answers(trained,
                                                                         monkeypatch):
-    from convnet.runs import predictor as module
+    from convnet import allocator
 
     run = convnet.load(trained.path)
     images = run.own_data().test.images  # (N, 1, 28, 28)
     whole = run.predictor.scored(images)
     assert run.predictor.step(images) == run.predictor.batch_size  # 28 px: no cap
-    assert run.predictor.step(torch.zeros(1, 3, 224, 224, dtype=torch.uint8)) == 64
-    monkeypatch.setattr(module, "PIXELS_PER_PASS", 3 * 28 * 28)  # 3 images a pass
+    assert run.predictor.step(torch.zeros(1, 3, 224, 224, dtype=torch.uint8)) == 16  # CPU
+    monkeypatch.setitem(allocator.PIXELS_PER_PASS, "cpu", 3 * 28 * 28)  # 3 images a pass
     assert run.predictor.step(images) == 3
     parts = run.predictor.scored(images)
     assert torch.allclose(parts[0], whole[0], atol=1e-6)

@@ -63,7 +63,7 @@ def train(out_dir: Path | None, make_report: bool, resume: Path | None, nproc: i
                   f"{result.report_seconds:.0f} s here and {max(left, 0):.0f} s are left); "
                   f"`convnet report {result.path}` draws it", soft_wrap=True, markup=False)
     elif make_report:
-        report_after_training(result.path)
+        report_after_training(result.path, result.scored)
 
 
 @app.command("plan")

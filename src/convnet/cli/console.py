@@ -3,7 +3,9 @@ and errors."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -15,14 +17,15 @@ class Failed(Exception):
     """Some inputs failed; the messages were already printed."""
 
 
-def report_after_training(folder: Path) -> None:
-    """The run is saved already: a report that cannot be drawn is a note, not a failure."""
+def report_after_training(folder: Path, known: Mapping[str, Any] | None = None) -> None:
+    """The run is saved already: a report that cannot be drawn is a note, not a failure.
+    ``known``: the run's logits on its splits, as training returned them."""
     from convnet.cli.messages import to_flags
     from convnet.errors import ConvnetError
     from convnet.explain.report import report as write_report
 
     try:
-        result = write_report(folder)
+        result = write_report(folder, known=known)
     except ConvnetError as error:
         err.print(f"note: no report drawn ({to_flags(str(error))})", soft_wrap=True,
                   markup=False)

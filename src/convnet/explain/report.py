@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from convnet.explain.sections import table as _table
 from convnet.network.shapes import format_shape
 from convnet.network.summary import summarize
 from convnet.runs.calibration import reliability
-from convnet.runs.evaluate import Evaluation
+from convnet.runs.evaluate import Evaluation, Scored
 from convnet.runs.format import read_metrics
 from convnet.runs.run import Run, load
 
@@ -71,8 +72,11 @@ def _wrong(run: Run, split: Split, logits: torch.Tensor | None = None
     return items
 
 
-def report(path: str | Path, data: str | None = None) -> RunReport:
-    """Write the run's pictures and ``report.html`` into its folder.
+def report(path: str | Path, data: str | None = None,
+           known: Mapping[str, Scored] | None = None) -> RunReport:
+    """Write the run's pictures and ``report.html`` into its folder. ``known``: the
+    run's raw logits on its "validation" and "test" splits where they are at hand (as
+    `convnet.train` returns them), reused for the very same images instead of a pass.
 
     A run whose data has neither validation nor test images gets its curves and a page
     that says nothing could be scored; a run that got every image right gets a `wrong.png`
@@ -88,7 +92,8 @@ def report(path: str | Path, data: str | None = None) -> RunReport:
     scored, scored_on = (test, "test") if test is not None else (val, "validation")
     files = [plots.curves(read_metrics(folder), folder / "curves.png")]
     # each split through the network once: the scores, the diagram and the gallery share it
-    logits = None if scored is None else run.predictor.logits(scored.images)
+    known = known or {}
+    logits = None if scored is None else _logits(run, scored, known.get(scored_on))
     evaluation = None if scored is None else run.predictor.evaluate(scored, logits=logits)
     if evaluation is not None:
         files.append(plots.confusion(evaluation.confusion, run.classes,
@@ -96,12 +101,19 @@ def report(path: str | Path, data: str | None = None) -> RunReport:
         gallery_split, gallery_name = (val, "validation") if val is not None else \
             (test, "test")
         files.append(_gallery(run, gallery_split, gallery_name, folder / "wrong.png",
-                              None if gallery_split is not scored else logits))
+                              logits if gallery_split is scored else
+                              _logits(run, gallery_split, known.get(gallery_name))))
         files.append(_reliability(logits.cpu(), run, scored, scored_on,
                                   folder / "reliability.png"))
     page = folder / "report.html"
     write_atomic(page, _html(run, evaluation, scored_on, files).encode())
     return RunReport(folder, files, page, evaluation, scored_on if scored is not None else None)
+
+
+def _logits(run: Run, split: Split, known: Scored | None) -> torch.Tensor:
+    """The split's raw logits: ``known`` ones where they are of these very images."""
+    found = None if known is None else known.logits_for(split.images)
+    return run.predictor.logits(split.images) if found is None else found
 
 
 def _gallery(run: Run, split: Split, name: str, path: Path,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -27,7 +27,7 @@ from convnet.plan.loading import training_seconds
 from convnet.plan.resolve import Resolved
 from convnet.plan.start import describe
 from convnet.runs.calibration import FEWEST, NONE, Calibration, calibrate
-from convnet.runs.evaluate import Evaluation
+from convnet.runs.evaluate import Evaluation, Scored
 from convnet.runs.folders import RunFolder, choose_run_dir
 from convnet.runs.format import MetricsFile, RunRecord, sha256, weights_bytes, write_run
 from convnet.runs.predictor import Predictor, evaluate_sharded
@@ -38,6 +38,7 @@ from convnet.training.callbacks import Callback, EarlyStopping, EpochStats, Trai
 from convnet.training.config import TrainConfig
 from convnet.training.distributed import barrier, world
 from convnet.training.setup import Prepared
+from convnet.training.speed import autocast
 from convnet.training.threads import CpuThreads
 
 
@@ -54,6 +55,8 @@ class TrainResult:
     data_seconds: float = 0.0  # loading the data (decode or cache read) before training
     stopped_early: int | None = None  # the epoch `patience` stopped at, if it did
     after_seconds: float = 0.0  # of `seconds`: after the epochs (test score, calibration, files)
+    # the kept weights' raw logits on "validation" and "test", for the report drawn next
+    scored: dict[str, Scored] = field(default_factory=dict)
 
     @property
     def report_seconds(self) -> float:
@@ -98,11 +101,12 @@ def make_run(resolved: Resolved, out: str | Path | None, callbacks: Sequence[Cal
     with claim.guarded(folder, new=resolved.resume is None):
         threads = _train(run, resolved, folder, callbacks, early, info, started)
         saving_from = time.perf_counter()
-        network, test, record = _save(run, resolved, folder, early.stopped_at, info, threads)
+        network, test, record, scored = _save(run, resolved, folder, early.stopped_at, info,
+                                              threads)
     state, now = run.state, time.perf_counter()
     result = TrainResult(Run(network.cpu(), record, folder.path), folder.path, state.history,
                          state.best.epoch, test, now - trained_from, resolved.data_seconds,
-                         early.stopped_at, now - saving_from)
+                         early.stopped_at, now - saving_from, scored)
     for callback in callbacks:
         callback.on_train_end(result)
     return result
@@ -149,16 +153,25 @@ def _announce(run: Prepared, dataset: Dataset, config: TrainConfig, folder: RunF
 
 def scorer(run: Prepared, classes: list[str], config: TrainConfig,
            calibration: Calibration = NONE):
-    """Scores a split; under torchrun every rank scores its part and the counts are summed."""
+    """Scores a split; under torchrun every rank scores its part and the counts are summed.
+    The epochs' validation scores (not ``honest``) run at the training's precision: they
+    only rank the epochs, and bf16 passes take half the time of fp32 ones on a CPU that
+    has it; what the run records and answers with is scored in fp32."""
     here = world()
 
     def score(network: torch.nn.Module, split, honest: bool = False) -> Evaluation:
-        predictor = Predictor(network, run.normalization, classes, run.flip_tta,
-                              config.eval_batch_size, run.batches.memory_format, calibration)
-        if not here.active:
-            return predictor.evaluate(split, honest)
-        return evaluate_sharded(predictor, split, here.rank, here.size)
+        predictor = _predictor(run, classes, config, network, calibration)
+        with autocast(run.device, None if honest else run.loop.autocast_dtype):
+            if not here.active:
+                return predictor.evaluate(split, honest)
+            return evaluate_sharded(predictor, split, here.rank, here.size)
     return score
+
+
+def _predictor(run: Prepared, classes: list[str], config: TrainConfig,
+               network: torch.nn.Module, calibration: Calibration = NONE) -> Predictor:
+    return Predictor(network, run.normalization, classes, run.flip_tta,
+                     config.eval_batch_size, run.batches.memory_format, calibration)
 
 
 def _train(run: Prepared, resolved: Resolved, folder: RunFolder,
@@ -196,17 +209,19 @@ def _scored_after(run: Prepared, dataset: Dataset) -> int:
 
 
 def _save(run: Prepared, resolved: Resolved, folder: RunFolder, stopped_early: int | None,
-          info: dict, threads: dict) -> tuple[torch.nn.Module, Evaluation | None, RunRecord]:
+          info: dict, threads: dict
+          ) -> tuple[torch.nn.Module, Evaluation | None, RunRecord, dict[str, Scored]]:
     """The kept epoch's weights, scored on the test split (by every rank) and written with
-    the run record by the primary process."""
+    the run record by the primary process; with the splits' logits, for the report."""
     config, dataset, here = resolved.config, resolved.dataset, world()
     network = run.network
     network.load_state_dict(run.state.best_weights)  # the kept epoch, averaged or not
     check_weights(network)
     network = network.to(memory_format=torch.contiguous_format)
-    calibration, detector = _fitted(run, network, config)
-    score = scorer(run, dataset.classes, config, calibration)
-    test = None if dataset.test is None else score(network, dataset.test, honest=True)
+    calibration, detector, scored = _fitted(run, network, config)
+    test, test_logits = _tested(run, dataset, config, network, calibration)
+    if test_logits is not None:
+        scored["test"] = test_logits
     weights = weights_bytes(network)
     record = run_record(run, dataset, config, test, sha256(weights), stopped_early,
                         calibration)
@@ -224,30 +239,46 @@ def _save(run: Prepared, resolved: Resolved, folder: RunFolder, stopped_early: i
         checkpoint.remove(folder.path)
         folder.release()
     barrier()  # every rank returns once the run is on disk
-    return network, test, record
+    return network, test, record, scored
+
+
+def _tested(run: Prepared, dataset: Dataset, config: TrainConfig, network: torch.nn.Module,
+            calibration: Calibration) -> tuple[Evaluation | None, Scored | None]:
+    """The test split's scores, and its raw logits (not under torchrun, where each rank
+    scores a part of it)."""
+    test = dataset.test
+    if test is None:
+        return None, None
+    if world().active:
+        return scorer(run, dataset.classes, config, calibration)(network, test, True), None
+    predictor = _predictor(run, dataset.classes, config, network, calibration)
+    logits = predictor.logits(test.images)  # (N, classes), before calibration
+    return predictor.evaluate(test, logits=logits), Scored.of(test.images, logits)
 
 
 def _fitted(run: Prepared, network: torch.nn.Module, config: TrainConfig
-            ) -> tuple[Calibration, Detector | None]:
+            ) -> tuple[Calibration, Detector | None, dict[str, Scored]]:
     """What is fitted on the kept weights once they are chosen (every rank fits the same):
     the temperature on the validation images' logits, and the "unknown" detector (class
     means and covariance of training images' embeddings, the validation images' scores).
-    The validation images go through the network once, for both."""
+    The validation images go through the network once, for both (and for the report:
+    their logits are returned as "validation")."""
     val = run.val_split
     if val is None or not len(val):
-        return Calibration(note="no validation images to fit a temperature on"), None
+        return Calibration(note="no validation images to fit a temperature on"), None, {}
     predictor = Predictor(network, run.normalization, [str(i) for i in range(
         network.num_classes)], run.flip_tta, config.eval_batch_size)
     logits, val_embedded = predictor.outputs(val.images, embed=True)
     calibration = calibrate(logits, val.labels)
+    scored = {"validation": Scored.of(val.images, logits)}
     if len(val) < FEWEST:
-        return calibration, None
+        return calibration, None, scored
     train = run.train_split
     chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(
         config.seed))[:FIT_MOST]
     _, embedded = predictor.outputs(train.images[chosen], embed=True)
     return calibration, fit_detector((embedded.cpu(), train.labels[chosen].cpu()),
-                                     val_embedded.cpu(), network.num_classes)
+                                     val_embedded.cpu(), network.num_classes), scored
 
 
 def notifier(callbacks: Sequence[Callback]):

@@ -7,7 +7,11 @@ rate, augmentation and weight averaging, from the data and this machine's measur
 - epochs: 3 at 1,000 training images, more for fewer (3·sqrt(1000/n), 3..12), cut to fit;
 - batch 32 (64 on a GPU), lr 5e-4 for the head at batch 32 scaled with sqrt(batch/32), the
   body at `body_lr` of it; light augmentation (shifts and flips): with a few epochs from
-  trained features, strong augmentation costs more than it gives (bench/RESULTS.md).
+  trained features, strong augmentation costs more than it gives (bench/RESULTS.md);
+- patience: the run stops `PATIENCE` epochs after its best validation score. From trained
+  features a small folder's best epoch comes early (the second of 7 on 246 photos; the
+  rest only fit the training images harder), and the kept epoch is the same with or
+  without the stop (bench/RESULTS.md, "finetune patience").
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ SIDES = (96, 128, 160, 192, 224)
 BATCH = {"cpu": 32, "cuda": 64}
 PROBE_BATCH = 8
 UNTIMED_SHARE = 0.7
+PATIENCE = 2  # epochs without a better validation score before the run stops
 
 
 def finetune_epochs(trained: int) -> int:
@@ -61,14 +66,31 @@ def make_finetune_plan(fp: Fingerprint, config: TrainConfig, device: str,
     ema = config.ema if config.ema is not None else min(0.999, max(0.5, 1 - 1 / steps))
     planned = replace(config, image_size=side, epochs=epochs, batch_size=batch, lr=lr,
                       ema=ema, augment="light" if config.augment == "auto" else config.augment,
-                      frozen_layers=freeze.layers)
+                      frozen_layers=freeze.layers, patience=_patience(config, epochs))
     choices = _choices(config, planned, device, trained, target, limit, steps, why) + \
-        [fit.choice(config)] + validation_choice(fp, config)
+        [fit.choice(config), _patience_choice(config, planned)] + validation_choice(fp, config)
     total = None if seconds is None else seconds * epochs / target
     pressed = epochs < target or freeze != fit.default
     return Plan(fp, planned, choices, total, budget if config.time else None, device,
                 epochs if config.epochs is not None or not config.time else 2 * target,
                 pressed)
+
+
+def _patience(config: TrainConfig, epochs: int) -> int | None:
+    """`PATIENCE`, unless given, or the run is too short for it to stop anything."""
+    if config.patience is not None:
+        return config.patience
+    return PATIENCE if epochs > PATIENCE + 1 else None
+
+
+def _patience_choice(config: TrainConfig, planned: TrainConfig) -> Choice:
+    given = config.patience is not None
+    value = "none" if planned.patience is None else f"{planned.patience} epochs"
+    why = "given" if given else \
+        f"{planned.epochs} epochs: too few to stop early" if planned.patience is None else \
+        "stop once that many epochs pass without a better validation score: from trained " \
+        "features the best epoch often comes early (bench/RESULTS.md)"
+    return Choice("patience", value, why, given)
 
 
 @dataclass(frozen=True)
@@ -113,16 +135,16 @@ def _fit(fp: Fingerprint, config: TrainConfig, probe: Probe | None, resizable: b
 def _side(fp: Fingerprint, config: TrainConfig, probe: Probe | None, resizable: bool,
           batch: int, trained: int, target: int, limit: float, factor: float
           ) -> tuple[int | None, float | None, str]:
-    """(image side, estimated seconds at it, why): the largest side that fits ``limit``."""
+    """(image side, estimated seconds at it, why): the largest side that fits ``limit``,
+    else the smallest. Probed from the largest down: a small folder's plan fits at the
+    first, and each probe of EfficientNet-Lite2 costs seconds."""
     sides = [config.image_size] if config.image_size else \
         list(SIDES) if resizable else [None]
     side, seconds = sides[0], None
-    for candidate in sides:
-        estimate = _seconds(fp, config, probe, candidate, batch, trained, target, factor)
-        if estimate is not None and estimate > limit and candidate != sides[0]:
-            break
-        side, seconds = candidate, estimate
-        if estimate is not None and estimate > limit:  # no larger side fits: probe no more
+    for candidate in reversed(sides):
+        side = candidate
+        seconds = _seconds(fp, config, probe, candidate, batch, trained, target, factor)
+        if seconds is None or seconds <= limit:
             break
     why = "given" if config.image_size else \
         "the smallest: the planned epochs do not fit the budget even at it" \

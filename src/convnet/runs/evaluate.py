@@ -87,3 +87,30 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, k: int) ->
     """(K, K) counts: row = true class, column = predicted class."""
     flat = labels.long() * k + predictions.long()  # (N,) one cell index per image
     return torch.bincount(flat, minlength=k * k).reshape(k, k)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A split's raw logits (before calibration) with a digest of the very images they are
+    of: the report drawn right after training reuses the run's last pass over its splits
+    instead of a second one, and only for the same images (`logits_for`)."""
+
+    digest: str
+    logits: torch.Tensor  # (N, classes)
+
+    @classmethod
+    def of(cls, images: torch.Tensor, logits: torch.Tensor) -> Scored:
+        return cls(images_digest(images), logits.detach().cpu())
+
+    def logits_for(self, images: torch.Tensor) -> torch.Tensor | None:
+        """The logits, where ``images`` are the ones scored; else None (score them)."""
+        return self.logits if images_digest(images) == self.digest else None
+
+
+def images_digest(images: torch.Tensor) -> str:
+    """SHA-256 of uint8 images (N, C, H, W): their shape and every pixel."""
+    import hashlib
+
+    digest = hashlib.sha256(str(tuple(images.shape)).encode())
+    digest.update(images.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from convnet.allocator import pass_size
 from convnet.axes import chw_to_hwc
 from convnet.data.dataset import Split
 from convnet.data.pixels import Normalization
@@ -31,8 +32,6 @@ from convnet.runs.calibration import (
 )
 from convnet.runs.evaluate import Evaluation, confusion_matrix
 from convnet.runs.unknown import Detector
-
-PIXELS_PER_PASS = 64 * 224 * 224  # input pixels per forward pass, at most (`Predictor.step`)
 
 
 @dataclass
@@ -192,12 +191,8 @@ class Predictor:
         return torch.cat(logits), torch.cat(embeddings) if embed else None
 
     def step(self, images: torch.Tensor) -> int:
-        """Images per forward pass: ``batch_size``, fewer for large images, so that no
-        activation outgrows what the allocator keeps for reuse (`convnet.allocator`): a
-        batch of 1,024 photos at 224 px has layers of about 5 GB, each mapped fresh from the
-        kernel, page by page, and freed again."""
-        pixels = images.shape[-2] * images.shape[-1] if images.dim() == 4 else 1
-        return max(1, min(self.batch_size, PIXELS_PER_PASS // max(pixels, 1)))
+        """Images per forward pass: ``batch_size``, fewer for large images (`pass_size`)."""
+        return min(self.batch_size, pass_size(images, self.device))
 
     def probabilities(self, images: torch.Tensor, logits: torch.Tensor | None = None
                       ) -> torch.Tensor:

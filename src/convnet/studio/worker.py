@@ -89,14 +89,14 @@ def work(root: Path, id: str) -> int:
                                          for row in read_metrics(out)]
         progress.state["notes"].append(
             f"resumed from its checkpoint after {len(progress.state['history'])} epoch(s)")
-        train(resume=out, callbacks=[progress], early=space.early_dir(id))
+        result = train(resume=out, callbacks=[progress], early=space.early_dir(id))
     else:
         config = TrainConfig.from_dict({**job.options,
                                         "data": str(space.dataset_dir(job.dataset))})
-        train(config, out=out, callbacks=[progress], early=space.early_dir(id))
+        result = train(config, out=out, callbacks=[progress], early=space.early_dir(id))
     shutil.rmtree(space.early_dir(id), ignore_errors=True)  # the run answers from now on
     try:
-        report(out)
+        report(out, known=result.scored)
     except ConvnetError as error:  # the run is saved; its pictures are a bonus
         print(f"note: no report drawn ({error})", file=sys.stderr)
     return 0

@@ -111,7 +111,9 @@ class TrainConfig:
     log_dir: str | None = option(None, "With log=tensorboard: the folder for its event "
                                  "files. [RUN/tensorboard]")
     patience: int | None = option(None, "Stop when validation accuracy has not improved "
-                                  "for this many epochs; unset: train every epoch.")
+                                  "for this many epochs; unset: planned (2 for a fine-tune "
+                                  "of 4 epochs or more, else every epoch trains); more than "
+                                  "--epochs: every epoch trains.")
     init: str | None = option(None, "Start from trained weights: imagenet (EfficientNet-Lite0, "
                               "or -lite1/-lite2 with --arch and the pretrained extra), a "
                               "finished RUN folder of the same "

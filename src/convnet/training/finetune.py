@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from convnet.allocator import pass_size
 from convnet.data.cache import cache_dir
 from convnet.data.dataset import Split
 from convnet.data.pixels import Normalization
@@ -24,7 +25,6 @@ from convnet.network import Network
 
 FREEZE_EPOCHS = 30  # head-only passes over the cached features (they take seconds)
 HEAD_LR, HEAD_DECAY, HEAD_BATCH = 3e-3, 1e-2, 64
-FEATURE_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def features(network: Network, images: torch.Tensor, normalization: Normalizatio
     norm = normalization.to(device)
     parts = []
     with torch.inference_mode():
-        for chunk in images.split(FEATURE_BATCH):
+        for chunk in images.split(pass_size(images, device)):
             x = norm(chunk.to(device).contiguous(memory_format=torch.channels_last))
             parts.append(network.forward_features(x).float().cpu())  # (b, D, h, w)
     network.train(was_training)
