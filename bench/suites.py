@@ -70,6 +70,10 @@ SUITES: dict[str, Suite] = {
                          "planned epoch trained, three photo folders, fresh caches",
                          ("--no-loop", "--share", "--default", "--only", "six", "four",
                           "catdog", "--variant", "--patience 99"), minutes=25),
+        "half-time": Case("time_to_accuracy", "half of the no-option run's wall time at the "
+                          "issue (102.6 s six, 210.2 s cat/dog) given as --time, fresh caches",
+                          ("--no-loop", "--share", "--only", "six", "catdog", "--variant",
+                           "--time 51s", "--time 105s"), minutes=10),
         "networks": Case("time_to_accuracy", "the plan's choice among Lite0/1/2 against a "
                          "run from each, three photo folders, fresh caches",
                          ("--no-loop", "--share", "--default", "--only", "six", "four",
