@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from convnet import extras
+from convnet.allocator import pass_size
 from convnet.errors import ConvnetError
 from convnet.runs.predictor import Predictor
 from convnet.runs.unknown import Detector
@@ -76,7 +77,8 @@ class OnnxPredictor(Predictor):
     def _outputs(self, images: torch.Tensor, names: list[str]) -> list[torch.Tensor]:
         """The file's ``names`` outputs for uint8 images (N, C, H, W), in batches."""
         pixels = images.permute(0, 2, 3, 1).contiguous().numpy()  # (N, H, W, C) uint8
-        step = self.fixed_batch or self.batch_size
+        # as many images a pass as torch's predictor takes on a CPU (`pass_size`)
+        step = self.fixed_batch or min(self.batch_size, pass_size(images, torch.device("cpu")))
         parts: list[list[np.ndarray]] = []
         for start in range(0, len(pixels), step):
             chunk = pixels[start : start + step]

@@ -60,9 +60,10 @@ class TrainResult:
 
     @property
     def report_seconds(self) -> float:
-        """About what `convnet.explain.report` will take on this run: the same splits
-        scored again, and the pictures drawn."""
-        return self.after_seconds + TAIL_SECONDS
+        """About what `convnet.explain.report` will take on this run: the pictures drawn,
+        and the test split scored again where its logits are not at hand (torchrun)."""
+        rescored = self.test is not None and "test" not in self.scored
+        return TAIL_SECONDS + (self.after_seconds if rescored else 0.0)
 
     def __repr__(self) -> str:
         tested = "" if self.test is None else f", test accuracy {self.test.accuracy:.2%}"
@@ -202,7 +203,7 @@ def _train(run: Prepared, resolved: Resolved, folder: RunFolder,
 
 def _scored_after(run: Prepared, dataset: Dataset) -> int:
     """Images the network sees after the epochs: the validation and test splits as the run
-    ends and again in the report, and the detector's training images."""
+    ends (the report reuses their logits), and the detector's training images."""
     val, test = len(run.val_split or ()), len(dataset.test or ())
     fit = min(len(run.train_split), FIT_MOST) if val >= FEWEST else 0
     return (val + test) * TAIL_PASSES + fit

@@ -4,8 +4,8 @@ the new total, so the run still anneals and ends, with its best weights, by the 
 
 The budget is the whole command's, so what follows the epochs is kept from it, estimated
 from the first epoch's own validation pass: the images scored as the run ends (the test
-score, the calibration, the "unknown" detector's training and validation images) and again
-by the report (`TAIL_PASSES`), and the files written (`TAIL_SECONDS`)."""
+score, the calibration, the "unknown" detector's training and validation images; the report
+drawn next reuses those logits: `TAIL_PASSES`), and the files written (`TAIL_SECONDS`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from convnet.training.config import TrainConfig, parse_time
 from convnet.training.loop import Loop
 from convnet.training.optim import schedule_from
 
-TAIL_PASSES = 2  # each evaluated split is scored as the run ends, and by the report
+# each evaluated split is scored as the run ends; the report drawn next reuses those logits
+TAIL_PASSES = 1
 TAIL_SECONDS = 3.0  # writing the run, and the report's pictures
 
 

@@ -1,0 +1,73 @@
+"""The fine-tuning plan: the image side probed from the largest down, and the planned stop
+(patience) after the best validation score."""
+
+from __future__ import annotations
+
+import pytest
+
+from convnet.data.fingerprint import Fingerprint
+from convnet.plan import finetune
+from convnet.plan.finetune import PATIENCE, SIDES, make_finetune_plan
+from convnet.plan.planner import trained_images
+from convnet.training.config import TrainConfig
+
+ARCH = "efficientnet-lite0"
+
+
+def _fingerprint(images: int) -> Fingerprint:
+    return Fingerprint(2, images, images // 2, 3, (200, 300, 400), (0.8, 1.25), None)
+
+
+def _probe(scale: float, asked: list[int]):
+    def probe(arch, shape, classes, batch):  # seconds per image, growing with the area
+        asked.append(shape[0])
+        return scale * 0.009 * (shape[0] / 96) ** 2
+    return probe
+
+
+def _choice(plan, name: str):
+    return next(choice for choice in plan.choices if choice.name == name)
+
+
+def test_a_small_folder_probes_the_largest_side_alone():
+    asked: list[int] = []
+    config = TrainConfig(data="photos", arch=ARCH, init="imagenet")
+    plan = make_finetune_plan(_fingerprint(300), config, "cpu", _probe(1, asked),
+                              resizable=True)
+    assert plan.config.image_size == max(SIDES) and asked == [max(SIDES)]
+
+
+@pytest.mark.parametrize("budget", [30.0, 60.0, 120.0, 240.0])
+def test_the_side_is_the_largest_that_fits_probed_from_the_top(budget):
+    asked: list[int] = []
+    fp = _fingerprint(1000)
+    config = TrainConfig(data="photos", arch=ARCH, init="imagenet", time=f"{budget:g}s",
+                         frozen_layers=0)
+    plan = make_finetune_plan(fp, config, "cpu", _probe(1, asked), budget=budget,
+                              resizable=True)
+    # the reference: every side's estimate, the largest that fits (else the smallest)
+    trained = trained_images(fp, config.val_split)
+    epochs = finetune.finetune_epochs(trained)
+    estimates = {side: finetune._seconds(fp, config, _probe(1, []), side, 32, trained,
+                                         epochs) for side in SIDES}
+    fitting = [side for side in SIDES if estimates[side] <= budget]
+    assert plan.config.image_size == (max(fitting) if fitting else min(SIDES))
+    assert asked == sorted(set(asked), reverse=True)  # from the largest down, each once
+    assert asked[-1] == plan.config.image_size
+
+
+def test_a_fine_tune_of_several_epochs_stops_two_after_its_best():
+    config = TrainConfig(data="photos", arch=ARCH, init="imagenet")
+    small = make_finetune_plan(_fingerprint(250), config, "cpu", _probe(0.1, []),
+                               resizable=True)
+    assert small.config.epochs > PATIENCE + 1 and small.config.patience == PATIENCE
+    assert "best epoch often comes early" in _choice(small, "patience").reason
+    # 3 epochs: a stop after 2 without a better score could never come before the end
+    large = make_finetune_plan(_fingerprint(2000), config, "cpu", _probe(0.01, []),
+                               resizable=True)
+    assert large.config.epochs == 3 and large.config.patience is None
+    assert "too few" in _choice(large, "patience").reason
+    given = make_finetune_plan(_fingerprint(250), TrainConfig(
+        data="photos", arch=ARCH, init="imagenet", patience=99), "cpu", _probe(0.1, []),
+        resizable=True)
+    assert given.config.patience == 99 and _choice(given, "patience").reason == "given"
