@@ -83,6 +83,14 @@ def validation_share(given: float | None, train_images: int) -> float:
     return min(MOST_SHARE, max(DEFAULT_SHARE, FEWEST_HELD / max(1, train_images)))
 
 
+def images_digest(images: torch.Tensor) -> str:
+    """SHA-256 of uint8 images (N, C, H, W): their shape and every pixel (what a cache
+    or a reuse of their scores is keyed by)."""
+    digest = hashlib.sha256(str(tuple(images.shape)).encode())
+    digest.update(images.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def _digest(indices: torch.Tensor) -> str:
     return hashlib.sha256(indices.to(torch.int64).numpy().tobytes()).hexdigest()
 

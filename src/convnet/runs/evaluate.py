@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from convnet.data.dataset import images_digest
+
 
 @dataclass(frozen=True, repr=False)
 class Evaluation:
@@ -106,11 +108,3 @@ class Scored:
         """The logits, where ``images`` are the ones scored; else None (score them)."""
         return self.logits if images_digest(images) == self.digest else None
 
-
-def images_digest(images: torch.Tensor) -> str:
-    """SHA-256 of uint8 images (N, C, H, W): their shape and every pixel."""
-    import hashlib
-
-    digest = hashlib.sha256(str(tuple(images.shape)).encode())
-    digest.update(images.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()

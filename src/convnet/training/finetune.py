@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from convnet.allocator import pass_size
 from convnet.data.cache import cache_dir
-from convnet.data.dataset import Split
+from convnet.data.dataset import Split, images_digest
 from convnet.data.pixels import Normalization
 from convnet.errors import ConvnetError
 from convnet.network import Network
@@ -70,8 +70,7 @@ def features(network: Network, images: torch.Tensor, normalization: Normalizatio
     """The body's output for uint8 images (N, C, H, W): (N, D, h, w) float32, on the CPU,
     computed once for these weights and images and then read from the cache."""
     key = hashlib.sha256(identity.encode())
-    key.update(str(tuple(images.shape)).encode())
-    key.update(images.contiguous().numpy().tobytes())
+    key.update(images_digest(images).encode())
     path = cache_dir("features") / f"{key.hexdigest()[:32]}.safetensors"
     if path.is_file():
         try:
