@@ -74,6 +74,10 @@ SUITES: dict[str, Suite] = {
                           "issue (102.6 s six, 210.2 s cat/dog) given as --time, fresh caches",
                           ("--no-loop", "--share", "--only", "six", "catdog", "--variant",
                            "--time 51s", "--time 105s"), minutes=10),
+        "head-only": Case("time_to_accuracy", "the head alone (--epochs 0: fitted on "
+                          "features computed once, no epochs), two photo folders, fresh "
+                          "caches", ("--no-loop", "--share", "--only", "six", "catdog",
+                                     "--variant", "--epochs 0"), minutes=4),
         "networks": Case("time_to_accuracy", "the plan's choice among Lite0/1/2 against a "
                          "run from each, three photo folders, fresh caches",
                          ("--no-loop", "--share", "--default", "--only", "six", "four",

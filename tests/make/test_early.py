@@ -50,9 +50,11 @@ def test_a_fine_tunes_head_then_each_better_epoch_answer_before_the_run_ends(tmp
                            early=early, callbacks=[versions])
     head = versions.seen[0]
     assert head[1] == {"after": "the new head alone", "epoch": 0, "val_acc": versions.head}
-    kept, best = [], None  # the epochs kept as the best so far (the later on a tie)
+    # the epochs kept as the best so far (the later on a tie), from the head alone: the
+    # run's epoch 0, which an epoch must match to be kept
+    kept, best = [0], versions.head
     for stats in result.history:
-        if best is None or stats.val_acc >= best:
+        if stats.val_acc >= best:
             best = stats.val_acc
             kept.append(stats.epoch)
     # looked at after every epoch: the newest version then is the last epoch kept

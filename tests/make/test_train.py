@@ -129,8 +129,12 @@ def test_a_failed_run_leaves_nothing_behind_until_its_first_checkpoint(tmp_path)
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"epochs": 0}, "epochs must be a positive integer. Received: "
-     "epochs=0."),
+    ({"epochs": -1}, "epochs must be a positive integer. Received: "
+     "epochs=-1."),
+    ({"epochs": 0}, "epochs=0 trains only a new head on trained features, so it needs "
+     "weights to start from. Received: epochs=0 with no init; give init='imagenet'"),
+    ({"epochs": 0, "init": "imagenet", "freeze_epochs": 0}, "epochs=0 with freeze_epochs=0 "
+     "trains nothing"),
     ({"batch_size": -4}, "batch_size must be a positive integer. "
      "Received: batch_size=-4."),
     ({"optimizer": "rmsprop"}, "optimizer must be one of adamw, adam, sgd. Received: "

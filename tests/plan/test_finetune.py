@@ -54,6 +54,10 @@ def test_the_side_is_the_largest_that_fits_probed_from_the_top(budget):
     assert plan.config.image_size == (max(fitting) if fitting else min(SIDES))
     assert asked == sorted(set(asked), reverse=True)  # from the largest down, each once
     assert asked[-1] == plan.config.image_size
+    # the probe here grows exactly with the pixels, so after the largest side the sides
+    # that its time scaled says cannot fit are skipped: only the answer is probed (or the
+    # smallest, the fallback, on the way to it)
+    assert set(asked) <= {max(SIDES), plan.config.image_size, min(SIDES)}
 
 
 def test_a_fine_tune_of_several_epochs_stops_two_after_its_best():

@@ -68,11 +68,31 @@ def test_a_tight_budget_freezes_more_before_it_shrinks_the_images():
     assert plan.config.frozen_layers > found[1].layers
     assert plan.config.image_size >= freezing.SIDE_FLOOR and plan.config.epochs == 3
     assert "fit the budget" in _frozen(plan) and plan.pressed
-    # nothing fits even at the smallest side: everything before the head freezes
+    # no epochs fit at 128 px or more, even with every layer before the head frozen: the
+    # head alone on features computed once, at the largest side that fits
+    alone = make_finetune_plan(_fingerprint(1000), config, "cpu", _probe(2.5), budget=55,
+                               resizable=True)
+    assert alone.config.frozen_layers == found[-1].layers and alone.config.epochs == 0
+    assert alone.config.image_size >= freezing.SIDE_FLOOR and alone.seconds <= 55
+    assert "no epochs fit the budget" in _frozen(alone) and alone.most_epochs == 0
+    # nothing fits even at the smallest side: the head alone, at the smallest side
     hopeless = make_finetune_plan(_fingerprint(1000), config, "cpu", _probe(50), budget=55,
                                   resizable=True)
-    assert hopeless.config.frozen_layers == found[-1].layers
-    assert "the most epochs" in _frozen(hopeless)
+    assert hopeless.config.frozen_layers == found[-1].layers and hopeless.config.epochs == 0
+    assert hopeless.config.image_size == 96 and "nothing else" in _frozen(hopeless)
+
+
+def test_the_head_alone_is_weighed_only_where_the_epochs_are_not_given():
+    config = TrainConfig(data="photos", arch="efficientnet-lite0", init="imagenet",
+                         time="60s", epochs=3)
+    found = freezing.candidates("efficientnet-lite0", (96, 96, 3), 2)
+    given = make_finetune_plan(_fingerprint(1000), config, "cpu", _probe(6), budget=55,
+                               resizable=True)
+    assert given.config.epochs == 3 and given.config.frozen_layers == found[-1].layers
+    alone = make_finetune_plan(_fingerprint(1000), replace(config, epochs=0, time=None),
+                               "cpu", _probe(1), resizable=True)
+    assert alone.config.epochs == 0 and alone.config.frozen_layers == found[-1].layers
+    assert alone.config.image_size == 224 and alone.config.patience is None
 
 
 def test_a_given_count_is_kept():

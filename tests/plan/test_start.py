@@ -173,6 +173,91 @@ def test_the_new_head_is_scored_on_the_validation_images_before_epoch_one(base_r
     assert any(f"the head alone scores {whole:.1%}" in line for line in told.lines)
 
 
+def test_the_head_alone_is_epoch_zero_the_epochs_must_beat(base_run, tmp_path):
+    """Before epoch 1 the state holds the head-only weights as the best "epoch 0", with the
+    head's validation scores; an epoch that scores lower is not kept, and patience counts
+    from epoch 0."""
+    from convnet.plan.resolve import resolve
+    from convnet.training.callbacks import EarlyStopping, EpochStats
+
+    data = rgb_folder(tmp_path / "three", classes=3, train=20, test=3)
+    config = TrainConfig(data=str(data), init=str(base_run), epochs=3, batch_size=8,
+                         image_size=16, val_split=0.3)
+    run = resolve(config).prepare()
+    best = run.state.best
+    assert best.epoch == 0 and best.val_acc == pytest.approx(run.head_val_acc)
+    for name, tensor in run.state.evaluated.state_dict().items():
+        assert torch.equal(run.state.best_weights[name], tensor), name
+    worse = EpochStats(1, 0.5, 0.9, 2.0, best.val_acc - 0.1, 1e-3, 1.0, 10.0)
+    assert not run.state.end_epoch(worse) and run.state.best is best
+    assert EarlyStopping(lambda: run.state.best, 1).stop_after_epoch(worse, 3)
+
+
+def test_a_run_whose_epochs_score_lower_keeps_the_head_alone(base_run, tmp_path,
+                                                             monkeypatch, capsys):
+    """End to end: every epoch scored below the head (a scorer that says 0%), so the run
+    stops after --patience epochs and saves the head-only weights, said as such."""
+    import convnet.make.write as write
+    from convnet.cli import main
+
+    real = write.scorer
+
+    def failing(*args, **kwargs):
+        score = real(*args, **kwargs)
+
+        def scored(network, split, honest=False):
+            found = score(network, split, honest)
+            return found if honest else type("Low", (), {"loss": 9.0, "accuracy": 0.0})()
+        return scored
+    monkeypatch.setattr(write, "scorer", failing)
+    data = rgb_folder(tmp_path / "three", classes=3, train=20, test=3)
+    out = tmp_path / "kept"
+    assert main(["train", "--data", str(data), "--init", str(base_run), "--epochs", "4",
+                 "--batch-size", "8", "--image-size", "16", "--val-split", "0.3",
+                 "--patience", "2", "--no-report", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    record = convnet.load(out).record
+    assert record.metrics.best_epoch == 0 and record.metrics.stopped_early == 2
+    assert "the new head alone (epoch 0: no epoch beat it" in " ".join(printed.split())
+    head = resolve_head(base_run, data)
+    saved = convnet.load(out).network.state_dict()
+    for name, tensor in head.items():
+        assert torch.allclose(saved[name], tensor, atol=1e-6), name
+
+
+def test_epochs_zero_is_the_head_alone_and_the_run_is_whole(base_run, tmp_path):
+    """``epochs=0``: no epoch runs, the body keeps the start's weights, the head is fitted
+    on the cached features, and the run is calibrated, reported (without curves) and
+    loads as any run does."""
+    from convnet.explain.report import report
+
+    data = rgb_folder(tmp_path / "three", classes=3, train=30, test=3)
+    result = convnet.train(data=str(data), init=str(base_run), epochs=0, image_size=16,
+                           val_split=0.3, out=tmp_path / "alone")
+    assert result.history == [] and result.best_epoch == 0
+    run = convnet.load(result.path)
+    start = _start(base_run)
+    head = f"body.{len(run.network.body) - 1}."
+    body = [name for name in start.weights if not name.startswith(head)]
+    for name in body:
+        assert torch.equal(run.network.state_dict()[name], start.weights[name]), name
+    assert run.record.config.epochs == 0 and run.record.calibration.method == "temperature"
+    written = report(result.path)
+    assert [path.name for path in written.files] == ["confusion.png", "wrong.png",
+                                                     "reliability.png"]
+    assert "the new head alone kept" in written.html.read_text()
+    assert run.evaluate(run.own_data().test).accuracy == pytest.approx(result.test.accuracy)
+
+
+def resolve_head(base_run: Path, data: Path) -> dict[str, torch.Tensor]:
+    """The weights of the same run's start: the head fitted on the frozen body."""
+    from convnet.plan.resolve import resolve
+
+    config = TrainConfig(data=str(data), init=str(base_run), epochs=4, batch_size=8,
+                         image_size=16, val_split=0.3, patience=2)
+    return resolve(config).prepare().state.best_weights
+
+
 def test_an_unknown_init_is_one_line(tmp_path):
     with pytest.raises(ConvnetError, match="no such file or folder"):
         convnet.train(data=str(tmp_path), init=str(tmp_path / "missing"), epochs=1)

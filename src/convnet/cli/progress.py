@@ -129,9 +129,11 @@ class RichProgress(Callback):
                  f"test accuracy [bold]{test.accuracy:.2%}[/] (macro F1 {test.macro['f1']:.4f}, "
                  f"{test.count:,} images)")
         if result.stopped_early is not None:
+            since = f"epoch {result.best_epoch}" if result.best_epoch else \
+                "the new head alone (epoch 0)"
             self.console.print(f"stopped early after epoch {result.stopped_early}: validation "
-                               f"accuracy had not improved since epoch {result.best_epoch} "
-                               "(--patience)", soft_wrap=True)
+                               f"accuracy had not improved since {since} (--patience)",
+                               soft_wrap=True)
         calibration = result.run.record.calibration
         if calibration.method == "temperature" and test is not None and test.honesty:
             after, before = test.honesty["after"], test.honesty["before"]
@@ -140,7 +142,10 @@ class RichProgress(Callback):
                                f"{calibration.temperature:.3g}): test expected calibration "
                                f"error {before['ece']:.2%} -> {after['ece']:.2%}",
                                soft_wrap=True)
-        self.console.print(f"★ best epoch {result.best_epoch} kept; {score}; "
+        kept = f"best epoch {result.best_epoch}" if result.best_epoch else \
+            "the new head alone (no epochs)" if not result.history else \
+            "the new head alone (epoch 0: no epoch beat it on the validation images)"
+        self.console.print(f"★ {kept} kept; {score}; "
                            f"{result.seconds:.1f}s. Run saved to [bold]{result.path}[/]",
                            soft_wrap=True)
 

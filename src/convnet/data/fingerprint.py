@@ -41,6 +41,7 @@ class Fingerprint:
     uniform: tuple[int, int] | None  # (height, width) when every image has that size
     has_val: bool = False  # a val/ split of its own: nothing is held out of train
     detail: int | None = None  # smallest side that keeps the images' detail (folders)
+    test_images: int = 0  # scored as the run ends (a plan of the head alone counts them)
 
     @property
     def per_class(self) -> float:
@@ -65,7 +66,7 @@ def of_dataset(dataset: Dataset) -> Fingerprint:
     side = min(height, width)
     return Fingerprint(len(dataset.classes), len(dataset.train), int(counts.min()), channels,
                        (side, side, side), (width / height,) * 2, (height, width),
-                       dataset.val is not None)
+                       dataset.val is not None, test_images=len(dataset.test or ()))
 
 
 def of_layout(layout: Layout, sample: int = HEADER_SAMPLE) -> Fingerprint:
@@ -94,7 +95,8 @@ def of_layout(layout: Layout, sample: int = HEADER_SAMPLE) -> Fingerprint:
     return Fingerprint(len(layout.classes), len(train), min(present), channels,
                        (min(shorter), int(median(shorter)), max(shorter)),
                        (round(min(aspects), 3), round(max(aspects), 3)),
-                       uniform, "val" in layout.splits(), detail)
+                       uniform, "val" in layout.splits(), detail,
+                       sum(entry.split == "test" for entry in layout.entries))
 
 
 def detail_side(paths: list[Path], channels: int) -> int | None:

@@ -90,7 +90,8 @@ def report(path: str | Path, data: str | None = None,
     folder = Path(path)
     val, test = _splits(run, data)
     scored, scored_on = (test, "test") if test is not None else (val, "validation")
-    files = [plots.curves(read_metrics(folder), folder / "curves.png")]
+    rows = read_metrics(folder)  # none for the head alone: no curves to draw
+    files = [plots.curves(rows, folder / "curves.png")] if rows else []
     # each split through the network once: the scores, the diagram and the gallery share it
     known = known or {}
     logits = None if scored is None else _logits(run, scored, known.get(scored_on))
@@ -152,12 +153,16 @@ def _honesty(run: Run, evaluation: Evaluation | None, scored_on: str) -> str:
             + _table(["", "expected calibration error (15 bins)", "log loss", "Brier"], rows))
 
 
+def _kept(epoch: int) -> str:
+    return f"best epoch {epoch}" if epoch else "the new head alone kept (epoch 0)"
+
+
 def _scores(run: Run, evaluation: Evaluation | None, scored_on: str) -> tuple[str, str]:
     """(the headline, the per-class section) of the page."""
     record = run.record
     if evaluation is None:
         return (f"{html.escape(record.data.name)} has no validation or test images, so "
-                f"nothing was scored; best epoch {record.metrics.best_epoch}.", "")
+                f"nothing was scored; {_kept(record.metrics.best_epoch)}.", "")
     precision, recall, f1 = evaluation.precision, evaluation.recall, evaluation.f1
     per_class = [[name, f"{float(precision[i]):.3f}", f"{float(recall[i]):.3f}",
                   f"{float(f1[i]):.3f}", f"{int(evaluation.support[i]):,}"]
@@ -165,7 +170,7 @@ def _scores(run: Run, evaluation: Evaluation | None, scored_on: str) -> tuple[st
     headline = (f"{html.escape(record.data.name)}: {scored_on} accuracy "
                 f"<b>{evaluation.accuracy:.2%}</b> on {evaluation.count:,} images, macro F1 "
                 f"{evaluation.macro['f1']:.4f}, balanced accuracy "
-                f"{evaluation.balanced_accuracy:.2%}; best epoch {record.metrics.best_epoch}.")
+                f"{evaluation.balanced_accuracy:.2%}; {_kept(record.metrics.best_epoch)}.")
     return headline, (f"<h2>Per class ({scored_on} split)</h2>"
                       + _table(["class", "precision", "recall", "F1", "images"], per_class))
 

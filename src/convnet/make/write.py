@@ -29,7 +29,14 @@ from convnet.plan.start import describe
 from convnet.runs.calibration import FEWEST, NONE, Calibration, calibrate
 from convnet.runs.evaluate import Evaluation, Scored
 from convnet.runs.folders import RunFolder, choose_run_dir
-from convnet.runs.format import MetricsFile, RunRecord, sha256, weights_bytes, write_run
+from convnet.runs.format import (
+    MetricsFile,
+    RunRecord,
+    sha256,
+    weights_bytes,
+    write_metrics,
+    write_run,
+)
 from convnet.runs.predictor import Predictor, evaluate_sharded
 from convnet.runs.run import Run
 from convnet.runs.unknown import FIT_MOST, UNKNOWN_FILE, Detector, fit_detector
@@ -235,6 +242,8 @@ def _save(run: Prepared, resolved: Resolved, folder: RunFolder, stopped_early: i
         record = replace(record, plan=info["plan"])
     record.speed.update({**threads, "processes": here.size})
     if here.primary:
+        if not run.state.history:  # the head alone: a header, and no curves to draw
+            write_metrics(folder.path, [])
         write_run(folder.path, record, weights,
                   None if dataset.report is None else dataset.report.to_dict(), files)
         checkpoint.remove(folder.path)

@@ -32,6 +32,7 @@ from convnet.plan.planner import (
     trained_images,
     validation_choice,
 )
+from convnet.runs.unknown import FIT_MOST
 from convnet.training.config import FINETUNE_BATCH, FINETUNE_LR, TrainConfig
 
 SIDES = (96, 128, 160, 192, 224)
@@ -51,14 +52,14 @@ def make_finetune_plan(fp: Fingerprint, config: TrainConfig, device: str,
     """Fill in the options of ``config`` left unset, for a run that starts from ``init``."""
     trained = trained_images(fp, config.val_split)
     batch = config.batch_size or min(BATCH[device], max(1, trained))
-    target = config.epochs or finetune_epochs(trained)
+    target = finetune_epochs(trained) if config.epochs is None else config.epochs
     # without --time, a share of the default: scoring the test split and the report run at
     # the planned size too, which costs far more with this network than with a small one
     limit = budget if config.time else DEFAULT_BUDGET[device] * UNTIMED_SHARE
     fit = _fit(fp, config, probe, resizable, batch, trained, target, limit)
     freeze, side, seconds, why = fit.freeze, fit.side, fit.seconds, fit.why
-    epochs = config.epochs or target
-    if config.epochs is None and seconds is not None and seconds > limit:
+    epochs = 0 if freeze.alone else target
+    if config.epochs is None and not freeze.alone and seconds is not None and seconds > limit:
         epochs = max(1, math.floor(target * limit / seconds))
     lr = config.lr if config.lr is not None else \
         float(f"{FINETUNE_LR[config.optimizer] * math.sqrt(batch / FINETUNE_BATCH):.3g}")
@@ -69,10 +70,11 @@ def make_finetune_plan(fp: Fingerprint, config: TrainConfig, device: str,
                       frozen_layers=freeze.layers, patience=_patience(config, epochs))
     choices = _choices(config, planned, device, trained, target, limit, steps, why) + \
         [fit.choice(config), _patience_choice(config, planned)] + validation_choice(fp, config)
-    total = None if seconds is None else seconds * epochs / target
+    total = None if seconds is None else seconds if freeze.alone else seconds * epochs / target
     pressed = epochs < target or freeze != fit.default
     return Plan(fp, planned, choices, total, budget if config.time else None, device,
-                epochs if config.epochs is not None or not config.time else 2 * target,
+                epochs if config.epochs is not None or not config.time or freeze.alone
+                else 2 * target,
                 pressed)
 
 
@@ -107,9 +109,10 @@ class Fit:
 
     def choice(self, config: TrainConfig) -> Choice:
         given = config.frozen_layers is not None
+        why = "given" if given else "epochs=0: the head alone, on features computed once" \
+            if config.epochs == 0 else freezing.reason(self.freeze, self.default, self.fits)
         return Choice("frozen_layers", f"{self.freeze.layers} of {self.candidates} layers",
-                      "given" if given else freezing.reason(self.freeze, self.default,
-                                                            self.fits), given)
+                      why, given)
 
 
 def _fit(fp: Fingerprint, config: TrainConfig, probe: Probe | None, resizable: bool,
@@ -117,11 +120,11 @@ def _fit(fp: Fingerprint, config: TrainConfig, probe: Probe | None, resizable: b
     """The fewest frozen layers (from the default) whose planned epochs fit ``limit`` at a
     side of at least `SIDE_FLOOR`; when none does, the one that keeps the largest side."""
     shape = _shape(fp, config.image_size or (SIDES[0] if resizable else None))
-    options, head = freezing.options(config.arch, shape, fp.classes, config.frozen_layers)
+    options, head = _options(config, shape, fp.classes)
     best: tuple[tuple[int, float], Fit] | None = None
     for freeze in options:
-        side, seconds, why = _side(fp, config, probe, resizable, batch, trained, target,
-                                   limit, freeze.step_factor)
+        side, seconds, why = _side(fp, config, probe, resizable, batch, trained,
+                                   0 if freeze.alone else target, limit, freeze.step_factor)
         fit = Fit(freeze, side, seconds, why, options[0], head)
         if seconds is None or seconds <= limit and (side is None or side >= SIDE_FLOOR
                                                     or config.image_size is not None):
@@ -132,26 +135,50 @@ def _fit(fp: Fingerprint, config: TrainConfig, probe: Probe | None, resizable: b
     return best[1]
 
 
+def _options(config: TrainConfig, shape: tuple[int, int, int], classes: int
+             ) -> tuple[list[Freeze], int]:
+    """The frozen-layer counts the plan weighs: the head alone last, and only where the
+    epochs are not given (``epochs=0`` asks for it alone)."""
+    if config.epochs == 0:
+        options, head = freezing.options(config.arch, shape, classes)
+        return options[-1:], head
+    return freezing.options(config.arch, shape, classes, config.frozen_layers,
+                            alone=config.epochs is None)
+
+
 def _side(fp: Fingerprint, config: TrainConfig, probe: Probe | None, resizable: bool,
           batch: int, trained: int, target: int, limit: float, factor: float
           ) -> tuple[int | None, float | None, str]:
     """(image side, estimated seconds at it, why): the largest side that fits ``limit``,
     else the smallest. Probed from the largest down: a small folder's plan fits at the
-    first, and each probe of EfficientNet-Lite2 costs seconds."""
+    first, and each probe of EfficientNet-Lite2 costs seconds. When the largest does not
+    fit, the sides whose pixels scaled from its time (`_skipped`) do not fit either are
+    not probed: a small side costs more per pixel, never less."""
     sides = [config.image_size] if config.image_size else \
         list(SIDES) if resizable else [None]
-    side, seconds = sides[0], None
+    side, seconds, largest = sides[0], None, None
     for candidate in reversed(sides):
+        if _skipped(largest, candidate, limit):
+            continue
         side = candidate
         seconds = _seconds(fp, config, probe, candidate, batch, trained, target, factor)
         if seconds is None or seconds <= limit:
             break
+        largest = largest or (candidate, seconds)
     why = "given" if config.image_size else \
         "the smallest: the planned epochs do not fit the budget even at it" \
         if seconds is not None and seconds > limit and len(sides) > 1 else \
         "the largest that fits the budget" if seconds is not None else \
         "the images' own size" if side is None else "the default without a speed probe"
     return side, seconds, why
+
+
+def _skipped(largest: tuple[int, float] | None, side: int | None, limit: float) -> bool:
+    """Whether ``side`` cannot fit ``limit``, judged by the largest side probed (side,
+    seconds) scaled by pixels; the smallest side is always probed (it is the fallback)."""
+    if largest is None or side is None or side == SIDES[0]:
+        return False
+    return largest[1] * (side / largest[0]) ** 2 > limit
 
 
 def _choices(config: TrainConfig, planned: TrainConfig, device: str, trained: int,
@@ -165,8 +192,9 @@ def _choices(config: TrainConfig, planned: TrainConfig, device: str, trained: in
                f"the network init={config.init} was trained as"),
         Choice("batch_size", str(planned.batch_size), "given" if config.batch_size else
                f"fine-tuning on {device.upper()}", config.batch_size is not None),
-        Choice("epochs", str(epochs), "given" if config.epochs else
-               f"3·sqrt(1000/{trained:,} images), within 3-12"
+        Choice("epochs", str(epochs), "given" if config.epochs is not None else
+               "the head alone: no epochs after it (frozen-layers says why)" if epochs == 0
+               else f"3·sqrt(1000/{trained:,} images), within 3-12"
                + ("" if epochs == target else f", cut to fit {human_seconds(limit)}"),
                config.epochs is not None),
         Choice("augment", f"{planned.augment} augmentation", "given"
@@ -196,4 +224,13 @@ def _seconds(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: in
         * OVERHEAD
     validation = 0 if fp.has_val else fp.train_images - trained
     features = per_image * FORWARD_SHARE * (trained + validation)  # the head fitted, scored
+    if epochs == 0:  # the head alone: no epochs, so no budget callback keeps the tail's time
+        return features + per_image * FORWARD_SHARE * _tail(fp, config, trained, validation)
     return features + epochs * per_image * (trained * factor + validation * FORWARD_SHARE)
+
+
+def _tail(fp: Fingerprint, config: TrainConfig, trained: int, validation: int) -> int:
+    """Forward passes as the run ends: the validation and test images scored, and the
+    "unknown" detector's training images, each once per flip."""
+    views = 1 if config.flip is False else 2
+    return views * (validation + fp.test_images + min(trained, FIT_MOST))

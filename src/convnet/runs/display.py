@@ -101,7 +101,8 @@ def evaluation_html(evaluation: Any, title: str = "evaluation") -> str:
 
 def _scores(metrics: Any) -> list[tuple[str, str]]:
     test = metrics.test or {}
-    found = [("best epoch", str(metrics.best_epoch))]
+    found = [("best epoch", str(metrics.best_epoch) if metrics.best_epoch else
+              "0 (the new head alone)")]
     if metrics.val_acc is not None:
         found.append(("validation accuracy", f"{metrics.val_acc:.2%}"))
     if "accuracy" in test:

@@ -171,7 +171,7 @@ def sha256(data: bytes) -> str:
 
 def metrics_csv(history: list[EpochStats]) -> bytes:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(history[0].row()))
+    writer = csv.DictWriter(buffer, fieldnames=[spec.name for spec in fields(EpochStats)])
     writer.writeheader()
     writer.writerows(stats.row() for stats in history)
     return buffer.getvalue().encode()

@@ -49,7 +49,9 @@ class TrainConfig:
     time: str | None = option(None, "Time budget, e.g. 90s, 5m, 1h: the plan fits the run "
                               "into it (data loading included) and training stops by it.")
     epochs: int | None = option(None, "Full passes over the training split; unset: "
-                                "planned (more for fewer images, within the time budget).")
+                                "planned (more for fewer images, within the time budget); "
+                                "0 with init: the new head alone, on features computed "
+                                "once.")
     batch_size: int | None = option(None, "Images per gradient step (all processes "
                                     "together under torchrun); unset: planned, 16-128.")
     lr: float | None = option(None, "Peak learning rate; unset: 8e-3 adamw, 1e-3 adam, "
@@ -150,7 +152,8 @@ class TrainConfig:
                                f"frozen_layers={self.frozen_layers}.")
         for name in self.loggers:
             _check_choice("log", name, LOGGERS)
-        for name in ("epochs", "batch_size", "image_size", "threads", "patience"):
+        _check_head_only(self)
+        for name in ("batch_size", "image_size", "threads", "patience"):
             if getattr(self, name) is not None:
                 _check_positive(name, getattr(self, name))
         # the schedule spans every epoch: it would never decay
@@ -278,6 +281,23 @@ def _check_types(config: TrainConfig) -> None:
             raise ConvnetError(f"{spec.name} must be {example}"
                                f"{' or None' if optional else ''}. "
                                f"Received: {spec.name}={value!r} ({type(value).__name__}).")
+
+
+def _check_head_only(config: TrainConfig) -> None:
+    """``epochs=0`` is a fine-tune's head alone (fitted on features computed once): it needs
+    trained weights to start from and head-only epochs to fit it."""
+    if config.epochs is None or config.epochs != 0:
+        if config.epochs is not None:
+            _check_positive("epochs", config.epochs)
+        return
+    if config.init in (None, "scratch"):
+        given = "no init" if config.init is None else f"init={config.init!r}"
+        raise ConvnetError("epochs=0 trains only a new head on trained features, so it needs "
+                           f"weights to start from. Received: epochs=0 with {given}; give "
+                           "init='imagenet' (or a run), or epochs of 1 or more.")
+    if config.freeze_epochs == 0:
+        raise ConvnetError("epochs=0 with freeze_epochs=0 trains nothing. Give "
+                           "freeze_epochs of 1 or more (unset: 30), or epochs of 1 or more.")
 
 
 def _check_positive(name: str, value: int) -> None:

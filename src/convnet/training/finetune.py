@@ -116,10 +116,12 @@ def fit_head(network: Network, split: Split, found: torch.Tensor, epochs: int,
     return loss_sum / max(steps, 1)
 
 
-def head_accuracy(network: Network, found: torch.Tensor, labels: torch.Tensor) -> float:
-    """Accuracy of the head alone on cached features (N, D, h, w)."""
+def head_scores(network: Network, found: torch.Tensor, labels: torch.Tensor
+                ) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of the head alone on cached features (N, D, h, w)."""
     network.eval()
     with torch.inference_mode():
         device = network.head_parameters[0].device
-        predicted = network.forward_head(found.to(device)).argmax(1).cpu()
-    return float((predicted == labels).float().mean())
+        logits = network.forward_head(found.to(device)).float().cpu()  # (N, classes)
+    return float(F.cross_entropy(logits, labels)), \
+        float((logits.argmax(1) == labels).float().mean())

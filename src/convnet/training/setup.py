@@ -19,14 +19,16 @@ from convnet.data.pixels import Normalization
 from convnet.errors import ConvnetError, SpecError
 from convnet.network import LayerInfo, Network, build, layer_shapes, resolve_arch
 from convnet.training.batches import Batches
+from convnet.training.callbacks import EpochStats
 from convnet.training.config import TrainConfig
 from convnet.training.distributed import World, join, world
 from convnet.training.finetune import (
     FREEZE_EPOCHS,
+    HEAD_LR,
     Start,
     features,
     fit_head,
-    head_accuracy,
+    head_scores,
     load_into,
 )
 from convnet.training.loop import Loop
@@ -166,13 +168,24 @@ def _start_from(start: Start, network: Network, config: TrainConfig, train_split
         phase["features_seconds"] = round(time.perf_counter() - began, 2)
         phase["loss"] = fit_head(network, train_split, found, epochs, config.smoothing,
                                  config.seed)
+        phase["train_acc"] = head_scores(network, found, train_split.labels)[1]
         if val_split is not None and len(val_split):
             seen = features(network, val_split.images, normalization, identity,
                             device)  # (N, D, h, w)
-            phase["val_acc"] = head_accuracy(network, seen, val_split.labels)
-            network.train()
+            phase["val_loss"], phase["val_acc"] = head_scores(network, seen,
+                                                              val_split.labels)
+        network.train()
         phase["seconds"] = round(time.perf_counter() - began, 2)
     return phase
+
+
+def _head_as_epoch_zero(state: TrainState, phase: dict[str, Any] | None) -> None:
+    """A head fitted here is the run's "epoch 0": the epochs must beat it on the validation
+    images to be kept (and with none planned, it is the run)."""
+    if phase is not None and "train_acc" in phase:
+        state.keep_start(EpochStats(0, phase["loss"], phase["train_acc"],
+                                    phase.get("val_loss"), phase.get("val_acc"), HEAD_LR,
+                                    phase["seconds"], 0.0))
 
 
 def prepare(dataset: Dataset, config: TrainConfig, start: Start | None = None,
@@ -220,6 +233,7 @@ def prepare(dataset: Dataset, config: TrainConfig, start: Start | None = None,
                                        config.compile, device)
     loop = Loop(state, batches, forward, autocast_dtype(config.precision, device),
                 config.smoothing, config.epochs)
+    _head_as_epoch_zero(state, phase)
     flip_tta = config.tta == "flip" or config.tta == "auto" and ops.flip
     return Prepared(device, arch, network, normalization, validation, train_split, val_split,
                     balancing, ops, flip_tta, batches, state, loop, phase)

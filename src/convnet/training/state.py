@@ -79,6 +79,13 @@ class TrainState:
         """The weights that are scored and saved: the moving average when there is one."""
         return self.network if self.ema is None else self.ema.module
 
+    def keep_start(self, stats: EpochStats) -> None:
+        """Record the weights as training starts as "epoch 0", the one to beat: a fine-tune's
+        new head fitted on the frozen body. An epoch is kept only if it scores at least as
+        well on the validation images, and patience counts from here."""
+        self.best = stats
+        self.best_weights = _clone(self.evaluated.state_dict())
+
     def end_epoch(self, stats: EpochStats) -> bool:
         """Record a finished epoch; keep its weights if it is the best so far (highest
         validation accuracy, the later epoch on a tie; without validation, the last).
