@@ -77,7 +77,7 @@ def test_summary_prints_the_texts_comparison(capsys):
     (["train", "--arch", "conv8k9-maxpool4-conv8k9"], "does not fit its input"),
     (["train", "--epochs", "0"],
      "error: --epochs 0 trains only a new head on trained features, so it needs weights to "
-     "start from. Received: --epochs 0 with no init; give --init imagenet (or a run)"),
+     "start from, and these are random. Give --init imagenet (or a run)"),
     (["train", "--epochs", "-2"],
      "error: --epochs must be a positive integer. Received: --epochs -2."),
     (["train", "--batch-size", "-1"],

@@ -132,7 +132,8 @@ def test_a_failed_run_leaves_nothing_behind_until_its_first_checkpoint(tmp_path)
     ({"epochs": -1}, "epochs must be a positive integer. Received: "
      "epochs=-1."),
     ({"epochs": 0}, "epochs=0 trains only a new head on trained features, so it needs "
-     "weights to start from. Received: epochs=0 with no init; give init='imagenet'"),
+     "weights to start from, and these are random. Give init='imagenet'"),
+    ({"epochs": 0, "init": "scratch"}, "epochs=0 trains only a new head"),
     ({"epochs": 0, "init": "imagenet", "freeze_epochs": 0}, "epochs=0 with freeze_epochs=0 "
      "trains nothing"),
     ({"batch_size": -4}, "batch_size must be a positive integer. "

@@ -64,6 +64,10 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
     (`networks.choose_network`), whichever measured better."""
     began = time.perf_counter()
     tuned_config = replace(config, init=IMAGENET)
+    if config.epochs == 0:
+        notify("the plan fine-tunes ImageNet weights: epochs=0 asks for a new head alone on "
+               "trained features")
+        return tuned_config
     if too_short(config):
         notify(f"the plan fine-tunes ImageNet weights: with time={config.time} nothing is "
                "measured first (a run from scratch, or a larger network, would take time "

@@ -16,7 +16,7 @@ from convnet.network import build, format_spec, parse_spec
 from convnet.network.efficientnet import SMALLEST
 from convnet.network.spec import Dense, Flatten
 from convnet.runs.builtin import is_builtin
-from convnet.training.config import TrainConfig
+from convnet.training.config import TrainConfig, head_needs_weights
 from convnet.training.finetune import Start
 from convnet.training.pretrained import IMAGENET, IMAGENET_ARCH, SOURCES, imagenet_start
 
@@ -26,9 +26,12 @@ def start_of(config: TrainConfig) -> Start | None:
 
     Raises:
         ConvnetError: without the pretrained extra, for a run of another network than
-            ``config.arch``, a file that is not safetensors, or anything else (one line).
+            ``config.arch``, a file that is not safetensors, or anything else (one line);
+            for ``epochs=0`` (the head alone) without weights to start from.
     """
     if not config.fine_tunes:
+        if config.epochs == 0:  # the plan found no trained weights for these images either
+            raise head_needs_weights()
         return None
     if is_builtin(config.init) and config.init == IMAGENET:
         return imagenet_start(_imagenet_arch(config))
