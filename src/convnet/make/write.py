@@ -22,7 +22,7 @@ from convnet.make.early import EarlyModels
 from convnet.make.record import check_weights, run_record, start_record
 from convnet.make.resume import Checkpoints, StopOnSignals, restore
 from convnet.network import PRESETS
-from convnet.plan.budget import TAIL_PASSES, TAIL_SECONDS, Budget
+from convnet.plan.budget import TAIL_SECONDS, Budget, scored_after
 from convnet.plan.loading import training_seconds
 from convnet.plan.resolve import Resolved
 from convnet.plan.start import describe
@@ -211,9 +211,8 @@ def _train(run: Prepared, resolved: Resolved, folder: RunFolder,
 def _scored_after(run: Prepared, dataset: Dataset) -> int:
     """Images the network sees after the epochs: the validation and test splits as the run
     ends (the report reuses their logits), and the detector's training images."""
-    val, test = len(run.val_split or ()), len(dataset.test or ())
-    fit = min(len(run.train_split), FIT_MOST) if val >= FEWEST else 0
-    return (val + test) * TAIL_PASSES + fit
+    return scored_after(len(run.val_split or ()), len(dataset.test or ()),
+                        len(run.train_split))
 
 
 def _save(run: Prepared, resolved: Resolved, folder: RunFolder, stopped_early: int | None,

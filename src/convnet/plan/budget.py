@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 
 from convnet.plan.freezing import FORWARD_SHARE
+from convnet.runs.calibration import FEWEST
+from convnet.runs.unknown import FIT_MOST
 from convnet.training.callbacks import Callback, EpochStats
 from convnet.training.config import TrainConfig, parse_time
 from convnet.training.loop import Loop
@@ -21,6 +23,14 @@ from convnet.training.optim import schedule_from
 # each evaluated split is scored as the run ends; the report drawn next reuses those logits
 TAIL_PASSES = 1
 TAIL_SECONDS = 3.0  # writing the run, and the report's pictures
+
+
+def scored_after(val: int, test: int, train: int) -> int:
+    """Images the network sees after the epochs: the validation and test splits as the run
+    ends (the report reuses their logits), and the "unknown" detector's training images
+    (fitted only on `FEWEST` validation images or more)."""
+    fit = min(train, FIT_MOST) if val >= FEWEST else 0
+    return (val + test) * TAIL_PASSES + fit
 
 
 class Budget(Callback):

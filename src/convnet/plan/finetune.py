@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 
 from convnet.data.fingerprint import Fingerprint
 from convnet.plan import freezing
+from convnet.plan.budget import scored_after
 from convnet.plan.freezing import FORWARD_SHARE, SIDE_FLOOR, Freeze
 from convnet.plan.planner import (
     DEFAULT_BUDGET,
@@ -32,7 +33,6 @@ from convnet.plan.planner import (
     trained_images,
     validation_choice,
 )
-from convnet.runs.unknown import FIT_MOST
 from convnet.training.config import FINETUNE_BATCH, FINETUNE_LR, TrainConfig
 
 SIDES = (96, 128, 160, 192, 224)
@@ -230,7 +230,6 @@ def _seconds(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: in
 
 
 def _tail(fp: Fingerprint, config: TrainConfig, trained: int, validation: int) -> int:
-    """Forward passes as the run ends: the validation and test images scored, and the
-    "unknown" detector's training images, each once per flip."""
+    """Forward passes as the run ends (`scored_after`), each once per flip."""
     views = 1 if config.flip is False else 2
-    return views * (validation + fp.test_images + min(trained, FIT_MOST))
+    return views * scored_after(validation, fp.test_images, trained)

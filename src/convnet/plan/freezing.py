@@ -13,8 +13,8 @@ The last candidate is the head alone (``alone``): no epochs at all after the hea
 features computed once. It replaces epochs through a wholly frozen body, which cost one
 forward pass per image per epoch for what the same features at a larger image side give:
 on 1,000 cat/dog photos the head alone on EfficientNet-Lite0's features at 224 px scored
-77.75%, as did 3 epochs with every layer before the head frozen at 160 px (bench/RESULTS.md,
-"finetune head-only"), for a third of the passes.
+77.00% ("finetune head-only"), and 3 epochs with 149 layers frozen at 160 px 77.75%
+("finetune partial", bench/RESULTS.md), with three more passes over the images.
 
 Measured on cat/dog photos at 160 px, 3 epochs (bench/RESULTS.md, "finetune partial"):
 freezing the half-resolution stem of EfficientNet-Lite0 was as accurate as training every

@@ -16,7 +16,7 @@ from convnet.network import build, format_spec, parse_spec
 from convnet.network.efficientnet import SMALLEST
 from convnet.network.spec import Dense, Flatten
 from convnet.runs.builtin import is_builtin
-from convnet.training.config import TrainConfig, head_needs_weights
+from convnet.training.config import TrainConfig
 from convnet.training.finetune import Start
 from convnet.training.pretrained import IMAGENET, IMAGENET_ARCH, SOURCES, imagenet_start
 
@@ -30,8 +30,10 @@ def start_of(config: TrainConfig) -> Start | None:
             for ``epochs=0`` (the head alone) without weights to start from.
     """
     if not config.fine_tunes:
-        if config.epochs == 0:  # the plan found no trained weights for these images either
-            raise head_needs_weights()
+        if config.epochs == 0:  # random weights, given or the plan's choice for the data
+            raise ConvnetError("epochs=0 trains only a new head on trained features, so it "
+                               "needs weights to start from, and these are random. Give "
+                               "init='imagenet' (or a run), or epochs of 1 or more.")
         return None
     if is_builtin(config.init) and config.init == IMAGENET:
         return imagenet_start(_imagenet_arch(config))

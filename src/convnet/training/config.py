@@ -283,22 +283,14 @@ def _check_types(config: TrainConfig) -> None:
                                f"Received: {spec.name}={value!r} ({type(value).__name__}).")
 
 
-def head_needs_weights() -> ConvnetError:
-    """The error for ``epochs=0`` (the head alone) with random weights to start from."""
-    return ConvnetError("epochs=0 trains only a new head on trained features, so it needs "
-                        "weights to start from, and these are random. Give init='imagenet' "
-                        "(or a run), or epochs of 1 or more.")
-
-
 def _check_head_only(config: TrainConfig) -> None:
     """``epochs=0`` is a fine-tune's head alone (fitted on features computed once): it needs
-    trained weights to start from and head-only epochs to fit it."""
-    if config.epochs is None or config.epochs != 0:
+    head-only epochs to fit it, and trained weights to start from (`plan.start.start_of`
+    checks those once the plan has chosen them)."""
+    if config.epochs != 0:
         if config.epochs is not None:
             _check_positive("epochs", config.epochs)
         return
-    if config.init == "scratch":  # without init, the plan may start from ImageNet
-        raise head_needs_weights()
     if config.freeze_epochs == 0:
         raise ConvnetError("epochs=0 with freeze_epochs=0 trains nothing. Give "
                            "freeze_epochs of 1 or more (unset: 30), or epochs of 1 or more.")
