@@ -32,8 +32,9 @@ def _choice(plan, name: str):
 def test_a_small_folder_probes_the_largest_side_alone():
     asked: list[int] = []
     config = TrainConfig(data="photos", arch=ARCH, init="imagenet")
-    plan = make_finetune_plan(_fingerprint(300), config, "cpu", _probe(1, asked),
+    plan = make_finetune_plan(_fingerprint(300), config, "cpu", _probe(0.3, asked),
                               resizable=True)
+    assert plan.seconds <= finetune.DEFAULT_BUDGET["cpu"] * finetune.UNTIMED_SHARE
     assert plan.config.image_size == max(SIDES) and asked == [max(SIDES)]
 
 

@@ -51,7 +51,7 @@ def _frozen(plan) -> str:
 
 def test_the_first_stage_is_frozen_when_the_budget_allows():
     config = TrainConfig(data="photos", arch="efficientnet-lite0", init="imagenet")
-    plan = make_finetune_plan(_fingerprint(1000), config, "cpu", _probe(1), resizable=True)
+    plan = make_finetune_plan(_fingerprint(1000), config, "cpu", _probe(0.3), resizable=True)
     first = freezing.candidates("efficientnet-lite0", (96, 96, 3), 2)[1]
     assert plan.config.frozen_layers == first.layers and plan.config.image_size == 224
     assert "as accurate and faster" in _frozen(plan)

@@ -172,15 +172,15 @@ def test_a_finetuning_plan_takes_the_largest_side_that_fits_the_budget():
     config = TrainConfig(data="photos", arch="efficientnet-lite0", init="imagenet")
 
     def probe(arch, shape, classes, batch):  # seconds per image, growing with the area
-        return 0.009 * (shape[0] / 96) ** 2
+        return 0.003 * (shape[0] / 96) ** 2
 
     plan = make_finetune_plan(fp, config, "cpu", probe, resizable=True)
-    # 3 epochs of 900 images and the features: 96 px ~34 s, 128 ~61 s, 160 ~96 s,
-    # 192 ~138 s, 224 ~187 s with the overhead: all fit the 210 s it aims at untimed
+    # 3 epochs of 900 images and the features: 96 px ~11 s, 128 ~20 s, 160 ~32 s,
+    # 192 ~46 s, 224 ~62 s with the overhead: all fit the 75 s it aims at untimed
     assert plan.config.image_size == 224 and plan.config.epochs == 3
     assert plan.config.lr == pytest.approx(5e-4) and plan.config.batch_size == 32
     slow = make_finetune_plan(fp, config, "cpu", lambda *a: 2 * probe(*a), resizable=True)
-    assert slow.config.image_size == 160  # 192 px would take ~275 s
+    assert slow.config.image_size == 160  # 192 px would take ~92 s
     slowest = make_finetune_plan(fp, config, "cpu", lambda *a: 50 * probe(*a),
                                  resizable=True)
     assert slowest.config.image_size == SIDES[0] and slowest.config.epochs < 3
