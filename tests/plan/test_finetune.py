@@ -34,7 +34,7 @@ def test_a_small_folder_probes_the_largest_side_alone():
     config = TrainConfig(data="photos", arch=ARCH, init="imagenet")
     plan = make_finetune_plan(_fingerprint(300), config, "cpu", _probe(0.3, asked),
                               resizable=True)
-    assert plan.seconds <= finetune.DEFAULT_BUDGET["cpu"] * finetune.UNTIMED_SHARE
+    assert plan.seconds <= finetune.untimed_limit("cpu", 240)
     assert plan.config.image_size == max(SIDES) and asked == [max(SIDES)]
 
 
@@ -76,3 +76,20 @@ def test_a_fine_tune_of_several_epochs_stops_two_after_its_best():
         data="photos", arch=ARCH, init="imagenet", patience=99), "cpu", _probe(0.1, []),
         resizable=True)
     assert given.config.patience == 99 and _choice(given, "patience").reason == "given"
+
+
+def test_the_untimed_budget_grows_with_the_square_root_of_the_training_images():
+    from convnet.plan.planner import DEFAULT_BUDGET
+
+    default = DEFAULT_BUDGET["cpu"]
+    assert finetune.untimed_limit("cpu", 1000) == pytest.approx(default * finetune.UNTIMED_SHARE)
+    assert finetune.untimed_limit("cpu", 800) == pytest.approx(
+        2 * finetune.untimed_limit("cpu", 200))
+    low, high = finetune.UNTIMED_SHARES
+    assert finetune.untimed_limit("cpu", 10) == pytest.approx(default * low)
+    assert finetune.untimed_limit("cpu", 100_000) == pytest.approx(default * high)
+    # the epochs see 3·sqrt(1000·n) images, so folders of 4× the images keep the side
+    config = TrainConfig(data="photos", arch=ARCH, init="imagenet")
+    sides = [make_finetune_plan(_fingerprint(n), config, "cpu", _probe(1, []),
+                                resizable=True).config.image_size for n in (300, 1250)]
+    assert abs(SIDES.index(sides[0]) - SIDES.index(sides[1])) <= 1

@@ -2,9 +2,9 @@
 rate, augmentation and weight averaging, from the data and this machine's measured speed.
 
 - image size: the largest of `SIDES` whose epochs fit the budget (without --time,
-  `UNTIMED_SHARE` of the default: 75 s on a CPU), measured with the probe; trained weights
-  see the photo at its own scale, so the images' detail does not cap it as it does from
-  scratch;
+  `untimed_limit`: 135 s on a CPU at 1,000 training images), measured with the probe;
+  trained weights see the photo at its own scale, so the images' detail does not cap it as
+  it does from scratch;
 - epochs: 3 at 1,000 training images, more for fewer (3·sqrt(1000/n), 3..12), cut to fit;
 - batch 32 (64 on a GPU), lr 5e-4 for the head at batch 32 scaled with sqrt(batch/32), the
   body at `body_lr` of it; light augmentation (shifts and flips): with a few epochs from
@@ -39,13 +39,29 @@ from convnet.training.config import FINETUNE_BATCH, FINETUNE_LR, TrainConfig
 SIDES = (96, 128, 160, 192, 224)
 BATCH = {"cpu": 32, "cuda": 64}
 PROBE_BATCH = 8
-# without --time, the features and epochs aim at this share of `DEFAULT_BUDGET`: a quarter
-# (75 s on a CPU) scored as well as the issue's no-option run in under half its time
-# (six classes 73.67% in 48.5 s against 66.67% in 102.6 s; cat/dog 79.50% in 83.3 s against
-# 79.25% in 210.2 s), where 0.7 added 3-4 points for twice the time (bench/RESULTS.md,
-# "finetune no-options"); a longer --time buys them back
-UNTIMED_SHARE = 0.25
+# without --time, the features and epochs aim at this share of `DEFAULT_BUDGET` at 1,000
+# training images, growing with the square root of their count (`untimed_limit`), within
+# `UNTIMED_SHARES`
+UNTIMED_SHARE = 0.45
+UNTIMED_SHARES = (0.2, 0.7)
 PATIENCE = 2  # epochs without a better validation score before the run stops
+
+
+def untimed_limit(device: str, trained: int) -> float:
+    """Seconds the features and epochs aim at without --time: `UNTIMED_SHARE` of the
+    default budget at 1,000 training images, times sqrt(trained / 1000).
+
+    The planned epochs (`finetune_epochs`: 3·sqrt(1000/n)) see 3·sqrt(1000·n) images, so a
+    budget that grows as sqrt(n) keeps a folder's image side and network whatever its size.
+    A share, not the whole default: scoring the test split, the calibration, the "unknown"
+    detector and the report run at the planned size too, which costs far more with these
+    networks than with a small one. Measured against 0.7 of the default for every folder
+    (bench/RESULTS.md, "finetune no-options"): cat/dog photos 83.25% in 82.9 s against
+    83.25% in 156.4 s, six classes of 246 photos 73.67% in 47.3 s against 72.67% in 77.3 s.
+    A longer --time buys the rest back."""
+    share = UNTIMED_SHARE * math.sqrt(max(1, trained) / 1000)
+    low, high = UNTIMED_SHARES
+    return DEFAULT_BUDGET[device] * min(high, max(low, share))
 
 
 def finetune_epochs(trained: int) -> int:
@@ -59,9 +75,7 @@ def make_finetune_plan(fp: Fingerprint, config: TrainConfig, device: str,
     trained = trained_images(fp, config.val_split)
     batch = config.batch_size or min(BATCH[device], max(1, trained))
     target = finetune_epochs(trained) if config.epochs is None else config.epochs
-    # without --time, a share of the default: scoring the test split and the report run at
-    # the planned size too, which costs far more with this network than with a small one
-    limit = budget if config.time else DEFAULT_BUDGET[device] * UNTIMED_SHARE
+    limit = budget if config.time else untimed_limit(device, trained)
     fit = _fit(fp, config, probe, resizable, batch, trained, target, limit)
     freeze, side, seconds, why = fit.freeze, fit.side, fit.seconds, fit.why
     epochs = 0 if freeze.alone else target
