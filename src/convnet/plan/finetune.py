@@ -56,9 +56,10 @@ def untimed_limit(device: str, trained: int) -> float:
     A share, not the whole default: scoring the test split, the calibration, the "unknown"
     detector and the report run at the planned size too, which costs far more with these
     networks than with a small one. Measured against 0.7 of the default for every folder
-    (bench/RESULTS.md, "finetune no-options"): cat/dog photos 83.25% in 82.9 s against
-    83.25% in 156.4 s, six classes of 246 photos 73.67% in 47.3 s against 72.67% in 77.3 s.
-    A longer --time buys the rest back."""
+    (bench/RESULTS.md, "finetune no-options"): cat/dog photos 83.25% in 98.2 s (Lite2 at
+    128 px) against 83.25% in 173.2 s; six classes of 246 photos 71.00% in 48.2 s against
+    72.67% in 75.0 s; four classes 90.00% in 61.0 s against 93.00% in 157.3 s. A longer
+    --time buys the rest back."""
     share = UNTIMED_SHARE * math.sqrt(max(1, trained) / 1000)
     low, high = UNTIMED_SHARES
     return DEFAULT_BUDGET[device] * min(high, max(low, share))
