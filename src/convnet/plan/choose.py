@@ -32,13 +32,17 @@ from dataclasses import replace
 
 from convnet import data as datasets
 from convnet import extras
+from convnet.data.fingerprint import of_layout
+from convnet.plan.finetune import default_time
 from convnet.plan.networks import choose_network, too_short
+from convnet.plan.planner import trained_images
 from convnet.plan.resolve import brief, resolve
 from convnet.runs.builtin import IMAGENET
 from convnet.runs.predictor import Predictor
 from convnet.training.config import TrainConfig
 from convnet.training.distributed import world
 from convnet.training.pretrained import SOURCES
+from convnet.training.setup import pick_device
 
 BRIEF_SHARE = 5  # the brief scratch run trains 1/5 of the planned epochs
 PHOTO_SIDE = 64  # median shorter side from which a folder counts as photos
@@ -53,8 +57,6 @@ def applies(config: TrainConfig) -> bool:
     layout = datasets.folder_layout(config.data)
     if layout is None:
         return False
-    from convnet.data.fingerprint import of_layout
-
     found = of_layout(layout)
     return found.channels == 3 and found.shorter_sides[1] >= PHOTO_SIDE
 
@@ -76,6 +78,7 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
     # the network first, so that the head scored is the one the run trains, on features
     # it then reuses; what it says waits for the answer (it is moot if scratch wins)
     network_said: list[str] = []
+    tuned_config = _with_time(tuned_config, network_said.append)
     tuned_config = choose_network(tuned_config, started, network_said.append)
     tuned, chance = head_score(tuned_config, started)
     skip = _no_scratch(tuned, chance)
@@ -96,6 +99,21 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
            f"the validation images against {tuned:.1%} for an ImageNet head; "
            f"{seconds:.0f} s to tell")
     return config
+
+
+def _with_time(config: TrainConfig, notify: Callable[[str], None]) -> TrainConfig:
+    """``config`` with the whole command's default time (`finetune.default_time`), when
+    neither ``time`` nor ``epochs`` was given."""
+    layout = datasets.folder_layout(config.data)
+    if config.time is not None or config.epochs is not None or layout is None:
+        return config
+    trained = trained_images(of_layout(layout), config.val_split)
+    device = pick_device(config.device).type
+    seconds = default_time(device, trained)
+    notify(f"the plan gives the fine-tune {seconds:.0f} s in all, as --time would: "
+           f"{default_time(device, 1000):.0f} s at 1,000 training images, growing as the "
+           f"square root of their count ({trained:,}); --time sets another")
+    return replace(config, time=f"{seconds:.0f}s")
 
 
 def _said(config: TrainConfig, lines: list[str], notify: Callable[[str], None]) -> TrainConfig:

@@ -44,6 +44,10 @@ PROBE_BATCH = 8
 # `UNTIMED_SHARES`
 UNTIMED_SHARE = 0.45
 UNTIMED_SHARES = (0.2, 0.7)
+# a no-option photo fine-tune's whole command (`default_time`), as a share of
+# `DEFAULT_BUDGET` at 1,000 training images, growing as sqrt(n) up to all of it
+COMMAND_SHARE = 0.37
+COMMAND_FLOOR = 30.0  # seconds: start-up, decoding and scoring take some whatever the folder
 PATIENCE = 2  # epochs without a better validation score before the run stops
 
 
@@ -63,6 +67,22 @@ def untimed_limit(device: str, trained: int) -> float:
     share = UNTIMED_SHARE * math.sqrt(max(1, trained) / 1000)
     low, high = UNTIMED_SHARES
     return DEFAULT_BUDGET[device] * min(high, max(low, share))
+
+
+def default_time(device: str, trained: int) -> float:
+    """Seconds a photo folder's no-option fine-tune is given for its whole command, as
+    ``--time`` would (`convnet.plan.choose`): `COMMAND_SHARE` of the default budget at 1,000
+    training images, times sqrt(trained / 1000) as `untimed_limit` grows, from
+    `COMMAND_FLOOR` to the whole default.
+
+    Why a deadline, where a run with ``init`` alone is planned to `untimed_limit`: the
+    plan's estimate comes from speed probes that vary by half from one process to the next
+    (bench/RESULTS.md, "finetune no-options": the same folder took 48 s, then 62 s), and a
+    deadline holds the command whatever they said, cutting epochs as it goes. 111 s at
+    1,000 images halves the issue's no-option times (102.6 s for 246 photos, 210.2 s for
+    1,000)."""
+    share = COMMAND_SHARE * math.sqrt(max(1, trained) / 1000)
+    return max(COMMAND_FLOOR, DEFAULT_BUDGET[device] * min(1.0, share))
 
 
 def finetune_epochs(trained: int) -> int:

@@ -1,8 +1,8 @@
 """Which ImageNet network a fine-tune starts from, when the plan chose ImageNet weights and
 no ``arch`` was given: the largest of EfficientNet-Lite2, -Lite1 and -Lite0 whose own
 fine-tuning plan keeps every planned epoch and the default frozen layers at an image side
-of `SIDE_FLOOR` or more, within the budget (none under a ``time`` budget below
-`MEASURE_BUDGET`: its plans' speed probes would cost the run's time).
+of `SIDE_FLOOR` or more, within the budget (`convnet.plan.choose` weighs none under a
+given ``time`` below `MEASURE_BUDGET`: their plans' speed probes would cost the run's time).
 
 Why the largest that fits, and not the best new head: on three photo folders
 (bench/RESULTS.md, "finetune networks", each network's run beside the plan's), the largest
@@ -41,9 +41,8 @@ def too_short(config: TrainConfig) -> bool:
 def choose_network(config: TrainConfig, started: float,
                    notify: Callable[[str], None]) -> TrainConfig:
     """``config`` (``init='imagenet'``, arch unset: `IMAGENET_ARCH`) with the largest
-    network of `LARGER` whose plan fits as the module says, or as it is."""
-    if too_short(config):
-        return config
+    network of `LARGER` whose plan fits as the module says, or as it is. The caller
+    (`convnet.plan.choose`) asks only when a given ``time`` is not `too_short`."""
     began, skipped = time.perf_counter(), []
     for arch in reversed(LARGER):
         if not extras.installed("pretrained", (SOURCES[arch].module,)):
