@@ -60,7 +60,8 @@ def untimed_limit(device: str, trained: int) -> float:
     A share, not the whole default: scoring the test split, the calibration, the "unknown"
     detector and the report run at the planned size too, which costs far more with these
     networks than with a small one. Measured against 0.7 of the default for every folder
-    (bench/RESULTS.md, "finetune no-options"): cat/dog photos 83.25% in 98.2 s (Lite2 at
+    (bench/RESULTS.md, "finetune no-options", commit 1df9f02, before the no-option run got
+    `default_time`): cat/dog photos 83.25% in 98.2 s (Lite2 at
     128 px) against 83.25% in 173.2 s; six classes of 246 photos 71.00% in 48.2 s against
     72.67% in 75.0 s; four classes 90.00% in 61.0 s against 93.00% in 157.3 s. A longer
     --time buys the rest back."""
