@@ -61,13 +61,11 @@ def untimed_limit(device: str, trained: int) -> float:
     detector and the report run at the planned size too, which costs far more with these
     networks than with a small one. Measured against 0.7 of the default for every folder
     (bench/RESULTS.md, "finetune no-options", commit 1df9f02, before the no-option run got
-    `default_time`): cat/dog photos 83.25% in 98.2 s (Lite2 at
-    128 px) against 83.25% in 173.2 s; six classes of 246 photos 71.00% in 48.2 s against
-    72.67% in 75.0 s; four classes 90.00% in 61.0 s against 93.00% in 157.3 s. A longer
-    --time buys the rest back."""
-    share = UNTIMED_SHARE * math.sqrt(max(1, trained) / 1000)
+    `default_time`): cat/dog photos 83.25% in 98.2 s (Lite2 at 128 px) against 83.25% in
+    173.2 s; six classes of 246 photos 71.00% in 48.2 s against 72.67% in 75.0 s; four
+    classes 90.00% in 61.0 s against 93.00% in 157.3 s. A longer --time buys the rest back."""
     low, high = UNTIMED_SHARES
-    return DEFAULT_BUDGET[device] * min(high, max(low, share))
+    return DEFAULT_BUDGET[device] * min(high, max(low, _grown(UNTIMED_SHARE, trained)))
 
 
 def default_time(device: str, trained: int) -> float:
@@ -82,8 +80,13 @@ def default_time(device: str, trained: int) -> float:
     deadline holds the command whatever they said, cutting epochs as it goes. 111 s at
     1,000 images halves the issue's no-option times (102.6 s for 246 photos, 210.2 s for
     1,000)."""
-    share = COMMAND_SHARE * math.sqrt(max(1, trained) / 1000)
-    return max(COMMAND_FLOOR, DEFAULT_BUDGET[device] * min(1.0, share))
+    return max(COMMAND_FLOOR, DEFAULT_BUDGET[device] * min(1.0, _grown(COMMAND_SHARE, trained)))
+
+
+def _grown(share: float, trained: int) -> float:
+    """``share`` (of the default budget, at 1,000 training images) for ``trained`` images:
+    times sqrt(trained / 1000), as the planned epochs' images grow (`untimed_limit`)."""
+    return share * math.sqrt(max(1, trained) / 1000)
 
 
 def finetune_epochs(trained: int) -> int:
