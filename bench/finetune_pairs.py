@@ -58,7 +58,10 @@ def run_once(data: str, flags: list[str], work: Path, cache: Path) -> dict:
     return {"accuracy": meta["metrics"]["test"]["accuracy"], "seconds": seconds,
             "epochs": len((out / "metrics.csv").read_text().splitlines()) - 1,
             "image_size": meta["input_shape"][:2], "arch": meta["arch"],
-            "init": meta["config"].get("init"), "chose": chose[0] if chose else None}
+            "init": meta["config"].get("init"), "chose": chose[0] if chose else None,
+            # what the run said of its choices and of the budget, to read in the rows
+            "notes": [line for line in done.stdout.splitlines()
+                      if line.startswith(("note:", "Plan:", "time budget"))]}
 
 
 def run_pair(name: str, root: Path, results: Path) -> None:

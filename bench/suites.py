@@ -61,6 +61,8 @@ SUITES: dict[str, Suite] = {
                       ("--table",), minutes=40),
         "partial": Case("finetune_partial", "the earlier layers frozen against every layer "
                         "training, cat/dog photos at 160 px", minutes=12),
+        "estimate": Case("finetune_estimate", "the plan's time estimate against the run's "
+                         "features and epochs, five settings on cat/dog photos", minutes=8),
         "time-to-accuracy": Case("time_to_accuracy", "convnet with a tenth of a plain "
                                  "fine-tune's time, fresh caches, against that loop",
                                  minutes=10),

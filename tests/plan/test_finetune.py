@@ -49,8 +49,8 @@ def test_the_side_is_the_largest_that_fits_probed_from_the_top(budget):
     # the reference: every side's estimate, the largest that fits (else the smallest)
     trained = trained_images(fp, config.val_split)
     epochs = finetune.finetune_epochs(trained)
-    estimates = {side: finetune._seconds(fp, config, _probe(1, []), side, 32, trained,
-                                         epochs) for side in SIDES}
+    estimates = {side: finetune.estimate(fp, config, _probe(1, []), side, 32,
+                                         trained).seconds(epochs) for side in SIDES}
     fitting = [side for side in SIDES if estimates[side] <= budget]
     assert plan.config.image_size == (max(fitting) if fitting else min(SIDES))
     assert asked == sorted(set(asked), reverse=True)  # from the largest down, each once
@@ -59,6 +59,26 @@ def test_the_side_is_the_largest_that_fits_probed_from_the_top(budget):
     # that its time scaled says cannot fit are skipped: only the answer is probed (or the
     # smallest, the fallback, on the way to it)
     assert set(asked) <= {max(SIDES), plan.config.image_size, min(SIDES)}
+
+
+def test_the_estimate_keeps_time_for_the_scoring_after_the_epochs():
+    """A budget that holds the features and the epochs at 224 px, but not the test score,
+    calibration and "unknown" fit after them, plans a smaller side: planned without that
+    tail, the budget's callback would cut an epoch once the first one measured it."""
+    fp = _fingerprint(1000)
+    config = TrainConfig(data="photos", arch=ARCH, init="imagenet", time="60s",
+                         frozen_layers=0)
+    trained = trained_images(fp, config.val_split)
+    epochs = finetune.finetune_epochs(trained)
+    cost = finetune.estimate(fp, config, _probe(1, []), max(SIDES), 32, trained)
+    assert cost.tail > 0 and cost.seconds(epochs) == pytest.approx(
+        cost.features + epochs * cost.epoch + cost.tail)
+    budget = cost.features + epochs * cost.epoch + cost.tail / 2
+    plan = make_finetune_plan(fp, config, "cpu", _probe(1, []), budget=budget, resizable=True)
+    assert plan.config.image_size < max(SIDES) and plan.seconds <= budget
+    roomy = make_finetune_plan(fp, config, "cpu", _probe(1, []), budget=cost.seconds(epochs),
+                               resizable=True)
+    assert roomy.config.image_size == max(SIDES)
 
 
 def test_a_fine_tune_of_several_epochs_stops_two_after_its_best():

@@ -175,12 +175,12 @@ def test_a_finetuning_plan_takes_the_largest_side_that_fits_the_budget():
         return 0.003 * (shape[0] / 96) ** 2
 
     plan = make_finetune_plan(fp, config, "cpu", probe, resizable=True)
-    # 3 epochs of 800 images and the features: 224 px ~54 s with the overhead, within the
-    # ~121 s it aims at untimed at 800 training images
+    # the features, 3 epochs of 800 images and the scoring: 224 px ~34 s, within the ~80 s
+    # it aims at untimed at 800 training images
     assert plan.config.image_size == 224 and plan.config.epochs == 3
     assert plan.config.lr == pytest.approx(5e-4) and plan.config.batch_size == 32
     slow = make_finetune_plan(fp, config, "cpu", lambda *a: 4 * probe(*a), resizable=True)
-    assert slow.config.image_size == 160  # ~111 s, where 192 px would take ~160 s
+    assert slow.config.image_size == 160  # ~69 s, where 192 px would take ~99 s
     slowest = make_finetune_plan(fp, config, "cpu", lambda *a: 50 * probe(*a),
                                  resizable=True)
     assert slowest.config.image_size == SIDES[0] and slowest.config.epochs < 3

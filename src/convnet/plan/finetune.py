@@ -2,7 +2,7 @@
 rate, augmentation and weight averaging, from the data and this machine's measured speed.
 
 - image size: the largest of `SIDES` whose epochs fit the budget (without --time,
-  `untimed_limit`: 135 s on a CPU at 1,000 training images), measured with the probe;
+  `untimed_limit`: 90 s on a CPU at 1,000 training images), measured with the probe;
   trained weights see the photo at its own scale, so the images' detail does not cap it as
   it does from scratch;
 - epochs: 3 at 1,000 training images, more for fewer (3·sqrt(1000/n), 3..12), cut to fit;
@@ -23,10 +23,9 @@ from dataclasses import dataclass, replace
 from convnet.data.fingerprint import Fingerprint
 from convnet.plan import freezing
 from convnet.plan.budget import scored_after
-from convnet.plan.freezing import FORWARD_SHARE, SIDE_FLOOR, Freeze
+from convnet.plan.freezing import SIDE_FLOOR, Freeze
 from convnet.plan.planner import (
     DEFAULT_BUDGET,
-    OVERHEAD,
     Choice,
     Plan,
     Probe,
@@ -39,11 +38,18 @@ from convnet.training.config import FINETUNE_BATCH, FINETUNE_LR, TrainConfig
 SIDES = (96, 128, 160, 192, 224)
 BATCH = {"cpu": 32, "cuda": 64}
 PROBE_BATCH = 8
+# a fine-tune step's cost per image, in the probe's seconds per image: the run's batch of
+# 32 is faster per image than the probe's `PROBE_BATCH`, and its batching, light
+# augmentation and weight averaging add little (bench/RESULTS.md, "finetune estimate")
+STEP_COST = 0.72
+# a pass without autograd (the features computed once, the validation and test images)
+# costs this share of a step (same source)
+PASS_SHARE = 0.19
 # without --time, the features and epochs aim at this share of `DEFAULT_BUDGET` at 1,000
 # training images, growing with the square root of their count (`untimed_limit`), within
 # `UNTIMED_SHARES`
-UNTIMED_SHARE = 0.45
-UNTIMED_SHARES = (0.2, 0.7)
+UNTIMED_SHARE = 0.3
+UNTIMED_SHARES = (0.13, 0.47)
 # a no-option photo fine-tune's whole command (`default_time`), as a share of
 # `DEFAULT_BUDGET` at 1,000 training images, growing as sqrt(n) up to all of it
 COMMAND_SHARE = 0.37
@@ -52,18 +58,19 @@ PATIENCE = 2  # epochs without a better validation score before the run stops
 
 
 def untimed_limit(device: str, trained: int) -> float:
-    """Seconds the features and epochs aim at without --time: `UNTIMED_SHARE` of the
-    default budget at 1,000 training images, times sqrt(trained / 1000).
+    """Seconds the features, epochs and the scoring after them aim at without --time:
+    `UNTIMED_SHARE` of the default budget at 1,000 training images (90 s on a CPU), times
+    sqrt(trained / 1000).
 
     The planned epochs (`finetune_epochs`: 3·sqrt(1000/n)) see 3·sqrt(1000·n) images, so a
     budget that grows as sqrt(n) keeps a folder's image side and network whatever its size.
-    A share, not the whole default: scoring the test split, the calibration, the "unknown"
-    detector and the report run at the planned size too, which costs far more with these
-    networks than with a small one. Measured against 0.7 of the default for every folder
-    (bench/RESULTS.md, "finetune no-options", commit 1df9f02, before the no-option run got
-    `default_time`): cat/dog photos 83.25% in 98.2 s (Lite2 at 128 px) against 83.25% in
-    173.2 s; six classes of 246 photos 71.00% in 48.2 s against 72.67% in 75.0 s; four
-    classes 90.00% in 61.0 s against 93.00% in 157.3 s. A longer --time buys the rest back."""
+    A share, not the whole default, measured against 0.7 of it for every folder
+    (bench/RESULTS.md, "finetune no-options", commit 1df9f02, when the estimate was ~1.8×
+    the real time and this share 0.45): cat/dog photos 83.25% in 98.2 s (Lite2 at 128 px)
+    against 83.25% in 173.2 s; six classes of 246 photos 71.00% in 48.2 s against 72.67% in
+    75.0 s; four classes 90.00% in 61.0 s against 93.00% in 157.3 s. A longer --time buys
+    the rest back. With the estimate corrected ("finetune estimate"), 0.3 plans those
+    folders as 0.45 did, within a step of image side or frozen layers."""
     low, high = UNTIMED_SHARES
     return DEFAULT_BUDGET[device] * min(high, max(low, _grown(UNTIMED_SHARE, trained)))
 
@@ -206,7 +213,8 @@ def _side(fp: Fingerprint, config: TrainConfig, probe: Probe | None, resizable: 
         if _skipped(largest, candidate, limit):
             continue
         side = candidate
-        seconds = _seconds(fp, config, probe, candidate, batch, trained, target, factor)
+        cost = estimate(fp, config, probe, candidate, batch, trained, factor)
+        seconds = None if cost is None else cost.seconds(target)
         if seconds is None or seconds <= limit:
             break
         largest = largest or (candidate, seconds)
@@ -258,20 +266,34 @@ def _shape(fp: Fingerprint, side: int | None) -> tuple[int, int, int]:
     return height, width, 3
 
 
-def _seconds(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: int | None,
-             batch: int, trained: int, epochs: int, factor: float = 1.0) -> float | None:
-    """Features once (training and validation images), then ``epochs`` of training (a
-    step costing ``factor`` of a full one) and validation, at ``side``."""
+@dataclass(frozen=True)
+class Cost:
+    """A fine-tune's estimated seconds, by part (`estimate`)."""
+
+    features: float  # computed once, for the training and validation images
+    epoch: float  # one epoch: training, then the validation images scored
+    tail: float  # the forward passes as the run ends (`_tail`)
+
+    def seconds(self, epochs: int) -> float:
+        return self.features + epochs * self.epoch + self.tail
+
+
+def estimate(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: int | None,
+             batch: int, trained: int, factor: float = 1.0) -> Cost | None:
+    """What a fine-tune at ``side`` costs, a training step costing ``factor`` of a full
+    one; None without a probe.
+
+    The tail counts here, and not only in the budget's callback: planned without it, a
+    budget's epochs are cut once the first one tells the callback what the tail costs."""
     if probe is None:
         return None
     # a small probe batch: a few steps of EfficientNet at 192 px take seconds each here
-    per_image = probe(config.arch, _shape(fp, side), fp.classes, min(batch, PROBE_BATCH)) \
-        * OVERHEAD
+    step = probe(config.arch, _shape(fp, side), fp.classes, min(batch, PROBE_BATCH)) \
+        * STEP_COST
     validation = 0 if fp.has_val else fp.train_images - trained
-    features = per_image * FORWARD_SHARE * (trained + validation)  # the head fitted, scored
-    if epochs == 0:  # the head alone: no epochs, so no budget callback keeps the tail's time
-        return features + per_image * FORWARD_SHARE * _tail(fp, config, trained, validation)
-    return features + epochs * per_image * (trained * factor + validation * FORWARD_SHARE)
+    return Cost(step * PASS_SHARE * (trained + validation),
+                step * (trained * factor + validation * PASS_SHARE),
+                step * PASS_SHARE * _tail(fp, config, trained, validation))
 
 
 def _tail(fp: Fingerprint, config: TrainConfig, trained: int, validation: int) -> int:
