@@ -96,10 +96,25 @@ def test_a_slow_first_epoch_does_not_hold_back_the_second_epochs_estimate(clock)
     budget = Budget(loop, TrainConfig(data="x", lr=0.01), 40.0, 30)
     _epoch(budget, loop, clock, 1, 8.0)  # warm-up: 32 s left at 8 s an epoch
     assert loop.epochs == 5
-    _epoch(budget, loop, clock, 2, 2.0)  # the real pace: 30 s left at 2 s an epoch
-    assert loop.epochs == 17
+    _epoch(budget, loop, clock, 2, 2.0)  # the real pace: 30 s left at 2 s an epoch,
+    assert loop.epochs == 16  # raised to 15 more less half an epoch spare (not 17)
     _epoch(budget, loop, clock, 3, 2.0)  # later, the slower of the last two epochs
-    assert loop.epochs == 17
+    assert loop.epochs == 16
+
+
+def test_a_raise_keeps_half_an_epoch_spare(clock):
+    """An epoch raised that barely fits would be cut again at the next check (which takes
+    the slower of the last two epochs), stopping the run before its schedule anneals."""
+    loop = _loop(3)
+    budget = Budget(loop, TrainConfig(data="x", lr=0.01), 40.0, 6)
+    _epoch(budget, loop, clock, 1, 10.0)  # 30 s left: 2 more fit, 2 planned
+    assert loop.epochs == 3
+    _epoch(budget, loop, clock, 2, 9.0)  # 21 s left: a third would fit with 3 s spare
+    assert loop.epochs == 3
+    clock.now, roomy = 0.0, _loop(3)
+    budget = Budget(roomy, TrainConfig(data="x", lr=0.01), 45.0, 6)
+    _epoch(budget, roomy, clock, 1, 10.0)  # 35 s left: 3 more, with 5 s spare
+    assert roomy.epochs == 4
 
 
 def test_a_budget_spent_stops_after_the_epoch(clock):

@@ -36,7 +36,8 @@ def scored_after(val: int, test: int, train: int) -> int:
 class Budget(Callback):
     """Fits the run's epochs to ``deadline`` (a `time.perf_counter` value) by the measured
     epoch time: cut at any epoch, raised up to ``most`` in the first two (while the
-    schedule still warms up, so raising it changes nothing already done). The loop asks
+    schedule still warms up, so raising it changes nothing already done), keeping half an
+    epoch spare. The loop asks
     (`epochs_after`) and makes the change; this re-plans the learning-rate schedule."""
 
     def __init__(self, loop: Loop, config: TrainConfig, deadline: float, most: int,
@@ -64,7 +65,12 @@ class Budget(Callback):
         left = self.deadline - self.tail - time.perf_counter()
         fits = stats.epoch + max(0, int(left // epoch_seconds))
         planned = epochs
-        wanted = min(fits, self.most) if early else min(fits, planned)
+        wanted = min(fits, planned)
+        if early and fits > planned:
+            # a raise keeps half an epoch spare: a raised epoch cut again later stops the
+            # run before its learning rate has annealed
+            spared = stats.epoch + max(0, int((left - epoch_seconds / 2) // epoch_seconds))
+            wanted = max(planned, min(spared, self.most))
         if wanted == planned:
             return planned
         if wanted <= stats.epoch:
