@@ -76,9 +76,25 @@ def test_the_estimate_keeps_time_for_the_scoring_after_the_epochs():
     budget = cost.features + epochs * cost.epoch + cost.tail / 2
     plan = make_finetune_plan(fp, config, "cpu", _probe(1, []), budget=budget, resizable=True)
     assert plan.config.image_size < max(SIDES) and plan.seconds <= budget
-    roomy = make_finetune_plan(fp, config, "cpu", _probe(1, []), budget=cost.seconds(epochs),
-                               resizable=True)
+    roomy = make_finetune_plan(fp, config, "cpu", _probe(1, []),
+                               budget=cost.seconds(epochs) + 1, resizable=True)
     assert roomy.config.image_size == max(SIDES)
+
+
+def test_the_probes_own_time_comes_off_a_budget(monkeypatch):
+    """The budget is taken before the speed probes run; the seconds they take come off it
+    when the plan would not fit without them."""
+    fp = _fingerprint(1000)
+    config = TrainConfig(data="photos", arch=ARCH, init="imagenet", time="60s",
+                         frozen_layers=0)
+    trained = trained_images(fp, config.val_split)
+    epochs = finetune.finetune_epochs(trained)
+    cost = finetune.estimate(fp, config, _probe(1, []), max(SIDES), 32, trained)
+    budget = cost.seconds(epochs) + 1  # 224 px fits, with a second to spare
+    clock = iter([0.0, 5.0])  # the probes took 5 s
+    monkeypatch.setattr(finetune.time, "perf_counter", lambda: next(clock, 5.0))
+    plan = make_finetune_plan(fp, config, "cpu", _probe(1, []), budget=budget, resizable=True)
+    assert plan.config.image_size < max(SIDES) and plan.seconds <= budget - 5
 
 
 def test_a_fine_tune_of_several_epochs_stops_two_after_its_best():
