@@ -61,16 +61,22 @@ def test_the_side_is_the_largest_that_fits_probed_from_the_top(budget):
     assert set(asked) <= {max(SIDES), plan.config.image_size, min(SIDES)}
 
 
-def test_the_estimate_keeps_time_for_the_scoring_after_the_epochs():
-    """A budget that holds the features and the epochs at 224 px, but not the test score,
-    calibration and "unknown" fit after them, plans a smaller side: planned without that
-    tail, the budget's callback would cut an epoch once the first one measured it."""
+def _at_the_largest_side():
+    """(fingerprint, a 60 s config with every layer training, the planned epochs, the
+    estimated cost at the largest side) for 1,000 images."""
     fp = _fingerprint(1000)
     config = TrainConfig(data="photos", arch=ARCH, init="imagenet", time="60s",
                          frozen_layers=0)
     trained = trained_images(fp, config.val_split)
-    epochs = finetune.finetune_epochs(trained)
     cost = finetune.estimate(fp, config, _probe(1, []), max(SIDES), 32, trained)
+    return fp, config, finetune.finetune_epochs(trained), cost
+
+
+def test_the_estimate_keeps_time_for_the_scoring_after_the_epochs():
+    """A budget that holds the features and the epochs at 224 px, but not the test score,
+    calibration and "unknown" fit after them, plans a smaller side: planned without that
+    tail, the budget's callback would cut an epoch once the first one measured it."""
+    fp, config, epochs, cost = _at_the_largest_side()
     assert cost.tail > 0 and cost.seconds(epochs) == pytest.approx(
         cost.features + epochs * cost.epoch + cost.tail)
     budget = cost.features + epochs * cost.epoch + cost.tail / 2
@@ -84,12 +90,7 @@ def test_the_estimate_keeps_time_for_the_scoring_after_the_epochs():
 def test_the_probes_own_time_comes_off_a_budget(monkeypatch):
     """The budget is taken before the speed probes run; the seconds they take come off it
     when the plan would not fit without them."""
-    fp = _fingerprint(1000)
-    config = TrainConfig(data="photos", arch=ARCH, init="imagenet", time="60s",
-                         frozen_layers=0)
-    trained = trained_images(fp, config.val_split)
-    epochs = finetune.finetune_epochs(trained)
-    cost = finetune.estimate(fp, config, _probe(1, []), max(SIDES), 32, trained)
+    fp, config, epochs, cost = _at_the_largest_side()
     budget = cost.seconds(epochs) + 1  # 224 px fits, with a second to spare
     clock = iter([0.0, 5.0])  # the probes took 5 s
     monkeypatch.setattr(finetune.time, "perf_counter", lambda: next(clock, 5.0))

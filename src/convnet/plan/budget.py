@@ -37,8 +37,8 @@ class Budget(Callback):
     """Fits the run's epochs to ``deadline`` (a `time.perf_counter` value) by the measured
     epoch time: cut at any epoch, raised up to ``most`` in the first two (while the
     schedule still warms up, so raising it changes nothing already done), keeping half an
-    epoch spare. The loop asks
-    (`epochs_after`) and makes the change; this re-plans the learning-rate schedule."""
+    epoch spare. The loop asks (`epochs_after`) and makes the change; this re-plans the
+    learning-rate schedule."""
 
     def __init__(self, loop: Loop, config: TrainConfig, deadline: float, most: int,
                  listeners: Sequence[Callback] = (), scored: tuple[int, int] | None = None):
