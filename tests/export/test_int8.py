@@ -90,6 +90,35 @@ def test_a_drop_over_the_limit_is_refused_and_nothing_kept(trained, tmp_path, mo
                                                           trained.path.iterdir())
 
 
+@pytest.mark.parametrize("faster", [0, 1])
+def test_the_faster_of_the_image_convolution_in_int8_or_in_float_is_kept(faster, tmp_path,
+                                                                        monkeypatch):
+    """Both files are made; the one timed faster is kept, and says so."""
+    import onnx
+
+    from convnet.export import int8
+
+    run = convnet.train(data="x-or-not-x:train=60,test=20", epochs=1, val_split=0.3,
+                        arch="conv4k3-relu-conv8k3-relu-maxpool2-fc", out=tmp_path / "run")
+    timed: list[set] = []
+
+    def seconds(sides, images):  # the kept one is ``faster``; the float file slowest
+        timed.append(set(sides))
+        return {name: 0.003 if name == "fp32" else 0.001 + 0.001 * (name != faster)
+                for name in sides}
+
+    monkeypatch.setattr(int8, "_median_seconds", seconds)
+    done = int8.quantize_int8(run.path, accept_drop=True)
+    assert timed == [{"fp32", 0, 1}] and done.report.float_convs == faster
+    model = onnx.load(str(done.path))
+    producers = {out: node.op_type for node in model.graph.node for out in node.output}
+    convs = [node for node in model.graph.node if node.op_type == "Conv"]
+    int8_in = [producers.get(node.input[0]) == "DequantizeLinear" for node in convs]
+    assert int8_in == [not faster, True]  # the first reads the image (one channel)
+    kept = json.loads({p.key: p.value for p in model.metadata_props}["int8"])
+    assert kept["float_convs"] == faster and kept["seconds_int8"] == 0.001
+
+
 def test_serve_answers_from_the_int8_file(quantized, trained, tmp_path):
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient

@@ -70,6 +70,21 @@ def test_the_mahalanobis_distance_is_numpys():
     assert torch.equal(scores, fitted.distance(probe))
 
 
+def test_a_precision_without_a_cholesky_factor_still_gives_numpys_distance():
+    """The distance runs through a factor F of the precision (F @ F.T); a precision that is
+    only semi-definite in float32 has no Cholesky factor, and takes its eigen square root."""
+    generator = torch.Generator().manual_seed(2)
+    half = torch.randn(6, 3, generator=generator, dtype=torch.float64)
+    precision = (half @ half.T).float()  # rank 3 of 6: Cholesky fails
+    assert torch.linalg.cholesky_ex(precision.double())[1] != 0
+    means = torch.randn(4, 6, generator=generator)
+    probe = torch.randn(7, 6, generator=generator)
+    gaps = probe.double().numpy()[:, None] - means.double().numpy()[None]  # (7, 4, 6)
+    expected = np.einsum("nkd,de,nke->nk", gaps, precision.double().numpy(), gaps).min(1)
+    found = Gaussians(means, precision).distance(probe).numpy()
+    assert np.allclose(found, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_msp_and_energy_rise_as_the_logits_flatten():
     sure, unsure = torch.tensor([[8.0, 0.0, 0.0]]), torch.tensor([[0.5, 0.4, 0.3]])
     for kind in ("msp", "energy"):

@@ -345,7 +345,9 @@ def int8(console: Console, done) -> None:
                   f"{r.bytes_fp32 / 1000:,.0f} KB); on {r.test_images} images of {r.source}: "
                   f"accuracy {r.accuracy_fp32:.2%} -> {r.accuracy_int8:.2%}, top-1 agreement "
                   f"{r.agree:.1%}; a batch of 32: {r.seconds_fp32 * 1000:.0f} ms -> "
-                  f"{r.seconds_int8 * 1000:.0f} ms ({r.speedup:.2f}x)")
+                  f"{r.seconds_int8 * 1000:.0f} ms ({r.speedup:.2f}x)"
+                  + ("; the first convolution, faster here in float, kept in float"
+                     if r.float_convs else ""))
     if r.speedup < 1:  # small networks: converting to and from int8 costs more than it saves
         console.print(f"note: the int8 file is slower than the float one on this machine "
                       f"({r.speedup:.2f}x): ship the float file (convnet export "

@@ -15,46 +15,64 @@ class PixelModel(nn.Module):
     """uint8 pixels (N, H, W, C), as an image is decoded -> (probabilities, logits), and
     with a detector also (unknown_score, unknown).
 
-    Inside, in the order `convnet.runs.Predictor` does it: scale to 0..1, subtract the
-    run's mean and divide by its std per channel, channels first, the network, the mean
-    with the mirror image's logits when the run uses flip TTA, the run's calibration
-    (the logits divided by its temperature), softmax. The logits given out are the
-    calibrated ones, so that their softmax is the probabilities. The unknown score is the
-    detector's distance of the classifier's input without its last activation (averaged
-    over the flips, as the Predictor does), scaled to unit length, to the nearest class
-    mean; ``unknown`` is that
-    score above the threshold that keeps `convnet.runs.unknown.KEPT` of the validation
-    images known.
+    Inside, with the values `convnet.runs.Predictor` gives: with flip TTA, the mirror
+    image joins the batch; scale to 0..1, subtract the run's mean and divide by its std
+    per channel, channels first, the network (one pass for both views), the mean of each
+    image's two views' logits, the run's calibration (the logits divided by its
+    temperature), softmax. The logits given out are the calibrated ones, so that their
+    softmax is the probabilities. The unknown score is the detector's distance of the
+    classifier's input without its last activation (averaged over the views), scaled to
+    unit length, to the nearest class mean (through the precision's factor, as
+    `convnet.runs.unknown.Gaussians.distance`); ``unknown`` is that score above the
+    threshold that keeps `convnet.runs.unknown.KEPT` of the validation images known.
     """
 
     def __init__(self, network: nn.Module, normalization: Normalization, flip_tta: bool,
                  temperature: float = 1.0, detector: Detector | None = None):
         super().__init__()
         self.network, self.flip_tta, self.temperature = network, flip_tta, float(temperature)
-        self.register_buffer("mean", normalization.mean.reshape(1, -1, 1, 1).clone())
-        self.register_buffer("std", normalization.std.reshape(1, -1, 1, 1).clone())
+        # per channel (1, 1, 1, C), applied to the pixels before the channels go first;
+        # with several channels, repeated along a row (1, 1, W, C), so that a broadcast
+        # spans a row: in onnxruntime's channels-last int8 graph, per channel, it spans
+        # C values at a time and costs as much as a convolution (bench/HISTORY.md, "int8")
+        width = network.input_shape[1] if normalization.mean.numel() > 1 else 1
+        self.register_buffer("mean", normalization.mean.reshape(1, 1, 1, -1)
+                             .repeat(1, 1, width, 1))
+        self.register_buffer("std", normalization.std.reshape(1, 1, 1, -1)
+                             .repeat(1, 1, width, 1))
+        # the columns right to left: a gather, where onnxruntime's flip (a slice with a
+        # negative step) copies a value at a time, 1.3× slower
+        self.register_buffer("mirror", torch.arange(network.input_shape[1] - 1, -1, -1))
         self.detects = detector is not None
         if self.detects:
-            self.register_buffer("class_means", detector.gaussians.means.clone())  # (K, D)
-            self.register_buffer("precision", detector.gaussians.precision.clone())  # (D, D)
+            gaussians = detector.gaussians
+            self.register_buffer("factor", gaussians.factor.clone())  # (D, D)
+            self.register_buffer("class_means", gaussians.factored_means.clone())  # (K, D)
             self.cut = detector.cut(KEPT)
 
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        x = pixels.permute(0, 3, 1, 2).to(torch.float32)  # (N, H, W, C) -> (N, C, H, W)
-        x = (x / 255 - self.mean) / self.std  # the same operations, in the same order
-        views = [x, x.flip(3)] if self.flip_tta else [x]
+        count = pixels.shape[0]
+        if self.flip_tta:  # both views in one batch: one pass of the network, the
+            # mirror taken on the uint8 pixels, a quarter of the bytes of the float image
+            pixels = torch.cat([pixels, pixels.index_select(2, self.mirror)])  # (2N, H, W, C)
+        x = (pixels.to(torch.float32) / 255 - self.mean) / self.std  # (n, H, W, C), the
+        # Predictor's operations in its order
+        x = x.permute(0, 3, 1, 2)  # (n, C, H, W)
         if not self.detects:
-            logits = self._calibrated(sum(self.network(view) for view in views) / len(views))
+            logits = self._calibrated(self._mean(self.network(x), count))  # (N, classes)
             return logits.softmax(1), logits
-        found = [self.network.forward_embeddings(view) for view in views]  # (N, D) pairs
-        embedding = sum(raw for _, raw in found) / len(found)  # without the last activation
-        logits = sum(self.network.classifier(e) for e, _ in found) / len(found)  # (N, classes)
-        logits = self._calibrated(logits)
+        features, raw = self.network.forward_embeddings(x)  # (n, D) each
+        logits = self._calibrated(self._mean(self.network.classifier(features), count))
+        embedding = self._mean(raw, count)  # without the last activation
         embedding = embedding / embedding.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        gaps = embedding[:, None, :] - self.class_means[None]  # (N, K, D)
-        squared = ((gaps @ self.precision) * gaps).sum(2)  # (N, K)
+        gaps = (embedding @ self.factor)[:, None, :] - self.class_means[None]  # (N, K, D)
+        squared = (gaps * gaps).sum(2)  # (N, K)
         score = squared.min(1).values  # (N,)
         return logits.softmax(1), logits, score, score > self.cut
+
+    def _mean(self, values: torch.Tensor, count: int) -> torch.Tensor:
+        """(2N or N, ...) -> (N, ...): the mean over each image's views."""
+        return (values[:count] + values[count:]) / 2 if self.flip_tta else values
 
     def _calibrated(self, logits: torch.Tensor) -> torch.Tensor:
         return logits / self.temperature if self.temperature != 1.0 else logits

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import torch
 
@@ -58,12 +59,28 @@ class Gaussians:
                                                                     dtype=x.dtype))
         return cls(means.float(), precision.float())
 
+    @cached_property
+    def factor(self) -> torch.Tensor:
+        """(D, D) a factor F of the precision, ``precision == F @ F.T``: with it, the
+        squared distance of x to a mean m is ``|x @ F - m @ F|²``, one (D, D) product per
+        image instead of one per image and class."""
+        precision = self.precision.double()
+        factor, failed = torch.linalg.cholesky_ex(precision)
+        if failed:  # not positive definite in float32: its eigen square root instead
+            values, vectors = torch.linalg.eigh(precision)
+            factor = vectors * values.clamp_min(0).sqrt()
+        return factor.float()
+
+    @cached_property
+    def factored_means(self) -> torch.Tensor:
+        """(K, D) the class means times `factor`."""
+        return (self.means.double() @ self.factor.double()).float()
+
     def distance(self, embeddings: torch.Tensor) -> torch.Tensor:
         """(N,) squared Mahalanobis distance of each embedding (N, D) to the nearest mean."""
-        x = embeddings.detach().float().cpu()
-        gaps = x[:, None, :] - self.means[None]  # (N, K, D)
-        squared = ((gaps @ self.precision) * gaps).sum(2)  # (N, K), as the ONNX graph does
-        return squared.min(1).values
+        x = embeddings.detach().float().cpu() @ self.factor  # (N, D)
+        gaps = x[:, None, :] - self.factored_means[None]  # (N, K, D), as the ONNX graph does
+        return (gaps * gaps).sum(2).min(1).values  # (N,)
 
 
 def score(kind: str, logits: torch.Tensor, embeddings: torch.Tensor | None = None,
