@@ -31,15 +31,14 @@ class PixelModel(nn.Module):
                  temperature: float = 1.0, detector: Detector | None = None):
         super().__init__()
         self.network, self.flip_tta, self.temperature = network, flip_tta, float(temperature)
-        # per channel (1, 1, 1, C), applied to the pixels before the channels go first;
-        # with several channels, repeated along a row (1, 1, W, C), so that a broadcast
-        # spans a row: in onnxruntime's channels-last int8 graph, per channel, it spans
-        # C values at a time and costs as much as a convolution (bench/HISTORY.md, "int8")
-        width = network.input_shape[1] if normalization.mean.numel() > 1 else 1
-        self.register_buffer("mean", normalization.mean.reshape(1, 1, 1, -1)
-                             .repeat(1, 1, width, 1))
-        self.register_buffer("std", normalization.std.reshape(1, 1, 1, -1)
-                             .repeat(1, 1, width, 1))
+        # per channel, repeated along a row of pixels (1, 1, W * C) and applied to rows
+        # (N, H, W * C) before the channels go first: onnxruntime broadcasts a span of the
+        # last axis at a time, so on channels last (a span of C values) the normalization
+        # cost as much as a convolution in the int8 graph, and 30× more with one channel
+        # (bench/HISTORY.md, "int8: where the time went")
+        width = network.input_shape[1]
+        self.register_buffer("mean", normalization.mean.repeat(width).reshape(1, 1, -1))
+        self.register_buffer("std", normalization.std.repeat(width).reshape(1, 1, -1))
         # the columns right to left: a gather, where onnxruntime's flip (a slice with a
         # negative step) copies a value at a time, 1.3× slower
         self.register_buffer("mirror", torch.arange(network.input_shape[1] - 1, -1, -1))
@@ -55,9 +54,10 @@ class PixelModel(nn.Module):
         if self.flip_tta:  # both views in one batch: one pass of the network, the
             # mirror taken on the uint8 pixels, a quarter of the bytes of the float image
             pixels = torch.cat([pixels, pixels.index_select(2, self.mirror)])  # (2N, H, W, C)
-        x = (pixels.to(torch.float32) / 255 - self.mean) / self.std  # (n, H, W, C), the
-        # Predictor's operations in its order
-        x = x.permute(0, 3, 1, 2)  # (n, C, H, W)
+        n, height, width, channels = pixels.shape
+        rows = pixels.reshape(n, height, width * channels).to(torch.float32)
+        x = (rows / 255 - self.mean) / self.std  # the Predictor's operations, in its order
+        x = x.reshape(n, height, width, channels).permute(0, 3, 1, 2)  # (n, C, H, W)
         if not self.detects:
             logits = self._calibrated(self._mean(self.network(x), count))  # (N, classes)
             return logits.softmax(1), logits
