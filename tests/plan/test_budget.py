@@ -133,6 +133,6 @@ def test_the_work_after_the_epochs_comes_off_the_budget(clock):
     budget = Budget(loop, TrainConfig(data="x", epochs=10, lr=0.01), 30.0, 10, [listener],
                     scored=(20, 120))  # 120 images scored after the epochs
     _epoch(budget, loop, clock, 1, 3.0, rate=25.0)
-    tail = (1.0 / 20) * 120 + budget_module.TAIL_SECONDS
+    tail = (1.0 / 20) * 120 + budget_module.FILES_SECONDS
     assert budget.tail == pytest.approx(tail)  # 9 s: 6 s of scoring and 3 s of files
     assert loop.epochs == 1 + int((30.0 - tail - 3.0) // 3.0)  # 6 more, not 9

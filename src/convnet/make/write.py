@@ -22,7 +22,7 @@ from convnet.make.early import EarlyModels
 from convnet.make.record import check_weights, run_record, start_record
 from convnet.make.resume import Checkpoints, StopOnSignals, restore
 from convnet.network import PRESETS
-from convnet.plan.budget import TAIL_SECONDS, Budget, scored_after
+from convnet.plan.budget import REPORT_SECONDS, Budget, scored_after
 from convnet.plan.loading import training_seconds
 from convnet.plan.resolve import Resolved
 from convnet.plan.start import describe
@@ -70,7 +70,7 @@ class TrainResult:
         """About what `convnet.explain.report` will take on this run: the pictures drawn,
         and the test split scored again where its logits are not at hand (torchrun)."""
         rescored = self.test is not None and "test" not in self.scored
-        return TAIL_SECONDS + (self.after_seconds if rescored else 0.0)
+        return REPORT_SECONDS + (self.after_seconds if rescored else 0.0)
 
     def __repr__(self) -> str:
         tested = "" if self.test is None else f", test accuracy {self.test.accuracy:.2%}"

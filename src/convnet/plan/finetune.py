@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from convnet.data.fingerprint import Fingerprint
 from convnet.plan import freezing
-from convnet.plan.budget import TAIL_SECONDS, scored_after
+from convnet.plan.budget import FILES_SECONDS, scored_after
 from convnet.plan.freezing import SIDE_FLOOR, Freeze
 from convnet.plan.planner import (
     DEFAULT_BUDGET,
@@ -329,7 +329,7 @@ def estimate(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: in
     validation = 0 if fp.has_val else fp.train_images - trained
     return Cost(step * PASS_SHARE * (trained + validation),
                 step * (trained * factor + validation * PASS_SHARE),
-                step * PASS_SHARE * _tail(fp, config, trained, validation) + TAIL_SECONDS)
+                step * PASS_SHARE * _tail(fp, config, trained, validation) + FILES_SECONDS)
 
 
 def _tail(fp: Fingerprint, config: TrainConfig, trained: int, validation: int) -> int:
