@@ -131,6 +131,8 @@ SUITES: dict[str, Suite] = {
                      ("digits", "photos"), minutes=10),
         "int8-run": Case("int8", "the same for a run you have", needs="--run RUN_FOLDER",
                          minutes=3),
+        "profile": Case("onnx_profile", "where an exported file spends its time, by operator",
+                        needs="exported .onnx files", minutes=1),
     }),
     "compare": Suite("the same measurements on two checkouts", {
         "checkouts": Case("before_after", "interleaved rounds, old checkout against this one",
