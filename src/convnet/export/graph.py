@@ -41,7 +41,7 @@ class PixelModel(nn.Module):
         self.register_buffer("std", normalization.std.repeat(width).reshape(1, 1, -1))
         # the columns right to left: a gather, where onnxruntime's flip (a slice with a
         # negative step) copies a value at a time, 1.3× slower
-        self.register_buffer("mirror", torch.arange(network.input_shape[1] - 1, -1, -1))
+        self.register_buffer("mirror", torch.arange(width - 1, -1, -1))
         self.detects = detector is not None
         if self.detects:
             gaussians = detector.gaussians

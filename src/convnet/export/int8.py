@@ -240,8 +240,8 @@ def _median_seconds(sides: dict[str | int, OnnxPredictor], images: torch.Tensor
                     ) -> dict[str | int, float]:
     """The median time of a pass of ``images`` through each side's file alone (the pixels
     already in its layout). The sides take turns, so that a machine slowing down or
-    speeding up weighs on all alike; each turn starts with a pass not timed, which wakes
-    the file's threads (the last side's have been spinning meanwhile), then times
+    speeding up weighs on all alike. Each turn starts after a pause (the last side's
+    threads stop spinning) with a pass not timed, which wakes this file's, then times
     `TIMED_PASSES`."""
     pixels = {"pixels": images.permute(0, 2, 3, 1).contiguous().numpy()}  # (N, H, W, C)
     times: dict[str | int, list[float]] = {name: [] for name in sides}

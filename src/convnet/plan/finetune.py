@@ -213,7 +213,8 @@ def _side(fp: Fingerprint, config: TrainConfig, probe: Probe | None, resizable: 
     else the smallest. Probed from the largest down: a small folder's plan fits at the
     first, and each probe of EfficientNet-Lite2 costs seconds. When the largest does not
     fit, the sides whose pixels scaled from its time (`_skipped`) do not fit either are
-    not probed: a small side costs more per pixel, never less."""
+    not probed: a small side costs more per pixel, never less. Under a budget the smallest
+    is probed first, and the sides may go up from it instead (`_upward`)."""
     sides = [config.image_size] if config.image_size else \
         list(SIDES) if resizable else [None]
     if config.time and len(sides) > 1 and probe is not None:
