@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 from benchdata import append_row, cpu_flags, machine
+from finetune_pairs import catdog
 
 HERE = Path(__file__).resolve().parent
 EPOCHS = 2
@@ -54,13 +55,6 @@ probe = probe_on(torch.device("cpu"), "auto")
 cost = finetune.estimate(fp, config, probe, side, batch, trained, freeze.step_factor)
 print(json.dumps({"features": cost.features, "epochs": epochs * cost.epoch}))
 """
-
-
-def _folder(root: Path) -> str:
-    from finetune_pairs import PAIRS
-    from zoo_data import materialize
-
-    return materialize(PAIRS["catdog"], root)
 
 
 def _estimate(data: str, arch: str, side: int, frozen: int, cache: Path) -> dict:
@@ -94,7 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {machine()}; cpu flags: {cpu_flags()}", flush=True)
     root = Path(tempfile.mkdtemp(prefix="convnet-estimate-"))
-    data = args.data or _folder(root)
+    data = args.data or catdog(root)
     print(f"| setting | features s (est / real) | {EPOCHS} epochs s (est / real) | "
           "ratio |\n|---|---|---|---|", flush=True)
     ratios = []

@@ -41,6 +41,11 @@ VARIANTS = {"no options": [], "init imagenet": ["--init", "imagenet"],
             "init scratch": ["--init", "scratch"]}
 
 
+def catdog(root: Path) -> str:
+    """The 1,000 CIFAR cat/dog photos (with their test split), written under ``root``."""
+    return materialize(PAIRS["catdog"], root)
+
+
 def run_once(data: str, flags: list[str], work: Path, cache: Path) -> dict:
     out = work / "run"
     shutil.rmtree(out, ignore_errors=True)

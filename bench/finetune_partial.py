@@ -27,15 +27,9 @@ import time
 from pathlib import Path
 
 from benchdata import append_row, cpu_flags, machine
+from finetune_pairs import catdog
 
 HERE = Path(__file__).resolve().parent
-
-
-def _folder(root: Path) -> str:
-    from finetune_pairs import PAIRS
-    from zoo_data import materialize
-
-    return materialize(PAIRS["catdog"], root)
 
 
 def _train(data: str, frozen: int, side: int, epochs: int, out: Path, cache: Path) -> dict:
@@ -66,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {machine()}; cpu flags: {cpu_flags()}", flush=True)
     root = Path(tempfile.mkdtemp(prefix="convnet-partial-"))
-    data = args.data or _folder(root)
+    data = args.data or catdog(root)
     cache = root / "cache"  # shared: the ImageNet features of the head's epochs, once
     print("| frozen layers | train images/s | test accuracy | wall s |\n|---|---|---|---|",
           flush=True)

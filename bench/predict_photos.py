@@ -23,18 +23,12 @@ import time
 from pathlib import Path
 
 from benchdata import append_row, cpu_flags, machine
+from finetune_pairs import catdog
 
 HERE = Path(__file__).resolve().parent
 WAYS = {"torch, system malloc": (["--backend", "torch"], {"CONVNET_MALLOC": "system"}),
         "torch (convnet's default)": (["--backend", "torch"], {}),
         "onnx": (["--backend", "onnx"], {})}
-
-
-def _folder(root: Path) -> Path:
-    from finetune_pairs import PAIRS
-    from zoo_data import materialize
-
-    return Path(materialize(PAIRS["catdog"], root)) / "test"
 
 
 def _timed(flags: list[str], env: dict, folder: Path) -> dict:
@@ -59,7 +53,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=HERE / "predict_photos.jsonl")
     args = parser.parse_args()
     print(f"machine: {machine()}; cpu flags: {cpu_flags()}", flush=True)
-    folder = args.folder or _folder(Path(tempfile.mkdtemp(prefix="convnet-predict-")))
+    folder = args.folder or Path(catdog(Path(tempfile.mkdtemp(prefix="convnet-predict-")))) / "test"
     subprocess.run([sys.executable, "-m", "convnet", "export", "imagenet", "--force"],
                    capture_output=True, check=True, timeout=1800)  # for --backend onnx
     _timed(WAYS["onnx"][0], {}, folder)  # warm: the cache, the page cache
