@@ -13,6 +13,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 import convnet
+from convnet.data.dataset import Split
 from convnet.errors import ConvnetError
 from convnet.plan.start import open_head, start_of
 from convnet.training.config import DEFAULT_LR, TrainConfig
@@ -63,9 +64,9 @@ def test_the_head_alone_learns_on_cached_features_and_the_body_stays(base_run, m
     assert found.shape[:2] == (len(split), 8)
     body = {k: v.clone() for k, v in network.state_dict().items() if not k.startswith(
         f"body.{len(network.body) - 1}.")}
-    first = fit_head(network, split, found, 1, 0.0, seed=0)
-    last = fit_head(network, split, found, 40, 0.0, seed=0)
-    assert last < first
+    fitted = fit_head(network, split, found, 1, 0.0, seed=0)  # one fc: logistic regression
+    assert fitted.how.startswith("logistic regression")
+    assert fitted.loss < float(torch.log(torch.tensor(3.0)))  # better than a uniform guess
     assert all(torch.equal(network.state_dict()[k], v) for k, v in body.items())
 
     def fails(*_):
@@ -73,6 +74,17 @@ def test_the_head_alone_learns_on_cached_features_and_the_body_stays(base_run, m
     monkeypatch.setattr(network, "forward_features", fails)
     assert torch.equal(features(network, split.images, start.normalization, "test-identity",
                                 torch.device("cpu")), found)
+
+
+def test_a_deeper_head_trains_by_epochs_on_the_cached_features():
+    network = convnet.build("conv4k3-relu-gap-fc8-relu-fc", (8, 8, 3), 2)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (24, 3, 8, 8), dtype=torch.uint8, generator=generator)
+    split = Split(images, torch.arange(24) % 2)
+    found = network.forward_features(images.float() / 255).detach()  # (N, 4, 1, 1)
+    first = fit_head(network, split, found, 1, 0.0, seed=0)
+    last = fit_head(network, split, found, 40, 0.0, seed=0)
+    assert first.how == "1 head-only epoch" and last.loss < first.loss
 
 
 def test_frozen_batch_norm_keeps_its_statistics_while_training():
@@ -308,7 +320,7 @@ def gray_tuned(tmp_path_factory):
 def test_a_grayscale_folder_is_fine_tuned_from_imagenet_in_colour(gray_tuned):
     path, notices, image = gray_tuned
     assert any("replicated to three channels" in line for line in notices)
-    assert any("head-only epochs" in line for line in notices)
+    assert any("logistic regression" in line for line in notices)
     run = convnet.load(path)
     assert run.preprocess.channels == 3 and run.record.arch == "efficientnet-lite0"
     assert run.record.normalization.mean.tolist() == pytest.approx([127 / 255] * 3)

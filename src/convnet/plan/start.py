@@ -146,12 +146,13 @@ def check_size(start: Start | None, input_shape: tuple[int, int, int], data: str
 
 
 def describe(start: Start, phase: dict | None) -> str:
-    """One line on what the head-only epochs did."""
+    """One line on how the new head was fitted."""
     new = f"a new head ({', '.join(phase['new'])})" if phase and phase["new"] else \
         "its own head"
     if not phase or not phase.get("epochs"):
         return f"starting from init={start.name} with {new}"
-    return (f"starting from init={start.name} with {new}: {phase['epochs']} head-only epochs "
+    how = phase.get("how", f"{phase['epochs']} head-only epochs")
+    return (f"starting from init={start.name} with {new}: {how} "
             f"on features of the body computed once ({phase['features_seconds']:.1f} s, "
             f"cached), {phase['seconds']:.1f} s in all, loss {phase['loss']:.3f}"
             + (f"; the head alone scores {phase['val_acc']:.1%} on the validation images"

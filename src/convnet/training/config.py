@@ -123,8 +123,10 @@ class TrainConfig:
                               "trained for the data's classes, then every layer. scratch: "
                               "random weights (the plan does not weigh imagenet).")
     freeze_epochs: int | None = option(None, "With init: epochs that train only the head, on "
-                                       "features computed once and cached; unset: 30 (they "
-                                       "take seconds); 0: none.")
+                                       "features computed once and cached (a head of one "
+                                       "fully connected layer is fitted as logistic "
+                                       "regression instead, for any count); unset: 30; 0: "
+                                       "none.")
     body_lr: float | None = option(None, "With init: the body's learning rate as a fraction "
                                    "of lr; unset: 0.2.")
     frozen_layers: int | None = option(None, "With init: the first N layers (as `convnet "

@@ -4,7 +4,9 @@ features computed once (the body frozen), before every layer trains.
 The head phase is cheap because the body runs once per image, not once per epoch: its
 features (the pooled vector the fully connected layers see) are cached on disk under the
 SHA-256 of the weights and the images, so a second run on the same photos at the same size
-skips even that. The head then trains for ``freeze_epochs`` passes over those vectors.
+skips even that. The head is then fitted on those vectors: one fully connected layer as
+logistic regression (`convnet.training.linear_head`), a deeper head by ``freeze_epochs``
+passes of AdamW.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from convnet.data.dataset import Split, images_digest
 from convnet.data.pixels import Normalization
 from convnet.errors import ConvnetError
 from convnet.network import Network
+from convnet.training.linear_head import FOLDS, fit_linear, linear
+from convnet.training.speed import autocast
 
 FREEZE_EPOCHS = 30  # head-only passes over the cached features (they take seconds)
 HEAD_LR, HEAD_DECAY, HEAD_BATCH = 3e-3, 1e-2, 64
@@ -66,10 +70,13 @@ def _head_prefixes(network: Network) -> tuple[str, ...]:
 
 
 def features(network: Network, images: torch.Tensor, normalization: Normalization,
-             identity: str, device: torch.device) -> torch.Tensor:
+             identity: str, device: torch.device, dtype: torch.dtype | None = None
+             ) -> torch.Tensor:
     """The body's output for uint8 images (N, C, H, W): (N, D, h, w) float32, on the CPU,
-    computed once for these weights and images and then read from the cache."""
-    key = hashlib.sha256(identity.encode())
+    computed once for these weights and images and then read from the cache. ``dtype``:
+    autocast to it (the run's precision: bf16 passes took a third of fp32's time for
+    EfficientNet-Lite0 on a CPU with AVX-512 BF16, bench/HISTORY.md)."""
+    key = hashlib.sha256(f"{identity}:{dtype}".encode())
     key.update(images_digest(images).encode())
     path = cache_dir("features") / f"{key.hexdigest()[:32]}.safetensors"
     if path.is_file():
@@ -81,7 +88,7 @@ def features(network: Network, images: torch.Tensor, normalization: Normalizatio
     network.eval()
     norm = normalization.to(device)
     parts = []
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(device, dtype):
         for chunk in images.split(pass_size(images, device)):
             x = norm(chunk.to(device).contiguous(memory_format=torch.channels_last))
             parts.append(network.forward_features(x).float().cpu())  # (b, D, h, w)
@@ -91,10 +98,31 @@ def features(network: Network, images: torch.Tensor, normalization: Normalizatio
     return found
 
 
+@dataclass(frozen=True)
+class HeadFit:
+    """How the new head was fitted on the cached features."""
+
+    loss: float  # mean training cross-entropy as the fit ended
+    how: str  # e.g. "logistic regression (L2 0.3, by 4-fold cross-validation)"
+
+
 def fit_head(network: Network, split: Split, found: torch.Tensor, epochs: int,
-             label_smoothing: float, seed: int) -> float:
-    """Train the head alone on the body's cached features; returns the last epoch's mean
-    training loss. The body is not touched; the same seed gives the same head."""
+             label_smoothing: float, seed: int) -> HeadFit:
+    """Train the head alone on the body's cached features (N, D, h, w). A head of one
+    fully connected layer is fitted as logistic regression (`convnet.training.linear_head`;
+    ``epochs`` only needs to be 1 or more), a deeper one by ``epochs`` passes of AdamW.
+    The body is not touched; the same seed gives the same head."""
+    if linear(network) is not None:
+        loss, strength = fit_linear(network, found, split.labels, label_smoothing, seed)
+        return HeadFit(loss, f"logistic regression (L2 {strength:g}, by {FOLDS}-fold "
+                             "cross-validation)")
+    return HeadFit(_adamw(network, split, found, epochs, label_smoothing, seed),
+                   f"{epochs} head-only epoch{'s' if epochs != 1 else ''}")
+
+
+def _adamw(network: Network, split: Split, found: torch.Tensor, epochs: int,
+           label_smoothing: float, seed: int) -> float:
+    """``epochs`` passes of AdamW over the cached features; the last one's mean loss."""
     params = network.head_parameters
     optimizer = torch.optim.AdamW(params, lr=HEAD_LR, weight_decay=HEAD_DECAY)
     generator = torch.Generator().manual_seed(seed)

@@ -164,14 +164,17 @@ def _start_from(start: Start, network: Network, config: TrainConfig, train_split
     if fresh and epochs:
         began = time.perf_counter()
         identity = f"{start.identity}:{network.spec}"  # the features' cache key
-        found = features(network, train_split.images, normalization, identity, device)
+        dtype = autocast_dtype(config.precision, device)
+        found = features(network, train_split.images, normalization, identity, device,
+                         dtype)  # (N, D, h, w)
         phase["features_seconds"] = round(time.perf_counter() - began, 2)
-        phase["loss"] = fit_head(network, train_split, found, epochs, config.smoothing,
-                                 config.seed)
+        fitted = fit_head(network, train_split, found, epochs, config.smoothing,
+                          config.seed)
+        phase["loss"], phase["how"] = fitted.loss, fitted.how
         phase["train_acc"] = head_scores(network, found, train_split.labels)[1]
         if val_split is not None and len(val_split):
             seen = features(network, val_split.images, normalization, identity,
-                            device)  # (N, D, h, w)
+                            device, dtype)  # (N, D, h, w)
             phase["val_loss"], phase["val_acc"] = head_scores(network, seen,
                                                               val_split.labels)
         network.train()

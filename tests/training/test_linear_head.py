@@ -1,0 +1,64 @@
+"""The new head as logistic regression (`convnet.training.linear_head`): the fit is the
+optimum of its objective (checked by autograd, the gradient at the folded weights), the
+strength follows the data (none needed for separable classes, the most for labels that are
+noise), and deeper heads are left to the epochs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import convnet
+from convnet.training.linear_head import STRENGTHS, choose_strength, fit_linear, inputs, linear
+
+
+def _features(count: int, dims: int, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    # (N, D, 1, 1) as a pooled body gives them, on another scale and offset per dimension
+    raw = torch.randn(count, dims, generator=generator) * torch.linspace(0.1, 5, dims) + 3
+    return raw[:, :, None, None]
+
+
+def test_the_folded_layer_is_the_optimum_of_the_regularised_loss():
+    network = convnet.build("conv4k3-relu-gap-fc", (8, 8, 3), 3)
+    found = _features(90, 4, seed=0)  # the network's 4 filters: 4 features
+    labels = (found[:, 0, 0, 0] > 3).long() + (found[:, 1, 0, 0] > 3).long()
+    loss, strength = fit_linear(network, found, labels, smoothing=0.0, seed=0)
+    assert strength in STRENGTHS
+
+    # the objective in standardised units, at the weights the layer now holds
+    x = inputs(network, found)  # (N, D)
+    mean, scale = x.mean(0), x.std(0)
+    layer = network.classifier
+    weight = (layer.weight.detach().T * scale[:, None]).requires_grad_()  # (D, K)
+    bias = (layer.bias.detach() + (mean / scale) @ weight.detach()).requires_grad_()
+    standard = (x - mean) / scale
+    objective = F.cross_entropy(standard @ weight + bias, labels) + \
+        strength / 2 * weight.square().sum()
+    objective.backward()
+    assert weight.grad.abs().max() < 1e-3 and bias.grad.abs().max() < 1e-3
+    # the network's own head gives the same logits as the fit
+    logits = network.forward_head(found)  # (N, K)
+    torch.testing.assert_close(logits, standard @ weight.detach() + bias.detach(),
+                               rtol=1e-4, atol=1e-4)
+    assert loss == pytest.approx(float(F.cross_entropy(logits, labels)), rel=1e-3)
+
+
+def test_separable_classes_take_the_least_strength_and_noise_the_most():
+    found = _features(400, 5, seed=1).flatten(1)
+    standard = (found - found.mean(0)) / found.std(0)
+    separable = (found[:, 0] > 3).long()
+    assert choose_strength(standard, separable, 2, 0.0, seed=0) == STRENGTHS[0]
+    # more dimensions than images, and labels that none of them tells
+    few = torch.randn(60, 100, generator=torch.Generator().manual_seed(2))
+    noise = torch.randint(0, 2, (60,), generator=torch.Generator().manual_seed(3))
+    assert choose_strength(few, noise, 2, 0.0, seed=0) == STRENGTHS[-1]
+
+
+def test_only_a_head_of_one_fully_connected_layer_is_fitted_this_way():
+    assert linear(convnet.build("conv4k3-relu-gap-dropout0.2-fc", (8, 8, 3), 2)) is not None
+    deeper = convnet.build("conv4k3-relu-gap-fc8-relu-fc", (8, 8, 3), 2)
+    assert linear(deeper) is None
+    with pytest.raises(ValueError, match="one fully connected layer"):
+        fit_linear(deeper, _features(10, 4, seed=0), torch.zeros(10).long(), 0.0, 0)
