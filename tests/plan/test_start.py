@@ -245,9 +245,18 @@ def test_epochs_zero_is_the_head_alone_and_the_run_is_whole(base_run, tmp_path):
 
     data = rgb_folder(tmp_path / "three", classes=3, train=30, test=3)
     result = convnet.train(data=str(data), init=str(base_run), epochs=0, image_size=16,
-                           val_split=0.3, out=tmp_path / "alone")
+                           val_split=0.3, out=tmp_path / "alone", precision="fp32")
     assert result.history == [] and result.best_epoch == 0
     run = convnet.load(result.path)
+    # the detector's training embeddings came with the head's (each view once): the same
+    # class means as the network's own passes over those images give, the views averaged
+    from convnet.runs.unknown import Gaussians, unit
+
+    train = run.record.validation.draw(run.own_data())[0]
+    _, raw = run.predictor.outputs(train.images, embed=True)  # (N, D)
+    expected = Gaussians.fit(unit(raw), train.labels, 3).means
+    torch.testing.assert_close(run.predictor.detector.gaussians.means, expected,
+                               rtol=1e-4, atol=1e-5)
     start = _start(base_run)
     head = f"body.{len(run.network.body) - 1}."
     body = [name for name in start.weights if not name.startswith(head)]

@@ -24,7 +24,8 @@ def test_the_folded_layer_is_the_optimum_of_the_regularised_loss():
     network = convnet.build("conv4k3-relu-gap-fc", (8, 8, 3), 3)
     found = _features(90, 4, seed=0)  # the network's 4 filters: 4 features
     labels = (found[:, 0, 0, 0] > 3).long() + (found[:, 1, 0, 0] > 3).long()
-    loss, strength = fit_linear(network, found, labels, smoothing=0.0, seed=0)
+    loss, strength = fit_linear(network, inputs(network, found)[None], labels, smoothing=0.0,
+                                seed=0)
     assert strength in STRENGTHS
 
     # the objective in standardised units, at the weights the layer now holds
@@ -61,4 +62,30 @@ def test_only_a_head_of_one_fully_connected_layer_is_fitted_this_way():
     deeper = convnet.build("conv4k3-relu-gap-fc8-relu-fc", (8, 8, 3), 2)
     assert linear(deeper) is None
     with pytest.raises(ValueError, match="one fully connected layer"):
-        fit_linear(deeper, _features(10, 4, seed=0), torch.zeros(10).long(), 0.0, 0)
+        fit_linear(deeper, _features(10, 4, seed=0).flatten(1)[None], torch.zeros(10).long(),
+                   0.0, 0)
+
+
+def test_the_views_are_the_networks_own_embeddings_of_each_image_and_its_mirror(tmp_path,
+                                                                               monkeypatch):
+    from convnet.data.pixels import Normalization
+    from convnet.training.finetune import embeddings
+
+    monkeypatch.setenv("CONVNET_CACHE", str(tmp_path))
+    network = convnet.build("conv4k3-bn-relu6-gap-fc", (8, 8, 3), 2).eval()
+    images = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(0))
+    norm = Normalization(torch.full((3,), 0.5), torch.full((3,), 0.25))
+    seen, raw = embeddings(network, images, norm, "views-test", torch.device("cpu"),
+                           views=2)
+    assert seen.shape == raw.shape == (2, 5, 4)
+    for view, pixels in enumerate((images, images.flip(3))):
+        expected = network.forward_embeddings(norm(pixels))
+        torch.testing.assert_close(seen[view], expected[0])
+        torch.testing.assert_close(raw[view], expected[1])
+
+    def fails(*_):
+        raise AssertionError("computed again instead of read from the cache")
+    monkeypatch.setattr(network, "forward_embeddings", fails)
+    again = embeddings(network, images, norm, "views-test", torch.device("cpu"), views=2)
+    assert torch.equal(again[0], seen) and torch.equal(again[1], raw)

@@ -285,12 +285,16 @@ def _fitted(run: Prepared, network: torch.nn.Module, config: TrainConfig
     train = run.train_split
     chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(
         config.seed))[:FIT_MOST]
-    # class means and a covariance average over many images: the training's precision is
-    # enough for them (bf16 passes took 0.55-0.8 of fp32's for EfficientNet-Lite0 on a
-    # CPU with AVX-512 BF16); the validation scores above, which set the threshold, are
-    # taken as the run answers
-    with autocast(run.device, run.loop.autocast_dtype):
-        _, embedded = predictor.outputs(train.images[chosen], embed=True)  # (n, D)
+    held = (run.head_phase or {}).get("raw")  # the head alone: the body never moved
+    if held is not None:
+        embedded = held[chosen]  # (n, D), computed with the head's features
+    else:
+        # class means and a covariance average over many images: the training's precision
+        # is enough for them (bf16 passes took 0.55-0.8 of fp32's for EfficientNet-Lite0
+        # on a CPU with AVX-512 BF16); the validation scores above, which set the
+        # threshold, are taken as the run answers
+        with autocast(run.device, run.loop.autocast_dtype):
+            _, embedded = predictor.outputs(train.images[chosen], embed=True)  # (n, D)
     return calibration, fit_detector((embedded.cpu(), train.labels[chosen].cpu()),
                                      val_embedded.cpu(), network.num_classes), scored
 

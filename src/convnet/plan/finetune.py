@@ -226,7 +226,8 @@ def _side(fp: Fingerprint, config: TrainConfig, probe: Probe | None, resizable: 
         if _skipped(largest, candidate, limit):
             continue
         side = candidate
-        cost = estimate(fp, config, probe, candidate, batch, trained, factor)
+        cost = estimate(fp, config, probe, candidate, batch, trained, factor,
+                        alone=not target)
         seconds = None if cost is None else cost.seconds(target)
         if seconds is None or seconds <= limit:
             break
@@ -248,7 +249,8 @@ def _upward(fp: Fingerprint, config: TrainConfig, probe: Probe, sides: list[int]
     from the largest down). A probe at 224 px costs 3 s of a short budget, one at 96 px
     0.6 s. Which way changes the probes taken, not the side found."""
     def seconds(side: int) -> float:
-        return estimate(fp, config, probe, side, batch, trained, factor).seconds(target)
+        return estimate(fp, config, probe, side, batch, trained, factor,
+                        alone=not target).seconds(target)
 
     side, taken = sides[0], seconds(sides[0])
     if taken * sides[-1] / side <= limit:
@@ -316,9 +318,11 @@ class Cost:
 
 
 def estimate(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: int | None,
-             batch: int, trained: int, factor: float = 1.0) -> Cost | None:
+             batch: int, trained: int, factor: float = 1.0, alone: bool = False
+             ) -> Cost | None:
     """What a fine-tune at ``side`` costs, a training step costing ``factor`` of a full
-    one; None without a probe.
+    one; None without a probe. ``alone``: the head alone, whose training images pass once
+    per flip, for the head and the "unknown" detector both.
 
     The tail counts here, and not only in the budget's callback: planned without it, a
     budget's epochs are cut once the first one tells the callback what the tail costs."""
@@ -328,12 +332,9 @@ def estimate(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: in
     step = probe(config.arch, _shape(fp, side), fp.classes, min(batch, PROBE_BATCH)) \
         * STEP_COST
     validation = 0 if fp.has_val else fp.train_images - trained
-    return Cost(step * PASS_SHARE * (trained + validation),
-                step * (trained * factor + validation * PASS_SHARE),
-                step * PASS_SHARE * _tail(fp, config, trained, validation) + FILES_SECONDS)
-
-
-def _tail(fp: Fingerprint, config: TrainConfig, trained: int, validation: int) -> int:
-    """Forward passes as the run ends (`scored_after`), each once per flip."""
     views = 1 if config.flip is False else 2
-    return views * scored_after(validation, fp.test_images, trained)
+    return Cost(step * PASS_SHARE * ((views if alone else 1) * trained + validation),
+                step * (trained * factor + validation * PASS_SHARE),
+                step * PASS_SHARE * views * scored_after(validation, fp.test_images,
+                                                         0 if alone else trained)
+                + FILES_SECONDS)

@@ -26,7 +26,10 @@ from convnet.errors import DiskFull
 from convnet.network import build
 from convnet.training.speed import autocast, autocast_dtype, fused_options
 
-WARMUP, MIN_STEPS, MIN_SECONDS = 2, 3, 0.25
+# one warm-up step, then two timed: on EfficientNet-Lite0 at 96-192 px (batch 8, bf16)
+# the first step took 1.2-1.6x the others and the second was within 5% of the five after
+# it, and under a short --time budget four probes of 2+3 steps took 4-5 s of 21
+WARMUP, MIN_STEPS, MIN_SECONDS = 1, 2, 0.1
 
 
 @lru_cache(maxsize=64)  # a folder's plan weighs its size before decoding and again after
@@ -46,7 +49,7 @@ def seconds_per_image(arch: str, input_shape: tuple[int, int, int], classes: int
 
 def _measure(arch: str, input_shape: tuple[int, int, int], classes: int, batch_size: int,
              device: torch.device, precision: str) -> float:
-    """Two warm-up steps, then steps until ``MIN_STEPS`` and ``MIN_SECONDS`` both pass."""
+    """`WARMUP` steps, then steps until ``MIN_STEPS`` and ``MIN_SECONDS`` both pass."""
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         network = build(arch, input_shape, classes).to(device)
         network = network.to(memory_format=torch.channels_last)

@@ -24,7 +24,7 @@ from convnet.data.dataset import Split, images_digest
 from convnet.data.pixels import Normalization
 from convnet.errors import ConvnetError
 from convnet.network import Network
-from convnet.training.linear_head import FOLDS, fit_linear, linear
+from convnet.training.linear_head import FOLDS, fit_linear, inputs, linear
 from convnet.training.speed import autocast
 
 FREEZE_EPOCHS = 30  # head-only passes over the cached features (they take seconds)
@@ -74,27 +74,56 @@ def features(network: Network, images: torch.Tensor, normalization: Normalizatio
              ) -> torch.Tensor:
     """The body's output for uint8 images (N, C, H, W): (N, D, h, w) float32, on the CPU,
     computed once for these weights and images and then read from the cache. ``dtype``:
-    autocast to it (the run's precision: bf16 passes took a third of fp32's time for
+    autocast to it (the run's precision: bf16 passes took 0.55-0.8 of fp32's time for
     EfficientNet-Lite0 on a CPU with AVX-512 BF16, bench/HISTORY.md)."""
-    key = hashlib.sha256(f"{identity}:{dtype}".encode())
+    def compute(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"features": network.forward_features(x)}  # (b, D, h, w)
+    return _cached(network, images, normalization, f"{identity}:{dtype}", device, dtype,
+                   compute)["features"]
+
+
+def embeddings(network: Network, images: torch.Tensor, normalization: Normalization,
+               identity: str, device: torch.device, dtype: torch.dtype | None = None,
+               views: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the classifier sees for uint8 images (N, C, H, W), and the same without the
+    last activation (`Network.forward_embeddings`: the "unknown" detector's input): (V, N,
+    D) each, float32 on the CPU, for ``views`` views (the image; then its mirror). Cached
+    like `features`. For a head of one fully connected layer, this is all it needs."""
+    def compute(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        found = [network.forward_embeddings(view) for view in (x, x.flip(3))[:views]]
+        return {"seen": torch.stack([seen for seen, _ in found]),  # (V, b, D)
+                "raw": torch.stack([raw for _, raw in found])}
+    found = _cached(network, images, normalization, f"{identity}:{dtype}:{views} views",
+                    device, dtype, compute, dim=1)
+    return found["seen"], found["raw"]
+
+
+def _cached(network: Network, images: torch.Tensor, normalization: Normalization,
+            identity: str, device: torch.device, dtype: torch.dtype | None,
+            compute, dim: int = 0) -> dict[str, torch.Tensor]:
+    """``compute`` on normalised batches of ``images`` in eval mode, concatenated along
+    ``dim``, computed once for ``identity`` (the weights, the precision, what is computed)
+    and these images, then read from the cache."""
+    key = hashlib.sha256(identity.encode())
     key.update(images_digest(images).encode())
     path = cache_dir("features") / f"{key.hexdigest()[:32]}.safetensors"
     if path.is_file():
         try:
-            return load_file(path)["features"]
+            return load_file(path)
         except Exception:  # noqa: BLE001 - a damaged cache entry is computed again
             path.unlink(missing_ok=True)
     was_training = network.training
     network.eval()
     norm = normalization.to(device)
-    parts = []
+    parts: list[dict[str, torch.Tensor]] = []
     with torch.inference_mode(), autocast(device, dtype):
         for chunk in images.split(pass_size(images, device)):
             x = norm(chunk.to(device).contiguous(memory_format=torch.channels_last))
-            parts.append(network.forward_features(x).float().cpu())  # (b, D, h, w)
+            parts.append({name: found.float().cpu() for name, found in compute(x).items()})
     network.train(was_training)
-    found = torch.cat(parts)  # (N, D, h, w)
-    save_file({"features": found.contiguous()}, str(path))
+    found = {name: torch.cat([part[name] for part in parts], dim).contiguous()
+             for name in parts[0]}
+    save_file(found, str(path))
     return found
 
 
@@ -110,10 +139,12 @@ def fit_head(network: Network, split: Split, found: torch.Tensor, epochs: int,
              label_smoothing: float, seed: int) -> HeadFit:
     """Train the head alone on the body's cached features (N, D, h, w). A head of one
     fully connected layer is fitted as logistic regression (`convnet.training.linear_head`;
-    ``epochs`` only needs to be 1 or more), a deeper one by ``epochs`` passes of AdamW.
-    The body is not touched; the same seed gives the same head."""
+    ``epochs`` only needs to be 1 or more), from those features or from what it sees of
+    several views of each image, (V, N, D) (`embeddings`); a deeper one by ``epochs``
+    passes of AdamW. The body is not touched; the same seed gives the same head."""
     if linear(network) is not None:
-        loss, strength = fit_linear(network, found, split.labels, label_smoothing, seed)
+        seen = found if found.dim() == 3 else inputs(network, found)[None]  # (V, N, D)
+        loss, strength = fit_linear(network, seen, split.labels, label_smoothing, seed)
         return HeadFit(loss, f"logistic regression (L2 {strength:g}, by {FOLDS}-fold "
                              "cross-validation)")
     return HeadFit(_adamw(network, split, found, epochs, label_smoothing, seed),

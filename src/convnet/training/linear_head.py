@@ -52,21 +52,25 @@ def inputs(network: Network, found: torch.Tensor) -> torch.Tensor:
     return x.flatten(1).float()  # (N, features)
 
 
-def fit_linear(network: Network, found: torch.Tensor, labels: torch.Tensor,
+def fit_linear(network: Network, seen: torch.Tensor, labels: torch.Tensor,
                smoothing: float, seed: int) -> tuple[float, float]:
-    """Fit ``network``'s classifier on cached features (N, D, h, w) and ``labels`` (N,);
-    returns (the fit's mean training cross-entropy, the strength chosen). The same seed
-    gives the same folds."""
+    """Fit ``network``'s classifier on what it sees of V views of N images, (V, N, D)
+    (`inputs`, or `convnet.training.finetune.embeddings`), and ``labels`` (N,); returns
+    (the fit's mean training cross-entropy, the strength chosen). The strength is chosen
+    on the first view (the views of one image must not fall in different folds), the fit
+    is on all. The same seed gives the same folds."""
     layer = linear(network)
     if layer is None:
         raise ValueError("fit_linear needs a head of one fully connected layer")
-    x = inputs(network, found)  # (N, D)
+    views = len(seen)
+    x = seen.flatten(0, 1).float()  # (V·N, D), view after view
     labels = labels.to(x.device)
     mean, scale = x.mean(0), x.std(0)
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-    x = (x - mean) / scale  # (N, D), standardised
+    x = (x - mean) / scale  # (V·N, D), standardised
     classes = layer.out_features
-    strength = choose_strength(x, labels, classes, smoothing, seed)
+    strength = choose_strength(x[: len(labels)], labels, classes, smoothing, seed)
+    labels = labels.repeat(views)  # (V·N,)
     weight, bias = _fit(x, labels, classes, strength, smoothing)  # (D, K), (K,)
     with torch.no_grad():  # logits = ((x - mean) / scale) @ weight + bias, folded
         layer.weight.copy_((weight / scale[:, None]).T.to(layer.weight))

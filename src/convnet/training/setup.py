@@ -26,11 +26,13 @@ from convnet.training.finetune import (
     FREEZE_EPOCHS,
     HEAD_LR,
     Start,
+    embeddings,
     features,
     fit_head,
     head_scores,
     load_into,
 )
+from convnet.training.linear_head import linear
 from convnet.training.loop import Loop
 from convnet.training.memory import check_fits
 from convnet.training.optim import make_optimizer, make_schedule
@@ -151,7 +153,7 @@ def _parallel(network: Network, config: TrainConfig, here: World,
 
 def _start_from(start: Start, network: Network, config: TrainConfig, train_split: Split,
                 val_split: Split | None, normalization: Normalization,
-                device: torch.device, fresh: bool) -> dict[str, Any]:
+                device: torch.device, fresh: bool, flip_tta: bool) -> dict[str, Any]:
     """``start``'s weights in ``network``, batch norm frozen unless asked otherwise, and for
     a new run the head trained alone on the body's cached features, then scored on the
     validation images' (``val_acc``: what the run is worth before any other layer moves,
@@ -163,23 +165,46 @@ def _start_from(start: Start, network: Network, config: TrainConfig, train_split
     phase: dict[str, Any] = {"new": left_new, "epochs": epochs if fresh else 0}
     if fresh and epochs:
         began = time.perf_counter()
-        identity = f"{start.identity}:{network.spec}"  # the features' cache key
-        dtype = autocast_dtype(config.precision, device)
-        found = features(network, train_split.images, normalization, identity, device,
-                         dtype)  # (N, D, h, w)
+        look = _Look(network, normalization, f"{start.identity}:{network.spec}", device,
+                     autocast_dtype(config.precision, device))
+        # the head alone (no epochs) is the run: both views of each training image, once,
+        # for the head to learn from and for the "unknown" detector to reuse
+        alone = config.epochs == 0 and linear(network) is not None
+        found, phase["raw"] = look(train_split, 2 if alone and flip_tta else 1, alone)
         phase["features_seconds"] = round(time.perf_counter() - began, 2)
         fitted = fit_head(network, train_split, found, epochs, config.smoothing,
                           config.seed)
         phase["loss"], phase["how"] = fitted.loss, fitted.how
-        phase["train_acc"] = head_scores(network, found, train_split.labels)[1]
+        phase["train_acc"] = head_scores(network, found[0] if alone else found,
+                                         train_split.labels)[1]
         if val_split is not None and len(val_split):
-            seen = features(network, val_split.images, normalization, identity,
-                            device, dtype)  # (N, D, h, w)
-            phase["val_loss"], phase["val_acc"] = head_scores(network, seen,
-                                                              val_split.labels)
+            seen = look(val_split, 1, alone)[0]
+            phase["val_loss"], phase["val_acc"] = head_scores(
+                network, seen[0] if alone else seen, val_split.labels)
         network.train()
         phase["seconds"] = round(time.perf_counter() - began, 2)
     return phase
+
+
+@dataclass(frozen=True)
+class _Look:
+    """The body's view of a split, computed once (cached): its features (N, D, h, w), or
+    for the head alone what the classifier sees, (V, N, D), and the detector's input."""
+
+    network: Network
+    normalization: Normalization
+    identity: str  # the weights and the network: the cache's key
+    device: torch.device
+    dtype: torch.dtype | None
+
+    def __call__(self, split: Split, views: int, alone: bool
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if not alone:
+            return features(self.network, split.images, self.normalization, self.identity,
+                            self.device, self.dtype), None
+        seen, raw = embeddings(self.network, split.images, self.normalization,
+                               self.identity, self.device, self.dtype, views)
+        return seen, raw.mean(0)  # (V, N, D), and (N, D) over the views as TTA averages
 
 
 def _head_as_epoch_zero(state: TrainState, phase: dict[str, Any] | None) -> None:
@@ -209,11 +234,13 @@ def prepare(dataset: Dataset, config: TrainConfig, start: Start | None = None,
     normalization = start.normalization if start and start.normalization is not None \
         else Normalization.of(train_split.images)
     network = _network(arch, dataset, config, device, train_split, normalization)
+    ops = augmentation(config, dataset)
+    flip_tta = config.tta == "flip" or config.tta == "auto" and ops.flip
     phase = None if start is None else _start_from(start, network, config, train_split,
-                                                   val_split, normalization, device, fresh)
+                                                   val_split, normalization, device, fresh,
+                                                   flip_tta)
     counts = balance.class_counts(train_split.labels, len(dataset.classes))
     balancing = balance.choose(config.balance, counts)
-    ops = augmentation(config, dataset)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     here = join(device)
     if config.batch_size % here.size:
@@ -237,6 +264,5 @@ def prepare(dataset: Dataset, config: TrainConfig, start: Start | None = None,
     loop = Loop(state, batches, forward, autocast_dtype(config.precision, device),
                 config.smoothing, config.epochs)
     _head_as_epoch_zero(state, phase)
-    flip_tta = config.tta == "flip" or config.tta == "auto" and ops.flip
     return Prepared(device, arch, network, normalization, validation, train_split, val_split,
                     balancing, ops, flip_tta, batches, state, loop, phase)
