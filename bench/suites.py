@@ -76,6 +76,8 @@ SUITES: dict[str, Suite] = {
                           "issue (102.6 s six, 210.2 s cat/dog) given as --time, fresh caches",
                           ("--no-loop", "--share", "--only", "six", "catdog", "--variant",
                            "--time 51s", "--time 105s"), minutes=10),
+        "head-fit": Case("head_fit", "the new head on ImageNet features: AdamW epochs against "
+                         "logistic regression, three photo folders", minutes=3),
         "head-only": Case("time_to_accuracy", "the head alone (--epochs 0: fitted on "
                           "features computed once, no epochs), two photo folders, fresh "
                           "caches", ("--no-loop", "--share", "--only", "six", "catdog",
