@@ -89,6 +89,8 @@ SUITES: dict[str, Suite] = {
     }),
     "data": Suite("reading data, and cleaning it", {
         "folder": Case("folder_data", "scan, decode and cache a folder of JPEGs", minutes=5),
+        "decode-photos": Case("decode_photos", "phone-sized JPEGs decoded at a reduced "
+                              "scale against every pixel", minutes=1),
         "copies-digits": Case("near_duplicates", "planted copies in digits", ("digits",),
                               minutes=2),
         "copies-cifar": Case("near_duplicates", "planted copies in CIFAR-10", ("cifar",),

@@ -75,3 +75,38 @@ def test_an_oversized_header_is_a_reason_not_a_leaked_warning(tmp_path):
         with pytest.raises(ImageError, match="refused before decoding"):
             peek(path)
     assert not [w for w in seen if "Decompression" in str(w.category)]
+
+
+@pytest.mark.parametrize("prep", [Preprocess(48, 48, 3), Preprocess(40, 64, 3, "pad"),
+                                  Preprocess(48, 48, 1, "crop", 0.875)])
+def test_a_large_jpeg_decodes_reduced_and_as_a_full_decode_would(tmp_path, monkeypatch,
+                                                                  prep):
+    """A JPEG far larger than the asked size is decoded at a fraction of its size (its
+    DCT scaled), and the pixels match those of a full decode resized the same way."""
+    from PIL import ImageOps
+
+    from convnet.data import preprocess
+
+    rng = np.random.default_rng(0)
+    smooth = rng.integers(0, 255, (12, 16, 3), dtype=np.uint8)  # broad shapes, no fine noise
+    big = Image.fromarray(smooth).resize((1600, 1200), Image.Resampling.BICUBIC)
+    path = tmp_path / "big.jpg"
+    big.save(path, quality=95)
+    sizes = []
+    to_mode = preprocess._to_mode
+    monkeypatch.setattr(preprocess, "_to_mode",
+                        lambda image, channels: sizes.append(image.size) or
+                        to_mode(image, channels))
+    got = decode(path, prep).astype(float)
+    assert sizes[0][0] < 1600 and min(sizes[0]) >= max(prep.height, prep.width)
+    with Image.open(path) as image:  # the reference: every pixel decoded, then resized
+        image = image.convert("L" if prep.channels == 1 else "RGB")
+        size = (prep.width, prep.height)
+        if prep.fraction < 1:
+            image = ImageOps.fit(image, size, Image.Resampling.BILINEAR,
+                                 bleed=(1 - prep.fraction) / 2)
+        else:
+            fit = ImageOps.fit if prep.resize == "crop" else ImageOps.pad
+            image = fit(image, size, Image.Resampling.BILINEAR)
+        expected = np.array(image, dtype=float).reshape(got.shape)
+    assert np.abs(got - expected).mean() < 1.0 and np.abs(got - expected).max() < 8

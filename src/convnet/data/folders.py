@@ -31,7 +31,7 @@ from convnet.data.similar import near_pairs
 from convnet.errors import ConvnetError, DiskFull
 from convnet.resources import available_bytes, free_disk, human
 
-CACHE_VERSION = 2  # bump when the decoded bytes for the same files would change
+CACHE_VERSION = 3  # bump when the decoded bytes for the same files would change
 
 
 def _stat(path: Path) -> list[int]:
