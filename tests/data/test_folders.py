@@ -282,3 +282,21 @@ def test_broken_symlink_and_missing_csv_file_are_named(tmp_path):
 def test_load_folder_on_a_missing_path_is_one_clear_error(tmp_path):
     with pytest.raises(ConvnetError, match="does not exist. Give a folder with one sub-folder"):
         load_folder(tmp_path / "no-such-photos")
+
+
+def test_a_folders_decoding_time_is_the_median_of_a_spread_sample(monkeypatch, tmp_path):
+    """`seconds_per_file` times `decode_file` on a sample spread over the files, and one
+    slow file does not move the median."""
+    import time as clock
+
+    from convnet.data import scan
+
+    paths = [tmp_path / f"{index}.png" for index in range(100)]
+    seen: list[Path] = []
+
+    def decode(path, prep):
+        seen.append(path)
+        clock.sleep(0.2 if path == paths[0] else 0.01)
+    monkeypatch.setattr(scan, "decode_file", decode)
+    per_file = scan.seconds_per_file(paths, Preprocess(8, 8, 3), sample=10)
+    assert seen == paths[::10] and 0.01 <= per_file < 0.1

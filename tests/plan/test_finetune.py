@@ -68,6 +68,26 @@ def test_under_a_budget_the_side_is_the_largest_that_fits(budget):
         assert asked[1] == max(SIDES)
 
 
+def test_going_up_a_side_that_cannot_fit_even_scaled_by_the_side_is_not_probed():
+    """Under a budget between a side's estimate and that estimate scaled by the next side
+    (which underestimates it: the probe grows with the area), the next side is not
+    probed: its probe would cost time for a side the plan cannot take."""
+    fp = _fingerprint(1000)
+    config = TrainConfig(data="photos", arch=ARCH, init="imagenet", frozen_layers=0)
+    trained = trained_images(fp, config.val_split)
+    epochs = finetune.finetune_epochs(trained)
+    low, high = SIDES[1], SIDES[2]
+    taken = finetune.estimate(fp, config, _probe(1, []), low, 32, trained).seconds(epochs)
+    scaled = (taken - finetune.FILES_SECONDS) * high / low + finetune.FILES_SECONDS
+    budget = (taken + scaled) / 2
+    asked: list[int] = []
+    timed = TrainConfig(data="photos", arch=ARCH, init="imagenet", frozen_layers=0,
+                        time=f"{budget:.3f}s")
+    plan = make_finetune_plan(fp, timed, "cpu", _probe(1, asked), budget=budget,
+                              resizable=True)
+    assert plan.config.image_size == low and high not in asked
+
+
 def _next(side: int) -> int | None:
     larger = [candidate for candidate in SIDES if candidate > side]
     return larger[0] if larger else None

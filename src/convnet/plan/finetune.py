@@ -248,9 +248,14 @@ def _upward(fp: Fingerprint, config: TrainConfig, probe: Probe, sides: list[int]
     much per side) says the largest will not fit; None where it may (then `_side` probes
     from the largest down). A probe at 224 px costs 3 s of a short budget, one at 96 px
     0.6 s. Which way changes the probes taken, not the side found."""
+    began, probed = time.perf_counter(), [0.0]  # the last probe's seconds
+
     def seconds(side: int) -> float:
-        return estimate(fp, config, probe, side, batch, trained, factor,
-                        alone=not target).seconds(target)
+        start = time.perf_counter()
+        found = estimate(fp, config, probe, side, batch, trained, factor,
+                         alone=not target).seconds(target)
+        probed[0] = time.perf_counter() - start
+        return found
 
     side, taken = sides[0], seconds(sides[0])
     if taken * sides[-1] / side <= limit:
@@ -258,6 +263,12 @@ def _upward(fp: Fingerprint, config: TrainConfig, probe: Probe, sides: list[int]
     if taken > limit:
         return side, taken, "the smallest: the planned epochs do not fit the budget even at it"
     for candidate in sides[1:]:
+        # not probed where, scaled by the side from the last (which underestimates a
+        # larger side), it could not fit what its own probe and the probes so far leave
+        grow = candidate / side
+        scaled = (taken - FILES_SECONDS) * grow + FILES_SECONDS
+        if scaled > limit - (time.perf_counter() - began) - probed[0] * grow:
+            break
         more = seconds(candidate)
         if more > limit:
             break

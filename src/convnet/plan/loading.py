@@ -12,23 +12,28 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
 from convnet import data as datasets
 from convnet.data.dataset import Dataset
 from convnet.data.dedupe import without_copies
-from convnet.data.fingerprint import of_dataset, of_layout
+from convnet.data.fingerprint import Fingerprint, of_dataset, of_layout
+from convnet.data.layout import Layout
 from convnet.data.mirror import mirror_check
 from convnet.data.preprocess import Preprocess
-from convnet.data.scan import Progress
+from convnet.data.scan import SERIAL_BELOW, Progress, seconds_per_file
 from convnet.features import copies
 from convnet.plan.finetune import make_finetune_plan
 from convnet.plan.planner import Plan, decide_flips, make_plan, probe_on
 from convnet.training.config import TrainConfig, parse_time
 from convnet.training.setup import pick_device
 
-DECODE_SECONDS = 0.004  # per file and core, for a photo of a few hundred px (bench/folder_data)
+# a folder's decoding: files timed one by one at this side, then the whole load took up to
+# this multiple of their median per file and core (1.13-1.55 on two photo folders of 550
+# and 1,400 files: the pool's start-up, hashing, the cache written; bench/HISTORY.md)
+DECODE_SIDE, DECODE_OVERHEAD = 160, 1.6
 RESERVE, RESERVE_SECONDS = 0.04, 1.0  # kept from a budget for the test score and saving
 
 
@@ -56,13 +61,23 @@ def before_loading(config: TrainConfig, started: float) -> Plan | None:
     if layout is None:
         return None
     device = pick_device(config.device)
+    fingerprint = of_layout(layout)
     left = None
     if config.time is not None:  # what decoding every file will take comes off the budget
-        decode = len(layout.entries) * DECODE_SECONDS / (os.cpu_count() or 1)
-        left = training_seconds(config) - decode - (time.perf_counter() - started)
-    fingerprint = of_layout(layout)
+        left = training_seconds(config) - decoding_seconds(layout, fingerprint) - \
+            (time.perf_counter() - started)
     return _planner(config)(fingerprint, config, device.type, _probe(config, device, True),
                             left, resizable=True)
+
+
+def decoding_seconds(layout: Layout, fingerprint: Fingerprint) -> float:
+    """What decoding every file of ``layout`` will take here: a few files timed at a
+    middle side, over the cores that decode them, with `DECODE_OVERHEAD` for the rest."""
+    paths = [Path(entry.path) for entry in layout.entries]
+    per_file = seconds_per_file(paths, Preprocess(DECODE_SIDE, DECODE_SIDE,
+                                                  fingerprint.channels))
+    workers = 1 if len(paths) < SERIAL_BELOW else os.cpu_count() or 1
+    return len(paths) * per_file * DECODE_OVERHEAD / workers
 
 
 def _planner(config: TrainConfig):
