@@ -59,7 +59,8 @@ def seconds_per_file(paths: list[Path], prep: Preprocess, sample: int = DECODE_S
                      ) -> float:
     """Median seconds `decode_file` takes here for a file of ``paths`` (a sample spread
     over them, in this process): what decoding the folder will cost, per file and core,
-    measured instead of assumed (a phone photo takes 10-40 times a small JPEG)."""
+    measured instead of assumed (a 12-megapixel JPEG took 9 ms here, a photo of a few
+    hundred px under 2 ms: bench/HISTORY.md, "Phone photos")."""
     step = max(1, len(paths) // sample)
     taken = []
     for path in paths[::step][:sample]:

@@ -132,7 +132,7 @@ class HeadFit:
     """How the new head was fitted on the cached features."""
 
     loss: float  # mean training cross-entropy as the fit ended
-    how: str  # e.g. "logistic regression (L2 0.3, by 4-fold cross-validation)"
+    how: str  # e.g. "logistic regression (L2 0.3, by 3-fold cross-validation)"
 
 
 def fit_head(network: Network, split: Split, found: torch.Tensor, epochs: int,

@@ -4,11 +4,13 @@ dimension, the strength chosen by k-fold cross-validation on the training images
 validation images stay unseen for the calibration and the "unknown" detector). The
 standardisation is then folded into the layer's weights, so the network is unchanged.
 
-Why not the head's own optimizer: 30 AdamW epochs on the same features scored 3-6 points
-lower on the test images of three photo folders (cat/dog, six and four CIFAR classes at
-128-160 px: 74% against 80%, 61% against 65%, 84% against 86%; bench/HISTORY.md, "The head
-alone as logistic regression"). With 1,280 features and a few hundred images the head is
-under-determined; the strength that decides it is picked here by measurement, not fixed.
+Why not the head's own optimizer: 30 AdamW epochs on the same features scored up to 2.5
+points lower on the test images of two of three photo folders and the same on the third
+(Lite0 at 128 px: cat/dog 77.0-79.3% against 79.5-80.5%, six 62.3-64.7% against
+63.0-66.0%, four 86-88% both; `python -m bench finetune head-fit`), and its probabilities
+needed a calibration temperature of 4 where these need about 1. With 1,280 features and a
+few hundred images the head is under-determined; the strength that decides it is picked
+here by measurement, not fixed.
 """
 
 from __future__ import annotations
