@@ -3,6 +3,9 @@ from the smallest up), and the planned stop (patience) after the best validation
 
 from __future__ import annotations
 
+import sys
+from dataclasses import replace
+
 import pytest
 
 from convnet.data.fingerprint import Fingerprint
@@ -162,3 +165,76 @@ def test_the_untimed_budget_grows_with_the_square_root_of_the_training_images():
     sides = [make_finetune_plan(_fingerprint(n), config, "cpu", _probe(1, []),
                                 resizable=True).config.image_size for n in (300, 1250)]
     assert abs(SIDES.index(sides[0]) - SIDES.index(sides[1])) <= 1
+
+
+def _passes(asked: list[tuple[int, bool]]):
+    def passes(arch, shape, classes, fp32):  # a forward pass: bf16 half of fp32
+        asked.append((shape[0], fp32))
+        return 0.001 * (shape[0] / 96) ** 2 * (1.0 if fp32 else 0.5)
+    return passes
+
+
+def test_the_head_alone_is_timed_by_forward_passes_at_both_precisions():
+    """With the pass probe, the head alone costs: the training images once per view and the
+    validation images once at the run's precision, the fit, then the validation and test
+    images per view in fp32; no training step is probed for it."""
+    fp = Fingerprint(2, 1000, 500, 3, (200, 300, 400), (0.8, 1.25), None, test_images=400)
+    config = TrainConfig(data="photos", arch=ARCH, init="imagenet", epochs=0)
+    trained = trained_images(fp, config.val_split)
+    validation = fp.train_images - trained
+    steps: list[int] = []
+    asked: list[tuple[int, bool]] = []
+    cost = finetune.estimate(fp, config, _probe(1, steps), 160, 32, trained, alone=True,
+                             passes=_passes(asked))
+    seen, honest = _passes([])(ARCH, (160, 160, 3), 2, False), \
+        _passes([])(ARCH, (160, 160, 3), 2, True)
+    fit = finetune.FIT_SECONDS + finetune.FIT_PER_IMAGE * 2 * trained + (
+        0.0 if "torch._dynamo" in sys.modules else finetune.OPTIMIZER_IMPORT_SECONDS)
+    assert cost.features == pytest.approx(seen * (2 * trained + validation) + fit)
+    assert cost.tail == pytest.approx(honest * 2 * (validation + 400) + finetune.FILES_SECONDS)
+    assert cost.seconds(0) == pytest.approx(cost.features + cost.tail)
+    assert steps == [] and sorted(asked) == [(160, False), (160, True)]
+    # without flips, one view each
+    single = finetune.estimate(fp, TrainConfig(data="photos", arch=ARCH, init="imagenet",
+                                               epochs=0, flip=False),
+                               _probe(1, []), 160, 32, trained, alone=True,
+                               passes=_passes([]))
+    assert single.features < cost.features and single.tail < cost.tail
+
+
+def test_a_head_alone_plan_under_a_budget_takes_the_largest_side_its_passes_fit():
+    fp = Fingerprint(2, 1000, 500, 3, (200, 300, 400), (0.8, 1.25), None, test_images=400)
+    config = TrainConfig(data="photos", arch=ARCH, init="imagenet", epochs=0, time="30s")
+    trained = trained_images(fp, config.val_split)
+    seconds = {side: finetune.estimate(fp, config, _probe(1, []), side, 32, trained,
+                                       alone=True, passes=_passes([])).seconds(0)
+               for side in SIDES}
+    budget = (seconds[SIDES[2]] + seconds[SIDES[3]]) / 2
+    steps: list[int] = []
+    plan = make_finetune_plan(fp, config, "cpu", _probe(1, steps), budget=budget,
+                              resizable=True, passes=_passes([]))
+    assert plan.config.image_size == SIDES[2] and plan.config.epochs == 0
+    assert plan.seconds == pytest.approx(seconds[SIDES[2]]) and steps == []
+
+
+def test_a_plan_after_one_that_chose_the_head_alone_weighs_no_epochs_again():
+    """With the data loaded, the side is the one planned before decoding, and less time is
+    left: the options that did not fit then are not weighed (nor their steps probed)."""
+    fp = Fingerprint(2, 1000, 500, 3, (200, 300, 400), (0.8, 1.25), None, test_images=400)
+    config = TrainConfig(data="photos", arch=ARCH, init="imagenet", time="30s")
+    trained = trained_images(fp, config.val_split)
+    alone = finetune.estimate(fp, config, _probe(1, []), SIDES[2], 32, trained, alone=True,
+                              passes=_passes([])).seconds(0)
+    first = make_finetune_plan(fp, config, "cpu", _probe(1, []), budget=alone + 0.1,
+                               resizable=True, passes=_passes([]))
+    assert first.config.epochs == 0 and first.config.image_size == SIDES[2]
+    steps: list[int] = []
+    again = make_finetune_plan(fp, replace(config, image_size=SIDES[2]), "cpu",
+                               _probe(1, steps), budget=alone, passes=_passes([]),
+                               since=(first.config.frozen_layers, True))
+    assert steps == [] and again.config.epochs == 0
+    assert again.config.frozen_layers == first.config.frozen_layers
+    # without it, every option with epochs is probed at the side first
+    make_finetune_plan(fp, replace(config, image_size=SIDES[2]), "cpu", _probe(1, steps),
+                       budget=alone, passes=_passes([]))
+    assert steps and set(steps) == {SIDES[2]}

@@ -112,7 +112,10 @@ def test_a_resolved_plan_says_when_the_budget_pressed(tmp_path, monkeypatch,
 
     def probe(arch, shape, classes, batch):  # seconds per image, growing with the area
         return seconds_per_image * (shape[0] / 96) ** 2
+    def passes(arch, shape, classes, fp32):  # a forward pass: a fifth of a step
+        return probe(arch, shape, classes, 8) / 5
     monkeypatch.setattr(loading, "probe_on", lambda device, precision: probe)
+    monkeypatch.setattr(loading, "passes_on", lambda device, precision: passes)
     plan = resolve(TrainConfig(data=_photos(tmp_path, (200, 260)), init="imagenet")).plan
     assert plan.pressed is pressed
     assert plan.config.image_size == (96 if pressed else 224)

@@ -9,7 +9,8 @@ import json
 import pytest
 import torch
 
-from convnet.plan.probe import seconds_per_image
+from convnet.network import build
+from convnet.plan.probe import pass_seconds_per_image, seconds_per_image
 
 ARGS = ("conv4k3-relu-gap-fc", (8, 8, 1), 2, 4, torch.device("cpu"), "fp32")
 
@@ -18,8 +19,10 @@ ARGS = ("conv4k3-relu-gap-fc", (8, 8, 1), 2, 4, torch.device("cpu"), "fp32")
 def store(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVNET_CACHE", str(tmp_path))
     seconds_per_image.cache_clear()
+    pass_seconds_per_image.cache_clear()
     yield tmp_path / "probes" / "speeds.json"
     seconds_per_image.cache_clear()
+    pass_seconds_per_image.cache_clear()
 
 
 def _set_all(path, seconds: float) -> None:
@@ -52,3 +55,30 @@ def test_a_damaged_store_is_measured_afresh(store):
     store.write_text("{not json")
     assert 0 < seconds_per_image(*ARGS) < 1
     assert len(json.loads(store.read_text())) == 1
+
+
+def test_a_forward_pass_is_timed_apart_from_a_step_and_leaves_the_random_state(store):
+    """The pass probe is stored under its own key per precision (a step's is another), and
+    draws its random input without moving torch's generator."""
+    arch, shape, classes, batch, device = "conv8k3-relu-gap-fc", (16, 16, 3), 3, 4, \
+        torch.device("cpu")
+    before = torch.random.get_rng_state()
+    fp32 = pass_seconds_per_image(arch, shape, classes, batch, device, "fp32")
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert 0 < fp32 < 1
+    pass_seconds_per_image(arch, shape, classes, batch, device, "auto")
+    seconds_per_image(arch, shape, classes, batch, device, "fp32")
+    keys = [json.loads(key) for key in json.loads(store.read_text())]
+    assert sorted(key[-1] for key in keys if "pass" in key) == ["auto", "fp32"]
+    assert sum("pass" not in key for key in keys) == 1
+
+
+def test_a_forward_pass_costs_less_than_a_training_step(store):
+    """Reference: the same network's forward alone against forward, backward and AdamW,
+    timed by the two probes at the same batch (a step does the pass's work and more)."""
+    arch, shape, batch, device = "conv16k3-relu-conv16k3-relu-gap-fc", (32, 32, 3), 16, \
+        torch.device("cpu")
+    build(arch, shape, 10)  # the network builds (a typo in the spec would fail here)
+    step = seconds_per_image(arch, shape, 10, batch, device, "fp32")
+    forward = pass_seconds_per_image(arch, shape, 10, batch, device, "fp32")
+    assert forward < step

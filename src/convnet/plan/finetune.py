@@ -18,6 +18,7 @@ rate, augmentation and weight averaging, from the data and this machine's measur
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, replace
 
@@ -28,6 +29,7 @@ from convnet.plan.freezing import SIDE_FLOOR, Freeze
 from convnet.plan.planner import (
     DEFAULT_BUDGET,
     Choice,
+    PassProbe,
     Plan,
     Probe,
     human_seconds,
@@ -46,6 +48,13 @@ STEP_COST = 0.72
 # a pass without autograd (the features computed once, the validation and test images)
 # costs this share of a step (same source)
 PASS_SHARE = 0.19
+# the head alone's logistic regression (`convnet.training.linear_head`): seconds, and per
+# view of each training image (0.4-0.5 ms each here for 500-16,000 of them, 2-10 classes,
+# 1,280 features; bench/HISTORY.md, "The head alone's estimate")
+FIT_SECONDS, FIT_PER_IMAGE = 0.4, 4e-4
+# the first optimizer a process builds imports torch._dynamo (torch.optim's constructors are
+# wrapped to keep it out): 1.0-1.5 s here, paid by the head's fit where no step was probed
+OPTIMIZER_IMPORT_SECONDS = 1.2
 # without --time, the features and epochs aim at this share of `DEFAULT_BUDGET` at 1,000
 # training images, growing with the square root of their count (`untimed_limit`), within
 # `UNTIMED_SHARES`
@@ -103,20 +112,26 @@ def finetune_epochs(trained: int) -> int:
 
 def make_finetune_plan(fp: Fingerprint, config: TrainConfig, device: str,
                        probe: Probe | None, budget: float | None = None,
-                       resizable: bool = False) -> Plan:
-    """Fill in the options of ``config`` left unset, for a run that starts from ``init``."""
+                       resizable: bool = False, passes: PassProbe | None = None,
+                       since: tuple[int, bool] | None = None) -> Plan:
+    """Fill in the options of ``config`` left unset, for a run that starts from ``init``.
+    ``passes``: the forward-pass probe, for the head alone's estimate (`estimate`).
+    ``since``: (frozen layers, the head alone) as a plan for the same data at the same side
+    chose with more time left: the options before that one did not fit then, so they
+    cannot now, and are not weighed again (each costs a speed probe at the side)."""
     trained = trained_images(fp, config.val_split)
     batch = config.batch_size or min(BATCH[device], max(1, trained))
     target = finetune_epochs(trained) if config.epochs is None else config.epochs
     limit = budget if config.time else untimed_limit(device, trained)
     began = time.perf_counter()
-    fit = _fit(fp, config, probe, resizable, batch, trained, target, limit)
+    fit = _fit(fp, config, (probe, passes), resizable, batch, trained, target, limit, since)
     spent = time.perf_counter() - began  # the speed probes' own time
     if config.time and fit.seconds is not None and fit.seconds > limit - spent:
         # the budget was taken before the probes ran: again with their time off it (the
         # probes measured are cached, so this costs little more)
         limit -= spent
-        fit = _fit(fp, config, probe, resizable, batch, trained, target, limit)
+        fit = _fit(fp, config, (probe, passes), resizable, batch, trained, target, limit,
+                   since)
     freeze, side, seconds, why = fit.freeze, fit.side, fit.seconds, fit.why
     epochs = 0 if freeze.alone else target
     if config.epochs is None and not freeze.alone and seconds is not None and seconds > limit:
@@ -175,15 +190,23 @@ class Fit:
                       why, given)
 
 
-def _fit(fp: Fingerprint, config: TrainConfig, probe: Probe | None, resizable: bool,
-         batch: int, trained: int, target: int, limit: float) -> Fit:
-    """The fewest frozen layers (from the default) whose planned epochs fit ``limit`` at a
-    side of at least `SIDE_FLOOR`; when none does, the one that keeps the largest side."""
+Probes = tuple[Probe | None, PassProbe | None]  # a training step's, a forward pass's
+
+
+def _fit(fp: Fingerprint, config: TrainConfig, probes: Probes, resizable: bool,
+         batch: int, trained: int, target: int, limit: float,
+         since: tuple[int, bool] | None = None) -> Fit:
+    """The fewest frozen layers (from the default, or from ``since``) whose planned epochs
+    fit ``limit`` at a side of at least `SIDE_FLOOR`; when none does, the one that keeps
+    the largest side."""
     shape = _shape(fp, config.image_size or (SIDES[0] if resizable else None))
     options, head = _options(config, shape, fp.classes)
     best: tuple[tuple[int, float], Fit] | None = None
     for freeze in options:
-        side, seconds, why = _side(fp, config, probe, resizable, batch, trained,
+        if since is not None and freeze is not options[-1] and \
+                (freeze.layers < since[0] or since[1] and not freeze.alone):
+            continue
+        side, seconds, why = _side(fp, config, probes, resizable, batch, trained,
                                    0 if freeze.alone else target, limit, freeze.step_factor)
         fit = Fit(freeze, side, seconds, why, options[0], head)
         if seconds is None or seconds <= limit and (side is None or side >= SIDE_FLOOR
@@ -206,7 +229,7 @@ def _options(config: TrainConfig, shape: tuple[int, int, int], classes: int
                             alone=config.epochs is None)
 
 
-def _side(fp: Fingerprint, config: TrainConfig, probe: Probe | None, resizable: bool,
+def _side(fp: Fingerprint, config: TrainConfig, probes: Probes, resizable: bool,
           batch: int, trained: int, target: int, limit: float, factor: float
           ) -> tuple[int | None, float | None, str]:
     """(image side, estimated seconds at it, why): the largest side that fits ``limit``,
@@ -217,8 +240,8 @@ def _side(fp: Fingerprint, config: TrainConfig, probe: Probe | None, resizable: 
     is probed first, and the sides may go up from it instead (`_upward`)."""
     sides = [config.image_size] if config.image_size else \
         list(SIDES) if resizable else [None]
-    if config.time and len(sides) > 1 and probe is not None:
-        upward = _upward(fp, config, probe, sides, batch, trained, target, limit, factor)
+    if config.time and len(sides) > 1 and probes[0] is not None:
+        upward = _upward(fp, config, probes, sides, batch, trained, target, limit, factor)
         if upward is not None:
             return upward
     side, seconds, largest = sides[0], None, None
@@ -226,8 +249,8 @@ def _side(fp: Fingerprint, config: TrainConfig, probe: Probe | None, resizable: 
         if _skipped(largest, candidate, limit):
             continue
         side = candidate
-        cost = estimate(fp, config, probe, candidate, batch, trained, factor,
-                        alone=not target)
+        cost = estimate(fp, config, probes[0], candidate, batch, trained, factor,
+                        alone=not target, passes=probes[1])
         seconds = None if cost is None else cost.seconds(target)
         if seconds is None or seconds <= limit:
             break
@@ -240,7 +263,7 @@ def _side(fp: Fingerprint, config: TrainConfig, probe: Probe | None, resizable: 
     return side, seconds, why
 
 
-def _upward(fp: Fingerprint, config: TrainConfig, probe: Probe, sides: list[int],
+def _upward(fp: Fingerprint, config: TrainConfig, probes: Probes, sides: list[int],
             batch: int, trained: int, target: int, limit: float, factor: float
             ) -> tuple[int, float, str] | None:
     """Under a budget, the sides probed from the smallest up, to the last that fits, where
@@ -252,8 +275,8 @@ def _upward(fp: Fingerprint, config: TrainConfig, probe: Probe, sides: list[int]
 
     def seconds(side: int) -> float:
         start = time.perf_counter()
-        found = estimate(fp, config, probe, side, batch, trained, factor,
-                         alone=not target).seconds(target)
+        found = estimate(fp, config, probes[0], side, batch, trained, factor,
+                         alone=not target, passes=probes[1]).seconds(target)
         probed[0] = time.perf_counter() - start
         return found
 
@@ -329,14 +352,17 @@ class Cost:
 
 
 def estimate(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: int | None,
-             batch: int, trained: int, factor: float = 1.0, alone: bool = False
-             ) -> Cost | None:
+             batch: int, trained: int, factor: float = 1.0, alone: bool = False,
+             passes: PassProbe | None = None) -> Cost | None:
     """What a fine-tune at ``side`` costs, a training step costing ``factor`` of a full
     one; None without a probe. ``alone``: the head alone, whose training images pass once
-    per flip, for the head and the "unknown" detector both.
+    per flip, for the head and the "unknown" detector both: timed by ``passes`` where
+    given (`_alone`), else as a share of the step.
 
     The tail counts here, and not only in the budget's callback: planned without it, a
     budget's epochs are cut once the first one tells the callback what the tail costs."""
+    if alone and passes is not None and probe is not None:
+        return _alone(fp, config, passes, side, trained)
     if probe is None:
         return None
     # a small probe batch: a few steps of EfficientNet at 192 px take seconds each here
@@ -349,3 +375,20 @@ def estimate(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: in
                 step * PASS_SHARE * views * scored_after(validation, fp.test_images,
                                                          0 if alone else trained)
                 + FILES_SECONDS)
+
+
+def _alone(fp: Fingerprint, config: TrainConfig, passes: PassProbe, side: int | None,
+           trained: int) -> Cost:
+    """The head alone, by measured forward passes: each training image once per view and
+    the validation images once, at the run's precision (the head's features, and the
+    detector's); the head's fit; then the validation and test images scored per view in
+    fp32 as the run ends (what it records and answers with)."""
+    shape = _shape(fp, side)
+    seen = passes(config.arch, shape, fp.classes, False)
+    honest = passes(config.arch, shape, fp.classes, True)
+    validation = 0 if fp.has_val else fp.train_images - trained
+    views = 1 if config.flip is False else 2
+    fit = FIT_SECONDS + FIT_PER_IMAGE * views * trained + \
+        (0.0 if "torch._dynamo" in sys.modules else OPTIMIZER_IMPORT_SECONDS)
+    return Cost(seen * (views * trained + validation) + fit, 0.0,
+                honest * views * scored_after(validation, fp.test_images, 0) + FILES_SECONDS)

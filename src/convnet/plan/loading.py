@@ -26,7 +26,7 @@ from convnet.data.preprocess import Preprocess
 from convnet.data.scan import SERIAL_BELOW, Progress, seconds_per_file
 from convnet.features import copies
 from convnet.plan.finetune import make_finetune_plan
-from convnet.plan.planner import Plan, decide_flips, make_plan, probe_on
+from convnet.plan.planner import Plan, decide_flips, make_plan, passes_on, probe_on
 from convnet.training.config import TrainConfig, parse_time
 from convnet.training.setup import pick_device
 
@@ -66,8 +66,7 @@ def before_loading(config: TrainConfig, started: float) -> Plan | None:
     if config.time is not None:  # what decoding every file will take comes off the budget
         left = training_seconds(config) - decoding_seconds(layout, fingerprint) - \
             (time.perf_counter() - started)
-    return _planner(config)(fingerprint, config, device.type, _probe(config, device, True),
-                            left, resizable=True)
+    return _plan(fingerprint, config, device, left, True)
 
 
 def decoding_seconds(layout: Layout, fingerprint: Fingerprint) -> float:
@@ -80,9 +79,18 @@ def decoding_seconds(layout: Layout, fingerprint: Fingerprint) -> float:
     return len(paths) * per_file * DECODE_OVERHEAD / workers
 
 
-def _planner(config: TrainConfig):
-    """From scratch, or fine-tuning trained weights."""
-    return make_finetune_plan if config.fine_tunes else make_plan
+def _plan(fingerprint: Fingerprint, config: TrainConfig, device: torch.device,
+          left: float | None, resizable: bool, before: Plan | None = None) -> Plan:
+    """From scratch, or fine-tuning trained weights (timed by forward passes too, and
+    weighing no option that ``before``, planned with more time, ruled out)."""
+    probe = _probe(config, device, resizable)
+    if not config.fine_tunes:
+        return make_plan(fingerprint, config, device.type, probe, left, resizable=resizable)
+    passes = None if probe is None else passes_on(device, config.precision)
+    since = None if before is None else \
+        (before.config.frozen_layers or 0, before.config.epochs == 0)
+    return make_finetune_plan(fingerprint, config, device.type, probe, left, resizable,
+                              passes, since)
 
 
 def with_data(dataset: Dataset, config: TrainConfig, started: float,
@@ -95,8 +103,7 @@ def with_data(dataset: Dataset, config: TrainConfig, started: float,
     if before is not None:  # the folder's own sizes, and the size planned from them
         fingerprint = before.fingerprint
         config = replace(config, image_size=before.config.image_size)
-    plan = _planner(config)(fingerprint, config, device.type, _probe(config, device, False),
-                            left)
+    plan = _plan(fingerprint, config, device, left, False, before)
     if before is not None:  # the side was chosen there, at the same epochs and freeze
         plan.choices[0] = before.choices[0]
         plan.pressed = plan.pressed or before.pressed

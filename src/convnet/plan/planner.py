@@ -44,6 +44,10 @@ MOST_BATCH = {"cpu": 128, "cuda": 512}
 OVERHEAD = 1.25  # measured steps to real epochs: batching, augmentation, validation
 
 Probe = Callable[[str, tuple[int, int, int], int, int], float]  # -> seconds per image
+# (arch, input shape, classes, fp32: as the run answers, else at its precision) -> seconds
+# per image of a forward pass without autograd
+PassProbe = Callable[[str, tuple[int, int, int], int, bool], float]
+PASS_PROBE_BATCH = 8  # 5-10% slower per image than the passes of 16-90 photos a run takes
 
 
 @dataclass
@@ -308,3 +312,14 @@ def probe_on(device: torch.device, precision: str) -> Probe:
     def probe(arch: str, shape: tuple[int, int, int], classes: int, batch: int) -> float:
         return seconds_per_image(arch, shape, classes, batch, device, precision)
     return probe
+
+
+def passes_on(device: torch.device, precision: str) -> PassProbe:
+    """The forward-pass probe for ``device``: `convnet.plan.probe.pass_seconds_per_image`
+    there, at ``precision`` or in fp32."""
+    from convnet.plan.probe import pass_seconds_per_image
+
+    def passes(arch: str, shape: tuple[int, int, int], classes: int, fp32: bool) -> float:
+        return pass_seconds_per_image(arch, shape, classes, PASS_PROBE_BATCH, device,
+                                      "fp32" if fp32 else precision)
+    return passes

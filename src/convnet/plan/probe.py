@@ -1,4 +1,5 @@
-"""How fast a network trains here: a few timed steps on random images, before any data.
+"""How fast a network trains here: a few timed steps on random images, before any data;
+and how fast it answers (`pass_seconds_per_image`: forward passes without autograd).
 
 The planner asks it for each image size it weighs, so that a plan's epochs and its time
 estimate come from this machine, not from a table. Each measurement is also kept in the
@@ -24,6 +25,7 @@ from convnet.atomic import write_json
 from convnet.data.cache import cache_dir
 from convnet.errors import DiskFull
 from convnet.network import build
+from convnet.network.folding import folded
 from convnet.training.speed import autocast, autocast_dtype, fused_options
 
 # one warm-up step, then two timed: on EfficientNet-Lite0 at 96-192 px (batch 8, bf16)
@@ -45,6 +47,46 @@ def seconds_per_image(arch: str, input_shape: tuple[int, int, int], classes: int
     key = json.dumps([_machine(device), arch, list(input_shape), classes, batch_size,
                       precision])
     return _fastest(key, measured)
+
+
+@lru_cache(maxsize=64)
+def pass_seconds_per_image(arch: str, input_shape: tuple[int, int, int], classes: int,
+                           batch_size: int, device: torch.device, precision: str) -> float:
+    """Seconds one forward pass without autograd takes per image (eval mode, channels
+    last, autocast as ``precision`` asks): what features computed once and the images
+    scored as a run ends cost. Kept like `seconds_per_image`, the fastest seen.
+
+    Why not a share of a training step: on a CPU with AVX-512 BF16, the features (bf16)
+    and the scores the run keeps (fp32) cost 2.8 and 4.5-5.1 ms per image for
+    EfficientNet-Lite0 at 160 px, where one share of the step probe put both at 3.7
+    (bench/HISTORY.md, "The head alone's estimate"); and a pass is cheaper to probe.
+    """
+    measured = _measure_passes(arch, input_shape, classes, batch_size, device, precision)
+    key = json.dumps([_machine(device), "pass", arch, list(input_shape), classes,
+                      batch_size, precision])
+    return _fastest(key, measured)
+
+
+def _measure_passes(arch: str, input_shape: tuple[int, int, int], classes: int,
+                    batch_size: int, device: torch.device, precision: str) -> float:
+    """`WARMUP` passes, then passes until ``MIN_STEPS`` and ``MIN_SECONDS`` both pass."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        # as the run's passes go: batch norms folded (`convnet.network.folding`)
+        network = folded(build(arch, input_shape, classes).to(device).eval())
+        network = network.to(memory_format=torch.channels_last)
+        height, width, channels = input_shape
+        x = torch.rand(batch_size, channels, height, width, device=device)  # (B, C, H, W)
+        x = x.to(memory_format=torch.channels_last)
+        steps, started = 0, 0.0
+        with torch.inference_mode(), autocast(device, autocast_dtype(precision, device)):
+            while steps < WARMUP + MIN_STEPS or time.perf_counter() - started < MIN_SECONDS:
+                if steps == WARMUP:
+                    _sync(device)
+                    started = time.perf_counter()
+                network(x)
+                steps += 1
+        _sync(device)
+    return (time.perf_counter() - started) / ((steps - WARMUP) * batch_size)
 
 
 def _measure(arch: str, input_shape: tuple[int, int, int], classes: int, batch_size: int,

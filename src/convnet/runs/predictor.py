@@ -22,6 +22,7 @@ from convnet.axes import chw_to_hwc
 from convnet.data.dataset import Split
 from convnet.data.pixels import Normalization
 from convnet.errors import ConvnetError
+from convnet.network.folding import folded, weights_key
 from convnet.runs.calibration import (
     NONE,
     SET_LEVELS,
@@ -130,6 +131,8 @@ class Predictor:
         self.normalization, self.batch_size = normalization, batch_size
         self.memory_format, self.calibration = memory_format, calibration
         self.detector = detector  # the run's "unknown" verdict, where it has one
+        # (the weights' key, the network with its batch norms folded) for the passes
+        self._answering: tuple[tuple, nn.Module] | None = None
 
     @property
     def device(self) -> torch.device:
@@ -159,15 +162,25 @@ class Predictor:
         before the run's calibration (`convnet.runs.calibration`)."""
         return self.outputs(images)[0]
 
-    @torch.inference_mode()
     def outputs(self, images: torch.Tensor, embed: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(logits (N, classes), and with ``embed`` the "unknown" detector's features
         (N, D): the classifier's input without its last activation
         (`Network.forward_embeddings`), the mean over the flips with flip TTA), in one
-        pass."""
-        images = self.check(images)
-        network = self.network
+        pass, through the network with its batch norms folded (`answering`)."""
+        return self._outputs(self.check(images), self.answering(), embed)
+
+    def answering(self) -> nn.Module:
+        """The network that answers: `convnet.network.folding.folded`, made again only
+        when the network's weights have changed since the last time."""
+        key = weights_key(self.network)
+        if self._answering is None or self._answering[0] != key:
+            self._answering = (key, folded(self.network))
+        return self._answering[1]
+
+    @torch.inference_mode()
+    def _outputs(self, images: torch.Tensor, network: nn.Module, embed: bool
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         was_training = network.training
         network.eval()
         device = self.device

@@ -24,6 +24,7 @@ from convnet.data.dataset import Split, images_digest
 from convnet.data.pixels import Normalization
 from convnet.errors import ConvnetError
 from convnet.network import Network
+from convnet.network.folding import folded
 from convnet.training.linear_head import FOLDS, fit_linear, inputs, linear
 from convnet.training.speed import autocast
 
@@ -76,8 +77,8 @@ def features(network: Network, images: torch.Tensor, normalization: Normalizatio
     computed once for these weights and images and then read from the cache. ``dtype``:
     autocast to it (the run's precision: bf16 passes took 0.55-0.8 of fp32's time for
     EfficientNet-Lite0 on a CPU with AVX-512 BF16, bench/HISTORY.md)."""
-    def compute(x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"features": network.forward_features(x)}  # (b, D, h, w)
+    def compute(body: Network, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"features": body.forward_features(x)}  # (b, D, h, w)
     return _cached(network, images, normalization, f"{identity}:{dtype}", device, dtype,
                    compute)["features"]
 
@@ -89,8 +90,8 @@ def embeddings(network: Network, images: torch.Tensor, normalization: Normalizat
     last activation (`Network.forward_embeddings`: the "unknown" detector's input): (V, N,
     D) each, float32 on the CPU, for ``views`` views (the image; then its mirror). Cached
     like `features`. For a head of one fully connected layer, this is all it needs."""
-    def compute(x: torch.Tensor) -> dict[str, torch.Tensor]:
-        found = [network.forward_embeddings(view) for view in (x, x.flip(3))[:views]]
+    def compute(body: Network, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        found = [body.forward_embeddings(view) for view in (x, x.flip(3))[:views]]
         return {"seen": torch.stack([seen for seen, _ in found]),  # (V, b, D)
                 "raw": torch.stack([raw for _, raw in found])}
     found = _cached(network, images, normalization, f"{identity}:{dtype}:{views} views",
@@ -101,9 +102,10 @@ def embeddings(network: Network, images: torch.Tensor, normalization: Normalizat
 def _cached(network: Network, images: torch.Tensor, normalization: Normalization,
             identity: str, device: torch.device, dtype: torch.dtype | None,
             compute, dim: int = 0) -> dict[str, torch.Tensor]:
-    """``compute`` on normalised batches of ``images`` in eval mode, concatenated along
-    ``dim``, computed once for ``identity`` (the weights, the precision, what is computed)
-    and these images, then read from the cache."""
+    """``compute`` (the network with its batch norms folded, a batch) on normalised
+    batches of ``images`` in eval mode, concatenated along ``dim``, computed once for
+    ``identity`` (the weights, the precision, what is computed) and these images, then
+    read from the cache."""
     key = hashlib.sha256(identity.encode())
     key.update(images_digest(images).encode())
     path = cache_dir("features") / f"{key.hexdigest()[:32]}.safetensors"
@@ -112,15 +114,17 @@ def _cached(network: Network, images: torch.Tensor, normalization: Normalization
             return load_file(path)
         except Exception:  # noqa: BLE001 - a damaged cache entry is computed again
             path.unlink(missing_ok=True)
-    was_training = network.training
-    network.eval()
+    body = folded(network)  # an eval-mode copy
+    was_training = body.training
+    body.eval()
     norm = normalization.to(device)
     parts: list[dict[str, torch.Tensor]] = []
     with torch.inference_mode(), autocast(device, dtype):
         for chunk in images.split(pass_size(images, device)):
             x = norm(chunk.to(device).contiguous(memory_format=torch.channels_last))
-            parts.append({name: found.float().cpu() for name, found in compute(x).items()})
-    network.train(was_training)
+            parts.append({name: found.float().cpu()
+                          for name, found in compute(body, x).items()})
+    body.train(was_training)
     found = {name: torch.cat([part[name] for part in parts], dim).contiguous()
              for name in parts[0]}
     save_file(found, str(path))
