@@ -38,6 +38,8 @@ SUITES: dict[str, Suite] = {
         "steps": Case("step_choices", "one step under each speed switch (the auto choices)",
                       minutes=5),
         "inference": Case("inference", "Predictor (torch) against onnxruntime", minutes=3),
+        "folding": Case("folding", "forward passes with batch norms folded into their "
+                        "convolutions against as trained, and by batch", minutes=3),
         "predict-photos": Case("predict_photos", "predict imagenet on 400 photos: malloc "
                                "left alone, convnet's default, onnx", ("--rounds", "3"),
                                minutes=6),
@@ -62,7 +64,8 @@ SUITES: dict[str, Suite] = {
         "partial": Case("finetune_partial", "the earlier layers frozen against every layer "
                         "training, cat/dog photos at 160 px", minutes=12),
         "estimate": Case("finetune_estimate", "the plan's time estimate against the run's "
-                         "features and epochs, five settings on cat/dog photos", minutes=8),
+                         "features and epochs (or the head alone and the scoring after it), "
+                         "eight settings on cat/dog photos", minutes=10),
         "time-to-accuracy": Case("time_to_accuracy", "convnet with a tenth of a plain "
                                  "fine-tune's time, fresh caches, against that loop",
                                  minutes=10),

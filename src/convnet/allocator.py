@@ -8,6 +8,10 @@ machine measured (bench/RESULTS.md, "Inference speed"). With the thresholds rais
 blocks stay in the process and the next batch reuses them: 5 s, 1 s of it in the kernel.
 The price is that the process keeps its peak memory until it exits, as PyTorch's CUDA
 caching allocator does on a GPU; ``CONVNET_MALLOC=system`` leaves the allocator as it is.
+The CLI sets it, and so do the library's entry points (`convnet.train`, `convnet.fit`,
+`convnet.load`): from Python without it, the head alone on 1,000 photos at 160 px spent
+9.4 s in its features and 9.6 s scoring after them, against 6.6 s and 5.5 s
+(bench/HISTORY.md, "The head alone's estimate").
 
 Also here: how many images one forward pass takes (`pass_size`), so that its layers stay
 small enough to be reused, and on a CPU to stay in the processor's caches.
@@ -60,5 +64,10 @@ def pass_size(images: torch.Tensor, device: torch.device) -> int:
     from the kernel, page by page, and freed again, where a pass of a few photos stays in
     the processor's caches."""
     pixels = images.shape[-2] * images.shape[-1] if images.dim() == 4 else 1
+    return images_per_pass(pixels, device)
+
+
+def images_per_pass(pixels: int, device: torch.device) -> int:
+    """Images of ``pixels`` (H·W) each per forward pass on ``device`` (`pass_size`)."""
     most = PIXELS_PER_PASS.get(device.type, PIXELS_PER_PASS["cuda"])
     return max(1, most // max(pixels, 1))

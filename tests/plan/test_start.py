@@ -245,7 +245,8 @@ def test_epochs_zero_is_the_head_alone_and_the_run_is_whole(base_run, tmp_path):
 
     data = rgb_folder(tmp_path / "three", classes=3, train=30, test=3)
     result = convnet.train(data=str(data), init=str(base_run), epochs=0, image_size=16,
-                           val_split=0.3, out=tmp_path / "alone", precision="fp32")
+                           val_split=0.3, out=tmp_path / "alone", precision="fp32",
+                           flip=True)  # two views: the image and its mirror
     assert result.history == [] and result.best_epoch == 0
     run = convnet.load(result.path)
     # the detector's training embeddings came with the head's (each view once): the same
@@ -257,6 +258,17 @@ def test_epochs_zero_is_the_head_alone_and_the_run_is_whole(base_run, tmp_path):
     expected = Gaussians.fit(unit(raw), train.labels, 3).means
     torch.testing.assert_close(run.predictor.detector.gaussians.means, expected,
                                rtol=1e-4, atol=1e-5)
+    # the validation images were scored once, with the head (fp32, each view): the
+    # temperature and the detector's scores are those of the loaded network's own passes
+    from convnet.runs.calibration import calibrate
+
+    val = run.record.validation.draw(run.own_data())[1]
+    logits, embedded = run.predictor.outputs(val.images, embed=True)
+    assert run.record.calibration.temperature == pytest.approx(
+        calibrate(logits, val.labels).temperature, abs=2e-4)
+    torch.testing.assert_close(run.predictor.detector.known,
+                               run.predictor.detector.scores(embedded).sort().values,
+                               rtol=1e-4, atol=1e-4)
     start = _start(base_run)
     head = f"body.{len(run.network.body) - 1}."
     body = [name for name in start.weights if not name.startswith(head)]

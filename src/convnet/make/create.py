@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from convnet.allocator import keep_freed_memory
 from convnet.data.dataset import Dataset
 from convnet.errors import ConvnetError
 from convnet.make import trackers
@@ -57,7 +58,7 @@ def train(config: TrainConfig | None = None, *, out: str | Path | None = None,
     config, resumed = _settings(config, out, resume, {**options, "lr": None} if find else options)
     trackers.check(config)  # TensorBoard, MLflow: installed, before any work
     callbacks = [*callbacks, *trackers.trackers(config)] if here.primary else []  # rank 0's
-    check_threads(config.threads)
+    _ready(config.threads)
     started = time.perf_counter() if started is None else started
     notify, sweep = notifier(callbacks), None
     if resumed is None:
@@ -76,11 +77,18 @@ def fit(dataset: Dataset, config: TrainConfig, out: str | Path | None = None,
         callbacks: Sequence[Callback] = (), *, started: float | None = None) -> TrainResult:
     """`train` on a dataset already loaded (its options left unset planned from it)."""
     join(pick_device(config.device))  # under torchrun: the process group, once
-    check_threads(config.threads)
+    _ready(config.threads)
     check_writable(out)  # before the network is built and trained
     started = time.perf_counter() if started is None else started
     resolved = resolve(config, started=started, dataset=dataset, notify=notifier(callbacks))
     return make_run(resolved, out, callbacks, started)
+
+
+def _ready(threads: int | None) -> None:
+    """The process set for the work: the threads asked checked, and freed memory kept for
+    reuse as the CLI keeps it (`convnet.allocator`: photo passes without page faults)."""
+    check_threads(threads)
+    keep_freed_memory()
 
 
 def _settings(config: TrainConfig | None, out: str | Path | None, resume: str | Path | None,

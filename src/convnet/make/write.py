@@ -277,7 +277,11 @@ def _fitted(run: Prepared, network: torch.nn.Module, config: TrainConfig
         return Calibration(note="no validation images to fit a temperature on"), None, {}
     predictor = Predictor(network, run.normalization, [str(i) for i in range(
         network.num_classes)], run.flip_tta, config.eval_batch_size)
-    logits, val_embedded = predictor.outputs(val.images, embed=True)
+    phase = run.head_phase or {}
+    if "val_logits" in phase:  # the head alone scored them so, and nothing moved since
+        logits, val_embedded = phase["val_logits"], phase["val_raw"]
+    else:
+        logits, val_embedded = predictor.outputs(val.images, embed=True)
     calibration = calibrate(logits, val.labels)
     scored = {"validation": Scored.of(val.images, logits)}
     if len(val) < FEWEST:
@@ -285,7 +289,7 @@ def _fitted(run: Prepared, network: torch.nn.Module, config: TrainConfig
     train = run.train_split
     chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(
         config.seed))[:FIT_MOST]
-    held = (run.head_phase or {}).get("raw")  # the head alone: the body never moved
+    held = phase.get("raw")  # the head alone: the body never moved
     if held is not None:
         embedded = held[chosen]  # (n, D), computed with the head's features
     else:

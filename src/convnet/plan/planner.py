@@ -47,7 +47,6 @@ Probe = Callable[[str, tuple[int, int, int], int, int], float]  # -> seconds per
 # (arch, input shape, classes, fp32: as the run answers, else at its precision) -> seconds
 # per image of a forward pass without autograd
 PassProbe = Callable[[str, tuple[int, int, int], int, bool], float]
-PASS_PROBE_BATCH = 8  # 5-10% slower per image than the passes of 16-90 photos a run takes
 
 
 @dataclass
@@ -316,10 +315,14 @@ def probe_on(device: torch.device, precision: str) -> Probe:
 
 def passes_on(device: torch.device, precision: str) -> PassProbe:
     """The forward-pass probe for ``device``: `convnet.plan.probe.pass_seconds_per_image`
-    there, at ``precision`` or in fp32."""
+    there, at ``precision`` or in fp32, at the batch a run's passes take
+    (`convnet.allocator.images_per_pass`: per image, passes of 8 photos took 1.2-2.1x as
+    long as those at 96-160 px in bf16 here, bench/HISTORY.md)."""
+    from convnet.allocator import images_per_pass
     from convnet.plan.probe import pass_seconds_per_image
 
     def passes(arch: str, shape: tuple[int, int, int], classes: int, fp32: bool) -> float:
-        return pass_seconds_per_image(arch, shape, classes, PASS_PROBE_BATCH, device,
+        batch = images_per_pass(shape[0] * shape[1], device)
+        return pass_seconds_per_image(arch, shape, classes, batch, device,
                                       "fp32" if fp32 else precision)
     return passes

@@ -32,6 +32,9 @@ from convnet.training.speed import autocast, autocast_dtype, fused_options
 # the first step took 1.2-1.6x the others and the second was within 5% of the five after
 # it, and under a short --time budget four probes of 2+3 steps took 4-5 s of 21
 WARMUP, MIN_STEPS, MIN_SECONDS = 1, 2, 0.1
+# a forward pass is timed at the run's batch (tens of photos: 70-140 ms at 96-160 px), so
+# one pass after the warm-up does, unless it takes less than PASS_SECONDS
+MIN_PASSES, PASS_SECONDS = 1, 0.05
 
 
 @lru_cache(maxsize=64)  # a folder's plan weighs its size before decoding and again after
@@ -59,8 +62,7 @@ def pass_seconds_per_image(arch: str, input_shape: tuple[int, int, int], classes
     Why not a share of a training step: on a CPU with AVX-512 BF16, the features (bf16)
     and the scores the run keeps (fp32) cost 2.8 and 4.5-5.1 ms per image for
     EfficientNet-Lite0 at 160 px, where one share of the step probe put both at 3.7
-    (bench/HISTORY.md, "The head alone's estimate"); and a pass is cheaper to probe.
-    """
+    (bench/HISTORY.md, "The head alone's estimate")."""
     measured = _measure_passes(arch, input_shape, classes, batch_size, device, precision)
     key = json.dumps([_machine(device), "pass", arch, list(input_shape), classes,
                       batch_size, precision])
@@ -69,7 +71,7 @@ def pass_seconds_per_image(arch: str, input_shape: tuple[int, int, int], classes
 
 def _measure_passes(arch: str, input_shape: tuple[int, int, int], classes: int,
                     batch_size: int, device: torch.device, precision: str) -> float:
-    """`WARMUP` passes, then passes until ``MIN_STEPS`` and ``MIN_SECONDS`` both pass."""
+    """`WARMUP` passes, then passes until `MIN_PASSES` and `PASS_SECONDS` both pass."""
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         # as the run's passes go: batch norms folded (`convnet.network.folding`)
         network = folded(build(arch, input_shape, classes).to(device).eval())
@@ -79,7 +81,7 @@ def _measure_passes(arch: str, input_shape: tuple[int, int, int], classes: int,
         x = x.to(memory_format=torch.channels_last)
         steps, started = 0, 0.0
         with torch.inference_mode(), autocast(device, autocast_dtype(precision, device)):
-            while steps < WARMUP + MIN_STEPS or time.perf_counter() - started < MIN_SECONDS:
+            while steps < WARMUP + MIN_PASSES or time.perf_counter() - started < PASS_SECONDS:
                 if steps == WARMUP:
                     _sync(device)
                     started = time.perf_counter()

@@ -11,6 +11,7 @@ import torch
 
 from convnet import data as datasets
 from convnet import display
+from convnet.allocator import keep_freed_memory
 from convnet.axes import to_chw
 from convnet.data.dataset import Dataset, Split, Validation
 from convnet.data.dedupe import without_copies
@@ -225,6 +226,7 @@ def load(path: str | Path) -> Run:
     Raises:
         RunError: if files are missing, damaged, or from an incompatible version.
     """
+    keep_freed_memory()  # as the CLI: photo passes reuse freed blocks (`convnet.allocator`)
     if not isinstance(path, str | PathLike):
         raise ConvnetError("path must be a run folder (a str or Path), e.g. "
                            f"'runs/digits-default-...'. Received: path={path!r} "

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from convnet.axes import hwc_to_chw
@@ -177,13 +178,30 @@ def _start_from(start: Start, network: Network, config: TrainConfig, train_split
         phase["loss"], phase["how"] = fitted.loss, fitted.how
         phase["train_acc"] = head_scores(network, found[0] if alone else found,
                                          train_split.labels)[1]
-        if val_split is not None and len(val_split):
-            seen = look(val_split, 1, alone)[0]
+        if val_split is not None and len(val_split) and alone:
+            phase.update(_scored_alone(network, look, val_split, 2 if flip_tta else 1))
+        elif val_split is not None and len(val_split):
             phase["val_loss"], phase["val_acc"] = head_scores(
-                network, seen[0] if alone else seen, val_split.labels)
+                network, look(val_split, 1, alone)[0], val_split.labels)
         network.train()
         phase["seconds"] = round(time.perf_counter() - began, 2)
     return phase
+
+
+def _scored_alone(network: Network, look: _Look, split: Split, views: int) -> dict[str, Any]:
+    """The head alone on the validation images as the run scores them as it ends (fp32,
+    each view, averaged): its loss and accuracy, and its logits (N, classes) and the
+    detector's input (N, D), which the calibration and the detector then reuse
+    (`convnet.make.write`): with no epochs, nothing moves after this."""
+    seen, raw = replace(look, dtype=None)(split, views, True)  # (V, N, D), (N, D)
+    device = network.head_parameters[0].device
+    network.eval()
+    with torch.inference_mode():
+        logits = torch.stack([network.classifier(view.to(device)).float().cpu()
+                              for view in seen]).mean(0)  # (N, classes)
+    return {"val_loss": float(F.cross_entropy(logits, split.labels)),
+            "val_acc": float((logits.argmax(1) == split.labels).float().mean()),
+            "val_logits": logits, "val_raw": raw}
 
 
 @dataclass(frozen=True)
