@@ -167,3 +167,5 @@ def test_an_int8_file_slower_than_the_float_one_is_said_so(seconds_int8, noted, 
     said = console.export_text()
     assert ("slower than the float one on this machine (0.50x)" in said) == noted
     assert "(2.00x)" in said or noted
+    # a small network's batch takes under a millisecond: shown to two decimals, not "0 ms"
+    assert f"a batch of 32: 1.00 ms -> {seconds_int8 * 1000:.2f} ms" in said

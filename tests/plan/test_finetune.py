@@ -175,9 +175,10 @@ def _passes(asked: list[tuple[int, bool]]):
 
 
 def test_the_head_alone_is_timed_by_forward_passes_at_both_precisions():
-    """With the pass probe, the head alone costs: the training images once per view and the
-    validation images once at the run's precision, the fit, then the validation and test
-    images per view in fp32; no training step is probed for it."""
+    """With the pass probe, the head alone costs: the training images once per view at the
+    run's precision, the fit and the validation images per view in fp32 (scored once, for
+    the report, the calibration and the detector), then the test images per view in fp32;
+    no training step is probed for it."""
     fp = Fingerprint(2, 1000, 500, 3, (200, 300, 400), (0.8, 1.25), None, test_images=400)
     config = TrainConfig(data="photos", arch=ARCH, init="imagenet", epochs=0)
     trained = trained_images(fp, config.val_split)
@@ -190,8 +191,8 @@ def test_the_head_alone_is_timed_by_forward_passes_at_both_precisions():
         _passes([])(ARCH, (160, 160, 3), 2, True)
     fit = finetune.FIT_SECONDS + finetune.FIT_PER_IMAGE * 2 * trained + (
         0.0 if "torch._dynamo" in sys.modules else finetune.OPTIMIZER_IMPORT_SECONDS)
-    assert cost.features == pytest.approx(seen * (2 * trained + validation) + fit)
-    assert cost.tail == pytest.approx(honest * 2 * (validation + 400) + finetune.FILES_SECONDS)
+    assert cost.features == pytest.approx(seen * 2 * trained + fit + honest * 2 * validation)
+    assert cost.tail == pytest.approx(honest * 2 * 400 + finetune.FILES_SECONDS)
     assert cost.seconds(0) == pytest.approx(cost.features + cost.tail)
     assert steps == [] and sorted(asked) == [(160, False), (160, True)]
     # without flips, one view each

@@ -338,14 +338,22 @@ def _score(value) -> str:
     return f"{value:,.1f}" if isinstance(value, float) else f"{value:,}"
 
 
+def _milliseconds(seconds: float) -> str:
+    """``seconds`` in ms, to two decimals below 10 ms (a small network's batch: 0.47 ms)."""
+    ms = seconds * 1000
+    return f"{ms:.0f} ms" if ms >= 10 else f"{ms:.2f} ms"
+
+
 def int8(console: Console, done) -> None:
     """What `convnet export --int8` wrote, and how it compares with the float file."""
+    from convnet.export.int8 import TIMED_BATCH
+
     r = done.report
     console.print(f"wrote {done.path} ({r.bytes_int8 / 1000:,.0f} KB; float "
                   f"{r.bytes_fp32 / 1000:,.0f} KB); on {r.test_images} images of {r.source}: "
                   f"accuracy {r.accuracy_fp32:.2%} -> {r.accuracy_int8:.2%}, top-1 agreement "
-                  f"{r.agree:.1%}; a batch of 32: {r.seconds_fp32 * 1000:.0f} ms -> "
-                  f"{r.seconds_int8 * 1000:.0f} ms ({r.speedup:.2f}x)"
+                  f"{r.agree:.1%}; a batch of {TIMED_BATCH}: {_milliseconds(r.seconds_fp32)} "
+                  f"-> {_milliseconds(r.seconds_int8)} ({r.speedup:.2f}x)"
                   + ("; the first convolution, faster here in float, kept in float"
                      if r.float_convs else ""))
     if r.speedup < 1:  # small networks: converting to and from int8 costs more than it saves

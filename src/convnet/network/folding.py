@@ -3,9 +3,10 @@
 In eval mode a batch norm is a per-channel scale and shift of its convolution's output, so
 the convolution's weights and bias can carry it (y = γ(Wx − μ)/σ + β = (γW/σ)x + β − γμ/σ),
 and one pass over each layer's output is saved. For EfficientNet-Lite0 on 2 CPU cores,
-that is 49 of its 153 layers: passes of 31 photos at 160 px took 3.98-4.15 ms per image
-instead of 4.67-4.76 in fp32, and 2.11-2.25 ms instead of 2.47-2.74 in bf16 (about 15%;
-bench/HISTORY.md, "The head alone's estimate"), with logits within 4e-7 of the network's.
+that is 49 of its 153 layers: passes of 31 images at 160 px took 3.40 ms per image
+instead of 3.92 in fp32, and 1.94 ms instead of 2.27 in bf16 (`python -m bench speed
+folding`; bench/HISTORY.md, "The head alone's estimate"), with logits within 2.1e-7 of the
+network's.
 
 The folded network is a copy: the network itself keeps its layers, for training, export,
 the saved weights and looking inside (`forward_intermediates` shows each layer).

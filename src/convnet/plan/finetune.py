@@ -382,10 +382,11 @@ def estimate(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: in
 
 def _alone(fp: Fingerprint, config: TrainConfig, passes: PassProbe, side: int | None,
            trained: int) -> Cost:
-    """The head alone, by measured forward passes: each training image once per view and
-    the validation images once, at the run's precision (the head's features, and the
-    detector's); the head's fit; then the validation and test images scored per view in
-    fp32 as the run ends (what it records and answers with)."""
+    """The head alone, by measured forward passes: each training image once per view at
+    the run's precision (the head's features, and the detector's), the head's fit and the
+    validation images once per view in fp32 (`convnet.training.setup`: the calibration
+    and the detector reuse those scores); then the test images, per view in fp32 as the
+    run ends (what it records and answers with)."""
     shape = _shape(fp, side)
     seen = passes(config.arch, shape, fp.classes, False)
     honest = passes(config.arch, shape, fp.classes, True)
@@ -393,5 +394,5 @@ def _alone(fp: Fingerprint, config: TrainConfig, passes: PassProbe, side: int | 
     views = 1 if config.flip is False else 2
     fit = FIT_SECONDS + FIT_PER_IMAGE * views * trained + \
         (0.0 if "torch._dynamo" in sys.modules else OPTIMIZER_IMPORT_SECONDS)
-    return Cost(seen * (views * trained + validation) + fit, 0.0,
-                honest * views * scored_after(validation, fp.test_images, 0) + FILES_SECONDS)
+    return Cost(seen * views * trained + fit + honest * views * validation, 0.0,
+                honest * views * scored_after(0, fp.test_images, 0) + FILES_SECONDS)
