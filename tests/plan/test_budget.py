@@ -92,12 +92,14 @@ def test_spare_time_raises_the_epochs_only_early_and_only_to_the_bound(clock):
 
 
 def test_a_slow_first_epoch_does_not_hold_back_the_second_epochs_estimate(clock):
-    loop = _loop(10)
-    budget = Budget(loop, TrainConfig(data="x", lr=0.01), 40.0, 30)
+    loop, listener = _loop(10), Listener()
+    budget = Budget(loop, TrainConfig(data="x", lr=0.01), 40.0, 30, [listener])
     _epoch(budget, loop, clock, 1, 8.0)  # warm-up: 32 s left at 8 s an epoch
     assert loop.epochs == 5
     _epoch(budget, loop, clock, 2, 2.0)  # the real pace: 30 s left at 2 s an epoch,
     assert loop.epochs == 16  # raised to 15 more less half an epoch spare (not 17)
+    # each change is said, the raise too: a later cut then reads from what was raised
+    assert "cut from 10 to 5" in listener.notes[0] and "raised from 5 to 16" in listener.notes[1]
     _epoch(budget, loop, clock, 3, 2.0)  # later, the slower of the last two epochs
     assert loop.epochs == 16
 

@@ -50,12 +50,43 @@ def test_the_better_measurement_wins_and_says_why(monkeypatch, scratch, tuned, i
     monkeypatch.setattr(choose, "_scratch_score",
                         lambda config, started: measured.append(config) or scratch)
     # chance 0.5: a head under 0.75 has more than half of guessing's error
-    monkeypatch.setattr(choose, "head_score", lambda config, started: (tuned, 0.5))
+    monkeypatch.setattr(choose, "head_score", lambda config, started: (tuned, 0.5, 1000))
     lines: list[str] = []
     chosen = choose.choose(TrainConfig(data="photos"), 0.0, lines.append)
     assert chosen.init == init and len(measured) == 1
     assert f"{scratch:.1%}" in lines[0] and f"{tuned:.1%}" in lines[0]
     assert ("fine-tunes" if init else "from scratch") in lines[0]
+
+
+@pytest.mark.parametrize("images, init", [(6, "imagenet"), (10, "imagenet"), (40, None),
+                                           (400, None)])
+def test_a_lead_of_scratch_that_chance_could_give_leaves_imagenet(monkeypatch, images, init):
+    """66.7% against 33.3% on 6 validation images is 4 images against 2: scratch wins only
+    where that lead is beyond chance on as many images."""
+    monkeypatch.setattr(choose, "_scratch_score", lambda config, started: 2 / 3)
+    monkeypatch.setattr(choose, "head_score", lambda config, started: (1 / 3, 0.5, images))
+    lines: list[str] = []
+    chosen = choose.choose(TrainConfig(data="photos"), 0.0, lines.append)
+    assert chosen.init == init
+    assert ("a lead chance could give" in lines[0]) == (init is not None)
+
+
+def test_scratch_is_not_measured_where_no_score_of_it_could_lead_by_enough(monkeypatch):
+    monkeypatch.setattr(choose, "_scratch_score", lambda config, started: pytest.fail(
+        "scratch was measured"))
+    # 2 validation images, the head right on 1: even 2 of 2 is a lead chance could give
+    monkeypatch.setattr(choose, "head_score", lambda config, started: (0.5, 0.5, 2))
+    lines: list[str] = []
+    chosen = choose.choose(TrainConfig(data="photos"), 0.0, lines.append)
+    assert chosen.init == "imagenet" and "on 2 validation images" in lines[0]
+
+
+def test_the_lead_needed_shrinks_with_the_images_as_a_binomial_standard_error():
+    # two accuracies of 0.5 on n images: the difference's standard error is sqrt(0.5 / n)
+    for images in (10, 100, 1000):
+        assert choose.lead_needed(0.6, 0.4, images) == pytest.approx(
+            choose.LEAD_ERRORS * (0.5 / images) ** 0.5)
+    assert choose.lead_needed(0.95, 0.85, 200) < choose.lead_needed(0.6, 0.5, 200)
 
 
 @pytest.mark.parametrize("scratch, said", [(0.5, True), (0.9, False)])
@@ -69,7 +100,7 @@ def test_the_head_scored_is_the_chosen_networks_and_its_reason_follows_the_verdi
         "Lite2 fits") or replace(config, arch="efficientnet-lite2"))
     scored = []
     monkeypatch.setattr(choose, "head_score",
-                        lambda config, started: scored.append(config.arch) or (0.6, 0.5))
+                        lambda config, started: scored.append(config.arch) or (0.6, 0.5, 1000))
     monkeypatch.setattr(choose, "_scratch_score", lambda config, started: scratch)
     lines: list[str] = []
     chosen = choose.choose(TrainConfig(data="photos"), 0.0, lines.append)
@@ -82,7 +113,7 @@ def test_scratch_is_not_measured_when_the_head_halves_guessings_error(monkeypatc
     monkeypatch.setattr(choose, "_scratch_score", lambda config, started: pytest.fail(
         "scratch was measured"))
     # chance 0.5: error 0.25 is half of 0.5
-    monkeypatch.setattr(choose, "head_score", lambda config, started: (0.75, 0.5))
+    monkeypatch.setattr(choose, "head_score", lambda config, started: (0.75, 0.5, 1000))
     lines: list[str] = []
     chosen = choose.choose(TrainConfig(data="photos"), 0.0, lines.append)
     assert chosen.init == "imagenet" and "under half that of guessing" in lines[0]
@@ -102,7 +133,7 @@ def test_nothing_is_measured_under_a_short_budget(monkeypatch):
 
 def test_scratch_is_measured_under_a_long_budget(monkeypatch):
     monkeypatch.setattr(choose, "_scratch_score", lambda config, started: 0.9)
-    monkeypatch.setattr(choose, "head_score", lambda config, started: (0.6, 0.5))
+    monkeypatch.setattr(choose, "head_score", lambda config, started: (0.6, 0.5, 1000))
     chosen = choose.choose(TrainConfig(data="photos", time="5m"), 0.0, lambda line: None)
     assert chosen.init is None
 
@@ -136,7 +167,7 @@ def test_a_no_option_fine_tune_gets_a_time_budget_growing_as_the_root_of_its_ima
     from convnet.plan.planner import trained_images
 
     photos = str(_photos(tmp_path / "photos"))
-    monkeypatch.setattr(choose, "head_score", lambda config, started: (0.75, 0.5))
+    monkeypatch.setattr(choose, "head_score", lambda config, started: (0.75, 0.5, 1000))
     lines: list[str] = []
     chosen = choose.choose(TrainConfig(data=photos), 0.0, lines.append)
     trained = trained_images(of_layout(folder_layout(photos)), None)
@@ -145,7 +176,7 @@ def test_a_no_option_fine_tune_gets_a_time_budget_growing_as_the_root_of_its_ima
     for given in ({"time": "5m"}, {"epochs": 2}):
         kept = choose.choose(TrainConfig(data=photos, **given), 0.0, lambda line: None)
         assert kept.time == given.get("time")
-    monkeypatch.setattr(choose, "head_score", lambda config, started: (0.55, 0.5))
+    monkeypatch.setattr(choose, "head_score", lambda config, started: (0.55, 0.5, 1000))
     monkeypatch.setattr(choose, "_scratch_score", lambda config, started: 0.9)
     assert choose.choose(TrainConfig(data=photos), 0.0, lambda line: None).time is None
 

@@ -81,10 +81,9 @@ class Budget(Callback):
                         "training stops with the best weights so far")
             return wanted
         self._replan(wanted)
-        if wanted < planned:
-            self.notify(f"time budget: epochs cut from {planned} to {wanted} "
-                        f"({epoch_seconds:.1f} s an epoch, {max(left, 0):.0f} s left); the "
-                        "learning rate anneals over them")
+        self.notify(f"time budget: epochs {'cut' if wanted < planned else 'raised'} from "
+                    f"{planned} to {wanted} ({epoch_seconds:.1f} s an epoch, "
+                    f"{max(left, 0):.0f} s left); the learning rate anneals over them")
         return wanted
 
     def _tail(self, stats: EpochStats) -> float:

@@ -9,20 +9,25 @@ better one is trained.
   validation accuracy.
 
 Both are lower bounds of what the full runs reach; the brief scratch run falls further
-short, so a tie goes to fine-tuning. The ImageNet head is measured first, and the scratch
-run (a fifth of the budget or more, wasted when fine-tuning wins, as it did on every photo
-pair measured in bench/RESULTS.md) only when it could change the answer: not when the head
-alone already halves the error of guessing. Under a ``time`` budget too short for it
-(`convnet.plan.networks.too_short`) nothing is measured at all: the scratch run would take
-time the chosen run needs, so the answer is fine-tuning whatever the head scores, and
-scoring it would only cost time (the features are computed by the run itself). The
-ImageNet network is picked first (`convnet.plan.networks`: the largest the budget affords),
-so that the head scored is the one the run trains, on features it then reuses. Without
-``time`` or ``epochs``, the network is picked as for a run without a budget, then the
-fine-tune gets a whole-command one (`convnet.plan.finetune.default_time`), which its plan,
-its head's score and its epochs keep to. Picked within that budget, the network was the
-smallest every time (Lite0 with 103 layers frozen on six classes of 246 photos: 64.00% and
-66.67%, where Lite2 had scored 71-74%; bench/RESULTS.md, "finetune no-options").
+short, so a tie goes to fine-tuning, and so does a lead of the scratch run that chance on
+so few validation images could give (`lead_needed`: on 6 images, a run from scratch scored
+66.7% against the head's 33.3%, then 16.7% when trained in full; bench/HISTORY.md,
+"Scratch or ImageNet on a few validation images"). The ImageNet head is
+measured first, and the scratch run (a fifth of the budget or more, wasted when
+fine-tuning wins, as it did on every photo pair measured in bench/RESULTS.md) only when it
+could change the answer: not when the head alone already halves the error of guessing, nor
+when even a perfect score from scratch would not lead by enough. Under a ``time`` budget
+too short for it (`convnet.plan.networks.too_short`) nothing is measured at all: the
+scratch run would take time the chosen run needs, so the answer is fine-tuning whatever
+the head scores, and scoring it would only cost time (the features are computed by the run
+itself). The ImageNet network is picked first (`convnet.plan.networks`: the largest the
+budget affords), so that the head scored is the one the run trains, on features it then
+reuses. Without ``time`` or ``epochs``, the network is picked as for a run without a
+budget, then the fine-tune gets a whole-command one
+(`convnet.plan.finetune.default_time`), which its plan, its head's score and its epochs
+keep to. Picked within that budget, the network was the smallest every time (Lite0 with
+103 layers frozen on six classes of 246 photos: 64.00% and 66.67%, where Lite2 had scored
+71-74%; bench/RESULTS.md, "finetune no-options").
 
 Nothing is measured when any option that decides the start (``arch``, ``init``,
 ``init='scratch'`` included) is given, for grayscale, small (under 64 px) or built-in data,
@@ -31,6 +36,7 @@ under torchrun, or without the extra.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -50,6 +56,9 @@ from convnet.training.pretrained import SOURCES
 from convnet.training.setup import pick_device
 
 BRIEF_SHARE = 5  # the brief scratch run trains 1/5 of the planned epochs
+# a run from scratch must lead the head by this many standard errors of the difference
+# of two accuracies on the same count of images (one-sided, 95%)
+LEAD_ERRORS = 1.645
 PHOTO_SIDE = 64  # median shorter side from which a folder counts as photos
 
 
@@ -85,8 +94,8 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
     network_said: list[str] = []
     tuned_config = choose_network(tuned_config, started, network_said.append)
     tuned_config = _with_time(tuned_config, network_said.append)
-    tuned, chance = head_score(tuned_config, started)
-    skip = _no_scratch(tuned, chance)
+    tuned, chance, scored = head_score(tuned_config, started)
+    skip = _no_scratch(tuned, chance, scored)
     if skip:
         notify(f"the plan fine-tunes ImageNet weights: their new head alone scores "
                f"{tuned:.1%} on the validation images; {skip}, so no run from scratch is "
@@ -99,6 +108,13 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
                f"their new head alone scores {tuned:.1%} against {scratch:.1%} for a brief "
                f"run from scratch (1/{BRIEF_SHARE} of its epochs); {seconds:.0f} s to tell "
                f"(init=scratch skips this)")
+        return _said(tuned_config, network_said, notify)
+    needed = lead_needed(scratch, tuned, scored)
+    if scratch - tuned < needed:
+        notify(f"the plan fine-tunes ImageNet weights: a brief run from scratch scores "
+               f"{scratch:.1%} against {tuned:.1%} for their new head alone, on "
+               f"{scored:,} validation images, a lead chance could give (it needs "
+               f"{needed:.0%} here); {seconds:.0f} s to tell (init=scratch trains one)")
         return _said(tuned_config, network_said, notify)
     notify(f"the plan trains from scratch: a brief run from scratch scores {scratch:.1%} on "
            f"the validation images against {tuned:.1%} for an ImageNet head; "
@@ -137,23 +153,34 @@ def _scratch_score(config: TrainConfig, started: float) -> float:
     return float(state.best.val_acc or 0.0)
 
 
-def _no_scratch(tuned: float, chance: float) -> str | None:
+def _no_scratch(tuned: float, chance: float, images: int) -> str | None:
     """Why measuring a run from scratch would not pay, or None when it might."""
     if tuned >= chance + (1 - chance) / 2:
         return f"its error is under half that of guessing the largest class ({chance:.0%} right)"
+    if 1 - tuned < lead_needed(1.0, tuned, images):
+        return (f"on {images} validation images not even a run from scratch that scored "
+                "every one right would lead by more than chance could give")
     return None
 
 
-def head_score(config: TrainConfig, started: float) -> tuple[float, float]:
+def lead_needed(scratch: float, tuned: float, images: int) -> float:
+    """The lead over ``tuned`` that ``scratch`` needs, both accuracies on the same
+    ``images``, for chance to be an unlikely cause: `LEAD_ERRORS` standard errors of their
+    difference, from the pooled accuracy (a margin of 0 needs no images)."""
+    pooled = (scratch + tuned) / 2
+    return LEAD_ERRORS * math.sqrt(2 * pooled * (1 - pooled) / max(1, images))
+
+
+def head_score(config: TrainConfig, started: float) -> tuple[float, float, int]:
     """(the new head's validation accuracy, scored on cached features as preparing a
-    fine-tune does, and guessing's: the largest class share)."""
+    fine-tune does; guessing's: the largest class share; the validation images)."""
     run = resolve(config, started=started).prepare()
     val = run.val_split
     if val is None or not len(val):
-        return 0.0, 1.0
+        return 0.0, 1.0, 0
     chance = float(val.labels.bincount().max()) / len(val)
     # no head-only epochs (freeze_epochs=0) leave a head that was never fitted: no score
-    return run.head_val_acc or 0.0, chance
+    return run.head_val_acc or 0.0, chance, len(val)
 
 
 def _scorer(run, classes: list[str]):
