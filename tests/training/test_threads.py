@@ -87,6 +87,15 @@ def test_a_collapsed_epoch_gets_one_notice():
     assert lines[0].startswith("Epoch 3 trained at 3,000 images/s, 30% of the fastest")
 
 
+def test_epochs_too_short_to_time_get_no_notice():
+    """8 photos: an epoch of 0.4 s at half the last one's rate is noise, not the machine."""
+    lines: list[str] = []
+    with CpuThreads(1, CPU, notify=lines.append) as policy:
+        for epoch, rate in enumerate([20, 18, 9, 8], start=1):
+            policy.on_epoch_end(EpochStats(epoch, 1.0, 0.5, None, None, 1e-3, 0.4, rate))
+    assert lines == []
+
+
 @pytest.mark.parametrize("others, said", [
     (1.2, "other programs are using this CPU (about 1.2 of 2 cores)"),
     (0.0, "no other program was seen using the CPU"),  # never "about 0.0 of 2 cores"

@@ -27,6 +27,10 @@ from convnet.training.callbacks import Callback, EpochStats
 SAMPLE_SECONDS = 0.5  # how often the other programs' CPU use is measured
 BUSY_CORES = 0.5  # other load below this is not named as the cause
 COLLAPSE = 0.5  # an epoch slower than this fraction of the fastest one gets a notice
+# epochs shorter than this are not weighed: a few photos' epoch of 0.4 s ran at half the
+# rate of the one before with nothing else on the CPU (a pause of the validation pass,
+# the allocator, a thread waking), so its rate says nothing of the machine
+SHORT_EPOCH = 1.0
 
 
 def usable_cores() -> int:
@@ -120,6 +124,8 @@ class CpuThreads(Callback):
 
     def on_epoch_end(self, stats: EpochStats) -> None:
         rate = stats.images_per_s
+        if stats.seconds < SHORT_EPOCH:
+            return
         if self.active and not self.warned and rate < COLLAPSE * self.fastest:
             self.warned = True
             self.notify(f"Epoch {stats.epoch} trained at {rate:,.0f} images/s, "
