@@ -140,6 +140,9 @@ SUITES: dict[str, Suite] = {
                          minutes=3),
         "profile": Case("onnx_profile", "where an exported file spends its time, by operator",
                         needs="exported .onnx files", minutes=1),
+        "int8-variants": Case("int8_variants", "what else int8 could quantize in a run's "
+                              "file: dense layers, everything; QDQ and QOperator",
+                              needs="a run folder", minutes=2),
     }),
     "compare": Suite("the same measurements on two checkouts", {
         "checkouts": Case("before_after", "interleaved rounds, old checkout against this one",
