@@ -1,5 +1,5 @@
 """The fine-tune plan's time estimate against the time a run takes: for each network, image
-side and count of frozen layers, the plan's estimate (`convnet.plan.finetune.estimate`,
+side and count of frozen layers, the plan's estimate (`convnet.plan.cost.estimate`,
 from a speed probe measured in a fresh process with an empty cache, as a new user's plan
 measures it) beside the run's own features and epochs, timed.
 
@@ -48,6 +48,7 @@ import torch
 from convnet import data as datasets
 from convnet.data.fingerprint import of_layout
 from convnet.plan import finetune, freezing
+from convnet.plan.cost import estimate
 from convnet.plan.planner import probe_on, trained_images
 from convnet.training.config import TrainConfig
 data, arch, side, frozen, epochs = sys.argv[1:]
@@ -58,7 +59,7 @@ trained = trained_images(fp, config.val_split)
 batch = min(finetune.BATCH["cpu"], trained)
 [freeze], _ = freezing.options(arch, (side, side, 3), fp.classes, frozen)
 probe = probe_on(torch.device("cpu"), "auto")
-cost = finetune.estimate(fp, config, probe, side, batch, trained, freeze.step_factor)
+cost = estimate(fp, config, probe, side, batch, trained, freeze.step_factor)
 print(json.dumps({"features": cost.features, "epochs": epochs * cost.epoch}))
 """
 
@@ -70,7 +71,7 @@ from convnet.allocator import keep_freed_memory
 keep_freed_memory()  # as the CLI does: the passes' freed blocks reused
 from convnet import data as datasets
 from convnet.data.fingerprint import of_layout
-from convnet.plan import finetune
+from convnet.plan.cost import estimate
 from convnet.plan.planner import passes_on, probe_on, trained_images
 from convnet.training.config import TrainConfig
 data, arch, side = sys.argv[1:4]
@@ -79,8 +80,8 @@ fp = of_layout(datasets.folder_layout(data))
 config = TrainConfig(data=data, arch=arch, init="imagenet", image_size=side, epochs=0)
 trained = trained_images(fp, config.val_split)
 device = torch.device("cpu")
-cost = finetune.estimate(fp, config, probe_on(device, "auto"), side, 32, trained,
-                         alone=True, passes=passes_on(device, "auto"))
+cost = estimate(fp, config, probe_on(device, "auto"), side, 32, trained,
+                alone=True, passes=passes_on(device, "auto"))
 print(json.dumps({"features": cost.features, "epochs": cost.tail}))
 """
 # the head alone, run: its phase's seconds (said in a notice) and the run's after_seconds

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from convnet.data.fingerprint import Fingerprint
+from convnet.plan import cost as costs
 from convnet.plan import finetune
 from convnet.plan.finetune import PATIENCE, SIDES, make_finetune_plan
 from convnet.plan.planner import trained_images
@@ -55,7 +56,7 @@ def test_under_a_budget_the_side_is_the_largest_that_fits(budget):
     # the reference: every side's estimate, the largest that fits (else the smallest)
     trained = trained_images(fp, config.val_split)
     epochs = finetune.finetune_epochs(trained)
-    estimates = {side: finetune.estimate(fp, config, _probe(1, []), side, 32,
+    estimates = {side: costs.estimate(fp, config, _probe(1, []), side, 32,
                                          trained).seconds(epochs) for side in SIDES}
     fitting = [side for side in SIDES if estimates[side] <= budget]
     side = plan.config.image_size
@@ -80,7 +81,7 @@ def test_going_up_a_side_that_cannot_fit_even_scaled_by_the_side_is_not_probed()
     trained = trained_images(fp, config.val_split)
     epochs = finetune.finetune_epochs(trained)
     low, high = SIDES[1], SIDES[2]
-    taken = finetune.estimate(fp, config, _probe(1, []), low, 32, trained).seconds(epochs)
+    taken = costs.estimate(fp, config, _probe(1, []), low, 32, trained).seconds(epochs)
     scaled = (taken - finetune.FILES_SECONDS) * high / low + finetune.FILES_SECONDS
     budget = (taken + scaled) / 2
     asked: list[int] = []
@@ -103,7 +104,7 @@ def _at_the_largest_side():
     config = TrainConfig(data="photos", arch=ARCH, init="imagenet", time="60s",
                          frozen_layers=0)
     trained = trained_images(fp, config.val_split)
-    cost = finetune.estimate(fp, config, _probe(1, []), max(SIDES), 32, trained)
+    cost = costs.estimate(fp, config, _probe(1, []), max(SIDES), 32, trained)
     return fp, config, finetune.finetune_epochs(trained), cost
 
 
@@ -185,18 +186,18 @@ def test_the_head_alone_is_timed_by_forward_passes_at_both_precisions():
     validation = fp.train_images - trained
     steps: list[int] = []
     asked: list[tuple[int, bool]] = []
-    cost = finetune.estimate(fp, config, _probe(1, steps), 160, 32, trained, alone=True,
+    cost = costs.estimate(fp, config, _probe(1, steps), 160, 32, trained, alone=True,
                              passes=_passes(asked))
     seen, honest = _passes([])(ARCH, (160, 160, 3), 2, False), \
         _passes([])(ARCH, (160, 160, 3), 2, True)
-    fit = finetune.FIT_SECONDS + finetune.FIT_PER_IMAGE * 2 * trained + (
-        0.0 if "torch._dynamo" in sys.modules else finetune.OPTIMIZER_IMPORT_SECONDS)
+    fit = costs.FIT_SECONDS + costs.FIT_PER_IMAGE * 2 * trained + (
+        0.0 if "torch._dynamo" in sys.modules else costs.OPTIMIZER_IMPORT_SECONDS)
     assert cost.features == pytest.approx(seen * 2 * trained + fit + honest * 2 * validation)
     assert cost.tail == pytest.approx(honest * 2 * 400 + finetune.FILES_SECONDS)
     assert cost.seconds(0) == pytest.approx(cost.features + cost.tail)
     assert steps == [] and sorted(asked) == [(160, False), (160, True)]
     # without flips, one view each
-    single = finetune.estimate(fp, TrainConfig(data="photos", arch=ARCH, init="imagenet",
+    single = costs.estimate(fp, TrainConfig(data="photos", arch=ARCH, init="imagenet",
                                                epochs=0, flip=False),
                                _probe(1, []), 160, 32, trained, alone=True,
                                passes=_passes([]))
@@ -207,7 +208,7 @@ def test_a_head_alone_plan_under_a_budget_takes_the_largest_side_its_passes_fit(
     fp = Fingerprint(2, 1000, 500, 3, (200, 300, 400), (0.8, 1.25), None, test_images=400)
     config = TrainConfig(data="photos", arch=ARCH, init="imagenet", epochs=0, time="30s")
     trained = trained_images(fp, config.val_split)
-    seconds = {side: finetune.estimate(fp, config, _probe(1, []), side, 32, trained,
+    seconds = {side: costs.estimate(fp, config, _probe(1, []), side, 32, trained,
                                        alone=True, passes=_passes([])).seconds(0)
                for side in SIDES}
     budget = (seconds[SIDES[2]] + seconds[SIDES[3]]) / 2
@@ -224,7 +225,7 @@ def test_a_plan_after_one_that_chose_the_head_alone_weighs_no_epochs_again():
     fp = Fingerprint(2, 1000, 500, 3, (200, 300, 400), (0.8, 1.25), None, test_images=400)
     config = TrainConfig(data="photos", arch=ARCH, init="imagenet", time="30s")
     trained = trained_images(fp, config.val_split)
-    alone = finetune.estimate(fp, config, _probe(1, []), SIDES[2], 32, trained, alone=True,
+    alone = costs.estimate(fp, config, _probe(1, []), SIDES[2], 32, trained, alone=True,
                               passes=_passes([])).seconds(0)
     first = make_finetune_plan(fp, config, "cpu", _probe(1, []), budget=alone + 0.1,
                                resizable=True, passes=_passes([]))

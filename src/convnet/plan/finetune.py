@@ -18,13 +18,13 @@ rate, augmentation and weight averaging, from the data and this machine's measur
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass, replace
 
 from convnet.data.fingerprint import Fingerprint
 from convnet.plan import freezing
-from convnet.plan.budget import FILES_SECONDS, scored_after
+from convnet.plan.budget import FILES_SECONDS
+from convnet.plan.cost import estimate, shape_of
 from convnet.plan.freezing import SIDE_FLOOR, Freeze
 from convnet.plan.planner import (
     DEFAULT_BUDGET,
@@ -40,21 +40,6 @@ from convnet.training.config import FINETUNE_BATCH, FINETUNE_LR, TrainConfig
 
 SIDES = (96, 128, 160, 192, 224)
 BATCH = {"cpu": 32, "cuda": 64}
-PROBE_BATCH = 8
-# a fine-tune step's cost per image, in the probe's seconds per image: the run's batch of
-# 32 is faster per image than the probe's `PROBE_BATCH`, and its batching, light
-# augmentation and weight averaging add little (bench/RESULTS.md, "finetune estimate")
-STEP_COST = 0.72
-# a pass without autograd (the features computed once, the validation and test images)
-# costs this share of a step (same source)
-PASS_SHARE = 0.19
-# the head alone's logistic regression (`convnet.training.linear_head`): seconds, and per
-# view of each training image (0.4-0.5 ms each here for 500-16,000 of them, 2-10 classes,
-# 1,280 features; bench/HISTORY.md, "The head alone's estimate")
-FIT_SECONDS, FIT_PER_IMAGE = 0.4, 4e-4
-# the first optimizer a process builds imports torch._dynamo (torch.optim's constructors are
-# wrapped to keep it out): 1.0-1.5 s here, paid by the head's fit where no step was probed
-OPTIMIZER_IMPORT_SECONDS = 1.2
 # without --time, the features and epochs aim at this share of `DEFAULT_BUDGET` at 1,000
 # training images, growing with the square root of their count (`untimed_limit`), within
 # `UNTIMED_SHARES`
@@ -199,7 +184,7 @@ def _fit(fp: Fingerprint, config: TrainConfig, probes: Probes, resizable: bool,
     """The fewest frozen layers (from the default, or from ``since``) whose planned epochs
     fit ``limit`` at a side of at least `SIDE_FLOOR`; when none does, the one that keeps
     the largest side."""
-    shape = _shape(fp, config.image_size or (SIDES[0] if resizable else None))
+    shape = shape_of(fp, config.image_size or (SIDES[0] if resizable else None))
     options, head = _options(config, shape, fp.classes)
     best: tuple[tuple[int, float], Fit] | None = None
     for freeze in options:
@@ -335,64 +320,3 @@ def _choices(config: TrainConfig, planned: TrainConfig, device: str, trained: in
         Choice("ema", f"{planned.ema:.3f}", "given" if config.ema is not None else
                f"weights averaged over ~1 epoch ({steps} steps)", config.ema is not None),
     ]
-
-
-def _shape(fp: Fingerprint, side: int | None) -> tuple[int, int, int]:
-    height, width = (side, side) if side else (fp.uniform or (fp.shorter_sides[1],) * 2)
-    return height, width, 3
-
-
-@dataclass(frozen=True)
-class Cost:
-    """A fine-tune's estimated seconds, by part (`estimate`)."""
-
-    features: float  # computed once, for the training and validation images
-    epoch: float  # one epoch: training, then the validation images scored
-    tail: float  # the forward passes as the run ends (`_tail`), and the files written
-
-    def seconds(self, epochs: int) -> float:
-        return self.features + epochs * self.epoch + self.tail
-
-
-def estimate(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: int | None,
-             batch: int, trained: int, factor: float = 1.0, alone: bool = False,
-             passes: PassProbe | None = None) -> Cost | None:
-    """What a fine-tune at ``side`` costs, a training step costing ``factor`` of a full
-    one; None without a probe. ``alone``: the head alone, whose training images pass once
-    per flip, for the head and the "unknown" detector both: timed by ``passes`` where
-    given (`_alone`), else as a share of the step.
-
-    The tail counts here, and not only in the budget's callback: planned without it, a
-    budget's epochs are cut once the first one tells the callback what the tail costs."""
-    if alone and passes is not None and probe is not None:
-        return _alone(fp, config, passes, side, trained)
-    if probe is None:
-        return None
-    # a small probe batch: a few steps of EfficientNet at 192 px take seconds each here
-    step = probe(config.arch, _shape(fp, side), fp.classes, min(batch, PROBE_BATCH)) \
-        * STEP_COST
-    validation = 0 if fp.has_val else fp.train_images - trained
-    views = 1 if config.flip is False else 2
-    return Cost(step * PASS_SHARE * ((views if alone else 1) * trained + validation),
-                step * (trained * factor + validation * PASS_SHARE),
-                step * PASS_SHARE * views * scored_after(validation, fp.test_images,
-                                                         0 if alone else trained)
-                + FILES_SECONDS)
-
-
-def _alone(fp: Fingerprint, config: TrainConfig, passes: PassProbe, side: int | None,
-           trained: int) -> Cost:
-    """The head alone, by measured forward passes: each training image once per view at
-    the run's precision (the head's features, and the detector's), the head's fit and the
-    validation images once per view in fp32 (`convnet.training.setup`: the calibration
-    and the detector reuse those scores); then the test images, per view in fp32 as the
-    run ends (what it records and answers with)."""
-    shape = _shape(fp, side)
-    seen = passes(config.arch, shape, fp.classes, False)
-    honest = passes(config.arch, shape, fp.classes, True)
-    validation = 0 if fp.has_val else fp.train_images - trained
-    views = 1 if config.flip is False else 2
-    fit = FIT_SECONDS + FIT_PER_IMAGE * views * trained + \
-        (0.0 if "torch._dynamo" in sys.modules else OPTIMIZER_IMPORT_SECONDS)
-    return Cost(seen * views * trained + fit + honest * views * validation, 0.0,
-                honest * views * scored_after(0, fp.test_images, 0) + FILES_SECONDS)
