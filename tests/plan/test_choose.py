@@ -71,16 +71,6 @@ def test_a_lead_of_scratch_that_chance_could_give_leaves_imagenet(monkeypatch, i
     assert ("a lead chance could give" in lines[0]) == (init is not None)
 
 
-def test_scratch_is_not_measured_where_no_score_of_it_could_lead_by_enough(monkeypatch):
-    monkeypatch.setattr(choose, "_scratch_score", lambda config, started: pytest.fail(
-        "scratch was measured"))
-    # 2 validation images, the head right on 1: even 2 of 2 is a lead chance could give
-    monkeypatch.setattr(choose, "head_score", lambda config, started: (0.5, 0.5, 2))
-    lines: list[str] = []
-    chosen = choose.choose(TrainConfig(data="photos"), 0.0, lines.append)
-    assert chosen.init == "imagenet" and "on 2 validation images" in lines[0]
-
-
 def test_the_lead_needed_shrinks_with_the_images_as_a_binomial_standard_error():
     # two accuracies of 0.5 on n images: the difference's standard error is sqrt(0.5 / n)
     for images in (10, 100, 1000):
@@ -109,15 +99,20 @@ def test_the_head_scored_is_the_chosen_networks_and_its_reason_follows_the_verdi
     assert chosen.arch == ("efficientnet-lite2" if said else "auto")
 
 
-def test_scratch_is_not_measured_when_the_head_halves_guessings_error(monkeypatch):
+@pytest.mark.parametrize("head, said", [
+    ((0.75, 0.5, 1000), "under half that of guessing"),  # error 0.25 is half of chance's
+    # 2 validation images, the head right on 1: even 2 of 2 is a lead chance could give
+    ((0.5, 0.5, 2), "on 2 validation images"),
+])
+def test_scratch_is_not_measured_where_it_could_not_change_the_answer(monkeypatch, head,
+                                                                       said):
     monkeypatch.setattr(choose, "_scratch_score", lambda config, started: pytest.fail(
         "scratch was measured"))
-    # chance 0.5: error 0.25 is half of 0.5
-    monkeypatch.setattr(choose, "head_score", lambda config, started: (0.75, 0.5, 1000))
+    monkeypatch.setattr(choose, "head_score", lambda config, started: head)
     lines: list[str] = []
     chosen = choose.choose(TrainConfig(data="photos"), 0.0, lines.append)
-    assert chosen.init == "imagenet" and "under half that of guessing" in lines[0]
-    assert "75.0%" in lines[0]
+    assert chosen.init == "imagenet" and said in lines[0]
+    assert f"{head[0]:.1%}" in lines[0]
 
 
 def test_nothing_is_measured_under_a_short_budget(monkeypatch):
