@@ -236,7 +236,30 @@ def test_a_plan_after_one_that_chose_the_head_alone_weighs_no_epochs_again():
                                since=(first.config.frozen_layers, True))
     assert steps == [] and again.config.epochs == 0
     assert again.config.frozen_layers == first.config.frozen_layers
-    # without it, every option with epochs is probed at the side first
+    # without it, every option with epochs is probed at the side first, where a forward
+    # pass per training image and epoch would leave them room (`test_no_step_is_probed...`)
+    forward = _passes([])(ARCH, (SIDES[2],) * 2 + (3,), 2, False)
+    roomy = alone + finetune.finetune_epochs(trained) * trained * forward
     make_finetune_plan(fp, replace(config, image_size=SIDES[2]), "cpu", _probe(1, steps),
-                       budget=alone, passes=_passes([]))
+                       budget=roomy, passes=_passes([]))
     assert steps and set(steps) == {SIDES[2]}
+
+
+@pytest.mark.parametrize("room, probed", [(0.9, False), (1.1, True)])
+def test_no_step_is_probed_where_a_forward_pass_per_epoch_already_overruns(room, probed):
+    """Each option with epochs costs at least the head alone's passes and a forward pass per
+    training image in every epoch after the first: beyond the budget, only the head alone
+    is weighed, and no training step is probed (a probe and torch's compiler imported by
+    its optimizer take seconds)."""
+    fp = Fingerprint(2, 1000, 500, 3, (200, 300, 400), (0.8, 1.25), None, test_images=400)
+    config = TrainConfig(data="photos", arch=ARCH, init="imagenet", time="30s",
+                         image_size=SIDES[2])
+    trained = trained_images(fp, config.val_split)
+    alone = costs.estimate(fp, config, _probe(1, []), SIDES[2], 32, trained, alone=True,
+                           passes=_passes([])).seconds(0)
+    forward = _passes([])(ARCH, (SIDES[2],) * 2 + (3,), 2, False)
+    bound = alone + (finetune.finetune_epochs(trained) - 1) * trained * forward
+    steps: list[int] = []
+    plan = make_finetune_plan(fp, config, "cpu", _probe(1, steps), budget=bound * room,
+                              passes=_passes([]))
+    assert bool(steps) == probed and plan.config.epochs == 0

@@ -184,8 +184,11 @@ def _fit(fp: Fingerprint, config: TrainConfig, probes: Probes, resizable: bool,
     """The fewest frozen layers (from the default, or from ``since``) whose planned epochs
     fit ``limit`` at a side of at least `SIDE_FLOOR`; when none does, the one that keeps
     the largest side."""
-    shape = shape_of(fp, config.image_size or (SIDES[0] if resizable else None))
-    options, head = _options(config, shape, fp.classes)
+    side = config.image_size or (SIDES[0] if resizable else None)
+    options, head = _options(config, shape_of(fp, side), fp.classes)
+    default = options[0]
+    if _no_epochs_fit(fp, config, probes, side, batch, trained, target, limit, options):
+        options = options[-1:]  # the head alone, without a training step probed
     best: tuple[tuple[int, float], Fit] | None = None
     for freeze in options:
         if since is not None and freeze is not options[-1] and \
@@ -193,7 +196,7 @@ def _fit(fp: Fingerprint, config: TrainConfig, probes: Probes, resizable: bool,
             continue
         side, seconds, why = _side(fp, config, probes, resizable, batch, trained,
                                    0 if freeze.alone else target, limit, freeze.step_factor)
-        fit = Fit(freeze, side, seconds, why, options[0], head)
+        fit = Fit(freeze, side, seconds, why, default, head)
         if seconds is None or seconds <= limit and (side is None or side >= SIDE_FLOOR
                                                     or config.image_size is not None):
             return fit
@@ -201,6 +204,24 @@ def _fit(fp: Fingerprint, config: TrainConfig, probes: Probes, resizable: bool,
         if best is None or key > best[0]:
             best = (key, replace(fit, fits=False))
     return best[1]
+
+
+def _no_epochs_fit(fp: Fingerprint, config: TrainConfig, probes: Probes, side: int | None,
+                   batch: int, trained: int, target: int, limit: float,
+                   options: list[Freeze]) -> bool:
+    """Whether, under a budget, no option with epochs can fit ``limit`` even at the
+    smallest ``side``, judged without probing a training step: each costs at least the head
+    alone's passes (less one view of the training images) and, every epoch after the
+    first, a forward pass over each training image (the frozen layers run too). A step's
+    probe costs 0.4-1.7 s here, and the first optimizer it builds imports torch's
+    compiler (1.0-1.3 s): seconds a short budget needs."""
+    probe, passes = probes
+    if not config.time or probe is None or passes is None or len(options) < 2 or \
+            not options[-1].alone:
+        return False
+    alone = estimate(fp, config, probe, side, batch, trained, alone=True, passes=passes)
+    forward = passes(config.arch, shape_of(fp, side), fp.classes, False)
+    return alone.seconds(0) + (target - 1) * trained * forward > limit
 
 
 def _options(config: TrainConfig, shape: tuple[int, int, int], classes: int
