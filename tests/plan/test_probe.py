@@ -82,3 +82,33 @@ def test_a_forward_pass_costs_less_than_a_training_step(store):
     step = seconds_per_image(arch, shape, 10, batch, device, "fp32")
     forward = pass_seconds_per_image(arch, shape, 10, batch, device, "fp32")
     assert forward < step
+
+
+@pytest.mark.parametrize("precision, fp32_sides", [("fp32", {128, 160, 192}),
+                                                   ("bf16", {128})])
+def test_the_plans_pass_probe_times_fp32_once_per_network(monkeypatch, precision,
+                                                          fp32_sides):
+    """fp32 passes are the run's own where it trains in fp32 (one probe serves both);
+    in bf16, fp32 is probed at the first side only, the others scaled by the ratio there."""
+    import convnet.plan.probe as probe_module
+    from convnet.plan.planner import passes_on
+
+    asked: list[tuple[int, str]] = []
+
+    def fake(arch, shape, classes, batch, device, at):  # fp32 1.8x bf16, growing with area
+        asked.append((shape[0], at))
+        return 1e-3 * (shape[0] / 96) ** 2 * (1.8 if at == "fp32" else 1.0)
+
+    monkeypatch.setattr(probe_module, "pass_seconds_per_image", fake)
+    passes = passes_on(torch.device("cpu"), precision)
+    sides = (128, 160, 192)
+    found = {(side, fp32): passes("efficientnet-lite0", (side, side, 3), 2, fp32)
+             for side in sides for fp32 in (False, True)}
+    # in fp32 only fp32 is ever probed; in bf16, fp32 at the first side alone
+    assert {side for side, at in asked if at == "fp32"} == fp32_sides
+    assert {at for _, at in asked} == ({"fp32"} if precision == "fp32" else {"fp32", "bf16"})
+    for side in sides:  # the scaled fp32 time is the one a probe would give
+        expected = 1e-3 * (side / 96) ** 2 * 1.8
+        assert found[side, True] == pytest.approx(expected)
+        assert found[side, False] == pytest.approx(expected if precision == "fp32"
+                                                   else expected / 1.8)

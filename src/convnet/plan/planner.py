@@ -317,12 +317,29 @@ def passes_on(device: torch.device, precision: str) -> PassProbe:
     """The forward-pass probe for ``device``: `convnet.plan.probe.pass_seconds_per_image`
     there, at ``precision`` or in fp32, at the batch a run's passes take
     (`convnet.allocator.images_per_pass`: per image, passes of 8 photos took 1.2-2.1x as
-    long as those at 96-160 px in bf16 here, bench/HISTORY.md)."""
+    long as those at 96-160 px in bf16 here, bench/HISTORY.md).
+
+    One probe per side where the run's precision is fp32 anyway. Where it is lower, fp32
+    is probed at the first side asked for each network, and other sides take the ratio
+    found there: it held within 1.71-1.94 for Lite0 and Lite2 at 128-224 px here
+    (`python -m bench speed folding`), and each fp32 probe costs 0.15-0.3 s of a plan
+    that goes up the sides."""
     from convnet.allocator import images_per_pass
     from convnet.plan.probe import pass_seconds_per_image
+    from convnet.training.speed import autocast_dtype
+
+    run = precision if autocast_dtype(precision, device) is not None else "fp32"
+    ratios: dict[str, float] = {}  # per network: fp32 over the run's precision
+
+    def timed(arch: str, shape: tuple[int, int, int], classes: int, at: str) -> float:
+        batch = images_per_pass(shape[0] * shape[1], device)
+        return pass_seconds_per_image(arch, shape, classes, batch, device, at)
 
     def passes(arch: str, shape: tuple[int, int, int], classes: int, fp32: bool) -> float:
-        batch = images_per_pass(shape[0] * shape[1], device)
-        return pass_seconds_per_image(arch, shape, classes, batch, device,
-                                      "fp32" if fp32 else precision)
+        seen = timed(arch, shape, classes, run)
+        if not fp32 or run == "fp32":
+            return seen
+        if arch not in ratios:
+            ratios[arch] = timed(arch, shape, classes, "fp32") / seen
+        return seen * ratios[arch]
     return passes
