@@ -45,11 +45,13 @@ SETTINGS = ("efficientnet-lite2:128:11", "efficientnet-lite2:128:143",
 ESTIMATE = """
 import json, sys
 import torch
+from convnet.allocator import keep_freed_memory
+keep_freed_memory()  # as the CLI does: the pass probes' freed blocks reused
 from convnet import data as datasets
 from convnet.data.fingerprint import of_layout
 from convnet.plan import finetune, freezing
 from convnet.plan.cost import estimate
-from convnet.plan.planner import probe_on, trained_images
+from convnet.plan.planner import passes_on, probe_on, trained_images
 from convnet.training.config import TrainConfig
 data, arch, side, frozen, epochs = sys.argv[1:]
 side, frozen, epochs = int(side), int(frozen), int(epochs)
@@ -59,7 +61,8 @@ trained = trained_images(fp, config.val_split)
 batch = min(finetune.BATCH["cpu"], trained)
 [freeze], _ = freezing.options(arch, (side, side, 3), fp.classes, frozen)
 probe = probe_on(torch.device("cpu"), "auto")
-cost = estimate(fp, config, probe, side, batch, trained, freeze.step_factor)
+cost = estimate(fp, config, probe, side, batch, trained, freeze.step_factor,
+                passes=passes_on(torch.device("cpu"), "auto"))
 print(json.dumps({"features": cost.features, "epochs": epochs * cost.epoch}))
 """
 

@@ -11,6 +11,7 @@ import pytest
 from convnet.data.fingerprint import Fingerprint
 from convnet.plan import cost as costs
 from convnet.plan import finetune
+from convnet.plan.budget import scored_after
 from convnet.plan.finetune import PATIENCE, SIDES, make_finetune_plan
 from convnet.plan.planner import trained_images
 from convnet.training.config import TrainConfig
@@ -202,6 +203,28 @@ def test_the_head_alone_is_timed_by_forward_passes_at_both_precisions():
                                _probe(1, []), 160, 32, trained, alone=True,
                                passes=_passes([]))
     assert single.features < cost.features and single.tail < cost.tail
+
+
+def test_epochs_are_timed_by_the_step_and_their_passes_by_the_pass_probe():
+    """With the pass probe, a fine-tune with epochs costs: the head's features (one view of
+    the training and validation images) and its fit; per epoch, the steps and the
+    validation images per view at the run's precision; then the images scored in fp32."""
+    fp = Fingerprint(2, 1000, 500, 3, (200, 300, 400), (0.8, 1.25), None, test_images=400)
+    config = TrainConfig(data="photos", arch=ARCH, init="imagenet")
+    trained = trained_images(fp, config.val_split)
+    validation = fp.train_images - trained
+    cost = costs.estimate(fp, config, _probe(1, []), 160, 32, trained, 0.5,
+                          passes=_passes([]))
+    seen, honest = _passes([])(ARCH, (160, 160, 3), 2, False), \
+        _passes([])(ARCH, (160, 160, 3), 2, True)
+    step = _probe(1, [])(ARCH, (160, 160, 3), 2, 8) * costs.STEP_COST
+    fit = costs.FIT_SECONDS + costs.FIT_PER_IMAGE * trained
+    assert cost.features == pytest.approx(seen * (trained + validation) + fit)
+    assert cost.epoch == pytest.approx(step * trained * 0.5 + seen * 2 * validation)
+    assert cost.tail == pytest.approx(
+        honest * 2 * scored_after(validation, 400, trained) + finetune.FILES_SECONDS)
+    shared = costs.estimate(fp, config, _probe(1, []), 160, 32, trained, 0.5)
+    assert shared.epoch > cost.epoch  # the step's share overcounts a bf16 pass
 
 
 def test_a_head_alone_plan_under_a_budget_takes_the_largest_side_its_passes_fit():

@@ -5,8 +5,7 @@ checks it against real runs.
 
 A training step is timed by the step probe at a small batch (`PROBE_BATCH`), and scaled
 to the run's batch (`STEP_COST`); a forward pass without autograd is timed by the pass
-probe where the plan has one (the head alone), else counted as a share of a step
-(`PASS_SHARE`).
+probe where the plan has one, else counted as a share of a step (`PASS_SHARE`).
 """
 
 from __future__ import annotations
@@ -58,9 +57,10 @@ def estimate(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: in
              batch: int, trained: int, factor: float = 1.0, alone: bool = False,
              passes: PassProbe | None = None) -> Cost | None:
     """What a fine-tune at ``side`` costs, a training step costing ``factor`` of a full
-    one; None without a probe. ``alone``: the head alone, whose training images pass once
-    per flip, for the head and the "unknown" detector both: timed by ``passes`` where
-    given (`_alone`), else as a share of the step.
+    one; None without a probe. Its forward passes are timed by ``passes`` where given
+    (`_epochs`, `_alone`), else counted as a share of the step. ``alone``: the head alone,
+    whose training images pass once per flip, for the head and the "unknown" detector
+    both.
 
     The tail counts here, and not only in the budget's callback: planned without it, a
     budget's epochs are cut once the first one tells the callback what the tail costs."""
@@ -73,10 +73,32 @@ def estimate(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: in
         * STEP_COST
     validation = 0 if fp.has_val else fp.train_images - trained
     views = 1 if config.flip is False else 2
+    if passes is not None and not alone:
+        return _epochs(fp, config, step, passes, side, trained, factor)
     return Cost(step * PASS_SHARE * ((views if alone else 1) * trained + validation),
                 step * (trained * factor + validation * PASS_SHARE),
                 step * PASS_SHARE * views * scored_after(validation, fp.test_images,
                                                          0 if alone else trained)
+                + FILES_SECONDS)
+
+
+def _epochs(fp: Fingerprint, config: TrainConfig, step: float, passes: PassProbe,
+            side: int | None, trained: int, factor: float) -> Cost:
+    """A fine-tune with epochs, its passes timed: the head's features (one view of the
+    training and validation images, at the run's precision) and its fit; each epoch's
+    steps and its validation images per view at the run's precision (they only rank the
+    epochs); then the images scored as the run ends, per view in fp32. A share of the
+    step put the features at 2-2.5 times their time (bench/RESULTS.md, "finetune
+    estimate")."""
+    shape = shape_of(fp, side)
+    seen = passes(config.arch, shape, fp.classes, False)
+    honest = passes(config.arch, shape, fp.classes, True)
+    validation = 0 if fp.has_val else fp.train_images - trained
+    views = 1 if config.flip is False else 2
+    fit = FIT_SECONDS + FIT_PER_IMAGE * trained
+    return Cost(seen * (trained + validation) + fit,
+                step * trained * factor + seen * views * validation,
+                honest * views * scored_after(validation, fp.test_images, trained)
                 + FILES_SECONDS)
 
 
