@@ -58,7 +58,7 @@ def test_under_a_budget_the_side_is_the_largest_that_fits(budget):
     trained = trained_images(fp, config.val_split)
     epochs = finetune.finetune_epochs(trained)
     estimates = {side: costs.estimate(fp, config, _probe(1, []), side, 32,
-                                         trained).seconds(epochs) for side in SIDES}
+                                      trained).seconds(epochs) for side in SIDES}
     fitting = [side for side in SIDES if estimates[side] <= budget]
     side = plan.config.image_size
     assert side == (max(fitting) if fitting else min(SIDES))
@@ -188,7 +188,7 @@ def test_the_head_alone_is_timed_by_forward_passes_at_both_precisions():
     steps: list[int] = []
     asked: list[tuple[int, bool]] = []
     cost = costs.estimate(fp, config, _probe(1, steps), 160, 32, trained, alone=True,
-                             passes=_passes(asked))
+                          passes=_passes(asked))
     seen, honest = _passes([])(ARCH, (160, 160, 3), 2, False), \
         _passes([])(ARCH, (160, 160, 3), 2, True)
     fit = costs.FIT_SECONDS + costs.FIT_PER_IMAGE * 2 * trained + (
@@ -199,9 +199,9 @@ def test_the_head_alone_is_timed_by_forward_passes_at_both_precisions():
     assert steps == [] and sorted(asked) == [(160, False), (160, True)]
     # without flips, one view each
     single = costs.estimate(fp, TrainConfig(data="photos", arch=ARCH, init="imagenet",
-                                               epochs=0, flip=False),
-                               _probe(1, []), 160, 32, trained, alone=True,
-                               passes=_passes([]))
+                                            epochs=0, flip=False),
+                            _probe(1, []), 160, 32, trained, alone=True,
+                            passes=_passes([]))
     assert single.features < cost.features and single.tail < cost.tail
 
 
@@ -232,7 +232,7 @@ def test_a_head_alone_plan_under_a_budget_takes_the_largest_side_its_passes_fit(
     config = TrainConfig(data="photos", arch=ARCH, init="imagenet", epochs=0, time="30s")
     trained = trained_images(fp, config.val_split)
     seconds = {side: costs.estimate(fp, config, _probe(1, []), side, 32, trained,
-                                       alone=True, passes=_passes([])).seconds(0)
+                                    alone=True, passes=_passes([])).seconds(0)
                for side in SIDES}
     budget = (seconds[SIDES[2]] + seconds[SIDES[3]]) / 2
     steps: list[int] = []
@@ -249,7 +249,7 @@ def test_a_plan_after_one_that_chose_the_head_alone_weighs_no_epochs_again():
     config = TrainConfig(data="photos", arch=ARCH, init="imagenet", time="30s")
     trained = trained_images(fp, config.val_split)
     alone = costs.estimate(fp, config, _probe(1, []), SIDES[2], 32, trained, alone=True,
-                              passes=_passes([])).seconds(0)
+                           passes=_passes([])).seconds(0)
     first = make_finetune_plan(fp, config, "cpu", _probe(1, []), budget=alone + 0.1,
                                resizable=True, passes=_passes([]))
     assert first.config.epochs == 0 and first.config.image_size == SIDES[2]
