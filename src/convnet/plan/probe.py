@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
@@ -71,51 +72,57 @@ def pass_seconds_per_image(arch: str, input_shape: tuple[int, int, int], classes
 
 def _measure_passes(arch: str, input_shape: tuple[int, int, int], classes: int,
                     batch_size: int, device: torch.device, precision: str) -> float:
-    """`WARMUP` passes, then passes until `MIN_PASSES` and `PASS_SECONDS` both pass."""
+    """Passes timed until `MIN_PASSES` and `PASS_SECONDS` both pass (`_per_call`)."""
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         # as the run's passes go: batch norms folded (`convnet.network.folding`)
         network = folded(build(arch, input_shape, classes).to(device).eval())
         network = network.to(memory_format=torch.channels_last)
-        height, width, channels = input_shape
-        x = torch.rand(batch_size, channels, height, width, device=device)  # (B, C, H, W)
-        x = x.to(memory_format=torch.channels_last)
-        steps, started = 0, 0.0
+        x = _images(input_shape, batch_size, device)  # (B, C, H, W)
         with torch.inference_mode(), autocast(device, autocast_dtype(precision, device)):
-            while steps < WARMUP + MIN_PASSES or time.perf_counter() - started < PASS_SECONDS:
-                if steps == WARMUP:
-                    _sync(device)
-                    started = time.perf_counter()
-                network(x)
-                steps += 1
-        _sync(device)
-    return (time.perf_counter() - started) / ((steps - WARMUP) * batch_size)
+            return _per_call(lambda: network(x), device, MIN_PASSES, PASS_SECONDS) / batch_size
 
 
 def _measure(arch: str, input_shape: tuple[int, int, int], classes: int, batch_size: int,
              device: torch.device, precision: str) -> float:
-    """`WARMUP` steps, then steps until ``MIN_STEPS`` and ``MIN_SECONDS`` both pass."""
+    """Steps timed until ``MIN_STEPS`` and ``MIN_SECONDS`` both pass (`_per_call`)."""
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         network = build(arch, input_shape, classes).to(device)
         network = network.to(memory_format=torch.channels_last)
         optimizer = torch.optim.AdamW(network.parameters(), lr=1e-3, **fused_options(device))
-        height, width, channels = input_shape
-        x = torch.rand(batch_size, channels, height, width, device=device)  # (B, C, H, W)
-        x = x.to(memory_format=torch.channels_last)
+        x = _images(input_shape, batch_size, device)  # (B, C, H, W)
         y = torch.randint(0, classes, (batch_size,), device=device)
         dtype = autocast_dtype(precision, device)
-        steps, started = 0, 0.0
-        while steps < WARMUP + MIN_STEPS or time.perf_counter() - started < MIN_SECONDS:
-            if steps == WARMUP:
-                _sync(device)
-                started = time.perf_counter()
+
+        def step() -> None:
             with autocast(device, dtype):
                 loss = F.cross_entropy(network(x).float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            steps += 1
-        _sync(device)
-    return (time.perf_counter() - started) / ((steps - WARMUP) * batch_size)
+        return _per_call(step, device, MIN_STEPS, MIN_SECONDS) / batch_size
+
+
+def _images(input_shape: tuple[int, int, int], batch_size: int, device: torch.device
+            ) -> torch.Tensor:
+    """Random images (B, C, H, W), channels last, for ``input_shape`` (H, W, C)."""
+    height, width, channels = input_shape
+    x = torch.rand(batch_size, channels, height, width, device=device)  # (B, C, H, W)
+    return x.to(memory_format=torch.channels_last)
+
+
+def _per_call(call: Callable[[], object], device: torch.device, least: int,
+              seconds: float) -> float:
+    """Seconds one ``call`` takes: `WARMUP` calls untimed, then calls until ``least`` of
+    them and ``seconds`` have both passed, their mean."""
+    calls, started = 0, 0.0
+    while calls < WARMUP + least or time.perf_counter() - started < seconds:
+        if calls == WARMUP:
+            _sync(device)
+            started = time.perf_counter()
+        call()
+        calls += 1
+    _sync(device)
+    return (time.perf_counter() - started) / (calls - WARMUP)
 
 
 def _sync(device: torch.device) -> None:
