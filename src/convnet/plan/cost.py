@@ -64,17 +64,18 @@ def estimate(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: in
 
     The tail counts here, and not only in the budget's callback: planned without it, a
     budget's epochs are cut once the first one tells the callback what the tail costs."""
-    if alone and passes is not None and probe is not None:
-        return _alone(fp, config, passes, side, trained)
     if probe is None:
         return None
+    counts = _Counts(trained, 0 if fp.has_val else fp.train_images - trained,
+                     fp.test_images, 1 if config.flip is False else 2)
+    if alone and passes is not None:  # no training step: none is probed
+        return _alone(counts, *_pass_seconds(fp, config, passes, side))
     # a small probe batch: a few steps of EfficientNet at 192 px take seconds each here
     step = probe(config.arch, shape_of(fp, side), fp.classes, min(batch, PROBE_BATCH)) \
         * STEP_COST
-    validation = 0 if fp.has_val else fp.train_images - trained
-    views = 1 if config.flip is False else 2
-    if passes is not None and not alone:
-        return _epochs(fp, config, step, passes, side, trained, factor)
+    if passes is not None:
+        return _epochs(counts, step * factor, *_pass_seconds(fp, config, passes, side))
+    validation, views = counts.validation, counts.views
     return Cost(step * PASS_SHARE * ((views if alone else 1) * trained + validation),
                 step * (trained * factor + validation * PASS_SHARE),
                 step * PASS_SHARE * views * scored_after(validation, fp.test_images,
@@ -82,39 +83,48 @@ def estimate(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: in
                 + FILES_SECONDS)
 
 
-def _epochs(fp: Fingerprint, config: TrainConfig, step: float, passes: PassProbe,
-            side: int | None, trained: int, factor: float) -> Cost:
-    """A fine-tune with epochs, its passes timed: the head's features (one view of the
-    training and validation images, at the run's precision) and its fit; each epoch's
-    steps and its validation images per view at the run's precision (they only rank the
-    epochs); then the images scored as the run ends, per view in fp32. A share of the
-    step put the features at 2-2.5 times their time (bench/RESULTS.md, "finetune
-    estimate")."""
+@dataclass(frozen=True)
+class _Counts:
+    """The images a fine-tune passes, and the views of each it scores."""
+
+    trained: int
+    validation: int
+    test: int
+    views: int
+
+
+def _pass_seconds(fp: Fingerprint, config: TrainConfig, passes: PassProbe, side: int | None
+            ) -> tuple[float, float]:
+    """Seconds per image of a forward pass at ``side``: at the run's precision, in fp32."""
     shape = shape_of(fp, side)
-    seen = passes(config.arch, shape, fp.classes, False)
-    honest = passes(config.arch, shape, fp.classes, True)
-    validation = 0 if fp.has_val else fp.train_images - trained
-    views = 1 if config.flip is False else 2
+    return passes(config.arch, shape, fp.classes, False), \
+        passes(config.arch, shape, fp.classes, True)
+
+
+def _epochs(counts: _Counts, step: float, seen: float, honest: float) -> Cost:
+    """A fine-tune with epochs (``step``: a training step's seconds per image), its passes
+    timed: the head's features (one view of the training and validation images, at the
+    run's precision, ``seen``) and its fit; each epoch's steps and its validation images
+    per view at the run's precision (they only rank the epochs); then the images scored as
+    the run ends, per view in fp32 (``honest``). A share of the step put the features at
+    2-2.5 times their time (bench/RESULTS.md, "finetune estimate")."""
+    trained, validation, views = counts.trained, counts.validation, counts.views
     fit = FIT_SECONDS + FIT_PER_IMAGE * trained
     return Cost(seen * (trained + validation) + fit,
-                step * trained * factor + seen * views * validation,
-                honest * views * scored_after(validation, fp.test_images, trained)
+                step * trained + seen * views * validation,
+                honest * views * scored_after(validation, counts.test, trained)
                 + FILES_SECONDS)
 
 
-def _alone(fp: Fingerprint, config: TrainConfig, passes: PassProbe, side: int | None,
-           trained: int) -> Cost:
+def _alone(counts: _Counts, seen: float, honest: float) -> Cost:
     """The head alone, by measured forward passes: each training image once per view at
-    the run's precision (the head's features, and the detector's), the head's fit and the
-    validation images once per view in fp32 (`convnet.training.setup`: the calibration
-    and the detector reuse those scores); then the test images, per view in fp32 as the
-    run ends (what it records and answers with)."""
-    shape = shape_of(fp, side)
-    seen = passes(config.arch, shape, fp.classes, False)
-    honest = passes(config.arch, shape, fp.classes, True)
-    validation = 0 if fp.has_val else fp.train_images - trained
-    views = 1 if config.flip is False else 2
+    the run's precision (``seen``: the head's features, and the detector's), the head's
+    fit and the validation images once per view in fp32 (``honest``;
+    `convnet.training.setup`: the calibration and the detector reuse those scores); then
+    the test images, per view in fp32 as the run ends (what it records and answers
+    with)."""
+    trained, views = counts.trained, counts.views
     fit = FIT_SECONDS + FIT_PER_IMAGE * views * trained + \
         (0.0 if "torch._dynamo" in sys.modules else OPTIMIZER_IMPORT_SECONDS)
-    return Cost(seen * views * trained + fit + honest * views * validation, 0.0,
-                honest * views * scored_after(0, fp.test_images, 0) + FILES_SECONDS)
+    return Cost(seen * views * trained + fit + honest * views * counts.validation, 0.0,
+                honest * views * scored_after(0, counts.test, 0) + FILES_SECONDS)
