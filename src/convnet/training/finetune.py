@@ -186,5 +186,10 @@ def head_scores(network: Network, found: torch.Tensor, labels: torch.Tensor
     with torch.inference_mode():
         device = network.head_parameters[0].device
         logits = network.forward_head(found.to(device)).float().cpu()  # (N, classes)
+    return scores(logits, labels)
+
+
+def scores(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of ``logits`` (N, classes) against ``labels`` (N,)."""
     return float(F.cross_entropy(logits, labels)), \
         float((logits.argmax(1) == labels).float().mean())

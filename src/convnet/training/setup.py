@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from convnet.axes import hwc_to_chw
@@ -32,6 +31,7 @@ from convnet.training.finetune import (
     fit_head,
     head_scores,
     load_into,
+    scores,
 )
 from convnet.training.linear_head import linear
 from convnet.training.loop import Loop
@@ -199,9 +199,8 @@ def _scored_alone(network: Network, look: _Look, split: Split, views: int) -> di
     with torch.inference_mode():
         logits = torch.stack([network.classifier(view.to(device)).float().cpu()
                               for view in seen]).mean(0)  # (N, classes)
-    return {"val_loss": float(F.cross_entropy(logits, split.labels)),
-            "val_acc": float((logits.argmax(1) == split.labels).float().mean()),
-            "val_logits": logits, "val_raw": raw}
+    loss, accuracy = scores(logits, split.labels)
+    return {"val_loss": loss, "val_acc": accuracy, "val_logits": logits, "val_raw": raw}
 
 
 @dataclass(frozen=True)
