@@ -12,22 +12,21 @@ Both are lower bounds of what the full runs reach; the brief scratch run falls f
 short, so a tie goes to fine-tuning, and so does a lead of the scratch run that chance on
 so few validation images could give (`lead_needed`: on 6 images, a run from scratch scored
 66.7% against the head's 33.3%, then 16.7% when trained in full; bench/HISTORY.md,
-"Scratch or ImageNet on a few validation images"). The ImageNet head is
-measured first, and the scratch run (a fifth of the budget or more, wasted when
-fine-tuning wins, as it did on every photo pair measured in bench/RESULTS.md) only when it
-could change the answer: not when the head alone already halves the error of guessing, nor
-when even a perfect score from scratch would not lead by enough. Under a ``time`` budget
-too short for it (`convnet.plan.networks.too_short`) nothing is measured at all: the
-scratch run would take time the chosen run needs, so the answer is fine-tuning whatever
-the head scores, and scoring it would only cost time (the features are computed by the run
-itself). The ImageNet network is picked first (`convnet.plan.networks`: the largest the
-budget affords), so that the head scored is the one the run trains, on features it then
-reuses. Without ``time`` or ``epochs``, the network is picked as for a run without a
-budget, then the fine-tune gets a whole-command one
-(`convnet.plan.finetune.default_time`), which its plan, its head's score and its epochs
-keep to. Picked within that budget, the network was the smallest every time (Lite0 with
-103 layers frozen on six classes of 246 photos: 64.00% and 66.67%, where Lite2 had scored
-71-74%; bench/RESULTS.md, "finetune no-options").
+"Scratch or ImageNet on a few validation images"). The ImageNet head is measured first,
+and the scratch run (a fifth of the budget or more, wasted when fine-tuning wins, as it
+did on every photo pair measured in bench/RESULTS.md) only when it could change the
+answer: not when the head alone already halves the error of guessing, nor when even a
+perfect score from scratch would not lead by enough. Under a ``time`` budget too short for
+it (`convnet.plan.networks.too_short`) nothing is measured at all: the scratch run would
+take time the chosen run needs, so the answer is fine-tuning whatever the head scores, and
+scoring it would only cost time (the features are computed by the run itself). The
+ImageNet network is picked first (`convnet.plan.networks`: the largest the budget
+affords), so that the head scored is the one the run trains, on features it then reuses.
+Without ``time`` or ``epochs``, the network is picked as for a run without a budget, then
+the fine-tune gets a whole-command one (`convnet.plan.finetune.default_time`), which its
+plan, its head's score and its epochs keep to. Picked within that budget, the network was
+the smallest every time (Lite0 with 103 layers frozen on six classes of 246 photos: 64.00%
+and 66.67%, where Lite2 had scored 71-74%; bench/RESULTS.md, "finetune no-options").
 
 Nothing is measured when any option that decides the start (``arch``, ``init``,
 ``init='scratch'`` included) is given, for grayscale, small (under 64 px) or built-in data,
