@@ -1,7 +1,8 @@
 """The new head as logistic regression (`convnet.training.linear_head`): the fit is the
 optimum of its objective (checked by autograd, the gradient at the folded weights), the
 strength follows the data (none needed for separable classes, the most for labels that are
-noise), and deeper heads are left to the epochs."""
+noise), a class's weight counts as copies of its images would, and deeper heads are left to
+the epochs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ import torch
 import torch.nn.functional as F
 
 import convnet
-from convnet.training.linear_head import STRENGTHS, choose_strength, fit_linear, inputs, linear
+from convnet.data.balance import loss_weights
+from convnet.training.linear_head import (
+    STRENGTHS,
+    _fit,
+    choose_strength,
+    fit_linear,
+    inputs,
+    linear,
+)
 
 
 def _features(count: int, dims: int, seed: int) -> torch.Tensor:
@@ -55,6 +64,35 @@ def test_separable_classes_take_the_least_strength_and_noise_the_most():
     few = torch.randn(60, 100, generator=torch.Generator().manual_seed(2))
     noise = torch.randint(0, 2, (60,), generator=torch.Generator().manual_seed(3))
     assert choose_strength(few, noise, 2, 0.0, seed=0) == STRENGTHS[-1]
+
+
+def test_a_class_weight_fits_as_that_many_copies_of_its_images_would():
+    """Weighted mean cross-entropy with weights (1, 3) has the optimum of the unweighted
+    loss over the data with the second class's images three times each."""
+    generator = torch.Generator().manual_seed(4)
+    x = torch.randn(40, 3, generator=generator)  # (N, D)
+    labels = (x[:, 0] + 0.8 * torch.randn(40, generator=generator) > 0.7).long()
+    weighted = _fit(x, labels, 2, 0.1, 0.0, torch.tensor([1.0, 3.0]))
+    copies = torch.cat([x, x[labels == 1], x[labels == 1]])
+    copied = _fit(copies, torch.cat([labels, labels[labels == 1].repeat(2)]), 2, 0.1, 0.0)
+    for ours, reference in zip(weighted, copied, strict=True):
+        torch.testing.assert_close(ours, reference, rtol=1e-3, atol=1e-3)
+
+
+def test_weighing_the_classes_lifts_the_small_class_on_overlapping_features():
+    network = convnet.build("conv4k3-relu-gap-fc", (8, 8, 3), 2)
+    generator = torch.Generator().manual_seed(5)
+    labels = torch.cat([torch.zeros(180), torch.ones(20)]).long()  # 9 to 1
+    found = torch.randn(200, 4, generator=generator) + labels[:, None] * 0.7  # (N, D)
+    seen = found[None]  # (1, N, D): one view
+
+    def recall_of_the_small_class(weights: torch.Tensor | None) -> float:
+        fit_linear(network, seen, labels, 0.0, 0, weights)
+        chosen = network.classifier(found).argmax(1)  # (N,)
+        return float((chosen[labels == 1] == 1).float().mean())
+    plain = recall_of_the_small_class(None)
+    weighed = recall_of_the_small_class(loss_weights(torch.bincount(labels)))
+    assert weighed >= plain + 0.3, (plain, weighed)
 
 
 def test_only_a_head_of_one_fully_connected_layer_is_fitted_this_way():

@@ -140,29 +140,34 @@ class HeadFit:
 
 
 def fit_head(network: Network, split: Split, found: torch.Tensor, epochs: int,
-             label_smoothing: float, seed: int) -> HeadFit:
+             label_smoothing: float, seed: int, weights: torch.Tensor | None = None
+             ) -> HeadFit:
     """Train the head alone on the body's cached features (N, D, h, w). A head of one
     fully connected layer is fitted as logistic regression (`convnet.training.linear_head`;
     ``epochs`` only needs to be 1 or more), from those features or from what it sees of
     several views of each image, (V, N, D) (`embeddings`); a deeper one by ``epochs``
-    passes of AdamW. The body is not touched; the same seed gives the same head."""
+    passes of AdamW. The body is not touched; the same seed gives the same head.
+    ``weights`` (K,): each class's weight in the loss, as the run's epochs weigh it (an
+    even sampler's expectation too); None weighs every image the same."""
     if linear(network) is not None:
         seen = found if found.dim() == 3 else inputs(network, found)[None]  # (V, N, D)
-        loss, strength = fit_linear(network, seen, split.labels, label_smoothing, seed)
+        loss, strength = fit_linear(network, seen, split.labels, label_smoothing, seed,
+                                    weights)
         return HeadFit(loss, f"logistic regression (L2 {strength:g}, by {FOLDS}-fold "
                              "cross-validation)")
-    return HeadFit(_adamw(network, split, found, epochs, label_smoothing, seed),
+    return HeadFit(_adamw(network, split, found, epochs, label_smoothing, seed, weights),
                    f"{epochs} head-only epoch{'s' if epochs != 1 else ''}")
 
 
 def _adamw(network: Network, split: Split, found: torch.Tensor, epochs: int,
-           label_smoothing: float, seed: int) -> float:
+           label_smoothing: float, seed: int, weights: torch.Tensor | None = None) -> float:
     """``epochs`` passes of AdamW over the cached features; the last one's mean loss."""
     params = network.head_parameters
     optimizer = torch.optim.AdamW(params, lr=HEAD_LR, weight_decay=HEAD_DECAY)
     generator = torch.Generator().manual_seed(seed)
     device = params[0].device
     found, labels = found.to(device), split.labels.to(device)
+    weights = None if weights is None else weights.to(device)
     head = network.body[network.head_start:]
     head.train()
     loss_sum, steps = 0.0, 0
@@ -171,7 +176,8 @@ def _adamw(network: Network, split: Split, found: torch.Tensor, epochs: int,
         loss_sum, steps = 0.0, 0
         for index in order.split(HEAD_BATCH):
             logits = network.forward_head(found[index])  # (b, classes)
-            loss = F.cross_entropy(logits, labels[index], label_smoothing=label_smoothing)
+            loss = F.cross_entropy(logits.float(), labels[index], weight=weights,
+                                   label_smoothing=label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -55,12 +55,15 @@ def inputs(network: Network, found: torch.Tensor) -> torch.Tensor:
 
 
 def fit_linear(network: Network, seen: torch.Tensor, labels: torch.Tensor,
-               smoothing: float, seed: int) -> tuple[float, float]:
+               smoothing: float, seed: int, weights: torch.Tensor | None = None
+               ) -> tuple[float, float]:
     """Fit ``network``'s classifier on what it sees of V views of N images, (V, N, D)
     (`inputs`, or `convnet.training.finetune.embeddings`), and ``labels`` (N,); returns
     (the fit's mean training cross-entropy, the strength chosen). The strength is chosen
     on the first view (the views of one image must not fall in different folds), the fit
-    is on all. The same seed gives the same folds."""
+    is on all. The same seed gives the same folds. ``weights`` (K,): each class's weight
+    in the loss (`convnet.data.balance.loss_weights`), in the fit and in the folds' scores
+    alike; None weighs every image the same."""
     layer = linear(network)
     if layer is None:
         raise ValueError("fit_linear needs a head of one fully connected layer")
@@ -71,19 +74,22 @@ def fit_linear(network: Network, seen: torch.Tensor, labels: torch.Tensor,
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))
     x = (x - mean) / scale  # (V·N, D), standardised
     classes = layer.out_features
-    strength = choose_strength(x[: len(labels)], labels, classes, smoothing, seed)
+    weights = None if weights is None else weights.to(x)
+    strength = choose_strength(x[: len(labels)], labels, classes, smoothing, seed, weights)
     labels = labels.repeat(views)  # (V·N,)
-    weight, bias = _fit(x, labels, classes, strength, smoothing)  # (D, K), (K,)
+    weight, bias = _fit(x, labels, classes, strength, smoothing, weights)  # (D, K), (K,)
     with torch.no_grad():  # logits = ((x - mean) / scale) @ weight + bias, folded
         layer.weight.copy_((weight / scale[:, None]).T.to(layer.weight))
         layer.bias.copy_((bias - (mean / scale) @ weight).to(layer.bias))
-        return float(F.cross_entropy(x @ weight + bias, labels)), strength
+        return float(F.cross_entropy(x @ weight + bias, labels, weight=weights)), strength
 
 
 def choose_strength(x: torch.Tensor, labels: torch.Tensor, classes: int,
-                    smoothing: float, seed: int) -> float:
+                    smoothing: float, seed: int, weights: torch.Tensor | None = None
+                    ) -> float:
     """The strength of `STRENGTHS` whose fits score the lowest held-out cross-entropy over
-    `FOLDS` folds of standardised features ``x`` (N, D)."""
+    `FOLDS` folds of standardised features ``x`` (N, D), each class weighed by ``weights``
+    (K,) where given."""
     if len(labels) < 2 * FOLDS:
         return STRENGTHS[len(STRENGTHS) // 2]
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
@@ -95,18 +101,20 @@ def choose_strength(x: torch.Tensor, labels: torch.Tensor, classes: int,
         # strongest first, each fit starting from the last: a weaker strength moves the
         # weights a little further, and converges in fewer steps from there
         for step in reversed(range(len(STRENGTHS))):
-            fitted = _fit(x[kept], labels[kept], classes, STRENGTHS[step], smoothing, fitted)
+            fitted = _fit(x[kept], labels[kept], classes, STRENGTHS[step], smoothing,
+                          weights, fitted)
             logits = x[folds[held]] @ fitted[0] + fitted[1]  # (n, K)
             losses[step] += float(F.cross_entropy(logits, labels[folds[held]],
-                                                  reduction="sum"))
+                                                  weight=weights, reduction="sum"))
     return STRENGTHS[min(range(len(STRENGTHS)), key=losses.__getitem__)]
 
 
 def _fit(x: torch.Tensor, labels: torch.Tensor, classes: int, strength: float,
-         smoothing: float, start: tuple[torch.Tensor, torch.Tensor] | None = None
+         smoothing: float, weights: torch.Tensor | None = None,
+         start: tuple[torch.Tensor, torch.Tensor] | None = None
          ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weights (D, K) and bias (K,) minimising mean cross-entropy + strength/2 · |W|², from
-    ``start`` (zeros when None)."""
+    """Weights (D, K) and bias (K,) minimising mean cross-entropy (each class weighed by
+    ``weights`` where given) + strength/2 · |W|², from ``start`` (zeros when None)."""
     if start is None:
         start = (torch.zeros(x.shape[1], classes, device=x.device),
                  torch.zeros(classes, device=x.device))
@@ -116,8 +124,8 @@ def _fit(x: torch.Tensor, labels: torch.Tensor, classes: int, strength: float,
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = F.cross_entropy(x @ weight + bias, labels, label_smoothing=smoothing) + \
-            strength / 2 * weight.square().sum()
+        loss = F.cross_entropy(x @ weight + bias, labels, weight=weights,
+                               label_smoothing=smoothing) + strength / 2 * weight.square().sum()
         loss.backward()
         return loss
     with torch.enable_grad():

@@ -154,11 +154,12 @@ def _parallel(network: Network, config: TrainConfig, here: World,
 
 def _start_from(start: Start, network: Network, config: TrainConfig, train_split: Split,
                 val_split: Split | None, normalization: Normalization,
-                device: torch.device, fresh: bool, flip_tta: bool) -> dict[str, Any]:
+                device: torch.device, fresh: bool, flip_tta: bool,
+                weights: torch.Tensor | None) -> dict[str, Any]:
     """``start``'s weights in ``network``, batch norm frozen unless asked otherwise, and for
-    a new run the head trained alone on the body's cached features, then scored on the
-    validation images' (``val_acc``: what the run is worth before any other layer moves,
-    shown at once)."""
+    a new run the head trained alone on the body's cached features (each class weighed by
+    ``weights`` where given), then scored on the validation images' (``val_acc``: what the
+    run is worth before any other layer moves, shown at once)."""
     left_new = load_into(network, start)
     network.freeze_batchnorm(config.freeze_bn is not False)
     network.freeze_layers(config.frozen_layers or 0)
@@ -174,7 +175,7 @@ def _start_from(start: Start, network: Network, config: TrainConfig, train_split
         found, phase["raw"] = look(train_split, 2 if alone and flip_tta else 1, alone)
         phase["features_seconds"] = round(time.perf_counter() - began, 2)
         fitted = fit_head(network, train_split, found, epochs, config.smoothing,
-                          config.seed)
+                          config.seed, weights)
         phase["loss"], phase["how"] = fitted.loss, fitted.how
         phase["train_acc"] = head_scores(network, found[0] if alone else found,
                                          train_split.labels)[1]
@@ -253,11 +254,14 @@ def prepare(dataset: Dataset, config: TrainConfig, start: Start | None = None,
     network = _network(arch, dataset, config, device, train_split, normalization)
     ops = augmentation(config, dataset)
     flip_tta = config.tta == "flip" or config.tta == "auto" and ops.flip
-    phase = None if start is None else _start_from(start, network, config, train_split,
-                                                   val_split, normalization, device, fresh,
-                                                   flip_tta)
     counts = balance.class_counts(train_split.labels, len(dataset.classes))
     balancing = balance.choose(config.balance, counts)
+    # the head alone weighs the classes as the epochs will: by the loss, or (full batch, no
+    # sampler) by the loss in place of an even draw
+    weights = None if balancing == "none" else balance.loss_weights(counts)  # (K,)
+    phase = None if start is None else _start_from(start, network, config, train_split,
+                                                   val_split, normalization, device, fresh,
+                                                   flip_tta, weights)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     here = join(device)
     if config.batch_size % here.size:
