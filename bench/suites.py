@@ -85,6 +85,9 @@ SUITES: dict[str, Suite] = {
                           "features computed once, no epochs), two photo folders, fresh "
                           "caches", ("--no-loop", "--share", "--only", "six", "catdog",
                                      "--variant", "--epochs 0"), minutes=4),
+        "unusual": Case("unusual_folders", "no options and --time 10s on folders unlike the "
+                        "tuned ones: imbalanced, grayscale photos and digits, large files, "
+                        "many small classes, a handful of images; fresh caches", minutes=10),
         "networks": Case("time_to_accuracy", "the plan's choice among Lite0/1/2 against a "
                          "run from each, three photo folders, fresh caches",
                          ("--no-loop", "--share", "--default", "--only", "six", "four",

@@ -32,13 +32,14 @@ def _photos(root, mode="RGB", side=96):
     return root
 
 
-def test_it_is_weighed_only_for_colour_photo_folders_left_to_the_plan(tmp_path):
+def test_it_is_weighed_only_for_photo_folders_left_to_the_plan(tmp_path):
     photos = str(_photos(tmp_path / "photos"))
     assert choose.applies(TrainConfig(data=photos))
     assert not choose.applies(TrainConfig(data=photos, arch="small"))
     assert not choose.applies(TrainConfig(data=photos, init="imagenet"))
     assert not choose.applies(TrainConfig(data=photos, init="scratch"))
-    assert not choose.applies(TrainConfig(data=str(_photos(tmp_path / "gray", "L"))))
+    assert choose.applies(TrainConfig(data=str(_photos(tmp_path / "gray", "L"))))
+    assert not choose.applies(TrainConfig(data=str(_photos(tmp_path / "small", side=40))))
     assert not choose.applies(TrainConfig(data=str(rgb_folder(tmp_path / "icons"))))  # 32 px
     assert not choose.applies(TrainConfig(data="digits"))
 
@@ -124,6 +125,29 @@ def test_nothing_is_measured_under_a_short_budget(monkeypatch):
     lines: list[str] = []
     chosen = choose.choose(TrainConfig(data="photos", time="90s"), 0.0, lines.append)
     assert chosen.init == "imagenet" and "time=90s" in lines[0]
+
+
+def test_on_grayscale_photos_a_good_head_still_measures_scratch(tmp_path, monkeypatch):
+    """ImageNet's colour features can lose on grayscale images (digits): a head that halves
+    guessing's error does not skip the run from scratch there, and the better one wins."""
+    gray = str(_photos(tmp_path / "gray", "L"))
+    monkeypatch.setattr(choose, "head_score", lambda config, started: (0.9, 0.1, 120))
+    for scratch, init in ((0.967, None), (0.55, "imagenet")):
+        monkeypatch.setattr(choose, "_scratch_score",
+                            lambda config, started, score=scratch: score)
+        lines: list[str] = []
+        assert choose.choose(TrainConfig(data=gray), 0.0, lines.append).init == init
+        assert f"{scratch:.1%}" in lines[0]
+
+
+def test_grayscale_photos_under_a_short_budget_train_from_scratch(tmp_path, monkeypatch):
+    for measure in ("_scratch_score", "head_score"):
+        monkeypatch.setattr(choose, measure, lambda config, started: pytest.fail(
+            "something was measured"))
+    lines: list[str] = []
+    gray = str(_photos(tmp_path / "gray", "L"))
+    chosen = choose.choose(TrainConfig(data=gray, time="90s"), 0.0, lines.append)
+    assert chosen.init is None and "grayscale" in lines[0] and "init=imagenet" in lines[0]
 
 
 def test_scratch_is_measured_under_a_long_budget(monkeypatch):
