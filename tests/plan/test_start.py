@@ -219,7 +219,8 @@ def test_a_run_whose_epochs_score_lower_keeps_the_head_alone(base_run, tmp_path,
 
         def scored(network, split, honest=False):
             found = score(network, split, honest)
-            return found if honest else type("Low", (), {"loss": 9.0, "accuracy": 0.0})()
+            return found if honest else type("Low", (), {"loss": 9.0, "accuracy": 0.0,
+                                                       "balanced_accuracy": 0.0})()
         return scored
     monkeypatch.setattr(write, "scorer", failing)
     data = rgb_folder(tmp_path / "three", classes=3, train=20, test=3)

@@ -127,3 +127,20 @@ def test_the_views_are_the_networks_own_embeddings_of_each_image_and_its_mirror(
     monkeypatch.setattr(network, "forward_embeddings", fails)
     again = embeddings(network, images, norm, "views-test", torch.device("cpu"), views=2)
     assert torch.equal(again[0], seen) and torch.equal(again[1], raw)
+
+
+def test_the_heads_balanced_accuracy_is_the_evaluations_mean_recall():
+    from convnet.runs.evaluate import Evaluation
+    from convnet.training.finetune import scores
+
+    generator = torch.Generator().manual_seed(6)
+    logits = torch.randn(50, 4, generator=generator)  # (N, K)
+    labels = torch.cat([torch.zeros(30), torch.ones(10), torch.full((10,), 3)]).long()
+    confusion = torch.zeros(4, 4, dtype=torch.int64)  # class 2 absent: left out of the mean
+    confusion.index_put_((labels, logits.argmax(1)), torch.ones(50, dtype=torch.int64),
+                         accumulate=True)
+    reference = Evaluation(["a", "b", "c", "d"], 0.0, confusion)
+    loss, accuracy, balanced = scores(logits, labels)
+    assert accuracy == pytest.approx(reference.accuracy)
+    assert balanced == pytest.approx(reference.balanced_accuracy)
+    assert loss == pytest.approx(float(F.cross_entropy(logits, labels)))

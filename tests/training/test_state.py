@@ -18,6 +18,7 @@ CONFIG = dict(data=DATA, arch="conv6k3-bn-relu-maxpool2-dropout0.3-fc16-relu-fc"
 def _score(network, split):
     class Scores:
         loss, accuracy = 0.0, float(split.labels.float().mean())  # any stand-in number
+        balanced_accuracy = accuracy
     return Scores()
 
 
@@ -65,3 +66,30 @@ def test_the_state_dict_holds_only_tensors_and_plain_values():
     assert set(state) == {"network", "optimizer", "scheduler", "ema", "generators", "epoch",
                           "step", "history", "best", "best_weights", "progress"}
     assert state["epoch"] == 1 and state["step"] == run.batches.steps
+
+
+def _stats(epoch: int, accuracy: float, balanced: float):
+    from convnet.training.callbacks import EpochStats
+
+    return EpochStats(epoch, 1.0, 0.5, 1.0, accuracy, 1e-3, 1.0, 10.0,
+                      val_balanced=balanced)
+
+
+def test_a_run_that_weighs_its_classes_keeps_the_epoch_of_the_best_balanced_accuracy():
+    """On 90 images of one class and 10 of another, answering the large class scores 90%
+    accuracy and 50% balanced; an epoch that finds 8 of the 10 at the cost of 10 of the 90
+    scores 88% and 84%. Weighed classes keep the second; plain ones the first."""
+    majority, found = _stats(1, 0.90, 0.50), _stats(2, 0.88, (80 / 90 + 8 / 10) / 2)
+    for balanced, kept in ((True, found), (False, majority)):
+        run = prepare(datasets.load(DATA), TrainConfig(**{**CONFIG, "epochs": 2}))
+        run.state.balanced = balanced
+        for stats in (majority, found):
+            run.state.end_epoch(stats)
+        assert run.state.best is kept
+
+
+def test_imbalanced_data_weighs_its_classes_and_ranks_by_balanced_accuracy():
+    dataset = datasets.load(DATA)
+    assert not prepare(dataset, TrainConfig(**CONFIG)).state.balanced  # shapes: even classes
+    assert prepare(dataset, TrainConfig(**CONFIG, balance="weights")).state.balanced
+    assert prepare(dataset, TrainConfig(**CONFIG, balance="sampler")).state.balanced

@@ -67,6 +67,10 @@ BRIEF_SHARE = 5  # the brief scratch run trains 1/5 of the planned epochs
 # a run from scratch must lead the head by this many standard errors of the difference
 # of two accuracies on the same count of images (one-sided, 95%)
 LEAD_ERRORS = 1.645
+# and by this many images at least: were every image on which the two differ one that
+# scratch got right, a lead of k images is chance with probability 0.5^k (a sign test on
+# the pairs), under 5% from 5 on; the standard errors alone let 2 images of 2 through
+LEAD_IMAGES = 5
 PHOTO_SIDE = 64  # median shorter side from which a folder counts as photos
 
 
@@ -93,21 +97,10 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
     (`networks.choose_network`), whichever measured better."""
     began = time.perf_counter()
     tuned_config = replace(config, init=IMAGENET)
-    if config.epochs == 0:
-        notify("the plan fine-tunes ImageNet weights: epochs=0 asks for a new head alone on "
-               "trained features")
-        return tuned_config
     gray = _grayscale(config)
-    if too_short(config) and gray:
-        notify(f"the plan trains from scratch: the images are grayscale, where ImageNet's "
-               f"colour features can win or lose, and with time={config.time} nothing is "
-               "measured first (init=imagenet fine-tunes them)")
-        return config
-    if too_short(config):
-        notify(f"the plan fine-tunes ImageNet weights: with time={config.time} nothing is "
-               "measured first (a run from scratch, or a larger network, would take time "
-               "the run needs; init=scratch trains one)")
-        return tuned_config
+    unmeasured = _unmeasured(config, tuned_config, gray, notify)
+    if unmeasured is not None:
+        return unmeasured
     # the network first, so that the head scored is the one the run trains, on features
     # it then reuses; what it says waits for the answer (it is moot if scratch wins)
     network_said: list[str] = []
@@ -139,6 +132,26 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
            f"the validation images against {tuned:.1%} for an ImageNet head; "
            f"{seconds:.0f} s to tell")
     return config
+
+
+def _unmeasured(config: TrainConfig, tuned_config: TrainConfig, gray: bool,
+                notify: Callable[[str], None]) -> TrainConfig | None:
+    """The start chosen without measuring (``epochs=0``, a short budget), else None."""
+    if config.epochs == 0:
+        notify("the plan fine-tunes ImageNet weights: epochs=0 asks for a new head alone on "
+               "trained features")
+        return tuned_config
+    if too_short(config) and gray:
+        notify(f"the plan trains from scratch: the images are grayscale, where ImageNet's "
+               f"colour features can win or lose, and with time={config.time} nothing is "
+               "measured first (init=imagenet fine-tunes them)")
+        return config
+    if too_short(config):
+        notify(f"the plan fine-tunes ImageNet weights: with time={config.time} nothing is "
+               "measured first (a run from scratch, or a larger network, would take time "
+               "the run needs; init=scratch trains one)")
+        return tuned_config
+    return None
 
 
 def _with_time(config: TrainConfig, notify: Callable[[str], None]) -> TrainConfig:
@@ -186,9 +199,10 @@ def _no_scratch(tuned: float, chance: float, images: int, gray: bool = False) ->
 def lead_needed(scratch: float, tuned: float, images: int) -> float:
     """The lead over ``tuned`` that ``scratch`` needs, both accuracies on the same
     ``images``, for chance to be an unlikely cause: `LEAD_ERRORS` standard errors of their
-    difference, from the pooled accuracy (a margin of 0 needs no images)."""
+    difference, from the pooled accuracy, and `LEAD_IMAGES` images at least."""
     pooled = (scratch + tuned) / 2
-    return LEAD_ERRORS * math.sqrt(2 * pooled * (1 - pooled) / max(1, images))
+    return max(LEAD_ERRORS * math.sqrt(2 * pooled * (1 - pooled) / max(1, images)),
+               LEAD_IMAGES / max(1, images))
 
 
 def head_score(config: TrainConfig, started: float) -> tuple[float, float, int]:

@@ -32,6 +32,9 @@ class EpochStats:
     seconds: float  # wall time of the epoch, validation included
     images_per_s: float  # training images per second, validation excluded
     data_seconds: float = 0.0  # of `seconds`: assembling and augmenting batches
+    # the mean recall over the validation images' classes: what ranks the epochs of a run
+    # that weighs its classes (`convnet.training.state.TrainState.balanced`)
+    val_balanced: float | None = None
 
     def row(self) -> dict:
         return asdict(self)

@@ -186,8 +186,8 @@ def _adamw(network: Network, split: Split, found: torch.Tensor, epochs: int,
 
 
 def head_scores(network: Network, found: torch.Tensor, labels: torch.Tensor
-                ) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of the head alone on cached features (N, D, h, w)."""
+                ) -> tuple[float, float, float]:
+    """`scores` of the head alone on cached features (N, D, h, w)."""
     network.eval()
     with torch.inference_mode():
         device = network.head_parameters[0].device
@@ -195,7 +195,11 @@ def head_scores(network: Network, found: torch.Tensor, labels: torch.Tensor
     return scores(logits, labels)
 
 
-def scores(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of ``logits`` (N, classes) against ``labels`` (N,)."""
-    return float(F.cross_entropy(logits, labels)), \
-        float((logits.argmax(1) == labels).float().mean())
+def scores(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float, float]:
+    """(mean cross-entropy, accuracy, balanced accuracy: the mean recall over the classes
+    present) of ``logits`` (N, classes) against ``labels`` (N,)."""
+    right = logits.argmax(1) == labels  # (N,)
+    present = labels.unique()  # (K',)
+    recalls = torch.stack([right[labels == label].float().mean() for label in present])
+    return float(F.cross_entropy(logits, labels)), float(right.float().mean()), \
+        float(recalls.mean())

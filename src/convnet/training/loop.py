@@ -148,7 +148,8 @@ class Loop:
             scores = None if val is None else score(state.evaluated, val)
             stats = EpochStats(number, loss, accuracy, scores and scores.loss,
                                scores and scores.accuracy, state.scheduler.get_last_lr()[0],
-                               time.perf_counter() - started, rate, self.batches.timer.total())
+                               time.perf_counter() - started, rate, self.batches.timer.total(),
+                               scores and scores.balanced_accuracy)
             state.end_epoch(stats)
             log.info("epoch %d: loss %.4f, acc %.4f, val acc %s", number, loss, accuracy,
                      stats.val_acc)

@@ -182,7 +182,7 @@ def _start_from(start: Start, network: Network, config: TrainConfig, train_split
         if val_split is not None and len(val_split) and alone:
             phase.update(_scored_alone(network, look, val_split, 2 if flip_tta else 1))
         elif val_split is not None and len(val_split):
-            phase["val_loss"], phase["val_acc"] = head_scores(
+            phase["val_loss"], phase["val_acc"], phase["val_balanced"] = head_scores(
                 network, look(val_split, 1, alone)[0], val_split.labels)
         network.train()
         phase["seconds"] = round(time.perf_counter() - began, 2)
@@ -200,8 +200,9 @@ def _scored_alone(network: Network, look: _Look, split: Split, views: int) -> di
     with torch.inference_mode():
         logits = torch.stack([network.classifier(view.to(device)).float().cpu()
                               for view in seen]).mean(0)  # (N, classes)
-    loss, accuracy = scores(logits, split.labels)
-    return {"val_loss": loss, "val_acc": accuracy, "val_logits": logits, "val_raw": raw}
+    loss, accuracy, balanced = scores(logits, split.labels)
+    return {"val_loss": loss, "val_acc": accuracy, "val_balanced": balanced,
+            "val_logits": logits, "val_raw": raw}
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,18 @@ def _head_as_epoch_zero(state: TrainState, phase: dict[str, Any] | None) -> None
     if phase is not None and "train_acc" in phase:
         state.keep_start(EpochStats(0, phase["loss"], phase["train_acc"],
                                     phase.get("val_loss"), phase.get("val_acc"), HEAD_LR,
-                                    phase["seconds"], 0.0))
+                                    phase["seconds"], 0.0,
+                                    val_balanced=phase.get("val_balanced")))
+
+
+def _weighed(config: TrainConfig, split: Split, classes: int
+             ) -> tuple[str, torch.Tensor | None]:
+    """The run's ``balancing``, and each class's weight (K,) for the head fitted alone
+    (None: even): it weighs the classes as the epochs will, by the loss, or (full batch,
+    no sampler) by the loss in place of an even draw."""
+    counts = balance.class_counts(split.labels, classes)
+    balancing = balance.choose(config.balance, counts)
+    return balancing, None if balancing == "none" else balance.loss_weights(counts)
 
 
 def prepare(dataset: Dataset, config: TrainConfig, start: Start | None = None,
@@ -254,11 +266,7 @@ def prepare(dataset: Dataset, config: TrainConfig, start: Start | None = None,
     network = _network(arch, dataset, config, device, train_split, normalization)
     ops = augmentation(config, dataset)
     flip_tta = config.tta == "flip" or config.tta == "auto" and ops.flip
-    counts = balance.class_counts(train_split.labels, len(dataset.classes))
-    balancing = balance.choose(config.balance, counts)
-    # the head alone weighs the classes as the epochs will: by the loss, or (full batch, no
-    # sampler) by the loss in place of an even draw
-    weights = None if balancing == "none" else balance.loss_weights(counts)  # (K,)
+    balancing, weights = _weighed(config, train_split, len(dataset.classes))
     phase = None if start is None else _start_from(start, network, config, train_split,
                                                    val_split, normalization, device, fresh,
                                                    flip_tta, weights)
@@ -277,7 +285,8 @@ def prepare(dataset: Dataset, config: TrainConfig, start: Start | None = None,
     state = TrainState(network, optimizer,
                        make_schedule(optimizer, config, batches.steps * config.epochs),
                        make_ema(network, config.ema),
-                       torch.Generator(device=device).manual_seed(config.seed + here.rank))
+                       torch.Generator(device=device).manual_seed(config.seed + here.rank),
+                       balanced=balancing != "none")
     if here.active:  # one global order (same seed everywhere), augmentation per rank
         state.order_generator = torch.Generator(device=device).manual_seed(config.seed)
     forward: nn.Module = maybe_compile(_parallel(network, config, here, device),

@@ -73,6 +73,10 @@ class TrainState:
     # Under torchrun: the generator of the one global batch order (the same on every rank);
     # `generator` then draws only this rank's augmentation. None: `generator` does both.
     order_generator: torch.Generator | None = None
+    # Epochs are ranked by validation accuracy, or, in a run that weighs its classes (the
+    # loss's weights or an even sampler), by balanced accuracy: a 10-to-1 folder's plain
+    # accuracy prefers the epochs that answer the large class, which the weights undo.
+    balanced: bool = False
 
     @property
     def evaluated(self) -> nn.Module:
@@ -88,19 +92,25 @@ class TrainState:
 
     def end_epoch(self, stats: EpochStats) -> bool:
         """Record a finished epoch; keep its weights if it is the best so far (highest
-        validation accuracy, the later epoch on a tie; without validation, the last).
+        validation `score`, the later epoch on a tie; without validation, the last).
 
         Returns:
             whether this epoch became the best.
         """
         self.epoch = stats.epoch
         self.history.append(stats)
-        better = self.best is None or stats.val_acc is None or \
-            stats.val_acc >= self.best.val_acc
+        better = self.best is None or self.score(stats) is None or \
+            self.score(stats) >= (self.score(self.best) or 0.0)
         if better:
             self.best = stats
             self.best_weights = _clone(self.evaluated.state_dict())
         return better
+
+    def score(self, stats: EpochStats) -> float | None:
+        """What ranks ``stats`` among the epochs (`balanced`); None without validation."""
+        if self.balanced and stats.val_balanced is not None:
+            return stats.val_balanced
+        return stats.val_acc
 
     def state_dict(self) -> dict[str, Any]:
         """Tensors and plain values only (nested dicts and lists): no Python objects."""
