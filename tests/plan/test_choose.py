@@ -220,3 +220,22 @@ def test_the_default_time_grows_as_the_square_root_of_the_training_images():
     assert finetune.default_time("cpu", 4000) == pytest.approx(2 * at_1000)
     assert finetune.default_time("cpu", 1) == finetune.COMMAND_FLOOR
     assert finetune.default_time("cpu", 10**6) == DEFAULT_BUDGET["cpu"]
+
+
+@pytest.mark.parametrize("balanced, expected", [(False, (0.9, 0.9, 10)),
+                                                (True, (0.5, 0.5, 10))])
+def test_the_head_is_scored_as_the_run_ranks_its_epochs(monkeypatch, balanced, expected):
+    """On 9 images of one class and 1 of another, a head that answers the large class is
+    right 90% of the time, as is guessing; in balanced accuracy, both score 50%, which a
+    run that weighs its classes compares with the brief run's balanced score."""
+    from types import SimpleNamespace
+
+    import torch
+
+    labels = torch.tensor([0] * 9 + [1])
+    split = type("Split", (), {"labels": labels, "__len__": lambda self: 10})()
+    run = SimpleNamespace(val_split=split, state=SimpleNamespace(balanced=balanced),
+                          head_phase={"val_acc": 0.9, "val_balanced": 0.5})
+    monkeypatch.setattr(choose, "resolve", lambda config, started: SimpleNamespace(
+        prepare=lambda: run))
+    assert choose.head_score(TrainConfig(data="photos"), 0.0) == pytest.approx(expected)

@@ -182,14 +182,14 @@ def _scratch_score(config: TrainConfig, started: float) -> float:
     if run.val_split is None:
         return 0.0
     state = run.loop.run(run.val_split, _scorer(run, resolved.dataset.classes))
-    return float(state.best.val_acc or 0.0)
+    return float(state.score(state.best) or 0.0)
 
 
 def _no_scratch(tuned: float, chance: float, images: int, gray: bool = False) -> str | None:
     """Why measuring a run from scratch would not pay, or None when it might (on
     ``gray`` images a good head is no such reason: see the module's note)."""
     if tuned >= chance + (1 - chance) / 2 and not gray:
-        return f"its error is under half that of guessing the largest class ({chance:.0%} right)"
+        return f"its error is under half that of guessing one class ({chance:.0%} right)"
     if 1 - tuned < lead_needed(1.0, tuned, images):
         return (f"on {images} validation images not even a run from scratch that scored "
                 "every one right would lead by more than chance could give")
@@ -207,14 +207,19 @@ def lead_needed(scratch: float, tuned: float, images: int) -> float:
 
 def head_score(config: TrainConfig, started: float) -> tuple[float, float, int]:
     """(the new head's validation accuracy, scored on cached features as preparing a
-    fine-tune does; guessing's: the largest class share; the validation images)."""
+    fine-tune does; guessing's; the validation images). Balanced accuracies where the run
+    weighs its classes, as the brief run from scratch is then scored."""
     run = resolve(config, started=started).prepare()
     val = run.val_split
     if val is None or not len(val):
         return 0.0, 1.0, 0
-    chance = float(val.labels.bincount().max()) / len(val)
+    # guessing one class: its share of the images, or in balanced accuracy 1 / classes
+    chance = 1 / len(val.labels.unique()) if run.state.balanced else \
+        float(val.labels.bincount().max()) / len(val)
     # no head-only epochs (freeze_epochs=0) leave a head that was never fitted: no score
-    return run.head_val_acc or 0.0, chance, len(val)
+    phase = run.head_phase or {}
+    score = phase.get("val_balanced") if run.state.balanced else phase.get("val_acc")
+    return score or 0.0, chance, len(val)
 
 
 def _scorer(run, classes: list[str]):
