@@ -95,6 +95,9 @@ SUITES: dict[str, Suite] = {
     }),
     "data": Suite("reading data, and cleaning it", {
         "folder": Case("folder_data", "scan, decode and cache a folder of JPEGs", minutes=5),
+        "decode-estimate": Case("decode_estimate", "the plan's estimate of a folder's "
+                                "decoding against the load, fresh cache, three folders",
+                                minutes=1),
         "decode-photos": Case("decode_photos", "phone-sized JPEGs decoded at a reduced "
                               "scale against every pixel", minutes=1),
         "copies-digits": Case("near_duplicates", "planted copies in digits", ("digits",),

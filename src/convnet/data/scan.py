@@ -61,10 +61,10 @@ def seconds_per_file(paths: list[Path], prep: Preprocess, sample: int = DECODE_S
     cost, per file and core, measured instead of assumed (a 12-megapixel JPEG took 9 ms
     here, a photo of a few hundred px under 2 ms: bench/HISTORY.md, "Phone photos").
 
-    The mean, because the folder's cost is a sum: in a folder of large PNGs and JPEGs
-    (34 ms and 2 ms each) the median was one kind's time, and the estimate 2.3 times the
-    load. The slowest is left out because one file can pay for a cold disk or a first
-    import."""
+    The mean, because the folder's cost is a sum: a few slower files (larger, or PNG) the
+    median leaves out are paid all the same (cat/dog's estimate was 0.61-0.72 of its load
+    with the median, 1.03-1.05 with the mean; `python -m bench data decode-estimate`).
+    The slowest is left out because one file can pay for a cold disk or a first import."""
     step = max(1, len(paths) // sample)
     taken = []
     for path in paths[::step][:sample]:

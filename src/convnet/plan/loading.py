@@ -32,10 +32,9 @@ from convnet.training.setup import pick_device
 
 # a folder's decoding: files timed one by one at this side, then the whole load took up to
 # this multiple of their median per file and core (1.13-1.55 on two photo folders of 550
-# and 1,400 files: the pool's start-up, hashing, the cache written; bench/HISTORY.md). Now
-# the sample's mean (`seconds_per_file`), 1.2-1.4 times the median there; with it the
-# estimate was 2.4 s for a 2.43 s load (cat/dog) and 0.79 s for 0.73 s (six), and on 600
-# large PNGs and JPEGs 11.7 s for 6.0 s, where the median had given 15.4 s
+# and 1,400 files: the pool's start-up, hashing, the cache written; bench/HISTORY.md). With
+# the sample's mean instead (`seconds_per_file`) the estimate is 1.03-1.21 of the load on
+# those folders and 1.54-1.58 on 600 large PNGs and JPEGs ("data decode-estimate")
 DECODE_SIDE, DECODE_OVERHEAD = 160, 1.6
 RESERVE, RESERVE_SECONDS = 0.04, 1.0  # kept from a budget for the test score and saving
 
