@@ -154,3 +154,25 @@ def test_spec_that_does_not_fit_the_data_fails_before_anything_is_written(tmp_pa
     with pytest.raises(convnet.SpecError, match="below 1"):
         convnet.train(data=TINY_DATA, arch="conv8k5-maxpool2-conv8k5-fc", out=tmp_path / "r")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("balance, said", [("weights", True), ("sampler", True),
+                                           ("none", False)])
+def test_a_run_that_weighs_its_classes_says_it_ranks_its_epochs_by_balanced_accuracy(
+        tmp_path, balance, said):
+    from convnet.training.callbacks import Callback
+
+    class Notes(Callback):
+        def __init__(self):
+            self.lines: list[str] = []
+
+        def on_notice(self, line: str) -> None:
+            self.lines.append(line)
+    notes = Notes()
+    result = convnet.train(data=TINY_DATA, arch=TINY_ARCH, epochs=2, balance=balance,
+                           out=tmp_path / "run", callbacks=[notes])
+    assert any("balanced accuracy" in line for line in notes.lines) == said
+    assert all(stats.val_balanced is not None for stats in result.history)
+    kept = max(result.history, key=lambda stats: (stats.val_balanced if said else
+                                                  stats.val_acc, stats.epoch))
+    assert result.best_epoch == kept.epoch

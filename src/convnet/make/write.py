@@ -150,7 +150,8 @@ def _announce(run: Prepared, dataset: Dataset, config: TrainConfig, folder: RunF
     if world().active:
         notifier(callbacks)(f"{world().size} processes, {run.batches.batch_size} images "
                             f"each per step: a global batch of {config.batch_size}")
-    if run.state.balanced and run.val_split is not None and len(run.val_split):
+    if run.state.balanced and config.epochs and run.val_split is not None and \
+            len(run.val_split):
         notifier(callbacks)(f"the classes are weighed (balance={run.balancing}), so the "
                             "epoch kept is the one with the best balanced accuracy (mean "
                             "recall over the classes) on the validation images")
