@@ -199,7 +199,6 @@ def scores(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float, fl
     """(mean cross-entropy, accuracy, balanced accuracy: the mean recall over the classes
     present) of ``logits`` (N, classes) against ``labels`` (N,)."""
     right = logits.argmax(1) == labels  # (N,)
-    present = labels.unique()  # (K',)
-    recalls = torch.stack([right[labels == label].float().mean() for label in present])
+    recalls = [float(right[labels == label].float().mean()) for label in labels.unique()]
     return float(F.cross_entropy(logits, labels)), float(right.float().mean()), \
-        float(recalls.mean())
+        sum(recalls) / max(1, len(recalls))
