@@ -1,6 +1,7 @@
-"""Scratch or ImageNet? For a colour photo folder left to the plan, with the ``pretrained``
-extra installed, both starts are measured briefly on the same validation images and the
-better one is trained.
+"""Scratch or ImageNet? For a photo folder left to the plan (colour, or grayscale: below),
+with the ``pretrained`` extra installed, both starts are measured briefly on the same
+validation images and the better one is trained. Where the run weighs its classes
+(``balance``), both are scored in balanced accuracy, as its epochs are ranked.
 
 - from scratch: the scratch plan's network trained for a fifth of its planned epochs (a
   whole short schedule), its best validation accuracy;
@@ -11,8 +12,9 @@ better one is trained.
 Both are lower bounds of what the full runs reach; the brief scratch run falls further
 short, so a tie goes to fine-tuning, and so does a lead of the scratch run that chance on
 so few validation images could give (`lead_needed`: on 6 images, a run from scratch scored
-66.7% against the head's 33.3%, then 16.7% when trained in full; bench/HISTORY.md,
-"Scratch or ImageNet on a few validation images"). The ImageNet head is measured first,
+66.7% against the head's 33.3%, then 16.7% when trained in full; on 2, 100% against 0%,
+then 52.50% on the test images; bench/HISTORY.md, "Scratch or ImageNet on a few validation
+images" and "Folders unlike the tuned ones"). The ImageNet head is measured first,
 and the scratch run (a fifth of the budget or more, wasted when fine-tuning wins, as it
 did on every photo pair measured in bench/RESULTS.md) only when it could change the
 answer: not when the head alone already halves the error of guessing, nor when even a
