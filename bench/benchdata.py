@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import tarfile
 import tempfile
 import time
@@ -45,6 +46,16 @@ def cpu_flags() -> str:
     except OSError:
         pass
     return "unknown"
+
+
+def checkout(tree: Path | None) -> tuple[dict[str, str], str]:
+    """The environment that runs another checkout's convnet (its src/ first on the path)
+    and that checkout's commit, or nothing and "this checkout" for None."""
+    if tree is None:
+        return {}, "this checkout"
+    commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=tree,
+                            capture_output=True, text=True, check=True).stdout.strip()
+    return {"PYTHONPATH": str(tree.resolve() / "src")}, commit
 
 
 def append_row(results: Path, row: dict) -> None:

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchdata import append_row, cpu_flags, machine
+from benchdata import append_row, checkout, cpu_flags, machine
 from time_to_accuracy import FOLDERS
 from unusual_folders import FOLDERS as UNUSUAL
 from zoo_data import materialize
@@ -46,11 +46,8 @@ def main() -> None:
                         help="another checkout whose convnet runs (default: this one)")
     parser.add_argument("--results", type=Path, default=HERE / "decode_estimate.jsonl")
     args = parser.parse_args()
-    env, code = dict(os.environ), "this checkout"
-    if args.checkout is not None:
-        env["PYTHONPATH"] = str(args.checkout.resolve() / "src")
-        code = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=args.checkout,
-                              capture_output=True, text=True, check=True).stdout.strip()
+    found, code = checkout(args.checkout)
+    env = {**os.environ, **found}
     print(f"machine: {machine()}; cpu flags: {cpu_flags()}; convnet: {code}", flush=True)
     print("| folder | files | estimate s | load s | estimate / load |\n|---|---|---|---|---|",
           flush=True)

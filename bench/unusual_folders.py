@@ -23,13 +23,12 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from benchdata import append_row, cpu_flags, machine
+from benchdata import append_row, checkout, cpu_flags, machine
 from finetune_pairs import run_once
 from zoo_data import Entry, materialize
 
@@ -96,11 +95,8 @@ def main() -> None:
                         help="another checkout whose convnet runs (default: this one)")
     parser.add_argument("--results", type=Path, default=HERE / "unusual_folders.jsonl")
     args = parser.parse_args()
-    code = "this checkout"
-    if args.checkout is not None:
-        os.environ["PYTHONPATH"] = str(args.checkout.resolve() / "src")
-        code = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=args.checkout,
-                              capture_output=True, text=True, check=True).stdout.strip()
+    env, code = checkout(args.checkout)
+    os.environ.update(env)  # `run_once` starts convnet with this process's environment
     print(f"machine: {machine()}; cpu flags: {cpu_flags()}; convnet: {code}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="convnet-unusual-"))
     print("| folder | flags | wall s | test accuracy | balanced | start | network | side | "

@@ -53,7 +53,7 @@ from dataclasses import replace
 
 from convnet import data as datasets
 from convnet import extras
-from convnet.data.fingerprint import of_layout
+from convnet.data.fingerprint import Fingerprint, of_layout
 from convnet.plan.finetune import default_time
 from convnet.plan.networks import choose_network, too_short
 from convnet.plan.planner import trained_images
@@ -89,17 +89,14 @@ def applies(config: TrainConfig) -> bool:
     return found.channels in (1, 3) and found.shorter_sides[1] >= PHOTO_SIDE
 
 
-def _grayscale(config: TrainConfig) -> bool:
-    layout = datasets.folder_layout(config.data)
-    return layout is not None and of_layout(layout).channels == 1
-
-
 def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -> TrainConfig:
     """``config`` as it is (scratch) or with ``init='imagenet'`` and the ImageNet network
     (`networks.choose_network`), whichever measured better."""
     began = time.perf_counter()
     tuned_config = replace(config, init=IMAGENET)
-    gray = _grayscale(config)
+    layout = datasets.folder_layout(config.data)  # read once: the channels, then the count
+    found = None if layout is None else of_layout(layout)
+    gray = found is not None and found.channels == 1
     unmeasured = _unmeasured(config, tuned_config, gray, notify)
     if unmeasured is not None:
         return unmeasured
@@ -107,7 +104,7 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
     # it then reuses; what it says waits for the answer (it is moot if scratch wins)
     network_said: list[str] = []
     tuned_config = choose_network(tuned_config, started, network_said.append)
-    tuned_config = _with_time(tuned_config, network_said.append)
+    tuned_config = _with_time(tuned_config, found, network_said.append)
     tuned, chance, scored = head_score(tuned_config, started)
     skip = _no_scratch(tuned, chance, scored, gray)
     if skip:
@@ -156,13 +153,13 @@ def _unmeasured(config: TrainConfig, tuned_config: TrainConfig, gray: bool,
     return None
 
 
-def _with_time(config: TrainConfig, notify: Callable[[str], None]) -> TrainConfig:
+def _with_time(config: TrainConfig, found: Fingerprint | None,
+               notify: Callable[[str], None]) -> TrainConfig:
     """``config`` with the whole command's default time (`finetune.default_time`), when
-    neither ``time`` nor ``epochs`` was given."""
-    layout = datasets.folder_layout(config.data)
-    if config.time is not None or config.epochs is not None or layout is None:
+    neither ``time`` nor ``epochs`` was given (``found``: its folder's fingerprint)."""
+    if config.time is not None or config.epochs is not None or found is None:
         return config
-    trained = trained_images(of_layout(layout), config.val_split)
+    trained = trained_images(found, config.val_split)
     device = pick_device(config.device).type
     seconds = default_time(device, trained)
     notify(f"the plan gives the fine-tune {seconds:.0f} s in all, as --time would: "

@@ -99,8 +99,9 @@ class TrainState:
         """
         self.epoch = stats.epoch
         self.history.append(stats)
-        better = self.best is None or self.score(stats) is None or \
-            self.score(stats) >= (self.score(self.best) or 0.0)
+        score = self.score(stats)
+        better = self.best is None or score is None or \
+            score >= (self.score(self.best) or 0.0)
         if better:
             self.best = stats
             self.best_weights = _clone(self.evaluated.state_dict())
