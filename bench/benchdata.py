@@ -48,6 +48,12 @@ def cpu_flags() -> str:
     return "unknown"
 
 
+def add_checkout(parser) -> None:
+    """The ``--checkout`` option of a bench that can run another checkout (`checkout`)."""
+    parser.add_argument("--checkout", type=Path, default=None,
+                        help="another checkout whose convnet runs (default: this one)")
+
+
 def checkout(tree: Path | None) -> tuple[dict[str, str], str]:
     """The environment that runs another checkout's convnet (its src/ first on the path)
     and that checkout's commit, or nothing and "this checkout" for None."""

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchdata import append_row, checkout, cpu_flags, machine
+from benchdata import add_checkout, append_row, checkout, cpu_flags, machine
 from time_to_accuracy import FOLDERS
 from unusual_folders import FOLDERS as UNUSUAL
 from zoo_data import materialize
@@ -42,8 +42,7 @@ print(json.dumps({"estimate_s": estimate, "load_s": time.perf_counter() - began,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "zoo")
-    parser.add_argument("--checkout", type=Path, default=None,
-                        help="another checkout whose convnet runs (default: this one)")
+    add_checkout(parser)
     parser.add_argument("--results", type=Path, default=HERE / "decode_estimate.jsonl")
     args = parser.parse_args()
     found, code = checkout(args.checkout)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from benchdata import append_row, checkout, cpu_flags, machine
+from benchdata import add_checkout, append_row, checkout, cpu_flags, machine
 from finetune_pairs import run_once
 from zoo_data import Entry, materialize
 
@@ -91,8 +91,7 @@ def main() -> None:
     parser.add_argument("--runs", nargs="+", default=["", "--time 10s"], metavar="FLAGS",
                         help="each run's flags as one quoted string ('' for no options)")
     parser.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "zoo")
-    parser.add_argument("--checkout", type=Path, default=None,
-                        help="another checkout whose convnet runs (default: this one)")
+    add_checkout(parser)
     parser.add_argument("--results", type=Path, default=HERE / "unusual_folders.jsonl")
     args = parser.parse_args()
     env, code = checkout(args.checkout)
