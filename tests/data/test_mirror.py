@@ -92,3 +92,30 @@ def test_detail_is_measured_only_where_the_planner_could_shrink_the_images(tmp_p
     assert kept.uniform == (KEPT_SIDE, KEPT_SIDE) and kept.detail is None and not measured
     larger = of_layout(folder_layout(str(tmp_path / str(KEPT_SIDE + 8))))
     assert larger.detail == 16 and measured == [6]  # every file of the small folder
+
+
+def test_detail_is_not_measured_for_a_fine_tune_or_the_choice_of_start(tmp_path, monkeypatch):
+    """Only a plan from scratch shrinks images to their detail; measuring it decodes a
+    sample of the folder, which a short budget of a fine-tune cannot spare."""
+    from convnet.data import fingerprint, folder_layout
+    from convnet.plan import choose, loading
+    from convnet.training.config import TrainConfig
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            _save(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8),
+                  tmp_path / label / f"{i}.png")
+    measured = []
+    monkeypatch.setattr(fingerprint, "detail_side",
+                        lambda paths, channels: measured.append(len(paths)) or 16)
+    assert fingerprint.of_layout(folder_layout(str(tmp_path)), detail=False).detail is None
+    assert not measured
+    monkeypatch.setattr(loading, "_plan", lambda found, *args: found)
+    tuned = loading.before_loading(TrainConfig(data=str(tmp_path), init="imagenet"), 0.0)
+    assert tuned.detail is None and not measured
+    scratch = loading.before_loading(TrainConfig(data=str(tmp_path)), 0.0)
+    assert scratch.detail == 16 and measured == [6]
+    monkeypatch.setattr(choose.extras, "installed", lambda *args: True)
+    assert choose.applies(TrainConfig(data=str(tmp_path))) and measured == [6]

@@ -184,3 +184,19 @@ def test_a_finetuning_plan_takes_the_largest_side_that_fits_the_budget():
     slowest = make_finetune_plan(fp, config, "cpu", lambda *a: 50 * probe(*a),
                                  resizable=True)
     assert slowest.config.image_size == SIDES[0] and slowest.config.epochs < 3
+
+
+def test_the_headline_says_when_even_the_least_plan_overruns_what_the_budget_leaves():
+    """A short --time on a folder slow to decode leaves less than the least plan needs;
+    the plan says so instead of promising the budget."""
+    from convnet.plan.planner import OVERRUN_SECONDS, Plan
+
+    fp, config = _fingerprint(600), TrainConfig(data="photos", time="10s")
+    within = Plan(fp, config, seconds=4.0, budget=4.0 + OVERRUN_SECONDS)
+    assert not within.overruns and "budget" not in within.headline()
+    over = Plan(fp, config, seconds=4.0, budget=-1.4)
+    assert over.overruns
+    assert "more than the time budget leaves after start-up and the data (nothing)" in \
+        over.headline()
+    assert "(2 s)" in Plan(fp, config, seconds=4.0, budget=2.0).headline()
+    assert not Plan(fp, config, seconds=400.0).overruns  # no budget: nothing to overrun

@@ -85,7 +85,7 @@ def applies(config: TrainConfig) -> bool:
     layout = datasets.folder_layout(config.data)
     if layout is None:
         return False
-    found = of_layout(layout)
+    found = of_layout(layout, detail=False)
     return found.channels in (1, 3) and found.shorter_sides[1] >= PHOTO_SIDE
 
 
@@ -95,7 +95,7 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
     began = time.perf_counter()
     tuned_config = replace(config, init=IMAGENET)
     layout = datasets.folder_layout(config.data)  # read once: the channels, then the count
-    found = None if layout is None else of_layout(layout)
+    found = None if layout is None else of_layout(layout, detail=False)
     gray = found is not None and found.channels == 1
     unmeasured = _unmeasured(config, tuned_config, gray, notify)
     if unmeasured is not None:

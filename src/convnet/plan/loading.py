@@ -63,7 +63,7 @@ def before_loading(config: TrainConfig, started: float) -> Plan | None:
     if layout is None:
         return None
     device = pick_device(config.device)
-    fingerprint = of_layout(layout)
+    fingerprint = of_layout(layout, detail=not config.fine_tunes)  # a scratch plan's alone
     left = None
     if config.time is not None:  # what decoding every file will take comes off the budget
         left = training_seconds(config) - decoding_seconds(layout, fingerprint) - \

@@ -42,6 +42,9 @@ REFERENCE_IMAGES, REFERENCE_EPOCHS = 7200, 14  # digits: 14 epochs reach 99%
 STRONG_BELOW = 200  # images per class under which augmentation is strong
 MOST_BATCH = {"cpu": 128, "cuda": 512}
 OVERHEAD = 1.25  # measured steps to real epochs: batching, augmentation, validation
+# an estimate this many seconds past what a budget leaves is said in the headline: the
+# run will end late whatever it cuts (the estimates err by about a second either way)
+OVERRUN_SECONDS = 1.0
 
 Probe = Callable[[str, tuple[int, int, int], int, int], float]  # -> seconds per image
 # (arch, input shape, classes, fp32: as the run answers, else at its precision) -> seconds
@@ -83,7 +86,18 @@ class Plan:
                  if c.name in ("image_size", "arch", "epochs", "augment")]
         where = "this GPU" if self.device == "cuda" else "this CPU"
         tail = f" — ~{human_seconds(self.seconds)} on {where}" if self.seconds else ""
+        if self.overruns:
+            left = "nothing" if self.budget < 1 else human_seconds(self.budget)
+            tail += (f", more than the time budget leaves after start-up and the data "
+                     f"({left}): the least this plan can do, so the run takes longer")
         return f"planned from {self.fingerprint.describe()}: {', '.join(parts)}{tail}"
+
+    @property
+    def overruns(self) -> bool:
+        """Whether even this plan, the least the budget pressed it to, is estimated past
+        what the time budget leaves (a short --time on a folder slow to decode)."""
+        return self.budget is not None and self.seconds is not None and \
+            self.seconds > self.budget + OVERRUN_SECONDS
 
     def to_dict(self) -> dict[str, Any]:
         return {"fingerprint": self.fingerprint.to_dict(), "device": self.device,
