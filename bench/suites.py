@@ -79,6 +79,9 @@ SUITES: dict[str, Suite] = {
                           "issue (102.6 s six, 210.2 s cat/dog) given as --time, fresh caches",
                           ("--no-loop", "--share", "--only", "six", "catdog", "--variant",
                            "--time 51s", "--time 105s"), minutes=10),
+        "head-refit": Case("head_refit", "the head alone refitted with its validation "
+                           "images: test accuracy, calibration and 90% sets, random draws",
+                           minutes=3),
         "head-fit": Case("head_fit", "the new head on ImageNet features: AdamW epochs against "
                          "logistic regression, three photo folders", minutes=3),
         "head-only": Case("time_to_accuracy", "the head alone (--epochs 0: fitted on "

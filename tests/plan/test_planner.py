@@ -5,10 +5,13 @@ every image size from 1 px to 300 px."""
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import replace
 
 import pytest
 import torch
 
+import convnet
 from convnet.data.dataset import validation_share
 from convnet.data.fingerprint import Fingerprint
 from convnet.errors import ConvnetError
@@ -200,3 +203,19 @@ def test_the_headline_says_when_even_the_least_plan_overruns_what_the_budget_lea
         over.headline()
     assert "(2 s)" in Plan(fp, config, seconds=4.0, budget=2.0).headline()
     assert not Plan(fp, config, seconds=400.0).overruns  # no budget: nothing to overrun
+    # what the budget keeps for the test score and saving counts as left
+    spared = Plan(fp, config, seconds=4.0, budget=2.0, spare=1.4)
+    assert not spared.overruns
+    assert "(3 s)" in replace(spared, seconds=5.0).headline()
+
+
+def test_a_budgeted_plan_knows_what_its_budget_keeps_from_training(tmp_path):
+    """`training_seconds` and the plan's `spare` add up to the whole --time."""
+    from convnet.plan import loading
+
+    config = TrainConfig(data="digits", time="50s", epochs=1)
+    plan = loading.with_data(convnet.datasets.load("digits"), config, started=time.perf_counter())
+    assert plan.spare + loading.training_seconds(config) == pytest.approx(50.0)
+    untimed = loading.with_data(convnet.datasets.load("digits"),
+                                TrainConfig(data="digits", epochs=1), started=0.0)
+    assert untimed.spare == 0.0 and untimed.budget is None

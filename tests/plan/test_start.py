@@ -4,6 +4,7 @@ batch norm keeps its statistics, the body learns slower, and bad starts get one 
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -259,14 +260,29 @@ def test_epochs_zero_is_the_head_alone_and_the_run_is_whole(base_run, tmp_path):
     expected = Gaussians.fit(unit(raw), train.labels, 3).means
     torch.testing.assert_close(run.predictor.detector.gaussians.means, expected,
                                rtol=1e-4, atol=1e-5)
-    # the validation images were scored once, with the head (fp32, each view): the
-    # temperature and the detector's scores are those of the loaded network's own passes
+    # the validation images were scored once (fp32, each view) by the head fitted on the
+    # training images alone, which the temperature comes from; then the head was fitted
+    # again on both splits at the strength its folds chose, and that head is the run's
     from convnet.runs.calibration import calibrate
+    from convnet.training.finetune import embeddings
+    from convnet.training.linear_head import fit_linear
 
     val = run.record.validation.draw(run.own_data())[1]
-    logits, embedded = run.predictor.outputs(val.images, embed=True)
+    seen = [embeddings(run.network, split.images, run.record.normalization, "reference",
+                       torch.device("cpu"), None, 2)[0] for split in (train, val)]
+    held_out = copy.deepcopy(run.network)
+    _, strength = fit_linear(held_out, seen[0], train.labels, 0.0, run.record.config.seed)
+    logits = torch.stack([held_out.classifier(view) for view in seen[1]]).mean(0)
     assert run.record.calibration.temperature == pytest.approx(
-        calibrate(logits, val.labels).temperature, abs=2e-4)
+        calibrate(logits.detach(), val.labels).temperature, abs=2e-4)
+    refitted = copy.deepcopy(run.network)
+    fit_linear(refitted, torch.cat(seen, dim=1), torch.cat([train.labels, val.labels]), 0.0,
+               run.record.config.seed, strength=strength)
+    for mine, saved in ((refitted.classifier.weight, run.network.classifier.weight),
+                        (refitted.classifier.bias, run.network.classifier.bias)):
+        torch.testing.assert_close(mine, saved, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(held_out.classifier.weight, run.network.classifier.weight)
+    _, embedded = run.predictor.outputs(val.images, embed=True)
     torch.testing.assert_close(run.predictor.detector.known,
                                run.predictor.detector.scores(embedded).sort().values,
                                rtol=1e-4, atol=1e-4)

@@ -55,6 +55,30 @@ def test_the_folded_layer_is_the_optimum_of_the_regularised_loss():
     assert loss == pytest.approx(float(F.cross_entropy(logits, labels)), rel=1e-3)
 
 
+def test_a_strength_given_is_fitted_without_folds_at_that_optimum(monkeypatch):
+    """The refit of the head alone with its validation images: the strength its folds
+    chose is given, no fold is fitted, and the layer is the optimum at that strength
+    (autograd's gradient of the objective at the folded weights)."""
+    from convnet.training import linear_head
+
+    network = convnet.build("conv4k3-relu-gap-fc", (8, 8, 3), 2)
+    found = _features(60, 4, seed=4)
+    labels = (found[:, 2, 0, 0] > 3).long()
+    monkeypatch.setattr(linear_head, "choose_strength", lambda *args: pytest.fail("folds"))
+    _, strength = fit_linear(network, inputs(network, found)[None], labels, 0.0, 0,
+                             strength=STRENGTHS[1])
+    assert strength == STRENGTHS[1]
+    x = inputs(network, found)  # (N, D)
+    mean, scale = x.mean(0), x.std(0)
+    weight = (network.classifier.weight.detach().T * scale[:, None]).requires_grad_()
+    bias = (network.classifier.bias.detach() + (mean / scale) @ weight.detach()
+            ).requires_grad_()
+    objective = F.cross_entropy((x - mean) / scale @ weight + bias, labels) + \
+        strength / 2 * weight.square().sum()
+    objective.backward()
+    assert weight.grad.abs().max() < 1e-3 and bias.grad.abs().max() < 1e-3
+
+
 def test_separable_classes_take_the_least_strength_and_noise_the_most():
     found = _features(400, 5, seed=1).flatten(1)
     standard = (found - found.mean(0)) / found.std(0)

@@ -283,7 +283,9 @@ def _fitted(run: Prepared, network: torch.nn.Module, config: TrainConfig
     predictor = Predictor(network, run.normalization, [str(i) for i in range(
         network.num_classes)], run.flip_tta, config.eval_batch_size)
     phase = run.head_phase or {}
-    if "val_logits" in phase:  # the head alone scored them so, and nothing moved since
+    # the head alone scored them so before it was refitted with them (`setup._refit`):
+    # the calibration and the detector's threshold come from a head that never saw them
+    if "val_logits" in phase:
         logits, val_embedded = phase["val_logits"], phase["val_raw"]
     else:
         logits, val_embedded = predictor.outputs(val.images, embed=True)

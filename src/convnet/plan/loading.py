@@ -43,7 +43,11 @@ def training_seconds(config: TrainConfig) -> float | None:
     """The part of the time budget that training may use (None: no budget)."""
     if config.time is None:
         return None
-    return parse_time(config.time) * (1 - RESERVE) - RESERVE_SECONDS
+    return parse_time(config.time) - _reserved(config.time)
+
+
+def _reserved(time: str) -> float:
+    return parse_time(time) * RESERVE + RESERVE_SECONDS
 
 
 def _probe(config: TrainConfig, device: torch.device, resizable: bool):
@@ -87,12 +91,15 @@ def _plan(fingerprint: Fingerprint, config: TrainConfig, device: torch.device,
     weighing no option that ``before``, planned with more time, ruled out)."""
     probe = _probe(config, device, resizable)
     if not config.fine_tunes:
-        return make_plan(fingerprint, config, device.type, probe, left, resizable=resizable)
-    passes = None if probe is None else passes_on(device, config.precision)
-    since = None if before is None else \
-        (before.config.frozen_layers or 0, before.config.epochs == 0)
-    return make_finetune_plan(fingerprint, config, device.type, probe, left, resizable,
-                              passes, since)
+        plan = make_plan(fingerprint, config, device.type, probe, left, resizable=resizable)
+    else:
+        passes = None if probe is None else passes_on(device, config.precision)
+        since = None if before is None else \
+            (before.config.frozen_layers or 0, before.config.epochs == 0)
+        plan = make_finetune_plan(fingerprint, config, device.type, probe, left, resizable,
+                                  passes, since)
+    plan.spare = 0.0 if config.time is None else _reserved(config.time)
+    return plan
 
 
 def with_data(dataset: Dataset, config: TrainConfig, started: float,

@@ -74,6 +74,7 @@ class Plan:
     device: str = "cpu"
     most_epochs: int = 0  # what a time budget may raise the epochs to, measured as it runs
     pressed: bool = False  # the budget cut a fine-tune's epochs or its trained layers
+    spare: float = 0.0  # seconds of the budget kept from training (the test score, saving)
 
     @property
     def designed(self) -> bool:
@@ -87,7 +88,8 @@ class Plan:
         where = "this GPU" if self.device == "cuda" else "this CPU"
         tail = f" — ~{human_seconds(self.seconds)} on {where}" if self.seconds else ""
         if self.overruns:
-            left = "nothing" if self.budget < 1 else human_seconds(self.budget)
+            left = self.budget + self.spare
+            left = "nothing" if left < 1 else human_seconds(left)
             tail += (f", more than the time budget leaves after start-up and the data "
                      f"({left}): the least this plan can do, so the run takes longer")
         return f"planned from {self.fingerprint.describe()}: {', '.join(parts)}{tail}"
@@ -97,7 +99,7 @@ class Plan:
         """Whether even this plan, the least the budget pressed it to, is estimated past
         what the time budget leaves (a short --time on a folder slow to decode)."""
         return self.budget is not None and self.seconds is not None and \
-            self.seconds > self.budget + OVERRUN_SECONDS
+            self.seconds > self.budget + self.spare + OVERRUN_SECONDS
 
     def to_dict(self) -> dict[str, Any]:
         return {"fingerprint": self.fingerprint.to_dict(), "device": self.device,

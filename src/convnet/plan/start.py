@@ -156,4 +156,7 @@ def describe(start: Start, phase: dict | None) -> str:
             f"on features of the body computed once ({phase['features_seconds']:.1f} s, "
             f"cached), {phase['seconds']:.1f} s in all, loss {phase['loss']:.3f}"
             + (f"; the head alone scores {phase['val_acc']:.1%} on the validation images"
-               if "val_acc" in phase else ""))
+               if "val_acc" in phase else "")
+            + (f", then is fitted again on all {phase['refit']:,} training and validation "
+               "images (the calibration stays that of the held-out fit)"
+               if "refit" in phase else ""))

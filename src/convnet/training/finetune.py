@@ -137,6 +137,7 @@ class HeadFit:
 
     loss: float  # mean training cross-entropy as the fit ended
     how: str  # e.g. "logistic regression (L2 0.3, by 3-fold cross-validation)"
+    strength: float | None = None  # the logistic regression's L2 strength (None: AdamW)
 
 
 def fit_head(network: Network, split: Split, found: torch.Tensor, epochs: int,
@@ -154,7 +155,7 @@ def fit_head(network: Network, split: Split, found: torch.Tensor, epochs: int,
         loss, strength = fit_linear(network, seen, split.labels, label_smoothing, seed,
                                     weights)
         return HeadFit(loss, f"logistic regression (L2 {strength:g}, by {FOLDS}-fold "
-                             "cross-validation)")
+                             "cross-validation)", strength)
     return HeadFit(_adamw(network, split, found, epochs, label_smoothing, seed, weights),
                    f"{epochs} head-only epoch{'s' if epochs != 1 else ''}")
 

@@ -59,15 +59,16 @@ def inputs(network: Network, found: torch.Tensor) -> torch.Tensor:
 
 
 def fit_linear(network: Network, seen: torch.Tensor, labels: torch.Tensor,
-               smoothing: float, seed: int, weights: torch.Tensor | None = None
-               ) -> tuple[float, float]:
+               smoothing: float, seed: int, weights: torch.Tensor | None = None,
+               strength: float | None = None) -> tuple[float, float]:
     """Fit ``network``'s classifier on what it sees of V views of N images, (V, N, D)
     (`inputs`, or `convnet.training.finetune.embeddings`), and ``labels`` (N,); returns
     (the fit's mean training cross-entropy, the strength chosen). The strength is chosen
     on the first view (the views of one image must not fall in different folds), the fit
     is on all. The same seed gives the same folds. ``weights`` (K,): each class's weight
     in the loss (`convnet.data.balance.loss_weights`), in the fit and in the folds' scores
-    alike; None weighs every image the same."""
+    alike; None weighs every image the same. ``strength``: the L2 strength, chosen before
+    (the folds are then not fitted)."""
     layer = linear(network)
     if layer is None:
         raise ValueError("fit_linear needs a head of one fully connected layer")
@@ -79,7 +80,9 @@ def fit_linear(network: Network, seen: torch.Tensor, labels: torch.Tensor,
     x = (x - mean) / scale  # (V·N, D), standardised
     classes = layer.out_features
     weights = None if weights is None else weights.to(x)
-    strength = choose_strength(x[: len(labels)], labels, classes, smoothing, seed, weights)
+    if strength is None:
+        strength = choose_strength(x[: len(labels)], labels, classes, smoothing, seed,
+                                   weights)
     labels = labels.repeat(views)  # (V·N,)
     weight, bias = _fit(x, labels, classes, strength, smoothing, weights)  # (D, K), (K,)
     with torch.no_grad():  # logits = ((x - mean) / scale) @ weight + bias, folded
