@@ -468,3 +468,37 @@ def test_an_imagenet_fine_tune_with_a_detector_exports_its_verdict(tmp_path):
     theirs = OnnxPredictor(exported.path, run.classes).predict(images, unknown=0.9)
     assert [a.unknown for a in mine] == [b.unknown for b in theirs]
     assert any(a.unknown for a in mine)  # noise is unknown, so both verdicts are compared
+
+
+@pytest.mark.parametrize("layout", ["a val folder", "no test split"])
+def test_the_head_alone_learns_only_from_images_the_run_held_out_beside_a_test_split(
+        base_run, tmp_path, layout):
+    """A val/ folder the user made stays for validation alone, and without test images the
+    validation images are what the run is scored on: then the head is not refitted, and
+    is the one fitted on the training images."""
+    import shutil
+
+    from convnet.training.finetune import embeddings
+    from convnet.training.linear_head import fit_linear
+
+    data = rgb_folder(tmp_path / "three", classes=3, train=30, test=3)
+    if layout == "a val folder":
+        for label in range(3):
+            (data / "val" / f"class{label}").mkdir(parents=True)
+            for index in range(9):
+                name = f"class{label}/{index}.png"
+                shutil.move(data / "train" / name, data / "val" / name)
+    else:
+        shutil.rmtree(data / "test")
+    result = convnet.train(data=str(data), init=str(base_run), epochs=0, image_size=16,
+                           val_split=None if layout == "a val folder" else 0.3,
+                           out=tmp_path / "alone", precision="fp32", flip=True)
+    run = convnet.load(result.path)
+    train, val = run.record.validation.draw(run.own_data())
+    assert len(val) == 27
+    seen = embeddings(run.network, train.images, run.record.normalization, "reference",
+                      torch.device("cpu"), None, 2)[0]
+    held_out = copy.deepcopy(run.network)
+    fit_linear(held_out, seen, train.labels, 0.0, run.record.config.seed)
+    torch.testing.assert_close(held_out.classifier.weight, run.network.classifier.weight,
+                               rtol=1e-4, atol=1e-5)

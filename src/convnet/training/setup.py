@@ -156,11 +156,12 @@ def _parallel(network: Network, config: TrainConfig, here: World,
 def _start_from(start: Start, network: Network, config: TrainConfig, train_split: Split,
                 val_split: Split | None, normalization: Normalization,
                 device: torch.device, fresh: bool, flip_tta: bool,
-                weights: torch.Tensor | None) -> dict[str, Any]:
+                weights: torch.Tensor | None, refit: bool) -> dict[str, Any]:
     """``start``'s weights in ``network``, batch norm frozen unless asked otherwise, and for
     a new run the head trained alone on the body's cached features (each class weighed by
     ``weights`` where given), then scored on the validation images' (``val_acc``: what the
-    run is worth before any other layer moves, shown at once)."""
+    run is worth before any other layer moves, shown at once). ``refit``: the head alone
+    may then learn from the validation images too (`_refit`)."""
     left_new = load_into(network, start)
     network.freeze_batchnorm(config.freeze_bn is not False)
     network.freeze_layers(config.frozen_layers or 0)
@@ -182,8 +183,10 @@ def _start_from(start: Start, network: Network, config: TrainConfig, train_split
                                          train_split.labels)[1]
         if val_split is not None and len(val_split) and alone:
             phase.update(_scored_alone(network, look, val_split, 2 if flip_tta else 1))
-            _refit(network, (found, phase.pop("val_seen")), (train_split, val_split),
-                   fitted, config, weights, phase)
+            seen = (found, phase.pop("val_seen"))
+            if refit:
+                _refit(network, seen, (train_split, val_split), fitted, config, weights,
+                       phase)
         elif val_split is not None and len(val_split):
             phase["val_loss"], phase["val_acc"], phase["val_balanced"] = head_scores(
                 network, look(val_split, 1, alone)[0], val_split.labels)
@@ -217,7 +220,10 @@ def _refit(network: Network, seen: tuple[torch.Tensor, torch.Tensor],
     D)) at the strength its folds chose. With no epochs to rank, the validation images
     have done their work: the score above, the calibration and the "unknown" detector's
     threshold are all taken from the head that never saw them (`convnet.make.write`),
-    and the head the run keeps learns from every labelled image. Over five random draws
+    and the head the run keeps learns from every labelled image. Only where the plan held
+    them out of the training images and a test split remains (`_refits`): a val/ folder
+    the user made stays for validation alone, and without test images the validation
+    images are what `evaluate` and the report score the run on. Over five random draws
     of the validation images (`python -m bench finetune head-refit`), the mean test
     accuracy went from 67.1% to 70.1% on six classes of 246 photos (96 px), 81.8% to 82.3%
     on 1,000 cat/dog photos (160 px) and 87.1% to 87.8% on four classes (128 px); the 90%
@@ -264,6 +270,14 @@ def _head_as_epoch_zero(state: TrainState, phase: dict[str, Any] | None) -> None
                                     val_balanced=phase.get("val_balanced")))
 
 
+def _refits(validation: Validation, dataset: Dataset) -> bool:
+    """Whether the head alone may learn from its validation images once it is scored on
+    them (`_refit`): held out of the training images by the run, with test images left
+    to score the run on."""
+    return validation.source == "held-out" and dataset.test is not None and \
+        len(dataset.test) > 0
+
+
 def _weighed(config: TrainConfig, split: Split, classes: int
              ) -> tuple[str, torch.Tensor | None]:
     """The run's ``balancing``, and each class's weight (K,) for the head fitted alone
@@ -295,9 +309,9 @@ def prepare(dataset: Dataset, config: TrainConfig, start: Start | None = None,
     ops = augmentation(config, dataset)
     flip_tta = config.tta == "flip" or config.tta == "auto" and ops.flip
     balancing, weights = _weighed(config, train_split, len(dataset.classes))
-    phase = None if start is None else _start_from(start, network, config, train_split,
-                                                   val_split, normalization, device, fresh,
-                                                   flip_tta, weights)
+    phase = None if start is None else _start_from(
+        start, network, config, train_split, val_split, normalization, device, fresh,
+        flip_tta, weights, _refits(validation, dataset))
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     here = join(device)
     if config.batch_size % here.size:
