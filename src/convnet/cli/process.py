@@ -14,10 +14,13 @@ def run() -> None:
     """The ``convnet`` process: `main`, its exit handlers, then out without tearing the
     interpreter down, which took 0.9 s after a photo run here (torch's and onnxruntime's
     modules freed one by one) and counts against a ``--time`` budget. Under torchrun the
-    usual exit, for the process group's own teardown."""
+    ranks first leave their process group together (`leave_together`): gloo's threads
+    could abort a rank in that teardown."""
     code = main()
     if "TORCHELASTIC_RUN_ID" in os.environ:
-        sys.exit(code)
+        from convnet.training.distributed import leave_together
+
+        leave_together(code == 0)
     atexit._run_exitfuncs()  # what a normal exit runs first: loggers, trackers, pools
     sys.stdout.flush()
     sys.stderr.flush()
