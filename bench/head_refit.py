@@ -6,8 +6,10 @@ measures what the refit changes on the test images.
 
     python bench/head_refit.py                        # six at 96 px, cat/dog at 160 px
     python bench/head_refit.py --only catdog --sides 160 --draws 5
+    python bench/head_refit.py --only large-files imbalanced   # bench/unusual_folders.py's
 
-Per folder (the CIFAR photo folders of bench/time_to_accuracy.py): EfficientNet-Lite0's
+Per folder (the CIFAR photo folders of bench/time_to_accuracy.py, or of
+bench/unusual_folders.py): EfficientNet-Lite0's
 embeddings of both views of every training image, computed once at the run's precision
 (bf16 where the CPU has it), and of the test images in fp32, as a run computes them; then,
 for each of ``--draws`` random draws of the run's validation share, the head fitted on
@@ -29,10 +31,20 @@ import torch
 
 from benchdata import append_row, cpu_flags, machine
 from time_to_accuracy import FOLDERS
+from unusual_folders import FOLDERS as UNUSUAL
+from unusual_folders import _derive
 from zoo_data import materialize
 
 HERE = Path(__file__).resolve().parent
-SIDES = {"six": 96, "catdog": 160, "four": 128}  # what a tenth of the loop's time plans
+# what a tenth of the loop's time plans, and `--time 10s` on bench/unusual_folders.py's
+SIDES = {"six": 96, "catdog": 160, "four": 128, "imbalanced": 96, "large-files": 96,
+         "ten-small": 96, "tiny": 128}
+
+
+def _folder(name: str, root: Path) -> Path:
+    if name in FOLDERS:
+        return Path(materialize(FOLDERS[name], root))
+    return _derive(name, Path(materialize(UNUSUAL[name], root)))
 
 
 def _embedded(folder: Path, side: int) -> dict:
@@ -62,14 +74,16 @@ def _scored(network, found: torch.Tensor, labels: torch.Tensor, calibration) -> 
     with torch.no_grad():  # (N, classes): the views' logits averaged, as the run answers
         logits = torch.stack([network.classifier(view) for view in found]).mean(0)
     probabilities = calibration.scale(logits.double()).softmax(1)
+    held = coverage(calibration, logits, labels, 0.9)[0] if calibration.conformal else \
+        float("nan")  # too few validation images for a temperature and sets
     return [float((logits.argmax(1) == labels).float().mean()),
-            expected_calibration_error(probabilities, labels),
-            coverage(calibration, logits, labels, 0.9)[0]]
+            expected_calibration_error(probabilities, labels), held]
 
 
 def _draw(found: dict, draw: int) -> dict[str, list[float]]:
     import copy
 
+    from convnet.data import balance
     from convnet.data.dataset import validation_share
     from convnet.runs.calibration import calibrate
     from convnet.training.linear_head import fit_linear
@@ -79,15 +93,20 @@ def _draw(found: dict, draw: int) -> dict[str, list[float]]:
     held = round(count * validation_share(None, count))
     val, kept = order[:held], order[held:]
     network = copy.deepcopy(found["network"])
-    _, strength = fit_linear(network, found["train"][:, kept], labels[kept], 0.0, draw)
+    # each class weighed as the run's default balance weighs it (a folder past 1.5 to 1)
+    counts = balance.class_counts(labels[kept], network.num_classes)
+    weights = None if balance.choose("auto", counts) == "none" else \
+        balance.loss_weights(counts)
+    _, strength = fit_linear(network, found["train"][:, kept], labels[kept], 0.0, draw,
+                             weights)
     with torch.no_grad():
         logits = torch.stack([network.classifier(view)
                               for view in found["train32"][:, val]]).mean(0)
     calibration = calibrate(logits, labels[val])
     row = {"held_out": _scored(network, found["test"], found["yt"], calibration)}
     both = torch.cat([found["train"][:, kept], found["train32"][:, val]], dim=1)
-    fit_linear(network, both, torch.cat([labels[kept], labels[val]]), 0.0, draw,
-               strength=strength)
+    fit_linear(network, both, torch.cat([labels[kept], labels[val]]), 0.0, draw, weights,
+               strength)
     row["refit"] = _scored(network, found["test"], found["yt"], calibration)
     return row
 
@@ -110,7 +129,7 @@ def main() -> None:
     print("| folder | side | head | test accuracy (mean, range) | calibration error | 90% "
           "sets hold |\n|---|---|---|---|---|---|", flush=True)
     for name, side in zip(args.only, sides):
-        found = _embedded(Path(materialize(FOLDERS[name], args.root)), side)
+        found = _embedded(_folder(name, args.root), side)
         rows = [_draw(found, draw) for draw in range(args.draws)]
         append_row(args.results, {"folder": name, "side": side, "draws": rows})
         for head in ("held_out", "refit"):
