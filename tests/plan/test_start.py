@@ -282,6 +282,10 @@ def test_epochs_zero_is_the_head_alone_and_the_run_is_whole(base_run, tmp_path):
                         (refitted.classifier.bias, run.network.classifier.bias)):
         torch.testing.assert_close(mine, saved, rtol=1e-4, atol=1e-5)
     assert not torch.allclose(held_out.classifier.weight, run.network.classifier.weight)
+    # the run says so, and its report's gallery shows the test images' mistakes instead
+    from convnet.explain.report import _splits
+
+    assert run.record.validation.taught and _splits(run, None)[0] is None
     _, embedded = run.predictor.outputs(val.images, embed=True)
     torch.testing.assert_close(run.predictor.detector.known,
                                run.predictor.detector.scores(embedded).sort().values,
@@ -502,3 +506,4 @@ def test_the_head_alone_learns_only_from_images_the_run_held_out_beside_a_test_s
     fit_linear(held_out, seen, train.labels, 0.0, run.record.config.seed)
     torch.testing.assert_close(held_out.classifier.weight, run.network.classifier.weight,
                                rtol=1e-4, atol=1e-5)
+    assert not run.record.validation.taught

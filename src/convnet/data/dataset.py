@@ -109,6 +109,9 @@ class Validation:
     seed: int = 0
     count: int = 0  # validation images
     indices_sha256: str | None = None  # held-out: SHA-256 of the held-out indices (int64)
+    # the head alone was fitted again on these images once scored on them
+    # (`convnet.training.setup._refit`): the saved network has seen them
+    taught: bool = False
 
     @classmethod
     def for_run(cls, dataset: Dataset, fraction: float | None, seed: int) -> Validation:

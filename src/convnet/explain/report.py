@@ -7,7 +7,8 @@ Writes into the run folder: ``curves.png`` (loss and accuracy per epoch), ``conf
 after the run's calibration) and ``report.html`` (all of it, images embedded, plus
 per-class scores, how honest the probabilities are, the model summary and the run's
 configuration). The validation split is rebuilt exactly as training drew it
-(by the rule saved in the run), so the gallery shows images the network never trained on.
+(by the rule saved in the run), so the gallery shows images the network never trained on;
+where a head alone was refitted on them (``taught``), it shows the test images instead.
 """
 
 from __future__ import annotations
@@ -47,12 +48,14 @@ class RunReport:
 
 def _splits(run: Run, data: str | None) -> tuple[Split | None, Split | None]:
     """(validation, test) of the run's data, the validation split drawn by the rule saved in
-    the run (format-1 runs saved none: the rule is planned from their config, as then)."""
+    the run (format-1 runs saved none: the rule is planned from their config, as then).
+    None for the validation images a head alone was refitted on (``taught``): the saved
+    network has seen them, so the gallery shows the test images' mistakes instead."""
     config = run.record.config
     dataset = run.own_data(data)
     rule = run.record.validation or Validation.for_run(dataset, config.val_split, config.seed)
     _, val = rule.draw(dataset)
-    return val, dataset.test
+    return None if rule.taught else val, dataset.test
 
 
 def _wrong(run: Run, split: Split, logits: torch.Tensor | None = None

@@ -49,7 +49,8 @@ def run_record(run: Prepared, dataset: Dataset, config: TrainConfig, test: Evalu
                       len(run.train_split), len(run.val_split or []), len(dataset.test or []),
                       [] if report is None else
                       [{"path": p.path, "reason": p.reason} for p in report.problems]),
-        validation=run.validation, params=network.num_params,
+        validation=replace(run.validation, taught=True)
+        if "refit" in (run.head_phase or {}) else run.validation, params=network.num_params,
         # no epoch yet (the model so far, `convnet.make.early`): none kept
         metrics=Metrics(best.epoch if best else 0, best and best.val_acc,
                         best and best.val_loss, None if test is None else {
