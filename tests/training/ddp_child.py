@@ -20,13 +20,10 @@ class Killer(convnet.callbacks.Callback):
 
 
 if __name__ == "__main__":
-    from convnet.training.distributed import leave_together
+    from convnet.cli.process import finish
 
     out, kill, options = sys.argv[1], sys.argv[2] == "1", json.loads(sys.argv[3])
     convnet.train(out=out, callbacks=[Killer()] if kill else [], **options)
-    # as the convnet command ends under torchrun (`convnet.cli.process`): the ranks leave
-    # together, and the process without the interpreter's teardown, where gloo can abort
-    leave_together(True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    # as the convnet command ends under torchrun: the ranks leave together, and the
+    # process without the interpreter's teardown, where gloo can abort
+    finish(0)

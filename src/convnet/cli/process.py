@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+from typing import NoReturn
 
 from convnet.cli import main
 
@@ -16,7 +17,13 @@ def run() -> None:
     modules freed one by one) and counts against a ``--time`` budget. Under torchrun the
     ranks first leave their process group together (`leave_together`): gloo's threads
     could abort a rank in that teardown."""
-    code = main()
+    finish(main())
+
+
+def finish(code: int) -> NoReturn:
+    """End this process with ``code``: under torchrun its rank first leaves the process
+    group with the others (`leave_together`); then the exit handlers, and out without
+    the interpreter's teardown. A script that trains under torchrun can end the same way."""
     if "TORCHELASTIC_RUN_ID" in os.environ:
         from convnet.training.distributed import leave_together
 

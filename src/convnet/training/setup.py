@@ -182,11 +182,11 @@ def _start_from(start: Start, network: Network, config: TrainConfig, train_split
         phase["train_acc"] = head_scores(network, found[0] if alone else found,
                                          train_split.labels)[1]
         if val_split is not None and len(val_split) and alone:
-            phase.update(_scored_alone(network, look, val_split, 2 if flip_tta else 1))
-            seen = (found, phase.pop("val_seen"))
+            scored, val_seen = _scored_alone(network, look, val_split, 2 if flip_tta else 1)
+            phase.update(scored)
             if refit:
-                _refit(network, seen, (train_split, val_split), fitted, config, weights,
-                       phase)
+                _refit(network, (found, val_seen), (train_split, val_split), fitted, config,
+                       weights, phase)
         elif val_split is not None and len(val_split):
             phase["val_loss"], phase["val_acc"], phase["val_balanced"] = head_scores(
                 network, look(val_split, 1, alone)[0], val_split.labels)
@@ -195,11 +195,12 @@ def _start_from(start: Start, network: Network, config: TrainConfig, train_split
     return phase
 
 
-def _scored_alone(network: Network, look: _Look, split: Split, views: int) -> dict[str, Any]:
+def _scored_alone(network: Network, look: _Look, split: Split, views: int
+                  ) -> tuple[dict[str, Any], torch.Tensor]:
     """The head alone on the validation images as the run scores them as it ends (fp32,
     each view, averaged): its loss and accuracy, and its logits (N, classes) and the
     detector's input (N, D), which the calibration and the detector then reuse
-    (`convnet.make.write`), and what the classifier sees of them, (V, N, D), for `_refit`:
+    (`convnet.make.write`); and what the classifier sees of them, (V, N, D), for `_refit`:
     with no epochs, only the head moves after this, refitted with these images."""
     seen, raw = replace(look, dtype=None)(split, views, True)  # (V, N, D), (N, D)
     device = network.head_parameters[0].device
@@ -209,7 +210,7 @@ def _scored_alone(network: Network, look: _Look, split: Split, views: int) -> di
                               for view in seen]).mean(0)  # (N, classes)
     loss, accuracy, balanced = scores(logits, split.labels)
     return {"val_loss": loss, "val_acc": accuracy, "val_balanced": balanced,
-            "val_logits": logits, "val_raw": raw, "val_seen": seen}
+            "val_logits": logits, "val_raw": raw}, seen
 
 
 def _refit(network: Network, seen: tuple[torch.Tensor, torch.Tensor],
