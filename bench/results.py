@@ -18,10 +18,13 @@ def _shown(line: str) -> str:
     return line if len(line) <= WIDEST else line[:WIDEST] + " …"
 
 
+def _failed(row: dict) -> str:
+    return "" if row["exit"] == 0 else f" — **exited {row['exit']}**"
+
+
 def _current(row: dict) -> list[str]:
-    failed = "" if row["exit"] == 0 else f" — **exited {row['exit']}**"
     return [f"`{row['command']}` — commit {row['commit']}, {row['date']}, "
-            f"{row['seconds']:.0f} s{failed}",
+            f"{row['seconds']:.0f} s{_failed(row)}",
             "", f"Machine: {row['machine']}; CPU flags: {row['flags']}.", "",
             "```text", *map(_shown, row["output"]), "```", ""]
 
@@ -32,7 +35,7 @@ def _earlier(rows: list[dict]) -> list[str]:
     lines = ["<details><summary>Earlier runs</summary>", ""]
     for row in reversed(rows):
         lines += [f"- {row['date']}, commit {row['commit']}, {row['flags']}, "
-                  f"{row['seconds']:.0f} s: `{row['command']}`", "",
+                  f"{row['seconds']:.0f} s: `{row['command']}`{_failed(row)}", "",
                   "  ```text", *[f"  {_shown(line)}" for line in row["output"][-20:]],
                   "  ```", ""]
     return lines + ["</details>", ""]
