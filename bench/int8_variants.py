@@ -10,6 +10,12 @@ an untimed pass before each turn, the median of 7 turns of 3 passes; accuracy on
 run's test images, by the ``logits`` output. A negative result is kept here so that it can
 be rerun: on digits no variant reached the issue's 2x (bench/HISTORY.md, "int8: where the
 time went").
+
+`--core` quantizes the network alone instead: no calibration, softmax or "unknown"
+detector around it, the pixels' scaling and normalization folded into the first
+convolution's weights (exact where it has no padding), so that the int8 graph reads the
+uint8 pixels through one QuantizeLinear. It asks whether int8 arithmetic speeds up this
+network at all, before the float work around it.
 """
 
 from __future__ import annotations
@@ -59,6 +65,91 @@ def _seconds(sessions: dict[str, object], pixels: np.ndarray) -> dict[str, float
     return {name: statistics.median(found) for name, found in times.items()}
 
 
+def _core_files(run, work: Path, images: np.ndarray) -> dict[str, Path]:
+    """{name: file}: the network alone in float, and quantized in both formats, with the
+    convolutions and pools, then the dense layers too."""
+    import copy
+
+    import torch
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_static,
+    )
+    from torch import nn
+
+    from convnet.runs.predictor import folded
+
+    network = copy.deepcopy(folded(run.network)).eval()
+    first = next(module for module in network.modules() if isinstance(module, nn.Conv2d))
+    if any(first.padding):
+        raise SystemExit("--core folds the normalization into a first convolution "
+                         f"without padding; this one pads {first.padding}")
+    norm = run.record.normalization
+    mean, std = norm.mean.reshape(1, -1, 1, 1), norm.std.reshape(1, -1, 1, 1)
+    weight = first.weight.data  # (O, C, k, k)
+    first.bias.data = first.bias.data - (weight * mean / std).sum((1, 2, 3))
+    first.weight.data = weight / (255 * std)
+
+    class Core(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.network = network
+
+        def forward(self, pixels):  # (N, H, W, C) uint8 -> (N, classes)
+            return self.network(pixels.permute(0, 3, 1, 2).float())
+
+    floating = work / "core.onnx"
+    torch.onnx.export(Core(), (torch.from_numpy(images[:2]),), str(floating),
+                      input_names=["pixels"], output_names=["logits"],
+                      dynamic_axes={"pixels": {0: "n"}}, opset_version=18, dynamo=False)
+    prepared = work / "core-prepared.onnx"
+    quant_pre_process(str(floating), str(prepared), skip_symbolic_shape=True)
+    files = {"float": floating}
+    for form in (QuantFormat.QDQ, QuantFormat.QOperator):
+        for ops in (["Conv", "Relu", "MaxPool"], ["Conv", "Relu", "MaxPool", "Gemm"]):
+            name = f"{form.name}, {'maps and dense' if 'Gemm' in ops else 'maps'}"
+            out = work / f"core-{form.name}-{len(ops)}.onnx"
+            reader = iter([{"pixels": images[i:i + BATCH]}
+                           for i in range(0, len(images), BATCH)])
+            quantize_static(str(prepared), str(out), _Reader(reader), quant_format=form,
+                            op_types_to_quantize=ops, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.MinMax)
+            files[name] = out
+    return files
+
+
+class _Reader:
+    """onnxruntime's calibration reader over prepared feeds."""
+
+    def __init__(self, feeds):
+        self.feeds = feeds
+
+    def get_next(self):
+        return next(self.feeds, None)
+
+    def rewind(self):
+        pass
+
+
+def _core(run, work: Path, pixels: np.ndarray, labels: np.ndarray, train: np.ndarray) -> None:
+    import onnxruntime as ort
+
+    files = _core_files(run, work, train)
+    sessions = {name: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+                for name, path in files.items()}
+    print("| the network alone | batch | ms | speed-up | accuracy |\n|---|---|---|---|---|")
+    for batch in (BATCH, 256):
+        seconds = _seconds(sessions, pixels[:batch])
+        for name, session in sessions.items():
+            print(f"| {name} | {batch} | {seconds[name] * 1e3:.3f} | "
+                  f"{seconds['float'] / seconds[name]:.2f}x | "
+                  f"{_accuracy(session, pixels, labels):.2%} |", flush=True)
+
+
 def _accuracy(session, pixels: np.ndarray, labels: np.ndarray) -> float:
     logits = np.concatenate([session.run(["logits"], {"pixels": pixels[i:i + 256]})[0]
                              for i in range(0, len(pixels), 256)])
@@ -68,6 +159,8 @@ def _accuracy(session, pixels: np.ndarray, labels: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
+    parser.add_argument("--core", action="store_true",
+                        help="the network alone, its normalization folded in")
     args = parser.parse_args()
     import onnxruntime as ort
     from onnxruntime.quantization import (
@@ -88,6 +181,9 @@ def main() -> None:
     train, _ = _own_splits(run)
     test = run.own_data().test
     pixels = test.images.permute(0, 2, 3, 1).contiguous().numpy()  # (N, H, W, C) uint8
+    if args.core:
+        chosen = _calibration_images(run, train, 256).permute(0, 2, 3, 1).contiguous()
+        return _core(run, work, pixels, test.labels.numpy(), chosen.numpy())
     floating = export_onnx(run.path, work / "model.onnx").path
     prepared = work / "prepared.onnx"
     quant_pre_process(str(floating), str(prepared), skip_symbolic_shape=True)

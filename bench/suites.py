@@ -152,6 +152,8 @@ SUITES: dict[str, Suite] = {
         "int8-variants": Case("int8_variants", "what else int8 could quantize in a run's "
                               "file: dense layers, everything; QDQ and QOperator",
                               needs="a run folder", minutes=2),
+        "int8-core": Case("int8_variants", "the network alone in int8, without the float "
+                          "work around it", ("--core",), needs="a run folder", minutes=2),
     }),
     "compare": Suite("the same measurements on two checkouts", {
         "checkouts": Case("before_after", "interleaved rounds, old checkout against this one",
