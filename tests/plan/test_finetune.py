@@ -3,7 +3,6 @@ from the smallest up), and the planned stop (patience) after the best validation
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 
 import pytest
@@ -14,6 +13,7 @@ from convnet.plan import finetune
 from convnet.plan.budget import scored_after
 from convnet.plan.finetune import PATIENCE, SIDES, make_finetune_plan
 from convnet.plan.planner import trained_images
+from convnet.training import compiler_import
 from convnet.training.config import TrainConfig
 
 ARCH = "efficientnet-lite0"
@@ -194,7 +194,7 @@ def test_the_head_alone_is_timed_by_forward_passes_at_both_precisions():
     # the fit with its folds, then its refit with the validation images (no folds)
     fit = costs.FIT_SECONDS + costs.FIT_PER_IMAGE * 2 * trained + \
         costs.REFIT_PER_IMAGE * 2 * (trained + validation) + (
-            0.0 if "torch._dynamo" in sys.modules else costs.OPTIMIZER_IMPORT_SECONDS)
+            costs.OPTIMIZER_IMPORT_SECONDS if compiler_import.pending() else 0.0)
     assert cost.features == pytest.approx(seen * 2 * trained + fit + honest * 2 * validation)
     assert cost.tail == pytest.approx(honest * 2 * 400 + finetune.FILES_SECONDS)
     assert cost.seconds(0) == pytest.approx(cost.features + cost.tail)
@@ -205,6 +205,25 @@ def test_the_head_alone_is_timed_by_forward_passes_at_both_precisions():
                             _probe(1, []), 160, 32, trained, alone=True,
                             passes=_passes([]))
     assert single.features < cost.features and single.tail < cost.tail
+
+
+
+@pytest.mark.parametrize("pending", [True, False])
+def test_the_head_alone_counts_the_compiler_import_only_while_it_is_pending(monkeypatch,
+                                                                              pending):
+    """The first optimizer of a process imports torch's compiler (1.2 s here) unless it
+    is imported already or the command deferred it (`compiler_import.pending`)."""
+    fp = Fingerprint(2, 1000, 500, 3, (200, 300, 400), (0.8, 1.25), None, test_images=400)
+    config = TrainConfig(data="photos", arch=ARCH, init="imagenet", epochs=0)
+    trained = trained_images(fp, config.val_split)
+
+    def features(paying: bool) -> float:
+        monkeypatch.setattr(compiler_import, "pending", lambda: paying)
+        return costs.estimate(fp, config, _probe(1, []), 160, 32, trained, alone=True,
+                              passes=_passes([])).features
+
+    assert features(pending) - features(False) == pytest.approx(
+        costs.OPTIMIZER_IMPORT_SECONDS if pending else 0.0)
 
 
 def test_epochs_are_timed_by_the_step_and_their_passes_by_the_pass_probe():

@@ -45,9 +45,11 @@ def train(out_dir: Path | None, make_report: bool, resume: Path | None, nproc: i
     from convnet.make import train as run_training
     from convnet.plan.budget import time_left
     from convnet.resources import process_started
+    from convnet.training import compiler_import
 
     if nproc > 1:
         raise Exit(torchrun_train(nproc, _ARGV))
+    compiler_import.defer()  # a run that compiles nothing imports no compiler
     progress, started = [RichProgress(out)], process_started()
     if resume is not None:
         given = {name: value for name, value in options.items() if value is not None}

@@ -10,12 +10,12 @@ probe where the plan has one, else counted as a share of a step (`PASS_SHARE`).
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 from convnet.data.fingerprint import Fingerprint
 from convnet.plan.budget import FILES_SECONDS, scored_after
 from convnet.plan.planner import PassProbe, Probe
+from convnet.training import compiler_import
 from convnet.training.config import TrainConfig
 
 PROBE_BATCH = 8
@@ -34,7 +34,8 @@ FIT_SECONDS, FIT_PER_IMAGE = 0.4, 4e-4
 # folds: 0.18 s for 2 views of 1,000 images, 0.85 s for 2 of 4,000 here)
 REFIT_PER_IMAGE = 1e-4
 # the first optimizer a process builds imports torch._dynamo (torch.optim's constructors are
-# wrapped to keep it out): 1.0-1.5 s here, paid by the head's fit where no step was probed
+# wrapped to keep it out): 1.0-1.5 s here, paid by the head's fit where no step was probed,
+# unless the command defers it (`convnet.training.compiler_import`)
 OPTIMIZER_IMPORT_SECONDS = 1.2
 
 
@@ -130,6 +131,6 @@ def _alone(counts: _Counts, seen: float, honest: float) -> Cost:
     trained, views = counts.trained, counts.views
     fit = FIT_SECONDS + FIT_PER_IMAGE * views * trained + \
         REFIT_PER_IMAGE * views * (trained + counts.validation) + \
-        (0.0 if "torch._dynamo" in sys.modules else OPTIMIZER_IMPORT_SECONDS)
+        (OPTIMIZER_IMPORT_SECONDS if compiler_import.pending() else 0.0)
     return Cost(seen * views * trained + fit + honest * views * counts.validation, 0.0,
                 honest * views * scored_after(0, counts.test, 0) + FILES_SECONDS)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from convnet.errors import ConvnetError
+from convnet.training import compiler_import
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -62,6 +63,7 @@ def maybe_compile(network: nn.Module, mode: str, device: torch.device) -> nn.Mod
     """
     if mode != "on":
         return network
+    compiler_import.restore()  # the optimizer's methods marked by the compiler itself
     try:
         return torch.compile(network)
     except RuntimeError as error:  # e.g. no C++ compiler, or an unsupported Python

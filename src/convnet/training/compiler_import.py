@@ -1,0 +1,58 @@
+"""Keeping torch's compiler front end out of a process that compiles nothing.
+
+torch wraps some of `torch.optim.Optimizer`'s methods (adding parameter groups, zeroing
+gradients, the state dicts) so that ``torch.compile`` never traces them, and the wrapper
+imports the compiler (``torch._dynamo``) the first time one is called, to mark the method
+for it: 1.0-1.5 s on two cores here, paid by the first optimizer a process makes. For a
+run of the head alone, whose L-BFGS fits are the only optimizers, that import was a fifth
+of a 5 s budget (bench/HISTORY.md, "The compiler's import"). The AdamW epochs import it
+anyway: their step does so itself.
+
+`defer` marks those methods as the wrapper would have, with the methods themselves, where
+nothing has imported the compiler yet: the wrapper then calls them without the import.
+The marks matter only to ``torch.compile``, so `restore` takes them away before anything
+is compiled (`convnet.training.speed.maybe_compile`), and the compiler, once imported,
+marks the methods properly. Only the ``convnet`` command defers: a program that imports
+convnet keeps torch as it found it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+MARK = "__dynamo_disable"  # where torch's wrapper keeps a method's compiler-free version
+_marked: list = []
+
+
+def _wrapped_methods() -> list:
+    """The functions `torch.optim.Optimizer`'s compiler-excluding wrappers call."""
+    inner = torch._compile._disable_dynamo(lambda: None).__code__  # the wrapper's code
+    return [method.__wrapped__ for method in vars(torch.optim.Optimizer).values()
+            if getattr(method, "__code__", None) is inner and hasattr(method, "__wrapped__")]
+
+
+def defer() -> None:
+    """Mark the optimizer's wrapped methods so that calling them imports no compiler
+    (nothing, where it is imported already)."""
+    if "torch._dynamo" in sys.modules or _marked:
+        return
+    for method in _wrapped_methods():
+        if not hasattr(method, MARK):
+            setattr(method, MARK, method)
+            _marked.append(method)
+
+
+def pending() -> bool:
+    """Whether the next optimizer made would import the compiler: it is not imported yet,
+    and not deferred."""
+    return "torch._dynamo" not in sys.modules and not _marked
+
+
+def restore() -> None:
+    """Take `defer`'s marks away, so that the compiler marks the methods itself."""
+    while _marked:
+        method = _marked.pop()
+        if getattr(method, MARK, None) is method:
+            delattr(method, MARK)

@@ -1,0 +1,76 @@
+"""The ``convnet`` command's optimizers import no compiler until something is compiled,
+and then torch's own marks are back. In a fresh interpreter: the compiler is imported
+once per process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from convnet.training import compiler_import
+
+
+def _fresh(code: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=120, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_deferred_optimizers_fit_without_the_compiler_until_one_compiles():
+    found = _fresh("""
+        import json, sys, torch
+        from torch import nn
+        from convnet.training import compiler_import, speed
+
+        compiler_import.defer()
+        marked = not compiler_import.pending()
+        # what the head's fit does: an L-BFGS with a closure that zeroes the gradients
+        weight = torch.zeros(3, requires_grad=True)
+        target = torch.tensor([1.0, -2.0, 0.5])
+        optimizer = torch.optim.LBFGS([weight], max_iter=50, line_search_fn="strong_wolfe")
+        def closure():
+            optimizer.zero_grad()
+            loss = ((weight - target) ** 2).sum()
+            loss.backward()
+            return loss
+        optimizer.step(closure)
+        optimizer.load_state_dict(optimizer.state_dict())
+        fitted = weight.detach().tolist()
+        before = "torch._dynamo" in sys.modules
+        speed.maybe_compile(nn.Linear(2, 2), "on", torch.device("cpu"))
+        torch.optim.SGD([weight], lr=0.1).zero_grad()
+        method = torch.optim.Optimizer.zero_grad.__wrapped__
+        own = getattr(method, compiler_import.MARK, None)
+        print(json.dumps({"marked": marked, "before": before, "fitted": fitted,
+                          "after": "torch._dynamo" in sys.modules,
+                          "torch_marks": own is not None and own is not method,
+                          "pending": compiler_import.pending()}))
+    """)
+    assert found["marked"] and not found["before"]  # the fit imported no compiler
+    assert found["fitted"] == pytest.approx([1.0, -2.0, 0.5], abs=1e-4)
+    # compiling took the marks away: the compiler was imported and marked the methods
+    assert found["after"] and found["torch_marks"] and not found["pending"]
+
+
+def test_without_defer_the_first_optimizer_imports_the_compiler():
+    """What `defer` saves, and that torch still behaves as its wrapper says (if torch
+    stopped importing the compiler here, the deferral would be moot)."""
+    found = _fresh("""
+        import json, sys, torch
+        from convnet.training import compiler_import
+        before = compiler_import.pending()
+        torch.optim.LBFGS([torch.zeros(2, requires_grad=True)]).zero_grad()
+        print(json.dumps({"imported": "torch._dynamo" in sys.modules, "before": before,
+                          "pending": compiler_import.pending()}))
+    """)
+    assert found["before"] and found["imported"] and not found["pending"]
+
+
+def test_the_wrappers_are_found_on_the_optimizer():
+    """The methods torch wraps in this version (adding groups, zeroing, state dicts)."""
+    names = {method.__name__ for method in compiler_import._wrapped_methods()}
+    assert {"add_param_group", "zero_grad", "state_dict", "load_state_dict"} <= names
