@@ -48,6 +48,9 @@ FOLDERS = {
     # a third folder for the choice of ImageNet network: 4 classes, 120 training images each
     "four": Entry("four-photos", "cifar", ("automobile", "bird", "horse", "truck"), 120,
                   shorter=(120, 400), test_per_class=100),
+    # many classes of a few images (the same folder as `unusual_folders.py`'s ten-small)
+    "ten": Entry("unusual-ten-small", "cifar", (), 15, shorter=(120, 400),
+                 test_per_class=30),
     # every CIFAR cat and dog: the issue's 10,000-photo folder (the no-option run alone)
     "catdog10k": Entry("catdog10k-photos", "cifar", ("cat", "dog"), 5000,
                        shorter=(120, 400), test_per_class=500),
