@@ -18,7 +18,8 @@ no-option run (fresh cache too), and ``--archs lite0 lite1 lite2`` a run from ea
 network with no other option, against which the no-option run's choice of network is read
 (``four``, a third folder: 4 classes of 120 training and 100 test images), and
 ``--variant FLAGS`` a run with those flags (``'--patience 99'``: every planned epoch
-trained, against the plan's stop 2 epochs after the best). The issue's
+trained, against the plan's stop 2 epochs after the best). ``--checkout TREE`` runs
+another checkout's convnet (its src/ first on the path): the rows before a change. The issue's
 bar: at a tenth, convnet's test accuracy at least the loop's, and its wall time at most 0.15
 of the loop's.
 """
@@ -35,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchdata import append_row, cpu_flags, machine
+from benchdata import add_checkout, append_row, checkout, cpu_flags, machine
 from finetune_pairs import run_once
 from zoo_data import Entry, materialize
 
@@ -97,8 +98,11 @@ def main() -> None:
                         help="skip the plain loop (then --share has nothing to be a share of)")
     parser.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "zoo")
     parser.add_argument("--results", type=Path, default=HERE / "time_to_accuracy.jsonl")
+    add_checkout(parser)
     args = parser.parse_args()
-    print(f"machine: {machine()}; cpu flags: {cpu_flags()}", flush=True)
+    env, code = checkout(args.checkout)
+    os.environ.update(env)  # `run_once` starts convnet with this process's environment
+    print(f"machine: {machine()}; cpu flags: {cpu_flags()}; convnet: {code}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="convnet-tta-"))
     print("| folder | trainer | --time | wall s | wall / loop | test accuracy | plan | bar |\n"
           "|---|---|---|---|---|---|---|---|", flush=True)
@@ -118,6 +122,7 @@ def main() -> None:
         for label, flags in runs:
             row = ours(data, flags, work / "convnet")
             append_row(args.results, {"folder": name, "trainer": "convnet", "flags": flags,
+                                      "code": code,
                                       **({} if loop is None else {
                                           "loop_wall_s": loop["wall_s"],
                                           "loop_accuracy": loop["accuracy"]}), **row})
