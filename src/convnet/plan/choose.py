@@ -40,9 +40,9 @@ run 95.8%, and scratch kept its 97.20%. Under a budget too short to measure, wha
 images hold decides instead (`convnet.data.fingerprint.flat_share`): drawings on a flat
 background, as digits and scanned symbols are, train from scratch, which learns them in
 seconds; grayscale photos fine-tune, as colour ones do. On the folders above at
-``--time 10s``, scratch had given the photos 59.50% where fine-tuning gives them 71.50%,
-and the digits 96.60% where ImageNet's head alone scored 89.2% (bench/HISTORY.md,
-"Grayscale photos under a short budget").
+``--time 10s``, scratch had given the photos 59.50-61.00% where fine-tuning gives them
+71.50%, and the digits 95.70-96.60%, where ImageNet's head had scored 89.2% on the
+validation images (bench/HISTORY.md, "Grayscale photos under a short budget").
 
 Nothing is measured when any option that decides the start (``arch``, ``init``,
 ``init='scratch'`` included) is given, for small (under 64 px) or built-in data, under
