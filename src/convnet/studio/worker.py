@@ -103,7 +103,10 @@ def work(root: Path, id: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from convnet.training import compiler_import
+
     root, id = (argv or sys.argv[1:])[:2]
+    compiler_import.defer()  # a job's own process, as the train command's: see there
     try:
         return work(Path(root), id)
     except Interrupted:
