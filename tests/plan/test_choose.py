@@ -163,6 +163,27 @@ def _drawings(root, side=96):
     return root
 
 
+@pytest.mark.parametrize("scratch, tuned, init", [
+    (0.958, 0.942, None),  # the 96 px digits' measurement: ImageNet's head lost 9 points
+    (0.90, 0.92, None),  # a lead of the head that chance could give on 120 images
+    (0.80, 0.99, "imagenet")])  # a lead chance would hardly give
+def test_on_drawings_a_tie_goes_to_scratch_and_imagenet_must_lead(tmp_path, monkeypatch,
+                                                                  scratch, tuned, init):
+    """On drawings on a flat background the roles swap: scratch is the start that stands
+    unless the head leads by more than chance could give (bench/HISTORY.md, "Drawings:
+    a tie goes to scratch"); and a good head does not skip measuring scratch."""
+    monkeypatch.setattr(choose, "head_score", lambda config, started: (tuned, 0.1, 120))
+    measured = []
+    monkeypatch.setattr(choose, "_scratch_score",
+                        lambda config, started: measured.append(config) or scratch)
+    lines: list[str] = []
+    chosen = choose.choose(TrainConfig(data=str(_drawings(tmp_path / "d"))), 0.0,
+                           lines.append)
+    assert chosen.init == init and len(measured) == 1
+    assert f"{scratch:.1%}" in lines[0] and f"{tuned:.1%}" in lines[0]
+    assert ("fine-tunes" if init else "from scratch") in lines[0]
+
+
 @pytest.mark.parametrize("make, init, said", [
     (_drawings, None, "drawings on a flat background"),
     (lambda root: _photos(root, "L"), "imagenet", "grayscale photos")])

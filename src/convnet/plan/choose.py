@@ -59,7 +59,6 @@ from dataclasses import replace
 from convnet import data as datasets
 from convnet import extras
 from convnet.data.fingerprint import FLAT_TONE, Fingerprint, flat_share, of_layout
-from convnet.data.layout import Layout
 from convnet.plan.finetune import default_time
 from convnet.plan.networks import choose_network, too_short
 from convnet.plan.planner import trained_images
@@ -106,53 +105,70 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
     layout = datasets.folder_layout(config.data)  # read once: the channels, then the count
     found = None if layout is None else of_layout(layout, detail=False)
     gray = found is not None and found.channels == 1
-    unmeasured = _unmeasured(config, tuned_config, layout if gray else None, notify)
+    share = flat_share(layout) if gray else None
+    unmeasured = _unmeasured(config, tuned_config, share, notify)
     if unmeasured is not None:
         return unmeasured
+    drawn = share is not None and share >= DRAWN_SHARE
     # the network first, so that the head scored is the one the run trains, on features
     # it then reuses; what it says waits for the answer (it is moot if scratch wins)
     network_said: list[str] = []
     tuned_config = choose_network(tuned_config, started, network_said.append)
     tuned_config = _with_time(tuned_config, found, network_said.append)
     tuned, chance, scored = head_score(tuned_config, started)
-    skip = _no_scratch(tuned, chance, scored, gray)
+    skip = None if drawn else _no_scratch(tuned, chance, scored, gray)
     if skip:
         notify(f"the plan fine-tunes ImageNet weights: their new head alone scores "
                f"{tuned:.1%} on the validation images; {skip}, so no run from scratch is "
                f"measured ({time.perf_counter() - began:.0f} s; init=scratch trains one)")
         return _said(tuned_config, network_said, notify)
     scratch = _scratch_score(config, started)
-    seconds = time.perf_counter() - began
+    fine_tunes, why = _verdict(tuned, scratch, scored, drawn)
+    notify(f"{why}; {time.perf_counter() - began:.0f} s to tell (init="
+           f"{'scratch trains from scratch' if fine_tunes else 'imagenet fine-tunes'})")
+    return _said(tuned_config, network_said, notify) if fine_tunes else config
+
+
+def _verdict(tuned: float, scratch: float, images: int, drawn: bool) -> tuple[bool, str]:
+    """(whether to fine-tune, why) from the head's and the brief scratch run's validation
+    scores on ``images``. Photos fine-tune unless scratch leads by more than chance could
+    give (`lead_needed`); ``drawn`` images (drawings on a flat background) train from
+    scratch unless the head leads so."""
+    head = f"their new head alone scores {tuned:.1%}"
+    brief = f"a brief run from scratch (1/{BRIEF_SHARE} of its epochs) scores {scratch:.1%}"
+    if drawn:
+        needed = lead_needed(tuned, scratch, images)
+        if tuned - scratch >= needed:
+            return True, (f"the plan fine-tunes ImageNet weights: on these drawings {head} "
+                          f"on the validation images against {scratch:.1%} for a brief run "
+                          f"from scratch, a lead chance would hardly give ({needed:.0%})")
+        return False, (f"the plan trains from scratch: the images are drawings on a flat "
+                       f"background, where scratch stands unless ImageNet leads by more "
+                       f"than chance could give; {brief} on {images:,} validation images, "
+                       f"against {tuned:.1%} for an ImageNet head")
     if tuned >= scratch:
-        notify(f"the plan fine-tunes ImageNet weights: measured on the validation images, "
-               f"their new head alone scores {tuned:.1%} against {scratch:.1%} for a brief "
-               f"run from scratch (1/{BRIEF_SHARE} of its epochs); {seconds:.0f} s to tell "
-               f"(init=scratch skips this)")
-        return _said(tuned_config, network_said, notify)
-    needed = lead_needed(scratch, tuned, scored)
+        return True, (f"the plan fine-tunes ImageNet weights: measured on the validation "
+                      f"images, {head} against {scratch:.1%} for a brief run from scratch "
+                      f"(1/{BRIEF_SHARE} of its epochs)")
+    needed = lead_needed(scratch, tuned, images)
     if scratch - tuned < needed:
-        notify(f"the plan fine-tunes ImageNet weights: a brief run from scratch scores "
-               f"{scratch:.1%} against {tuned:.1%} for their new head alone, on "
-               f"{scored:,} validation images, a lead chance could give (it needs "
-               f"{needed:.0%} here); {seconds:.0f} s to tell (init=scratch trains one)")
-        return _said(tuned_config, network_said, notify)
-    notify(f"the plan trains from scratch: a brief run from scratch scores {scratch:.1%} on "
-           f"the validation images against {tuned:.1%} for an ImageNet head; "
-           f"{seconds:.0f} s to tell")
-    return config
+        return True, (f"the plan fine-tunes ImageNet weights: {brief} against {tuned:.1%} "
+                      f"for their new head alone, on {images:,} validation images, a lead "
+                      f"chance could give (it needs {needed:.0%} here)")
+    return False, (f"the plan trains from scratch: {brief} on the validation images against "
+                   f"{tuned:.1%} for an ImageNet head")
 
 
-def _unmeasured(config: TrainConfig, tuned_config: TrainConfig, gray: Layout | None,
+def _unmeasured(config: TrainConfig, tuned_config: TrainConfig, share: float | None,
                 notify: Callable[[str], None]) -> TrainConfig | None:
     """The start chosen without measuring (``epochs=0``, a short budget), else None
-    (``gray``: the folder's layout where its images are grayscale)."""
+    (``share``: the grayscale images' `flat_share`, None for colour)."""
     if config.epochs == 0:
         notify("the plan fine-tunes ImageNet weights: epochs=0 asks for a new head alone on "
                "trained features")
         return tuned_config
     if not too_short(config):
         return None
-    share = None if gray is None else flat_share(gray)
     if share is not None and share >= DRAWN_SHARE:
         notify(f"the plan trains from scratch: the images are grayscale drawings on a flat "
                f"background ({share:.0%} of a typical image within {FLAT_TONE} grey levels "
