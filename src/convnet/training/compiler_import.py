@@ -12,21 +12,22 @@ anyway: their step does so itself.
 nothing has imported the compiler yet: the wrapper then calls them without the import.
 The marks matter only to ``torch.compile``, so `restore` takes them away before anything
 is compiled (`convnet.training.speed.maybe_compile`), and the compiler, once imported,
-marks the methods properly. Only the ``convnet`` command defers: a program that imports
-convnet keeps torch as it found it.
+marks the methods properly. Only convnet's own processes defer (the ``train`` command, a
+studio job's worker): a program that imports convnet keeps torch as it found it.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import torch
 
 MARK = "__dynamo_disable"  # where torch's wrapper keeps a method's compiler-free version
-_marked: list = []
+_marked: list[Callable] = []  # the methods `defer` marked, for `restore`
 
 
-def _wrapped_methods() -> list:
+def _wrapped_methods() -> list[Callable]:
     """The functions `torch.optim.Optimizer`'s compiler-excluding wrappers call."""
     inner = torch._compile._disable_dynamo(lambda: None).__code__  # the wrapper's code
     return [method.__wrapped__ for method in vars(torch.optim.Optimizer).values()
