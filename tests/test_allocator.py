@@ -16,11 +16,17 @@ kept = keep_freed_memory() if sys.argv[1] == "kept" else False
 import convnet
 net = convnet.build("efficientnet-lite0", (160, 160, 3), 10).eval()
 x = torch.randn(32, 3, 160, 160)
+faults = []
 with torch.inference_mode():
     net(x)  # the first pass maps what the later ones can reuse
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    net(x)
-print(kept, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    # the fewest of 3 more passes: with the blocks kept, the second pass alone still
+    # faulted up to 39k times in some runs (once 30k where the other mode had 92k, in CI)
+    # and the later ones none; left to the system, every pass faulted 90-250k times
+    for _ in range(3):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        net(x)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(kept, min(faults))
 """
 
 
@@ -37,7 +43,7 @@ def test_freed_blocks_are_reused_without_new_page_faults():
     kept, faults = _faults("kept")
     left, unkept = _faults("system")
     assert kept == "True" and left == "False"
-    # the blocks of the second pass: mapped anew (a fault per 4 KB), or reused
+    # the blocks of a later pass: mapped anew (a fault per 4 KB), or reused
     assert faults * 4 < unkept, (faults, unkept)
 
 
