@@ -3,7 +3,8 @@
     python bench/studio_flow.py            # two digit classes
     python bench/studio_flow.py --photos   # six classes of photos (the "six" folder)
 
-Starts `convnet studio` on 127.0.0.1 (a fresh workspace and cache), uploads a zip of 200
+``--checkout TREE`` runs another checkout's studio (its src/ first on the path). Starts
+`convnet studio` on 127.0.0.1 (a fresh workspace and cache), uploads a zip of 200
 training PNGs each of the digits 3 and 7 (with --photos: the 246 training photos of
 bench/time_to_accuracy.py's ``six`` folder, CIFAR photos upscaled), starts a job with no
 options, and while it trains asks GET /v1/jobs/ID and GET /v1/datasets in turn every 0.1 s
@@ -37,7 +38,7 @@ sys.path[:0] = [str(TESTS), str(TESTS / "studio"), str(Path(__file__).resolve().
 from studio_helpers import digits_zip  # noqa: E402
 
 import convnet  # noqa: E402
-from benchdata import append_row  # noqa: E402
+from benchdata import add_checkout, append_row, checkout  # noqa: E402
 from conftest import free_port  # noqa: E402
 
 DIGITS, PER_CLASS, MAX_REQUESTS = (3, 7), 200, 5000
@@ -130,12 +131,14 @@ def main() -> None:
     parser.add_argument("--photos", action="store_true", help="six classes of photos")
     parser.add_argument("--results", type=Path,
                         default=Path(__file__).with_name("studio_flow.jsonl"))
+    add_checkout(parser)
     args = parser.parse_args()
+    checkout_env, code = checkout(args.checkout)
     data, held = _photos() if args.photos else \
         (digits_zip(PER_CLASS, DIGITS), _held_out())
     work = Path(tempfile.mkdtemp(prefix="convnet-studio-bench-"))
     port = free_port()
-    env = {**os.environ, "CONVNET_CACHE": str(work / "cache")}
+    env = {**os.environ, **checkout_env, "CONVNET_CACHE": str(work / "cache")}
     server = subprocess.Popen([sys.executable, "-m", "convnet", "studio", str(work / "ws"),
                                "--port", str(port)], env=env, stdout=subprocess.DEVNULL)
     try:
@@ -144,7 +147,7 @@ def main() -> None:
         server.terminate()
         server.wait(30)
     times, job = done["times"], done["job"]
-    row = {"data": "six photos" if args.photos else "digits 3 and 7",
+    row = {"data": "six photos" if args.photos else "digits 3 and 7", "code": code,
            "images": len(zipfile.ZipFile(io.BytesIO(data)).namelist()),
            "job_seconds": round(done["seconds"], 1), **(done["first"] or {}),
            "epochs": job["epochs"], "plan": job["plan"],
