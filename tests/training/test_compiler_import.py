@@ -74,3 +74,12 @@ def test_the_wrappers_are_found_on_the_optimizer():
     """The methods torch wraps in this version (adding groups, zeroing, state dicts)."""
     names = {method.__name__ for method in compiler_import._wrapped_methods()}
     assert {"add_param_group", "zero_grad", "state_dict", "load_state_dict"} <= names
+
+
+def test_a_torch_that_wraps_otherwise_defers_nothing(monkeypatch):
+    """Another torch without this wrapper: the command runs as before, importing the
+    compiler where torch does."""
+    import torch
+
+    monkeypatch.delattr(torch._compile, "_disable_dynamo")
+    assert compiler_import._wrapped_methods() == []

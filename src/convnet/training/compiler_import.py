@@ -28,8 +28,12 @@ _marked: list[Callable] = []  # the methods `defer` marked, for `restore`
 
 
 def _wrapped_methods() -> list[Callable]:
-    """The functions `torch.optim.Optimizer`'s compiler-excluding wrappers call."""
-    inner = torch._compile._disable_dynamo(lambda: None).__code__  # the wrapper's code
+    """The functions `torch.optim.Optimizer`'s compiler-excluding wrappers call (none
+    where this torch wraps them otherwise: then nothing is deferred)."""
+    wrap = getattr(getattr(torch, "_compile", None), "_disable_dynamo", None)
+    if wrap is None:
+        return []
+    inner = wrap(lambda: None).__code__  # the wrapper's code, shared by every wrapper
     return [method.__wrapped__ for method in vars(torch.optim.Optimizer).values()
             if getattr(method, "__code__", None) is inner and hasattr(method, "__wrapped__")]
 
