@@ -202,6 +202,10 @@ def test_the_headline_says_when_even_the_least_plan_overruns_what_the_budget_lea
     assert "more than the time budget leaves after start-up and the data (nothing)" in \
         over.headline()
     assert "(2 s)" in Plan(fp, config, seconds=4.0, budget=2.0).headline()
+    # once decoded at a side chosen before, the least at that side: a smaller one might
+    # have fitted had decoding taken what was estimated
+    assert "the least this plan can do at the image side chosen before decoding, so" in \
+        replace(over, sized_before=True).headline()
     assert not Plan(fp, config, seconds=400.0).overruns  # no budget: nothing to overrun
     # what the budget keeps for the test score and saving counts as left
     spared = Plan(fp, config, seconds=4.0, budget=2.0, spare=1.4)
@@ -219,3 +223,19 @@ def test_a_budgeted_plan_knows_what_its_budget_keeps_from_training(tmp_path):
     untimed = loading.with_data(convnet.datasets.load("digits"),
                                 TrainConfig(data="digits", epochs=1), started=0.0)
     assert untimed.spare == 0.0 and untimed.budget is None
+
+
+def test_the_plan_after_decoding_says_its_side_came_from_the_plan_before(tmp_path):
+    """A folder is planned twice: its side before decoding, the rest after; only the
+    second knows that the side is no longer its own to shrink."""
+    from convnet.plan import loading
+    from resume_helpers import rgb_folder
+
+    data = str(rgb_folder(tmp_path / "folder", sizes=(40, 60)))
+    config = TrainConfig(data=data, epochs=1)
+    before = loading.before_loading(config, time.perf_counter())
+    assert before is not None and not before.sized_before
+    dataset = convnet.datasets.load(data, image_size=before.config.image_size)
+    after = loading.with_data(dataset, config, time.perf_counter(), before)
+    assert after.sized_before and after.config.image_size == before.config.image_size
+    assert not loading.with_data(dataset, config, time.perf_counter()).sized_before

@@ -116,6 +116,7 @@ def with_data(dataset: Dataset, config: TrainConfig, started: float,
     if before is not None:  # the side was chosen there, at the same epochs and freeze
         plan.choices[0] = before.choices[0]
         plan.pressed = plan.pressed or before.pressed
+        plan.sized_before = True
     check = mirror_check(dataset.train, len(dataset.classes), config.seed) \
         if config.flip is None else None
     return decide_flips(plan, check)

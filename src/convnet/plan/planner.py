@@ -75,6 +75,7 @@ class Plan:
     most_epochs: int = 0  # what a time budget may raise the epochs to, measured as it runs
     pressed: bool = False  # the budget cut a fine-tune's epochs or its trained layers
     spare: float = 0.0  # seconds of the budget kept from training (the test score, saving)
+    sized_before: bool = False  # the image side came from a plan made before decoding
 
     @property
     def designed(self) -> bool:
@@ -90,8 +91,10 @@ class Plan:
         if self.overruns:
             left = self.budget + self.spare
             left = "nothing" if left < 1 else human_seconds(left)
+            # after decoding, the side is fixed: the least is the least at that side
+            side = " at the image side chosen before decoding" if self.sized_before else ""
             tail += (f", more than the time budget leaves after start-up and the data "
-                     f"({left}): the least this plan can do, so the run takes longer")
+                     f"({left}): the least this plan can do{side}, so the run takes longer")
         return f"planned from {self.fingerprint.describe()}: {', '.join(parts)}{tail}"
 
     @property
