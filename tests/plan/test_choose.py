@@ -278,3 +278,12 @@ def test_the_head_is_scored_as_the_run_ranks_its_epochs(monkeypatch, balanced, e
     monkeypatch.setattr(choose, "resolve", lambda config, started: SimpleNamespace(
         prepare=lambda: run))
     assert choose.head_score(TrainConfig(data="photos"), 0.0) == pytest.approx(expected)
+
+
+def test_a_head_alone_on_grayscale_images_reads_no_flat_background(tmp_path, monkeypatch):
+    """``epochs=0`` fine-tunes whatever the images hold: their files are not decoded to
+    tell drawings from photos."""
+    monkeypatch.setattr(choose, "flat_share", lambda layout: pytest.fail("decoded"))
+    gray = str(_photos(tmp_path / "gray", "L"))
+    chosen = choose.choose(TrainConfig(data=gray, epochs=0), 0.0, lambda line: None)
+    assert chosen.init == "imagenet"

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from convnet.data.dataset import Dataset
-from convnet.data.layout import Layout
+from convnet.data.layout import Entry, Layout
 from convnet.data.preprocess import ImageError, Preprocess, decode, peek
 from convnet.data.scan import GRAY_MODES
 
@@ -79,13 +79,13 @@ def of_layout(layout: Layout, sample: int = HEADER_SAMPLE, detail: bool = True
     and only a plan from scratch uses: on 32 files of 800-1,400 px, half of them PNG (which
     cannot be decoded at a reduced scale), it took 0.86 s here, a tenth of a short budget;
     without it a fingerprint takes about 0.01 s."""
-    train = [entry for entry in layout.entries if entry.split == "train"] or layout.entries
+    train = _training(layout)
     counts = [0] * len(layout.classes)
     for entry in train:
         counts[entry.label] += 1
-    step = max(1, len(train) // sample)
+    spread = _spread(train, sample)
     headers = []
-    for entry in train[::step][:sample]:
+    for entry in spread:
         try:
             headers.append(peek(Path(entry.path)))
         except ImageError:
@@ -99,12 +99,22 @@ def of_layout(layout: Layout, sample: int = HEADER_SAMPLE, detail: bool = True
     present = [n for n in counts if n] or [0]
     uniform = next(iter(sizes)) if len(sizes) == 1 else None
     measured = None if not detail or uniform is not None and max(uniform) <= KEPT_SIDE else \
-        detail_side([Path(e.path) for e in train[::step][:DETAIL_SAMPLE]], channels)
+        detail_side([Path(e.path) for e in spread[:DETAIL_SAMPLE]], channels)
     return Fingerprint(len(layout.classes), len(train), min(present), channels,
                        (min(shorter), int(median(shorter)), max(shorter)),
                        (round(min(aspects), 3), round(max(aspects), 3)),
                        uniform, "val" in layout.splits(), measured,
                        sum(entry.split == "test" for entry in layout.entries))
+
+
+def _training(layout: Layout) -> list[Entry]:
+    """The folder's training files (all of them where it has no train split)."""
+    return [entry for entry in layout.entries if entry.split == "train"] or layout.entries
+
+
+def _spread(entries: list[Entry], sample: int) -> list[Entry]:
+    """At most ``sample`` of ``entries``, evenly spaced through them."""
+    return entries[::max(1, len(entries) // sample)][:sample]
 
 
 def flat_share(layout: Layout, sample: int = FLAT_SAMPLE) -> float | None:
@@ -113,11 +123,9 @@ def flat_share(layout: Layout, sample: int = FLAT_SAMPLE) -> float | None:
     none decodes): what sets drawings on a flat background apart from photos. Digits
     enlarged to 96 px gave 0.80 (0.66-0.91), and CIFAR photos enlarged, in colour or
     grayscale, 0.17-0.25 (bench/HISTORY.md, "Grayscale photos under a short budget")."""
-    train = [entry for entry in layout.entries if entry.split == "train"] or layout.entries
-    step = max(1, len(train) // sample)
     prep = Preprocess(FLAT_SIDE, FLAT_SIDE, 1)
     shares = []
-    for entry in train[::step][:sample]:
+    for entry in _spread(_training(layout), sample):
         try:
             pixels = torch.from_numpy(decode(Path(entry.path), prep)).flatten().long()
         except ImageError:

@@ -62,6 +62,7 @@ from dataclasses import replace
 from convnet import data as datasets
 from convnet import extras
 from convnet.data.fingerprint import FLAT_TONE, Fingerprint, flat_share, of_layout
+from convnet.data.layout import Layout
 from convnet.plan.finetune import default_time
 from convnet.plan.networks import choose_network, too_short
 from convnet.plan.planner import trained_images
@@ -107,11 +108,11 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
     tuned_config = replace(config, init=IMAGENET)
     layout = datasets.folder_layout(config.data)  # read once: the channels, then the count
     found = None if layout is None else of_layout(layout, detail=False)
-    gray = found is not None and found.channels == 1
-    share = flat_share(layout) if gray else None
-    unmeasured = _unmeasured(config, tuned_config, share, notify)
+    gray = layout if found is not None and found.channels == 1 else None
+    unmeasured = _unmeasured(config, tuned_config, gray, notify)
     if unmeasured is not None:
         return unmeasured
+    share = None if gray is None else flat_share(gray)
     drawn = share is not None and share >= DRAWN_SHARE
     # the network first, so that the head scored is the one the run trains, on features
     # it then reuses; what it says waits for the answer (it is moot if scratch wins)
@@ -119,7 +120,7 @@ def choose(config: TrainConfig, started: float, notify: Callable[[str], None]) -
     tuned_config = choose_network(tuned_config, started, network_said.append)
     tuned_config = _with_time(tuned_config, found, network_said.append)
     tuned, chance, scored = head_score(tuned_config, started)
-    skip = None if drawn else _no_scratch(tuned, chance, scored, gray)
+    skip = None if drawn else _no_scratch(tuned, chance, scored, gray is not None)
     if skip:
         notify(f"the plan fine-tunes ImageNet weights: their new head alone scores "
                f"{tuned:.1%} on the validation images; {skip}, so no run from scratch is "
@@ -162,16 +163,18 @@ def _verdict(tuned: float, scratch: float, images: int, drawn: bool) -> tuple[bo
                    f"{tuned:.1%} for an ImageNet head")
 
 
-def _unmeasured(config: TrainConfig, tuned_config: TrainConfig, share: float | None,
+def _unmeasured(config: TrainConfig, tuned_config: TrainConfig, gray: Layout | None,
                 notify: Callable[[str], None]) -> TrainConfig | None:
     """The start chosen without measuring (``epochs=0``, a short budget), else None
-    (``share``: the grayscale images' `flat_share`, None for colour)."""
+    (``gray``: the folder's layout where its images are grayscale, whose `flat_share` is
+    then read only where it decides)."""
     if config.epochs == 0:
         notify("the plan fine-tunes ImageNet weights: epochs=0 asks for a new head alone on "
                "trained features")
         return tuned_config
     if not too_short(config):
         return None
+    share = None if gray is None else flat_share(gray)
     if share is not None and share >= DRAWN_SHARE:
         notify(f"the plan trains from scratch: the images are grayscale drawings on a flat "
                f"background ({share:.0%} of a typical image within {FLAT_TONE} grey levels "
