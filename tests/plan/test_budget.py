@@ -104,6 +104,26 @@ def test_a_slow_first_epoch_does_not_hold_back_the_second_epochs_estimate(clock)
     assert loop.epochs == 16
 
 
+def test_small_cuts_after_each_short_epoch_are_said_only_once_they_add_up(clock):
+    """Epochs of hundredths of a second drift: each cut by one is made, and the schedule
+    re-planned, but a note comes only once the total has moved a quarter from the last."""
+    loop, listener = _loop(100), Listener()
+    budget = Budget(loop, TrainConfig(data="x", lr=0.01), 3.0, 100, [listener])
+    _epoch(budget, loop, clock, 1, 0.03)  # 2.97 s left: all 100 fit
+    _epoch(budget, loop, clock, 2, 0.03)
+    totals = []
+    for number in range(3, 60):
+        # each epoch a little slower than the last: the total shrinks by about one
+        _epoch(budget, loop, clock, number, 0.03 + 0.0004 * number)
+        totals.append(loop.epochs)
+    changes = sum(1 for before, after in zip([100, *totals], totals) if after != before)
+    assert changes > 10 and listener.totals[-1] == loop.epochs < 80  # each was made
+    assert 1 <= len(listener.notes) <= 3  # but said only when it added up to a quarter
+    assert "cut from 100 to" in listener.notes[0] and "0.0" in listener.notes[0]
+    said = [int(note.split(" to ")[1].split(" ")[0]) for note in listener.notes]
+    assert all(later <= 0.75 * earlier for earlier, later in zip([100, *said], said))
+
+
 def test_a_raise_keeps_half_an_epoch_spare(clock):
     """An epoch raised that barely fits would be cut again at the next check (which takes
     the slower of the last two epochs), stopping the run before its schedule anneals."""
