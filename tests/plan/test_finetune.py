@@ -263,6 +263,21 @@ def test_a_head_alone_plan_under_a_budget_takes_the_largest_side_its_passes_fit(
     assert plan.seconds == pytest.approx(seconds[SIDES[2]]) and steps == []
 
 
+@pytest.mark.parametrize("over, side", [(1.05, SIDES[2]), (1 + finetune.ALONE_SPREAD + 0.02,
+                                                           SIDES[3])])
+def test_the_head_alone_under_a_deadline_keeps_a_share_of_its_estimate_spare(over, side):
+    """Its passes cannot be cut as they run late: a side whose estimate fits the budget
+    with less than `ALONE_SPREAD` to spare is not taken."""
+    fp = Fingerprint(2, 1000, 500, 3, (200, 300, 400), (0.8, 1.25), None, test_images=400)
+    config = TrainConfig(data="photos", arch=ARCH, init="imagenet", epochs=0, time="30s")
+    trained = trained_images(fp, config.val_split)
+    seconds = costs.estimate(fp, config, _probe(1, []), SIDES[3], 32, trained,
+                             alone=True, passes=_passes([])).seconds(0)
+    plan = make_finetune_plan(fp, config, "cpu", _probe(1, []), budget=seconds * over,
+                              resizable=True, passes=_passes([]))
+    assert plan.config.image_size == side and plan.config.epochs == 0
+
+
 def test_a_plan_after_one_that_chose_the_head_alone_weighs_no_epochs_again():
     """With the data loaded, the side is the one planned before decoding, and less time is
     left: the options that did not fit then are not weighed (nor their steps probed)."""
@@ -271,7 +286,8 @@ def test_a_plan_after_one_that_chose_the_head_alone_weighs_no_epochs_again():
     trained = trained_images(fp, config.val_split)
     alone = costs.estimate(fp, config, _probe(1, []), SIDES[2], 32, trained, alone=True,
                            passes=_passes([])).seconds(0)
-    first = make_finetune_plan(fp, config, "cpu", _probe(1, []), budget=alone + 0.1,
+    first = make_finetune_plan(fp, config, "cpu", _probe(1, []),
+                               budget=alone * (1 + finetune.ALONE_SPREAD) + 0.1,
                                resizable=True, passes=_passes([]))
     assert first.config.epochs == 0 and first.config.image_size == SIDES[2]
     steps: list[int] = []

@@ -83,3 +83,32 @@ def test_a_torch_that_wraps_otherwise_defers_nothing(monkeypatch):
 
     monkeypatch.delattr(torch._compile, "_disable_dynamo")
     assert compiler_import._wrapped_methods() == []
+
+
+def test_a_deferred_step_updates_as_torchs_step_and_imports_nothing():
+    """`step` against ``optimizer.step()`` on the same AdamW from the same weights and
+    gradients: the same weights after, and no compiler imported for the deferred one."""
+    found = _fresh("""
+        import json, sys, torch
+        from convnet.training import compiler_import
+
+        def run(deferred):
+            torch.manual_seed(0)
+            weights = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(3))]
+            optimizer = torch.optim.AdamW(weights, lr=0.1, weight_decay=0.01)
+            for _ in range(3):
+                optimizer.zero_grad()
+                (weights[0].sin().sum() + (weights[1] ** 2).sum()).backward()
+                compiler_import.step(optimizer) if deferred else optimizer.step()
+            return [w.detach().flatten().tolist() for w in weights]
+
+        compiler_import.defer()
+        ours = run(True)
+        before = "torch._dynamo" in sys.modules
+        theirs = run(False)
+        print(json.dumps({"ours": ours, "theirs": theirs, "before": before,
+                          "after": "torch._dynamo" in sys.modules}))
+    """)
+    assert not found["before"] and found["after"]  # torch's own step does import it
+    for ours, theirs in zip(found["ours"], found["theirs"]):
+        assert ours == pytest.approx(theirs, abs=0, rel=0)

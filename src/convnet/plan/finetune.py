@@ -50,6 +50,13 @@ UNTIMED_SHARES = (0.13, 0.47)
 COMMAND_SHARE = 0.37
 COMMAND_FLOOR = 30.0  # seconds: start-up, decoding and scoring take some whatever the folder
 PATIENCE = 2  # epochs without a better validation score before the run stops
+# under a deadline, the head alone's estimate must fit with this share to spare: its passes
+# have no epochs to cut as they run late, and the probes they are estimated from spread by
+# 11-12% (one standard deviation: EfficientNet-Lite0 at 192 px, 3.5-4.9 ms per image in
+# bf16 and 6.0-9.0 in fp32 over eight fresh processes here). The largest side whose
+# estimate fits is the one a low reading let in: cat/dog photos planned at 192 px to fit
+# 15 s ended 2.5-4.7 s past a 23 s --time (bench/HISTORY.md, "The head alone's margin")
+ALONE_SPREAD = 0.15
 
 
 def untimed_limit(device: str, trained: int) -> float:
@@ -111,7 +118,8 @@ def make_finetune_plan(fp: Fingerprint, config: TrainConfig, device: str,
     began = time.perf_counter()
     fit = _fit(fp, config, (probe, passes), resizable, batch, trained, target, limit, since)
     spent = time.perf_counter() - began  # the speed probes' own time
-    if config.time and fit.seconds is not None and fit.seconds > limit - spent:
+    if config.time and fit.seconds is not None and \
+            fit.seconds > _room(config, fit.freeze, limit - spent):
         # the budget was taken before the probes ran: again with their time off it (the
         # probes measured are cached, so this costs little more)
         limit -= spent
@@ -194,16 +202,23 @@ def _fit(fp: Fingerprint, config: TrainConfig, probes: Probes, resizable: bool,
         if since is not None and freeze is not options[-1] and \
                 (freeze.layers < since[0] or since[1] and not freeze.alone):
             continue
+        room = _room(config, freeze, limit)
         side, seconds, why = _side(fp, config, probes, resizable, batch, trained,
-                                   0 if freeze.alone else target, limit, freeze.step_factor)
+                                   0 if freeze.alone else target, room, freeze.step_factor)
         fit = Fit(freeze, side, seconds, why, default, head)
-        if seconds is None or seconds <= limit and (side is None or side >= SIDE_FLOOR
-                                                    or config.image_size is not None):
+        if seconds is None or seconds <= room and (side is None or side >= SIDE_FLOOR
+                                                   or config.image_size is not None):
             return fit
         key = (side or 0, -seconds)
         if best is None or key > best[0]:
             best = (key, replace(fit, fits=False))
     return best[1]
+
+
+def _room(config: TrainConfig, freeze: Freeze, limit: float) -> float:
+    """The seconds ``freeze``'s estimate may take of ``limit``: under a deadline, the head
+    alone keeps `ALONE_SPREAD` of its estimate spare."""
+    return limit / (1 + ALONE_SPREAD) if config.time and freeze.alone else limit
 
 
 def _no_epochs_fit(fp: Fingerprint, config: TrainConfig, probes: Probes, side: int | None,

@@ -27,6 +27,7 @@ from convnet.data.cache import cache_dir
 from convnet.errors import DiskFull
 from convnet.network import build
 from convnet.network.folding import folded
+from convnet.training import compiler_import
 from convnet.training.speed import autocast, autocast_dtype, fused_options
 
 # one warm-up step, then two timed: on EfficientNet-Lite0 at 96-192 px (batch 8, bf16)
@@ -36,6 +37,11 @@ WARMUP, MIN_STEPS, MIN_SECONDS = 1, 2, 0.1
 # a forward pass is timed at the run's batch (tens of photos: 70-140 ms at 96-160 px), so
 # one pass after the warm-up does, unless it takes less than PASS_SECONDS
 MIN_PASSES, PASS_SECONDS = 1, 0.05
+# fp32 against a lower precision: pairs of passes timed in turn, after a warm-up of each,
+# the fastest of each kind kept. One pass of each, timed apart, gave ratios of 1.19-3.35
+# for EfficientNet-Lite0 at 96-192 px where steady passes gave 1.7-2.3 (bench/HISTORY.md,
+# "The precision ratio"), and the plan scales its fp32 scoring by it
+RATIO_PAIRS = 2
 
 
 @lru_cache(maxsize=64)  # a folder's plan weighs its size before decoding and again after
@@ -70,6 +76,31 @@ def pass_seconds_per_image(arch: str, input_shape: tuple[int, int, int], classes
     return _fastest(key, measured)
 
 
+@lru_cache(maxsize=16)
+def precision_ratio(arch: str, input_shape: tuple[int, int, int], classes: int,
+                    batch_size: int, device: torch.device, precision: str) -> float:
+    """How many times longer a forward pass takes in fp32 than at ``precision``: the
+    fastest of `RATIO_PAIRS` passes of each, timed in turn on one network and batch, so
+    that a moment's load slows both kinds alike."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        network = folded(build(arch, input_shape, classes).to(device).eval())
+        network = network.to(memory_format=torch.channels_last)
+        x = _images(input_shape, batch_size, device)  # (B, C, H, W)
+        dtypes = (autocast_dtype(precision, device), None)  # the run's, then fp32
+        fastest = [float("inf"), float("inf")]
+        with torch.inference_mode():
+            for turn in range(WARMUP + RATIO_PAIRS):
+                for kind, dtype in enumerate(dtypes):
+                    _sync(device)
+                    began = time.perf_counter()
+                    with autocast(device, dtype):
+                        network(x)
+                    _sync(device)
+                    if turn >= WARMUP:
+                        fastest[kind] = min(fastest[kind], time.perf_counter() - began)
+    return fastest[1] / fastest[0]
+
+
 def _measure_passes(arch: str, input_shape: tuple[int, int, int], classes: int,
                     batch_size: int, device: torch.device, precision: str) -> float:
     """Passes timed until `MIN_PASSES` and `PASS_SECONDS` both pass (`_per_call`)."""
@@ -98,7 +129,7 @@ def _measure(arch: str, input_shape: tuple[int, int, int], classes: int, batch_s
                 loss = F.cross_entropy(network(x).float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            compiler_import.step(optimizer)  # no compiler imported for a probe
         return _per_call(step, device, MIN_STEPS, MIN_SECONDS) / batch_size
 
 

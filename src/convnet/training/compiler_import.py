@@ -8,6 +8,11 @@ run of the head alone, whose L-BFGS fits are the only optimizers, that import wa
 of a 5 s budget (bench/HISTORY.md, "The compiler's import"). The AdamW epochs import it
 anyway: their step does so itself.
 
+A step of torch's optimizers imports it too, whatever is marked. The speed probe's steps
+(`convnet.plan.probe`) take `step`, which calls the optimizer's own update under
+``no_grad`` as the wrapper would, without the import: a plan that ends in the head alone
+then never imports the compiler (1.9 s of a 23 s budget, profiled).
+
 `defer` marks those methods as the wrapper would have, with the methods themselves, where
 nothing has imported the compiler yet: the wrapper then calls them without the import.
 The marks matter only to ``torch.compile``, so `restore` takes them away before anything
@@ -18,6 +23,7 @@ studio job's worker): a program that imports convnet keeps torch as it found it.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Callable
 
@@ -61,3 +67,16 @@ def restore() -> None:
         method = _marked.pop()
         if getattr(method, MARK, None) is method:
             delattr(method, MARK)
+
+
+def step(optimizer: torch.optim.Optimizer) -> None:
+    """``optimizer.step()``; while the compiler's import is deferred, its update itself
+    under ``no_grad``, as torch's wrapper runs it but without importing the compiler for
+    the graph breaks that only the compiler reads (hooks on the step are not called)."""
+    update = inspect.unwrap(type(optimizer).step)
+    if not _marked or "torch._dynamo" in sys.modules or update is type(optimizer).step or \
+            optimizer.defaults.get("differentiable"):
+        optimizer.step()
+        return
+    with torch.no_grad():
+        update(optimizer)
