@@ -69,6 +69,10 @@ SUITES: dict[str, Suite] = {
         "time-to-accuracy": Case("time_to_accuracy", "convnet with a tenth of a plain "
                                  "fine-tune's time, fresh caches, against that loop",
                                  minutes=10),
+        "tenth-seeds": Case("time_to_accuracy", "the tenth's bar on the means of three seeds "
+                            "(loop and convnet), four photo folders, fresh caches",
+                            ("--only", "six", "catdog", "four", "ten", "--seeds", "3"),
+                            minutes=35),
         "no-options": Case("time_to_accuracy", "the no-option run on the same photo folders, "
                            "fresh caches", ("--no-loop", "--share", "--default"), minutes=8),
         "patience": Case("time_to_accuracy", "the no-option run (patience 2) against every "

@@ -102,6 +102,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1,
                         help="run the loop and each convnet command with seeds 0..N-1 (each "
                              "command's share of its own seed's loop), and give the means")
+    parser.add_argument("--reuse-loops", action="store_true",
+                        help="take each seed's loop from its latest row in --results instead "
+                             "of running it (its code unchanged): convnet's side alone, rerun")
     parser.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "zoo")
     parser.add_argument("--results", type=Path, default=HERE / "time_to_accuracy.jsonl")
     add_checkout(parser)
@@ -124,11 +127,14 @@ def _seed(name: str, data: str, seed: int, args: argparse.Namespace, work: Path,
           code: str) -> tuple[dict, dict] | None:
     """One seed's loop and convnet commands on one folder; (the loop, convnet at a tenth)
     where both ran."""
-    loop = None if args.no_loop else plain(data, work / "loop-cache", seed)
+    reused = _last_loop(args.results, name, seed) if args.reuse_loops else None
+    loop = None if args.no_loop else reused or plain(data, work / "loop-cache", seed)
     if loop is not None:
-        append_row(args.results, {"folder": name, "trainer": "plain loop", "seed": seed,
-                                  **loop})
-        print(f"| {name} | plain loop (224 px, 2+3 epochs), seed {seed} | — | "
+        if reused is None:
+            append_row(args.results, {"folder": name, "trainer": "plain loop", "seed": seed,
+                                      **loop})
+        kept = f", the row of {reused['date']} at {reused['commit']}" if reused else ""
+        print(f"| {name} | plain loop (224 px, 2+3 epochs), seed {seed}{kept} | — | "
               f"{loop['wall_s']:.1f} | 1.00 | {loop['accuracy']:.2%} | | |", flush=True)
     runs = [(f"{share:g}", ["--time", f"{max(5, round(share * loop['wall_s']))}s"])
             for share in args.share if loop is not None] + \
@@ -149,6 +155,17 @@ def _seed(name: str, data: str, seed: int, args: argparse.Namespace, work: Path,
         if label == "0.1" and "error" not in row:
             tenth = (loop, row)
     return tenth
+
+
+def _last_loop(results: Path, name: str, seed: int) -> dict | None:
+    """The latest loop row for ``name`` and ``seed`` in ``results`` (a row without a seed
+    ran seed 0)."""
+    if not results.is_file():
+        return None
+    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    found = [row for row in rows if row.get("folder") == name and
+             row.get("trainer") == "plain loop" and row.get("seed", 0) == seed]
+    return found[-1] if found else None
 
 
 def _means(name: str, pairs: list[tuple[dict, dict]]) -> None:

@@ -339,26 +339,30 @@ def passes_on(device: torch.device, precision: str) -> PassProbe:
     long as those at 96-160 px in bf16 here, bench/HISTORY.md).
 
     One probe per side where the run's precision is fp32 anyway. Where it is lower, fp32
-    is timed against it at the first side asked for each network (`precision_ratio`), and
-    every side takes that ratio: it held within 1.71-1.94 for Lite0 and Lite2 at 128-224 px
-    here (`python -m bench speed folding`). The ratio is kept for the process, so the plan
-    after decoding scales by the one the plan before it did: measured again at another
-    side, it moved the same plan's estimate by up to 2 s of 12 (bench/HISTORY.md, "The
-    precision ratio")."""
+    is probed at the first side asked for each network, and other sides take the ratio
+    found there: it held within 1.71-1.94 for Lite0 and Lite2 at 128-224 px here
+    (`python -m bench speed folding`), and each fp32 probe costs 0.15-0.3 s of a plan
+    that goes up the sides. The ratio is kept for the process, so the plan after decoding
+    scales by the one the plan before it did: probed again at its own side, it moved the
+    same plan's estimate by up to 2 s of 12 (bench/HISTORY.md, "The head alone's
+    deadline")."""
     from convnet.allocator import images_per_pass
-    from convnet.plan.probe import pass_seconds_per_image, precision_ratio
+    from convnet.plan.probe import pass_seconds_per_image
     from convnet.training.speed import autocast_dtype
 
     run = precision if autocast_dtype(precision, device) is not None else "fp32"
 
-    def passes(arch: str, shape: tuple[int, int, int], classes: int, fp32: bool) -> float:
+    def timed(arch: str, shape: tuple[int, int, int], classes: int, at: str) -> float:
         batch = images_per_pass(shape[0] * shape[1], device)
-        seen = pass_seconds_per_image(arch, shape, classes, batch, device, run)
+        return pass_seconds_per_image(arch, shape, classes, batch, device, at)
+
+    def passes(arch: str, shape: tuple[int, int, int], classes: int, fp32: bool) -> float:
+        seen = timed(arch, shape, classes, run)
         if not fp32 or run == "fp32":
             return seen
         key = (arch, str(device), run)
         if key not in _RATIOS:
-            _RATIOS[key] = precision_ratio(arch, shape, classes, batch, device, run)
+            _RATIOS[key] = timed(arch, shape, classes, "fp32") / seen
         return seen * _RATIOS[key]
     return passes
 

@@ -37,11 +37,6 @@ WARMUP, MIN_STEPS, MIN_SECONDS = 1, 2, 0.1
 # a forward pass is timed at the run's batch (tens of photos: 70-140 ms at 96-160 px), so
 # one pass after the warm-up does, unless it takes less than PASS_SECONDS
 MIN_PASSES, PASS_SECONDS = 1, 0.05
-# fp32 against a lower precision: pairs of passes timed in turn, after a warm-up of each,
-# the fastest of each kind kept. One pass of each, timed apart, gave ratios of 1.19-3.35
-# for EfficientNet-Lite0 at 96-192 px where steady passes gave 1.7-2.3 (bench/HISTORY.md,
-# "The precision ratio"), and the plan scales its fp32 scoring by it
-RATIO_PAIRS = 2
 
 
 @lru_cache(maxsize=64)  # a folder's plan weighs its size before decoding and again after
@@ -74,31 +69,6 @@ def pass_seconds_per_image(arch: str, input_shape: tuple[int, int, int], classes
     key = json.dumps([_machine(device), "pass", arch, list(input_shape), classes,
                       batch_size, precision])
     return _fastest(key, measured)
-
-
-@lru_cache(maxsize=16)
-def precision_ratio(arch: str, input_shape: tuple[int, int, int], classes: int,
-                    batch_size: int, device: torch.device, precision: str) -> float:
-    """How many times longer a forward pass takes in fp32 than at ``precision``: the
-    fastest of `RATIO_PAIRS` passes of each, timed in turn on one network and batch, so
-    that a moment's load slows both kinds alike."""
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        network = folded(build(arch, input_shape, classes).to(device).eval())
-        network = network.to(memory_format=torch.channels_last)
-        x = _images(input_shape, batch_size, device)  # (B, C, H, W)
-        dtypes = (autocast_dtype(precision, device), None)  # the run's, then fp32
-        fastest = [float("inf"), float("inf")]
-        with torch.inference_mode():
-            for turn in range(WARMUP + RATIO_PAIRS):
-                for kind, dtype in enumerate(dtypes):
-                    _sync(device)
-                    began = time.perf_counter()
-                    with autocast(device, dtype):
-                        network(x)
-                    _sync(device)
-                    if turn >= WARMUP:
-                        fastest[kind] = min(fastest[kind], time.perf_counter() - began)
-    return fastest[1] / fastest[0]
 
 
 def _measure_passes(arch: str, input_shape: tuple[int, int, int], classes: int,
