@@ -231,8 +231,8 @@ def _no_epochs_fit(fp: Fingerprint, config: TrainConfig, probes: Probes, side: i
     smallest ``side``, judged without probing a training step: each costs at least the head
     alone's passes (less one view of the training images) and, every epoch after the
     first, a forward pass over each training image (the frozen layers run too). A step's
-    probe costs 0.4-1.7 s here, and the first optimizer it builds imports torch's
-    compiler (1.0-1.3 s): seconds a short budget needs."""
+    probe costs 0.4-1.7 s here (and where the compiler's import is not deferred, its
+    first step imports torch's compiler, 1.0-1.9 s): seconds a short budget needs."""
     probe, passes = probes
     if not config.time or probe is None or passes is None or len(options) < 2 or \
             not options[-1].alone:
