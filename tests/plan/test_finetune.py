@@ -193,8 +193,8 @@ def test_the_head_alone_is_timed_by_forward_passes_at_both_precisions():
         _passes([])(ARCH, (160, 160, 3), 2, True)
     # the fit with its folds, then its refit with the validation images (no folds)
     fit = costs.FIT_SECONDS + costs.FIT_PER_IMAGE * 2 * trained + \
-        costs.REFIT_PER_IMAGE * 2 * (trained + validation) + (
-            costs.OPTIMIZER_IMPORT_SECONDS if compiler_import.pending() else 0.0)
+        costs.REFIT_PER_IMAGE * 2 * (trained + validation) + \
+        compiler_import.unpaid(steps=False)
     assert cost.features == pytest.approx(seen * 2 * trained + fit + honest * 2 * validation)
     assert cost.tail == pytest.approx(honest * 2 * 400 + finetune.FILES_SECONDS)
     assert cost.seconds(0) == pytest.approx(cost.features + cost.tail)
@@ -208,22 +208,32 @@ def test_the_head_alone_is_timed_by_forward_passes_at_both_precisions():
 
 
 
-@pytest.mark.parametrize("pending", [True, False])
-def test_the_head_alone_counts_the_compiler_import_only_while_it_is_pending(monkeypatch,
-                                                                              pending):
-    """The first optimizer of a process imports torch's compiler (1.2 s here) unless it
-    is imported already or the command deferred it (`compiler_import.pending`)."""
+@pytest.mark.parametrize("imported, deferred", [(False, False), (False, True), (True, False)])
+def test_the_compiler_import_is_counted_where_this_process_still_pays_it(monkeypatch,
+                                                                         imported, deferred):
+    """Torch's compiler is imported (1.2 s here) by the first optimizer made, unless the
+    command deferred it, and by the first step of an epoch in any case: the head alone
+    counts it where it is neither imported nor deferred, a fine-tune with epochs wherever
+    it is not imported yet."""
+    import sys
+
     fp = Fingerprint(2, 1000, 500, 3, (200, 300, 400), (0.8, 1.25), None, test_images=400)
-    config = TrainConfig(data="photos", arch=ARCH, init="imagenet", epochs=0)
-    trained = trained_images(fp, config.val_split)
+    trained = trained_images(fp, 0.2)
+    monkeypatch.setattr(compiler_import, "_marked", [object()] if deferred else [])
+    if imported:
+        monkeypatch.setitem(sys.modules, "torch._dynamo", sys.modules.get("torch._dynamo"))
+    else:
+        monkeypatch.delitem(sys.modules, "torch._dynamo", raising=False)
 
-    def features(paying: bool) -> float:
-        monkeypatch.setattr(compiler_import, "pending", lambda: paying)
-        return costs.estimate(fp, config, _probe(1, []), 160, 32, trained, alone=True,
-                              passes=_passes([])).features
+    def features(epochs: int | None) -> float:
+        config = TrainConfig(data="photos", arch=ARCH, init="imagenet", epochs=epochs)
+        return costs.estimate(fp, config, _probe(1, []), 160, 32, trained,
+                              alone=epochs == 0, passes=_passes([])).features
 
-    assert features(pending) - features(False) == pytest.approx(
-        costs.OPTIMIZER_IMPORT_SECONDS if pending else 0.0)
+    alone, epochs = features(0), features(3)
+    monkeypatch.setattr(compiler_import, "SECONDS", compiler_import.SECONDS + 5.0)
+    assert features(0) - alone == pytest.approx(0.0 if imported or deferred else 5.0)
+    assert features(3) - epochs == pytest.approx(0.0 if imported else 5.0)
 
 
 def test_epochs_are_timed_by_the_step_and_their_passes_by_the_pass_probe():
@@ -239,7 +249,7 @@ def test_epochs_are_timed_by_the_step_and_their_passes_by_the_pass_probe():
     seen, honest = _passes([])(ARCH, (160, 160, 3), 2, False), \
         _passes([])(ARCH, (160, 160, 3), 2, True)
     step = _probe(1, [])(ARCH, (160, 160, 3), 2, 8) * costs.STEP_COST
-    fit = costs.FIT_SECONDS + costs.FIT_PER_IMAGE * trained
+    fit = costs.FIT_SECONDS + costs.FIT_PER_IMAGE * trained + compiler_import.unpaid()
     assert cost.features == pytest.approx(seen * (trained + validation) + fit)
     assert cost.epoch == pytest.approx(step * trained * 0.5 + seen * 2 * validation)
     assert cost.tail == pytest.approx(

@@ -112,3 +112,45 @@ def test_a_deferred_step_updates_as_torchs_step_and_imports_nothing():
     assert not found["before"] and found["after"]  # torch's own step does import it
     for ours, theirs in zip(found["ours"], found["theirs"]):
         assert ours == pytest.approx(theirs, abs=0, rel=0)
+
+
+def test_what_is_left_to_pay_and_the_import_before_the_steps():
+    """Deferred, a first optimizer imports nothing but a first step does; `before_steps`
+    pays it ahead, and then nothing is left."""
+    found = _fresh("""
+        import json, sys
+        from convnet.training import compiler_import
+        fresh = [compiler_import.unpaid(False), compiler_import.unpaid(True)]
+        compiler_import.defer()
+        deferred = [compiler_import.unpaid(False), compiler_import.unpaid(True)]
+        compiler_import.before_steps()
+        paid = [compiler_import.unpaid(False), compiler_import.unpaid(True)]
+        print(json.dumps({"fresh": fresh, "deferred": deferred, "paid": paid,
+                          "imported": "torch._dynamo" in sys.modules}))
+    """)
+    cost = compiler_import.SECONDS
+    assert found["fresh"] == [cost, cost] and found["deferred"] == [0.0, cost]
+    assert found["paid"] == [0.0, 0.0] and found["imported"]
+
+
+def test_the_loop_imports_the_compiler_before_its_first_epoch_is_timed(monkeypatch):
+    """A time budget fits the epochs by the first one's time: the import must not be in
+    it. `before_steps` runs before any epoch starts, and not for a run with none left."""
+    from convnet import data as datasets
+    from convnet.training import TrainConfig, prepare
+    from convnet.training.callbacks import Callback
+
+    calls: list[str] = []
+    monkeypatch.setattr(compiler_import, "before_steps", lambda: calls.append("import"))
+
+    class Order(Callback):
+        def on_epoch_start(self, epoch: int) -> None:
+            calls.append(f"epoch {epoch}")
+
+    run = prepare(datasets.load("shapes:size=12,train=30,test=5"),
+                  TrainConfig(data="shapes", arch="conv4k3-relu-gap-fc", epochs=2,
+                              batch_size=16, augment="none", ema=0.9, lr=0.01, seed=0))
+    run.loop.run(None, lambda network, split: None, [Order()])
+    assert calls == ["import", "epoch 1", "epoch 2"]
+    run.loop.run(None, lambda network, split: None, [Order()])  # every epoch done
+    assert calls == ["import", "epoch 1", "epoch 2"]

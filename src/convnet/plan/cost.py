@@ -33,10 +33,6 @@ FIT_SECONDS, FIT_PER_IMAGE = 0.4, 4e-4
 # its refit on the training and validation images at the chosen strength (one fit, no
 # folds: 0.18 s for 2 views of 1,000 images, 0.85 s for 2 of 4,000 here)
 REFIT_PER_IMAGE = 1e-4
-# the first optimizer a process builds imports torch._dynamo (torch.optim's constructors are
-# wrapped to keep it out): 1.0-1.5 s here, paid by the head's fit where no step was probed,
-# unless the command defers it (`convnet.training.compiler_import`)
-OPTIMIZER_IMPORT_SECONDS = 1.2
 
 
 def shape_of(fp: Fingerprint, side: int | None) -> tuple[int, int, int]:
@@ -113,7 +109,8 @@ def _epochs(counts: _Counts, step: float, seen: float, honest: float) -> Cost:
     the run ends, per view in fp32 (``honest``). A share of the step put the features at
     2-2.5 times their time (bench/RESULTS.md, "finetune estimate")."""
     trained, validation, views = counts.trained, counts.validation, counts.views
-    fit = FIT_SECONDS + FIT_PER_IMAGE * trained
+    # the head's fit, and the compiler's import where the first epoch's step pays it
+    fit = FIT_SECONDS + FIT_PER_IMAGE * trained + compiler_import.unpaid()
     return Cost(seen * (trained + validation) + fit,
                 step * trained + seen * views * validation,
                 honest * views * scored_after(validation, counts.test, trained)
@@ -131,6 +128,6 @@ def _alone(counts: _Counts, seen: float, honest: float) -> Cost:
     trained, views = counts.trained, counts.views
     fit = FIT_SECONDS + FIT_PER_IMAGE * views * trained + \
         REFIT_PER_IMAGE * views * (trained + counts.validation) + \
-        (OPTIMIZER_IMPORT_SECONDS if compiler_import.pending() else 0.0)
+        compiler_import.unpaid(steps=False)
     return Cost(seen * views * trained + fit + honest * views * counts.validation, 0.0,
                 honest * views * scored_after(0, counts.test, 0) + FILES_SECONDS)

@@ -32,6 +32,7 @@ from convnet.data.fingerprint import Fingerprint
 from convnet.data.mirror import MirrorCheck
 from convnet.network import PRESETS, resolve_arch
 from convnet.network.design import stages_for
+from convnet.training import compiler_import
 from convnet.training.config import DEFAULT_LR, TrainConfig
 
 SIZES = (16, 24, 32, 48, 64, 96, 128, 160, 224)
@@ -221,7 +222,8 @@ def make_plan(fp: Fingerprint, config: TrainConfig, device: str, probe: Probe | 
                           f"~1/32 of {trained:,} images, within 16-{MOST_BATCH[device]}",
                           config.batch_size is not None))
     target = config.epochs or target_epochs(trained)
-    limit = budget if config.time else DEFAULT_BUDGET[device]
+    # under a budget, the compiler's import comes off it where the first step pays it
+    limit = budget - compiler_import.unpaid() if config.time else DEFAULT_BUDGET[device]
     sides, why = _candidates(fp, config, device, resizable, config.time is not None)
     chosen = None
     for side in sides:

@@ -23,12 +23,16 @@ studio job's worker): a program that imports convnet keeps torch as it found it.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import sys
 from collections.abc import Callable
 
 import torch
 
+# the import, on two cores here: 1.0-1.5 s (bench/HISTORY.md, "The compiler's import"), 1.9 s
+# in one profile of a plan's speed probe
+SECONDS = 1.2
 MARK = "__dynamo_disable"  # where torch's wrapper keeps a method's compiler-free version
 _marked: list[Callable] = []  # the methods `defer` marked, for `restore`
 
@@ -59,6 +63,24 @@ def pending() -> bool:
     """Whether the next optimizer made would import the compiler: it is not imported yet,
     and not deferred."""
     return "torch._dynamo" not in sys.modules and not _marked
+
+
+def unpaid(steps: bool = True) -> float:
+    """Seconds of the compiler's import this process has still to pay: by the first step
+    of torch's optimizers (``steps``), or else by the first optimizer made, which imports
+    nothing while deferred."""
+    if "torch._dynamo" in sys.modules or not steps and _marked:
+        return 0.0
+    return SECONDS
+
+
+def before_steps() -> None:
+    """Import the compiler now, where the first optimizer step would have: the epochs that
+    follow are timed without it. A time budget reads the first epoch's time to fit the
+    rest: with the import in it (1.2 s in an epoch of 0.1 s), 24 planned epochs of 600
+    small digits were cut to 1."""
+    if "torch._dynamo" not in sys.modules:
+        importlib.import_module("torch._dynamo")
 
 
 def restore() -> None:

@@ -21,6 +21,7 @@ from torch import nn
 
 from convnet.data.dataset import Split
 from convnet.errors import Interrupted, TrainingError
+from convnet.training import compiler_import
 from convnet.training.batches import Batches
 from convnet.training.callbacks import Callback, EpochStats
 from convnet.training.distributed import sum_all
@@ -139,6 +140,8 @@ class Loop:
         (`Callback.stop_after_epoch`)."""
         state = self.state
         number = state.epoch
+        if number < self.epochs:
+            compiler_import.before_steps()  # not inside the first epoch's time
         while number < self.epochs:
             number += 1
             for callback in callbacks:
