@@ -69,9 +69,8 @@ def unpaid(steps: bool = True) -> float:
     """Seconds of the compiler's import this process has still to pay: by the first step
     of torch's optimizers (``steps``), or else by the first optimizer made, which imports
     nothing while deferred."""
-    if "torch._dynamo" in sys.modules or not steps and _marked:
-        return 0.0
-    return SECONDS
+    due = "torch._dynamo" not in sys.modules if steps else pending()
+    return SECONDS if due else 0.0
 
 
 def before_steps() -> None:
