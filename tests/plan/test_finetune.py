@@ -194,7 +194,7 @@ def test_the_head_alone_is_timed_by_forward_passes_at_both_precisions():
     # the fit with its folds, then its refit with the validation images (no folds)
     fit = costs.FIT_SECONDS + costs.FIT_PER_IMAGE * 2 * trained + \
         costs.REFIT_PER_IMAGE * 2 * (trained + validation) + \
-        compiler_import.unpaid(steps=False)
+        compiler_import.unpaid()
     assert cost.features == pytest.approx(seen * 2 * trained + fit + honest * 2 * validation)
     assert cost.tail == pytest.approx(honest * 2 * 400 + finetune.FILES_SECONDS)
     assert cost.seconds(0) == pytest.approx(cost.features + cost.tail)
@@ -211,10 +211,9 @@ def test_the_head_alone_is_timed_by_forward_passes_at_both_precisions():
 @pytest.mark.parametrize("imported, deferred", [(False, False), (False, True), (True, False)])
 def test_the_compiler_import_is_counted_where_this_process_still_pays_it(monkeypatch,
                                                                          imported, deferred):
-    """Torch's compiler is imported (1.2 s here) by the first optimizer made, unless the
-    command deferred it, and by the first step of an epoch in any case: the head alone
-    counts it where it is neither imported nor deferred, a fine-tune with epochs wherever
-    it is not imported yet."""
+    """Torch's compiler is imported (1.2 s here) by the first optimizer made or its first
+    step, unless the command deferred it: the head alone and a fine-tune with epochs count
+    it where it is neither imported nor deferred."""
     import sys
 
     fp = Fingerprint(2, 1000, 500, 3, (200, 300, 400), (0.8, 1.25), None, test_images=400)
@@ -233,7 +232,7 @@ def test_the_compiler_import_is_counted_where_this_process_still_pays_it(monkeyp
     alone, epochs = features(0), features(3)
     monkeypatch.setattr(compiler_import, "SECONDS", compiler_import.SECONDS + 5.0)
     assert features(0) - alone == pytest.approx(0.0 if imported or deferred else 5.0)
-    assert features(3) - epochs == pytest.approx(0.0 if imported else 5.0)
+    assert features(3) - epochs == pytest.approx(0.0 if imported or deferred else 5.0)
 
 
 def test_epochs_are_timed_by_the_step_and_their_passes_by_the_pass_probe():

@@ -115,22 +115,79 @@ def test_a_deferred_step_updates_as_torchs_step_and_imports_nothing():
 
 
 def test_what_is_left_to_pay_and_the_import_before_the_steps():
-    """Deferred, a first optimizer imports nothing but a first step does; `before_steps`
-    pays it ahead, and then nothing is left."""
+    """Fresh, the first optimizer imports the compiler: `before_steps` pays it ahead, and
+    then nothing is left. Deferred, nothing is due and `before_steps` imports nothing."""
     found = _fresh("""
         import json, sys
         from convnet.training import compiler_import
-        fresh = [compiler_import.unpaid(False), compiler_import.unpaid(True)]
+        fresh = compiler_import.unpaid()
         compiler_import.defer()
-        deferred = [compiler_import.unpaid(False), compiler_import.unpaid(True)]
+        deferred = compiler_import.unpaid()
         compiler_import.before_steps()
-        paid = [compiler_import.unpaid(False), compiler_import.unpaid(True)]
-        print(json.dumps({"fresh": fresh, "deferred": deferred, "paid": paid,
+        kept_out = "torch._dynamo" not in sys.modules
+        compiler_import.restore()  # as before compiling: the steps would import it now
+        restored = compiler_import.unpaid()
+        compiler_import.before_steps()
+        print(json.dumps({"fresh": fresh, "deferred": deferred, "kept_out": kept_out,
+                          "restored": restored, "paid": compiler_import.unpaid(),
                           "imported": "torch._dynamo" in sys.modules}))
     """)
     cost = compiler_import.SECONDS
-    assert found["fresh"] == [cost, cost] and found["deferred"] == [0.0, cost]
-    assert found["paid"] == [0.0, 0.0] and found["imported"]
+    assert found["fresh"] == cost and found["deferred"] == 0.0 and found["kept_out"]
+    assert found["restored"] == cost and found["paid"] == 0.0 and found["imported"]
+
+
+def test_a_deferred_runs_epochs_import_no_compiler_and_match_torchs_steps():
+    """The epochs of a run in a deferred process: the same weights as with torch's own
+    steps, no compiler imported, and no warning from the schedule that its optimizer had
+    not stepped."""
+    found = _fresh("""
+        import json, sys, warnings
+        import torch
+        from convnet import data as datasets
+        from convnet.training import TrainConfig, compiler_import, prepare
+
+        def weights(deferred):
+            if deferred:
+                compiler_import.defer()
+            else:
+                compiler_import.restore()
+            run = prepare(datasets.load("shapes:size=12,train=30,test=5"),
+                          TrainConfig(data="shapes", arch="conv4k3-relu-gap-fc", epochs=2,
+                                      batch_size=16, augment="none", ema=0.9, lr=0.01, seed=0))
+            run.loop.run(None, lambda network, split: None)
+            return [t.flatten().tolist() for t in run.state.network.state_dict().values()]
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ours = weights(True)
+        imported = "torch._dynamo" in sys.modules
+        theirs = weights(False)
+        print(json.dumps({"ours": ours, "theirs": theirs, "imported": imported,
+                          "warned": [str(w.message)[:80] for w in caught],
+                          "after": "torch._dynamo" in sys.modules}))
+    """)
+    assert not found["imported"] and found["after"]
+    assert not [line for line in found["warned"] if "lr_scheduler" in line], found["warned"]
+    for ours, theirs in zip(found["ours"], found["theirs"]):
+        assert ours == pytest.approx(theirs, abs=0, rel=0)
+
+
+def test_a_step_hook_is_called_while_deferred():
+    """Only torch's own step calls step hooks: with one registered, `step` takes it."""
+    found = _fresh("""
+        import json, torch
+        from convnet.training import compiler_import
+        compiler_import.defer()
+        weight = torch.nn.Parameter(torch.ones(2))
+        optimizer = torch.optim.AdamW([weight], lr=0.1)
+        calls = []
+        optimizer.register_step_post_hook(lambda *_: calls.append(1))
+        weight.sum().backward()
+        compiler_import.step(optimizer)
+        print(json.dumps({"calls": len(calls), "moved": weight.detach().tolist()}))
+    """)
+    assert found["calls"] == 1 and found["moved"] != [1.0, 1.0]
 
 
 def test_the_loop_imports_the_compiler_before_its_first_epoch_is_timed(monkeypatch):

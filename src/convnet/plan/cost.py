@@ -109,7 +109,7 @@ def _epochs(counts: _Counts, step: float, seen: float, honest: float) -> Cost:
     the run ends, per view in fp32 (``honest``). A share of the step put the features at
     2-2.5 times their time (bench/RESULTS.md, "finetune estimate")."""
     trained, validation, views = counts.trained, counts.validation, counts.views
-    # the head's fit, and the compiler's import where the first epoch's step pays it
+    # the head's fit, and the compiler's import where the process has yet to pay it
     fit = FIT_SECONDS + FIT_PER_IMAGE * trained + compiler_import.unpaid()
     return Cost(seen * (trained + validation) + fit,
                 step * trained + seen * views * validation,
@@ -128,6 +128,6 @@ def _alone(counts: _Counts, seen: float, honest: float) -> Cost:
     trained, views = counts.trained, counts.views
     fit = FIT_SECONDS + FIT_PER_IMAGE * views * trained + \
         REFIT_PER_IMAGE * views * (trained + counts.validation) + \
-        compiler_import.unpaid(steps=False)
+        compiler_import.unpaid()
     return Cost(seen * views * trained + fit + honest * views * counts.validation, 0.0,
                 honest * views * scored_after(0, counts.test, 0) + FILES_SECONDS)

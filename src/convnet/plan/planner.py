@@ -222,7 +222,7 @@ def make_plan(fp: Fingerprint, config: TrainConfig, device: str, probe: Probe | 
                           f"~1/32 of {trained:,} images, within 16-{MOST_BATCH[device]}",
                           config.batch_size is not None))
     target = config.epochs or target_epochs(trained)
-    # under a budget, the compiler's import comes off it where the first step pays it
+    # under a budget, the compiler's import comes off it where the process pays it
     limit = budget - compiler_import.unpaid() if config.time else DEFAULT_BUDGET[device]
     sides, why = _candidates(fp, config, device, resizable, config.time is not None)
     chosen = None

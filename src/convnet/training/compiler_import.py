@@ -8,10 +8,11 @@ run of the head alone, whose L-BFGS fits are the only optimizers, that import wa
 of a 5 s budget (bench/HISTORY.md, "The compiler's import"). The AdamW epochs import it
 anyway: their step does so itself.
 
-A step of torch's optimizers imports it too, whatever is marked. The speed probe's steps
-(`convnet.plan.probe`) take `step`, which calls the optimizer's own update under
-``no_grad`` as the wrapper would, without the import: a plan that ends in the head alone
-then never imports the compiler (1.9 s of a 23 s budget, profiled).
+A step of torch's optimizers imports it too, whatever is marked. Every step convnet takes
+(the speed probe's, the epochs', the new head's) goes through `step`, which calls the
+optimizer's own update under ``no_grad`` as the wrapper would, without the import: a
+plan that ends in the head alone never imports the compiler (1.9 s of a 23 s budget,
+profiled), and a run that compiles nothing never does (1.2 s of a 6 s budget).
 
 `defer` marks those methods as the wrapper would have, with the methods themselves, where
 nothing has imported the compiler yet: the wrapper then calls them without the import.
@@ -65,20 +66,18 @@ def pending() -> bool:
     return "torch._dynamo" not in sys.modules and not _marked
 
 
-def unpaid(steps: bool = True) -> float:
-    """Seconds of the compiler's import this process has still to pay: by the first step
-    of torch's optimizers (``steps``), or else by the first optimizer made, which imports
-    nothing while deferred."""
-    due = "torch._dynamo" not in sys.modules if steps else pending()
-    return SECONDS if due else 0.0
+def unpaid() -> float:
+    """Seconds of the compiler's import this process has still to pay, by the first
+    optimizer or step of torch's it makes: nothing where it is imported or deferred."""
+    return SECONDS if pending() else 0.0
 
 
 def before_steps() -> None:
     """Import the compiler now, where the first optimizer step would have: the epochs that
     follow are timed without it. A time budget reads the first epoch's time to fit the
     rest: with the import in it (1.2 s in an epoch of 0.1 s), 24 planned epochs of 600
-    small digits were cut to 1."""
-    if "torch._dynamo" not in sys.modules:
+    small digits were cut to 1. Deferred, the steps import nothing, and neither does this."""
+    if pending():
         importlib.import_module("torch._dynamo")
 
 
@@ -93,11 +92,27 @@ def restore() -> None:
 def step(optimizer: torch.optim.Optimizer) -> None:
     """``optimizer.step()``; while the compiler's import is deferred, its update itself
     under ``no_grad``, as torch's wrapper runs it but without importing the compiler for
-    the graph breaks that only the compiler reads (hooks on the step are not called)."""
+    the graph breaks that only the compiler reads. Where a step hook is registered, torch's
+    own step runs, since only it calls the hooks."""
     update = inspect.unwrap(type(optimizer).step)
     if not _marked or "torch._dynamo" in sys.modules or update is type(optimizer).step or \
-            optimizer.defaults.get("differentiable"):
+            optimizer.defaults.get("differentiable") or _hooked(optimizer):
         optimizer.step()
         return
     with torch.no_grad():
         update(optimizer)
+    if hasattr(optimizer.step, "_wrapped_by_lr_sched"):
+        # what a learning-rate schedule's wrapper of ``step`` records, so that the
+        # schedule knows its optimizer stepped first (else it warns on its first step)
+        optimizer._opt_called = True  # type: ignore[attr-defined]
+
+
+def _hooked(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether a step hook of this optimizer's, or of every optimizer's, is registered."""
+    from torch.optim import optimizer as module
+
+    hooks = (getattr(optimizer, "_optimizer_step_pre_hooks", None),
+             getattr(optimizer, "_optimizer_step_post_hooks", None),
+             getattr(module, "_global_optimizer_pre_hooks", None),
+             getattr(module, "_global_optimizer_post_hooks", None))
+    return any(hooks)

@@ -25,6 +25,7 @@ from convnet.data.pixels import Normalization
 from convnet.errors import ConvnetError
 from convnet.network import Network
 from convnet.network.folding import folded
+from convnet.training import compiler_import
 from convnet.training.linear_head import FOLDS, fit_linear, inputs, linear
 from convnet.training.speed import autocast
 
@@ -181,7 +182,7 @@ def _adamw(network: Network, split: Split, found: torch.Tensor, epochs: int,
                                    label_smoothing=label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            compiler_import.step(optimizer)  # no compiler imported by a step
             loss_sum, steps = loss_sum + loss.item(), steps + 1
     return loss_sum / max(steps, 1)
 

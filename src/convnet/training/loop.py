@@ -58,7 +58,7 @@ class Loop:
                                label_smoothing=self.label_smoothing)
         self.state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        self.state.optimizer.step()
+        compiler_import.step(self.state.optimizer)  # no compiler imported by a step
         return loss.detach(), (logits.argmax(1) == y).sum()
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
