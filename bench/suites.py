@@ -54,6 +54,10 @@ SUITES: dict[str, Suite] = {
                     ("--table",), minutes=60),
         "time": Case("time_budget", "does --time hold, from process start to exit",
                      minutes=10),
+        "time-short": Case("time_budget", "short budgets, this checkout against another in "
+                           "turn", ("--only", "gray-digits,mnist-28,cifar2-500,shapes-64",
+                                    "--budgets", "6s,12s", "--rounds", "3"),
+                           needs="--old CHECKOUT", minutes=15),
         "lr-find": Case("lr_find", "--lr find against the planner's lr on digits", minutes=6),
     }),
     "finetune": Suite("starting from ImageNet", {
