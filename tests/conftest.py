@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import re
 import socket
 import threading
@@ -54,6 +55,16 @@ def serving(app, stop_seconds: float = 10) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=stop_seconds)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fresh_cache(tmp_path_factory) -> Path:
+    """Every session starts from an empty convnet cache, as CI's fresh machine does: what
+    an earlier checkout decoded or computed into the user's cache is never read (and the
+    processes the tests start inherit the same folder)."""
+    folder = tmp_path_factory.mktemp("convnet-cache")
+    os.environ["CONVNET_CACHE"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -268,7 +268,10 @@ def test_epochs_zero_is_the_head_alone_and_the_run_is_whole(base_run, tmp_path):
     from convnet.training.linear_head import fit_linear
 
     val = run.record.validation.draw(run.own_data())[1]
-    seen = [embeddings(run.network, split.images, run.record.normalization, "reference",
+    # the cache's key names the weights, as the run's does: a key without them would read
+    # features another network left in the cache for the same images
+    reference = f"reference:{run.record.weights_sha256}"
+    seen = [embeddings(run.network, split.images, run.record.normalization, reference,
                        torch.device("cpu"), None, 2)[0] for split in (train, val)]
     held_out = copy.deepcopy(run.network)
     _, strength = fit_linear(held_out, seen[0], train.labels, 0.0, run.record.config.seed)
@@ -500,7 +503,8 @@ def test_the_head_alone_learns_only_from_images_the_run_held_out_beside_a_test_s
     run = convnet.load(result.path)
     train, val = run.record.validation.draw(run.own_data())
     assert len(val) == 27
-    seen = embeddings(run.network, train.images, run.record.normalization, "reference",
+    seen = embeddings(run.network, train.images, run.record.normalization,
+                      f"reference:{run.record.weights_sha256}",
                       torch.device("cpu"), None, 2)[0]
     held_out = copy.deepcopy(run.network)
     fit_linear(held_out, seen, train.labels, 0.0, run.record.config.seed)

@@ -93,7 +93,12 @@ def test_tta_follows_the_flips(tiny_run, tmp_path):
 
 def test_ema_saves_the_moving_average_of_the_weights(tmp_path):
     # one step per epoch, a constant rate, no validation: run "ema" must save
-    # 0.5·w1 + 0.5·w2, where w1 and w2 are the plain weights after steps 1 and 2
+    # d·w1 + (1 - d)·w2, where w1 and w2 are the plain weights after steps 1 and 2 and d
+    # the decay at the second step (0.2, not 0.5: the average of a young run is short)
+    from convnet.training.state import ema_decay
+
+    decay = ema_decay(0.5, 1)
+    assert decay == pytest.approx(0.2)
     options = dict(data=TINY_DATA, arch="conv4k3-relu-maxpool2-fc", batch_size=10_000,
                    schedule="constant", val_split=0.0, seed=5, ema=0.0)
     convnet.train(out=tmp_path / "w1", epochs=1, **options)
@@ -103,7 +108,7 @@ def test_ema_saves_the_moving_average_of_the_weights(tmp_path):
                    for name in ("w1", "w2", "ema"))
     assert any(not torch.equal(w1[key], w2[key]) for key in w1)
     for key in w1:
-        torch.testing.assert_close(ema[key], 0.5 * w1[key] + 0.5 * w2[key])
+        torch.testing.assert_close(ema[key], decay * w1[key] + (1 - decay) * w2[key])
     with pytest.raises(ConvnetError, match="ema must be the per-step decay"):
         TrainConfig(ema=1.0)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 
 from convnet import data as datasets
@@ -93,3 +94,41 @@ def test_imbalanced_data_weighs_its_classes_and_ranks_by_balanced_accuracy():
     assert not prepare(dataset, TrainConfig(**CONFIG)).state.balanced  # shapes: even classes
     assert prepare(dataset, TrainConfig(**CONFIG, balance="weights")).state.balanced
     assert prepare(dataset, TrainConfig(**CONFIG, balance="sampler")).state.balanced
+
+
+def test_the_moving_average_is_young_while_the_run_is():
+    """Its span (1 / (1 - decay)) is at most 1 + a quarter of the steps taken, and the
+    planned decay once the run is old enough."""
+    from convnet.training.state import YOUNG_SHARE, ema_decay
+
+    for step in (0, 1, 4, 26, 100, 10_000):
+        span = 1 / (1 - ema_decay(0.99, step))
+        assert span == pytest.approx(min(100.0, 1 + YOUNG_SHARE * step))
+    assert ema_decay(0.9, 10_000) == 0.9
+
+
+def test_the_moving_average_against_a_reference_by_hand():
+    """A network's weights after each step, averaged by `MovingAverage` and by the
+    formula in numpy: the first copied, then each mixed in at that step's decay."""
+    import numpy as np
+
+    from convnet.training.state import ema_decay, make_ema
+
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    average = make_ema(network, 0.8)
+    expected = None
+    for step in range(12):
+        with torch.no_grad():
+            for tensor in [*network.parameters(), network[1].running_mean]:
+                tensor.add_(torch.randn_like(tensor))
+        weights = np.concatenate([network[0].weight.detach().numpy().ravel(),
+                                  network[1].running_mean.numpy().ravel()])
+        decay = ema_decay(0.8, step)
+        expected = weights if expected is None else decay * expected + (1 - decay) * weights
+        average.step(network, step)
+    module = average.module
+    found = np.concatenate([module[0].weight.detach().numpy().ravel(),
+                            module[1].running_mean.numpy().ravel()])
+    np.testing.assert_allclose(found, expected, rtol=1e-6, atol=1e-6)
+    assert make_ema(network, 0) is None

@@ -357,5 +357,5 @@ def _choices(config: TrainConfig, planned: TrainConfig, device: str, trained: in
                f"{FINETUNE_LR[config.optimizer]:g} × sqrt(batch / {FINETUNE_BATCH}) for the "
                "head, 0.2 of it for the body", config.lr is not None),
         Choice("ema", f"{planned.ema:.3f}", "given" if config.ema is not None else
-               f"weights averaged over ~1 epoch ({steps} steps)", config.ema is not None),
+               f"weights averaged over up to 1 epoch ({steps} steps)", config.ema is not None),
     ]

@@ -302,7 +302,7 @@ def _training_options(fp: Fingerprint, config: TrainConfig, chosen: _Shape, batc
     steps = math.ceil(trained / batch)
     ema = config.ema if config.ema is not None else min(0.999, max(0.5, 1 - 1 / steps))
     choices.append(Choice("ema", f"{ema:.3f}", "given" if config.ema is not None else
-                          f"weights averaged over ~1 epoch ({steps} steps)",
+                          f"weights averaged over up to 1 epoch ({steps} steps)",
                           config.ema is not None))
     return replace(config, arch=chosen.arch, epochs=epochs, batch_size=batch, lr=lr, ema=ema,
                    augment=augment)

@@ -65,7 +65,8 @@ class TrainConfig:
                                            "0 for plain log loss; unset: 0.1 from scratch, "
                                            "0 from trained weights (init).")
     ema: float | None = option(None, "Per-step decay of a moving average of the weights, "
-                               "which is scored and saved; 0: off; unset: averages over "
+                               "which is scored and saved (lower while the steps taken "
+                               "are fewer than 4 spans); 0: off; unset: averages over "
                                "about one epoch.")
     augment: str = option("auto", "light: shifts (+ flips); strong: + crop, colour jitter, "
                           "cutout; auto: strong below 200 images per class.", AUGMENTS)

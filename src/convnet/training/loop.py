@@ -67,7 +67,7 @@ class Loop:
         loss, hits = self.learn(x, y)
         state.scheduler.step()
         if state.ema is not None:
-            state.ema.update_parameters(state.network)
+            state.ema.step(state.network, state.step)
         state.step += 1
         return loss, hits
 

@@ -21,13 +21,40 @@ from convnet.network import Network
 from convnet.training.callbacks import EpochStats
 from convnet.training.distributed import gather, world
 
+# the moving average spans at most about this share of the steps taken (and one step more):
+# a run of one epoch, averaged over an epoch's steps, kept the first steps' weights in its
+# average and scored 16.67% on six shapes, where its last step's weights scored 99.33%
+YOUNG_SHARE = 0.25
 
-def make_ema(network: nn.Module, decay: float) -> AveragedModel | None:
-    """A per-step exponential moving average of the weights and batch-norm statistics, which
-    evaluation and the saved run use instead of the last step's weights; None when off."""
+
+def ema_decay(decay: float, step: int) -> float:
+    """The moving average's decay at ``step`` (steps taken before this one): ``decay``, or
+    less while the run is young, so that the average spans at most ``1 + YOUNG_SHARE *
+    step`` steps (its span is ``1 / (1 - decay)``)."""
+    return min(decay, 1 - 1 / (1 + YOUNG_SHARE * step))
+
+
+class MovingAverage(AveragedModel):
+    """A per-step exponential moving average of the weights and batch-norm statistics,
+    which evaluation and the saved run use instead of the last step's weights. Its decay
+    is `ema_decay` at each step: the step count comes from the run's state, so a resumed
+    run averages exactly as an uninterrupted one."""
+
+    def __init__(self, network: nn.Module, decay: float):
+        super().__init__(network, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        self.decay = decay
+
+    def step(self, network: nn.Module, step: int) -> None:
+        """Average ``network`` in, at the decay for ``step``."""
+        self.multi_avg_fn = get_ema_multi_avg_fn(ema_decay(self.decay, step))
+        self.update_parameters(network)
+
+
+def make_ema(network: nn.Module, decay: float) -> MovingAverage | None:
+    """The run's `MovingAverage` of ``network``; None when off (``decay`` 0)."""
     if decay <= 0:
         return None
-    return AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    return MovingAverage(network, decay)
 
 
 def _clone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -62,7 +89,7 @@ class TrainState:
     network: Network
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
-    ema: AveragedModel | None
+    ema: MovingAverage | None
     generator: torch.Generator  # batch order and augmentation, on the training device
     epoch: int = 0  # epochs finished
     step: int = 0  # optimizer steps taken
