@@ -57,14 +57,14 @@ def variants(name: str) -> dict[str, list[str]]:
     return TINY if name.endswith("-5") else LARGE_SHAPES
 
 
-def run_once(data: str, flags: list[str], work: Path, tree: Path | None = None) -> dict:
-    """One fresh `convnet train` process; ``tree``: another checkout's package instead."""
+def run_once(data: str, flags: list[str], work: Path, extra: dict[str, str] | None = None
+             ) -> dict:
+    """One fresh `convnet train` process; ``extra``: more of its environment (another
+    checkout's, from `benchdata.checkout`)."""
     out, cache = work / "run", work / "cache"
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(cache, ignore_errors=True)
-    env = {**os.environ, "CONVNET_CACHE": str(cache)}
-    if tree is not None:
-        env["PYTHONPATH"] = str(tree / "src")
+    env = {**os.environ, **(extra or {}), "CONVNET_CACHE": str(cache)}
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "convnet", "train", "--data", data,
                            "--no-report", "--out", str(out), *flags],

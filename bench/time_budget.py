@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from auto_zoo import run_once
-from benchdata import cpu_flags, machine
+from benchdata import checkout, cpu_flags, machine
 from convnet.training.config import parse_time
 from zoo_data import ZOO, materialize
 
@@ -34,17 +34,15 @@ DEFAULT = "cifar2-500,cifar3-2000,cifar10-500,mnist-96px,mnist-28,shapes-64"
 def _data(name: str, root: Path) -> str:
     """A zoo name's folder (built under ``root`` if needed), an unusual folder's
     (`unusual_folders.FOLDERS`, e.g. ``gray-digits``), or ``name`` itself."""
-    from unusual_folders import FOLDERS, _derive
+    from unusual_folders import FOLDERS, folder
 
     entries = {entry.name: entry for entry in ZOO}
     if name in entries:
         return materialize(entries[name], root)
-    if name in FOLDERS:
-        return str(_derive(name, Path(materialize(FOLDERS[name], root))))
-    return name
+    return folder(name, root) if name in FOLDERS else name
 
 
-def _order(trees: list[tuple[str, Path | None]], round_: int) -> list[tuple[str, Path | None]]:
+def _order(trees: list[tuple[str, dict]], round_: int) -> list[tuple[str, dict]]:
     return trees if round_ % 2 == 0 else trees[::-1]
 
 
@@ -57,9 +55,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="convnet-budget-"))
-    trees: list[tuple[str, Path | None]] = [("this", None)]
+    trees: list[tuple[str, dict]] = [("this", {})]  # (label, the environment that runs it)
     if args.old is not None:
-        trees.append((f"old ({args.old})", args.old))
+        env, code = checkout(args.old)
+        trees.append((f"old ({code})", env))
     print(f"machine: {machine()}; CPU flags: {cpu_flags()}")
     print("| checkout | dataset | --time | wall s | wall / budget | epochs | accuracy |")
     print("|---|---|---|---|---|---|---|")
@@ -68,8 +67,8 @@ def main() -> None:
         data = _data(name, args.root)
         for budget in args.budgets.split(","):
             for round_ in range(args.rounds):
-                for label, tree in _order(trees, round_):
-                    row = run_once(data, ["--time", budget], work, tree)
+                for label, env in _order(trees, round_):
+                    row = run_once(data, ["--time", budget], work, env)
                     found.setdefault((label, name, budget), []).append(row)
                     _print(label, name, budget, row)
                     with (work.parent / "convnet-budget.jsonl").open("a") as handle:

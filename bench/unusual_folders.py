@@ -75,6 +75,11 @@ def _derive(name: str, built: Path) -> Path:
     return target
 
 
+def folder(name: str, root: Path) -> str:
+    """The folder of `FOLDERS` ``name``, built under ``root`` (and derived) if needed."""
+    return str(_derive(name, Path(materialize(FOLDERS[name], root))))
+
+
 def _one(data: str, flags: list[str], work: Path) -> dict:
     shutil.rmtree(work, ignore_errors=True)  # an empty cache, as a new user's first command
     row = run_once(data, flags, work, work / "cache")
@@ -101,7 +106,7 @@ def main() -> None:
     print("| folder | flags | wall s | test accuracy | balanced | start | network | side | "
           "epochs |\n|---|---|---|---|---|---|---|---|---|", flush=True)
     for name in args.only:
-        data = str(_derive(name, Path(materialize(FOLDERS[name], args.root))))
+        data = folder(name, args.root)
         for flags in args.runs:
             row = _one(data, flags.split(), work / name)
             append_row(args.results, {"folder": name, "options": flags, "code": code, **row})

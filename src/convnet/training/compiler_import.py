@@ -94,8 +94,10 @@ def step(optimizer: torch.optim.Optimizer) -> None:
     under ``no_grad``, as torch's wrapper runs it but without importing the compiler for
     the graph breaks that only the compiler reads. Where a step hook is registered, torch's
     own step runs, since only it calls the hooks."""
-    update = inspect.unwrap(type(optimizer).step)
-    if not _marked or "torch._dynamo" in sys.modules or update is type(optimizer).step or \
+    # the cheap tests first: this runs at every training step, deferred or not
+    deferred = _marked and "torch._dynamo" not in sys.modules
+    update = inspect.unwrap(type(optimizer).step) if deferred else None
+    if update is None or update is type(optimizer).step or \
             optimizer.defaults.get("differentiable") or _hooked(optimizer):
         optimizer.step()
         return
