@@ -33,7 +33,7 @@ from convnet.training.speed import autocast, native_bf16
 HERE = Path(__file__).resolve().parent
 
 
-def _with_statistics(network: nn.Module) -> nn.Module:
+def with_statistics(network: nn.Module) -> nn.Module:
     """Batch norms with running statistics of a trained network's spread."""
     generator = torch.Generator().manual_seed(0)
     for module in network.modules():
@@ -44,7 +44,7 @@ def _with_statistics(network: nn.Module) -> nn.Module:
     return network.eval()
 
 
-def _ms(network: nn.Module, x: torch.Tensor, dtype: torch.dtype | None, seconds: float
+def ms_per_image(network: nn.Module, x: torch.Tensor, dtype: torch.dtype | None, seconds: float
         ) -> float:
     """Milliseconds per image of passes over ``x``, after one untimed pass."""
     with torch.inference_mode(), autocast(torch.device("cpu"), dtype):
@@ -75,7 +75,7 @@ def main() -> None:
           "largest logit difference |\n|---|---|---|---|---|---|---|---|", flush=True)
     for arch in args.archs:
         for side in args.sides:
-            network = _with_statistics(build(arch, (side, side, 3), 10))
+            network = with_statistics(build(arch, (side, side, 3), 10))
             answer = folded(network)
             x = torch.rand(1, 3, side, side)
             x = torch.rand(pass_size(x, torch.device("cpu")), 3, side, side)
@@ -85,8 +85,8 @@ def main() -> None:
             for name, dtype in precisions.items():
                 plain, fold = [], []
                 for _ in range(args.rounds):
-                    plain.append(_ms(network, x, dtype, args.seconds))
-                    fold.append(_ms(answer, x, dtype, args.seconds))
+                    plain.append(ms_per_image(network, x, dtype, args.seconds))
+                    fold.append(ms_per_image(answer, x, dtype, args.seconds))
                 row = {"arch": arch, "side": side, "batch": len(x), "precision": name,
                        "plain_ms": round(statistics.median(plain), 3),
                        "folded_ms": round(statistics.median(fold), 3),
@@ -107,13 +107,13 @@ def _by_batch(args: argparse.Namespace, precisions: dict) -> None:
           f"|---|---|---|---|{'---|' * len(args.batches)}", flush=True)
     for arch in args.archs:
         for side in args.sides:
-            answer = folded(_with_statistics(build(arch, (side, side, 3), 10)))
+            answer = folded(with_statistics(build(arch, (side, side, 3), 10)))
             answer = answer.to(memory_format=torch.channels_last)
             x = torch.rand(1, 3, side, side)
             full = pass_size(x, torch.device("cpu"))
             for name, dtype in precisions.items():
                 sizes = [full, *args.batches]
-                found = {size: statistics.median(_ms(answer, _images(size, side), dtype,
+                found = {size: statistics.median(ms_per_image(answer, _images(size, side), dtype,
                                                      args.seconds)
                                                  for _ in range(args.rounds))
                          for size in sizes}

@@ -40,6 +40,8 @@ SUITES: dict[str, Suite] = {
         "inference": Case("inference", "Predictor (torch) against onnxruntime", minutes=3),
         "folding": Case("folding", "forward passes with batch norms folded into their "
                         "convolutions against as trained, and by batch", minutes=3),
+        "layout": Case("layout", "the answering network's passes with weights as a saved run "
+                       "reads them against channels-last, gray and RGB", minutes=2),
         "predict-photos": Case("predict_photos", "predict imagenet on 400 photos: malloc "
                                "left alone, convnet's default, onnx", ("--rounds", "3"),
                                minutes=6),

@@ -76,8 +76,8 @@ def _measure_passes(arch: str, input_shape: tuple[int, int, int], classes: int,
     """Passes timed until `MIN_PASSES` and `PASS_SECONDS` both pass (`_per_call`)."""
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         # as the run's passes go: batch norms folded (`convnet.network.folding`)
-        network = folded(build(arch, input_shape, classes).to(device).eval())
-        network = network.to(memory_format=torch.channels_last)
+        network = folded(build(arch, input_shape, classes).to(device).eval(),
+                         torch.channels_last)
         x = _images(input_shape, batch_size, device)  # (B, C, H, W)
         with torch.inference_mode(), autocast(device, autocast_dtype(precision, device)):
             return _per_call(lambda: network(x), device, MIN_PASSES, PASS_SECONDS) / batch_size

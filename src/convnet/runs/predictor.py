@@ -175,7 +175,7 @@ class Predictor:
         when the network's weights have changed since the last time."""
         key = weights_key(self.network)
         if self._answering is None or self._answering[0] != key:
-            self._answering = (key, folded(self.network))
+            self._answering = (key, folded(self.network, self.memory_format))
         return self._answering[1]
 
     @torch.inference_mode()

@@ -115,7 +115,7 @@ def _cached(network: Network, images: torch.Tensor, normalization: Normalization
             return load_file(path)
         except Exception:  # noqa: BLE001 - a damaged cache entry is computed again
             path.unlink(missing_ok=True)
-    body = folded(network)  # an eval-mode copy
+    body = folded(network, torch.channels_last)  # an eval-mode copy, as its batches
     was_training = body.training
     body.eval()
     norm = normalization.to(device)
