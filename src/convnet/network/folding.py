@@ -14,10 +14,11 @@ the saved weights and looking inside (`forward_intermediates` shows each layer).
 The copy's weights take the layout its batches come in. A network of one input channel
 whose weights are in torch's default layout ran every layer in NCHW on channels-last
 batches: its first convolution's input and weights read as either layout, so torch takes
-NCHW, and each layer after follows. Passes took 2.2-3.5 times as long as with
-channels-last weights (the 28 px digits network, a 64 px network and EfficientNet-Lite0 at
-128 px, in fp32 and bf16 here; bench/HISTORY.md, "Gray networks' passes"). Weights read
-from a file, or saved in torch's default layout, are in it.
+NCHW, and each layer after follows. Passes took 2.2-3.6 times as long as with
+channels-last weights for the 28 px digits network and a 64 px one, 1.3-1.5 times for
+EfficientNet-Lite0 at 128 px, in fp32 and bf16 (`python -m bench speed layout`; RGB
+networks: 0.92-1.09). Weights read from a file, or saved in torch's default layout, are
+in it.
 """
 
 from __future__ import annotations
