@@ -146,15 +146,64 @@ def test_a_budget_spent_stops_after_the_epoch(clock):
     assert loop.epochs == 1 and "training stops with the best weights" in listener.notes[0]
 
 
-def test_the_work_after_the_epochs_comes_off_the_budget(clock):
-    """The budget is the command's: the test and validation images scored at the end and
-    by the report, and the files written, are kept from it, timed by the first epoch's own
-    validation pass."""
-    loop, listener = _loop(10), Listener()
-    # an epoch: 50 training images at 25/s (2 s) and 20 validation images in 1 s more
-    budget = Budget(loop, TrainConfig(data="x", epochs=10, lr=0.01), 30.0, 10, [listener],
-                    scored=(20, 120))  # 120 images scored after the epochs
-    _epoch(budget, loop, clock, 1, 3.0, rate=25.0)
-    tail = (1.0 / 20) * 120 + budget_module.FILES_SECONDS
-    assert budget.tail == pytest.approx(tail)  # 9 s: 6 s of scoring and 3 s of files
-    assert loop.epochs == 1 + int((30.0 - tail - 3.0) // 3.0)  # 6 more, not 9
+def _scorer(clock: Clock, per_image: dict[bool, float], calls: list[bool]):
+    """A validation pass that takes ``per_image`` seconds per image, fp32 (True) or at the
+    training's precision (False), as the epochs call it (no ``honest``)."""
+    def score(network, split, honest: bool = False):
+        calls.append(honest)
+        clock.now += per_image[honest] * len(split)
+    return score
+
+
+def _scored_epoch(budget: Budget, loop, clock: Clock, number: int, score, seconds: float,
+                  val: int) -> None:
+    """An epoch of ``seconds`` of steps, then its validation pass through ``score``."""
+    budget.on_epoch_start(number)
+    clock.now += seconds
+    started = clock.now
+    score(None, range(val))
+    loop.state.step += STEPS
+    stats = EpochStats(number, 0.0, 0.0, None, None, 0.0, seconds + clock.now - started, 25.0)
+    loop.epochs = refit_epochs(loop.epochs, stats, [budget, *budget.listeners])
+
+
+def test_the_work_after_the_epochs_comes_off_the_budget_timed_by_the_epochs_passes(clock):
+    """The budget is the command's: the images scored at the end (in fp32), the detector's
+    (at the training's precision) and the files are kept from it. The first validation
+    pass is made in fp32 to time the first kind; the second, as the epochs make it, the
+    other."""
+    loop, calls = _loop(10), []
+    loop.autocast_dtype = torch.bfloat16
+    budget = Budget(loop, TrainConfig(data="x", epochs=10, lr=0.01), 30.0, 10,
+                    scored=(120, 40))  # 120 images scored in fp32 after the epochs, 40 not
+    score = budget.timed(_scorer(clock, {True: 0.05, False: 0.02}, calls))
+    _scored_epoch(budget, loop, clock, 1, score, 2.0, 20)  # 2 s of steps, 1 s of fp32 scoring
+    assert calls == [True]
+    # before a pass at the training's precision is timed, fp32's stands for it
+    assert budget.tail == pytest.approx(0.05 * 160 + budget_module.FILES_SECONDS)
+    assert loop.epochs == 1 + int((30.0 - budget.tail - 3.0) // 3.0)  # 8.5 s kept: 6 more
+    _scored_epoch(budget, loop, clock, 2, score, 2.0, 20)  # 2 s of steps, 0.4 s of scoring
+    assert calls == [True, False]  # the epochs' own passes, at the training's precision
+    assert budget.tail == pytest.approx(0.05 * 120 + 0.02 * 40 + budget_module.FILES_SECONDS)
+
+
+def test_in_fp32_every_pass_times_the_fp32_work(clock):
+    loop, calls = _loop(10), []
+    loop.autocast_dtype = None
+    budget = Budget(loop, TrainConfig(data="x", epochs=10, lr=0.01), 60.0, 10,
+                    scored=(120, 40))
+    score = budget.timed(_scorer(clock, {True: 0.05, False: 0.03}, calls))
+    for number in (1, 2):
+        _scored_epoch(budget, loop, clock, number, score, 2.0, 20)
+    # the latest pass's time (0.03 s an image), for both kinds
+    assert budget.tail == pytest.approx(0.03 * 160 + budget_module.FILES_SECONDS)
+
+
+def test_without_validation_images_the_work_after_is_a_share_of_a_step(clock):
+    loop = _loop(10)
+    loop.autocast_dtype = None
+    budget = Budget(loop, TrainConfig(data="x", epochs=10, lr=0.01), 60.0, 10,
+                    scored=(100, 0))  # the test images alone
+    _epoch(budget, loop, clock, 1, 2.0, rate=25.0)
+    assert budget.tail == pytest.approx(budget_module.FORWARD_SHARE / 25.0 * 100 +
+                                        budget_module.FILES_SECONDS)

@@ -251,8 +251,10 @@ def test_epochs_are_timed_by_the_step_and_their_passes_by_the_pass_probe():
     fit = costs.FIT_SECONDS + costs.FIT_PER_IMAGE * trained + compiler_import.unpaid()
     assert cost.features == pytest.approx(seen * (trained + validation) + fit)
     assert cost.epoch == pytest.approx(step * trained * 0.5 + seen * 2 * validation)
+    scored, embedded = scored_after(validation, 400, trained)
+    assert (scored, embedded) == (validation + 400, trained)  # under 2,000 trained
     assert cost.tail == pytest.approx(
-        honest * 2 * scored_after(validation, 400, trained) + finetune.FILES_SECONDS)
+        2 * (honest * scored + seen * embedded) + finetune.FILES_SECONDS)
     shared = costs.estimate(fp, config, _probe(1, []), 160, 32, trained, 0.5)
     assert shared.epoch > cost.epoch  # the step's share overcounts a bf16 pass
 

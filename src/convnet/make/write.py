@@ -199,13 +199,16 @@ def _train(run: Prepared, resolved: Resolved, folder: RunFolder,
     # only the primary process writes; the others train beside it
     writers = [MetricsFile(folder.path, run.state), *callbacks] if here.primary else []
     signals = StopOnSignals()  # under torchrun, torchrun stops the processes
+    score = scorer(run, resolved.dataset.classes, config)
     budget = [] if config.time is None else [Budget(
         run.loop, config, started + training_seconds(config),
         resolved.plan.most_epochs if resolved.plan else config.epochs, callbacks,
-        (len(run.val_split or ()), _scored_after(run, resolved.dataset)))]
+        _scored_after(run, resolved.dataset))]
+    if budget:
+        score = budget[0].timed(score)  # what scoring costs, for the work after the epochs
     with threads, (contextlib.nullcontext() if here.active else signals):
         try:
-            run.loop.run(run.val_split, scorer(run, resolved.dataset.classes, config),
+            run.loop.run(run.val_split, score,
                          [threads, signals, *budget, saver, *writers, early])
         except Interrupted:
             saver.save()  # the state stands after a whole step: resume goes on from it
@@ -213,9 +216,10 @@ def _train(run: Prepared, resolved: Resolved, folder: RunFolder,
     return threads.describe()
 
 
-def _scored_after(run: Prepared, dataset: Dataset) -> int:
-    """Images the network sees after the epochs: the validation and test splits as the run
-    ends (the report reuses their logits), and the detector's training images."""
+def _scored_after(run: Prepared, dataset: Dataset) -> tuple[int, int]:
+    """Images the network sees after the epochs (`scored_after`): the validation and test
+    splits as the run ends (the report reuses their logits), the detector's training
+    images."""
     return scored_after(len(run.val_split or ()), len(dataset.test or ()),
                         len(run.train_split))
 

@@ -78,9 +78,8 @@ def estimate(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: in
     validation, views = counts.validation, counts.views
     return Cost(step * PASS_SHARE * ((views if alone else 1) * trained + validation),
                 step * (trained * factor + validation * PASS_SHARE),
-                step * PASS_SHARE * views * scored_after(validation, fp.test_images,
-                                                         0 if alone else trained)
-                + FILES_SECONDS)
+                step * PASS_SHARE * views * sum(scored_after(
+                    validation, fp.test_images, 0 if alone else trained)) + FILES_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -106,15 +105,16 @@ def _epochs(counts: _Counts, step: float, seen: float, honest: float) -> Cost:
     timed: the head's features (one view of the training and validation images, at the
     run's precision, ``seen``) and its fit; each epoch's steps and its validation images
     per view at the run's precision (they only rank the epochs); then the images scored as
-    the run ends, per view in fp32 (``honest``). A share of the step put the features at
+    the run ends, per view in fp32 (``honest``), and the detector's training images at the
+    run's precision. A share of the step put the features at
     2-2.5 times their time (bench/RESULTS.md, "finetune estimate")."""
     trained, validation, views = counts.trained, counts.validation, counts.views
     # the head's fit, and the compiler's import where the process has yet to pay it
     fit = FIT_SECONDS + FIT_PER_IMAGE * trained + compiler_import.unpaid()
+    scored, embedded = scored_after(validation, counts.test, trained)
     return Cost(seen * (trained + validation) + fit,
                 step * trained + seen * views * validation,
-                honest * views * scored_after(validation, counts.test, trained)
-                + FILES_SECONDS)
+                views * (honest * scored + seen * embedded) + FILES_SECONDS)
 
 
 def _alone(counts: _Counts, seen: float, honest: float) -> Cost:
@@ -130,4 +130,4 @@ def _alone(counts: _Counts, seen: float, honest: float) -> Cost:
         REFIT_PER_IMAGE * views * (trained + counts.validation) + \
         compiler_import.unpaid()
     return Cost(seen * views * trained + fit + honest * views * counts.validation, 0.0,
-                honest * views * scored_after(0, counts.test, 0) + FILES_SECONDS)
+                honest * views * scored_after(0, counts.test, 0)[0] + FILES_SECONDS)
