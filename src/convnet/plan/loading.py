@@ -36,7 +36,7 @@ from convnet.training.setup import pick_device
 # the sample's mean instead (`seconds_per_file`) the estimate is 1.03-1.21 of the load on
 # those folders and 1.54-1.58 on 600 large PNGs and JPEGs ("data decode-estimate")
 DECODE_SIDE, DECODE_OVERHEAD = 160, 1.6
-RESERVE, RESERVE_SECONDS = 0.04, 1.0  # kept from a budget for the test score and saving
+RESERVE, RESERVE_SECONDS = 0.02, 0.5  # kept from a budget: a margin for the estimates
 
 
 def training_seconds(config: TrainConfig) -> float | None:
