@@ -17,7 +17,11 @@ from convnet.data.fingerprint import Fingerprint
 from convnet.errors import ConvnetError
 from convnet.network import build
 from convnet.network.design import design, stages_for
+from convnet.plan import planner
+from convnet.plan.budget import FILES_SECONDS
+from convnet.plan.freezing import FORWARD_SHARE
 from convnet.plan.planner import decide_flips, make_plan, target_epochs
+from convnet.training import compiler_import
 from convnet.training.config import TrainConfig, parse_time
 
 
@@ -103,10 +107,32 @@ def test_a_slow_machine_gets_a_smaller_size_then_fewer_epochs():
     assert plan.config.image_size < 64
     assert plan.seconds <= 20.0
     # with no size left to drop, the epochs are cut to fit
-    tight = make_plan(_fingerprint(1000), TrainConfig(data="x", time="5s"), "cpu",
-                      _probe(1e-5), 5.0, True)
-    assert tight.config.image_size == 16 and tight.seconds <= 5.0
+    tight = make_plan(_fingerprint(1000), TrainConfig(data="x", time="6s"), "cpu",
+                      _probe(1e-5), 6.0, True)
+    assert tight.config.image_size == 16 and tight.seconds <= 6.0
     assert "cut from" in _choices(tight)["epochs"].reason
+
+
+def test_under_a_budget_the_epochs_leave_room_for_the_work_after_them():
+    """The images scored as the run ends (per view, a forward pass's share of a step) and
+    the files come off what the epochs may take: planned to fill the budget, the epochs
+    were cut after the first by the callback, before their schedule had annealed."""
+    fp = replace(_fingerprint(1000, side=32, uniform=True), test_images=500)
+    step = 1e-6 * 32 * 32 * planner.OVERHEAD  # a step's seconds per image
+    trained = planner.trained_images(fp, None)
+    validation = 1000 - trained  # held out of the training images
+    epoch = step * (trained + validation / 3)
+    for flip, views in ((None, 2), (False, 1)):
+        config = TrainConfig(data="x", time="20s", flip=flip, image_size=32)
+        plan = make_plan(fp, config, "cpu", _probe(1e-6), 20.0, True)
+        # validation and test scored, and the detector's training images, per view
+        tail = step * FORWARD_SHARE * views * (validation + 500 + trained) + FILES_SECONDS
+        limit = 20.0 - compiler_import.unpaid()  # the compiler's import, where unpaid
+        assert plan.config.epochs == int((limit - tail) // epoch) < int(limit // epoch)
+        assert plan.seconds == pytest.approx(plan.config.epochs * epoch + tail)
+    untimed = make_plan(fp, TrainConfig(data="x", image_size=32), "cpu", _probe(1e-6), None,
+                        True)
+    assert untimed.seconds == pytest.approx(untimed.config.epochs * epoch)  # as before
 
 
 def test_a_budget_with_room_to_spare_trains_longer():
@@ -220,6 +246,10 @@ def test_a_budgeted_plan_knows_what_its_budget_keeps_from_training(tmp_path):
     config = TrainConfig(data="digits", time="50s", epochs=1)
     plan = loading.with_data(convnet.datasets.load("digits"), config, started=time.perf_counter())
     assert plan.spare + loading.training_seconds(config) == pytest.approx(50.0)
+    # the callback, which measures the epochs and the passes after them, keeps less
+    assert loading.training_seconds(config, measured=True) == pytest.approx(
+        50.0 - 50.0 * loading.MEASURED[0] - loading.MEASURED[1])
+    assert loading.training_seconds(config, measured=True) > loading.training_seconds(config)
     untimed = loading.with_data(convnet.datasets.load("digits"),
                                 TrainConfig(data="digits", epochs=1), started=0.0)
     assert untimed.spare == 0.0 and untimed.budget is None

@@ -201,7 +201,7 @@ def _train(run: Prepared, resolved: Resolved, folder: RunFolder,
     signals = StopOnSignals()  # under torchrun, torchrun stops the processes
     score = scorer(run, resolved.dataset.classes, config)
     budget = [] if config.time is None else [Budget(
-        run.loop, config, started + training_seconds(config),
+        run.loop, config, started + training_seconds(config, measured=True),
         resolved.plan.most_epochs if resolved.plan else config.epochs, callbacks,
         _scored_after(run, resolved.dataset))]
     if budget:

@@ -36,18 +36,25 @@ from convnet.training.setup import pick_device
 # the sample's mean instead (`seconds_per_file`) the estimate is 1.03-1.21 of the load on
 # those folders and 1.54-1.58 on 600 large PNGs and JPEGs ("data decode-estimate")
 DECODE_SIDE, DECODE_OVERHEAD = 160, 1.6
-RESERVE, RESERVE_SECONDS = 0.02, 0.5  # kept from a budget: a margin for the estimates
+# (share, seconds) kept from a budget beside what is estimated to follow the epochs: a
+# plan, made from estimates, keeps more (a fine-tune's head alone has no epochs to cut if it
+# runs late); the callback that holds the epochs to the budget (`Budget`) measures them and
+# the passes after them as they go. Where it kept a plan's, runs with epochs ended at
+# 0.65-0.82 of their --time ("planner time-short", bench/HISTORY.md)
+PLANNED, MEASURED = (0.04, 1.0), (0.02, 0.5)
 
 
-def training_seconds(config: TrainConfig) -> float | None:
-    """The part of the time budget that training may use (None: no budget)."""
+def training_seconds(config: TrainConfig, measured: bool = False) -> float | None:
+    """The part of the time budget that training may use (None: no budget): in a plan,
+    or (``measured``) as the `Budget` callback holds the epochs to it."""
     if config.time is None:
         return None
-    return parse_time(config.time) - _reserved(config.time)
+    return parse_time(config.time) - _reserved(config.time, MEASURED if measured else PLANNED)
 
 
-def _reserved(time: str) -> float:
-    return parse_time(time) * RESERVE + RESERVE_SECONDS
+def _reserved(time: str, kept: tuple[float, float] = PLANNED) -> float:
+    share, seconds = kept
+    return parse_time(time) * share + seconds
 
 
 def _probe(config: TrainConfig, device: torch.device, resizable: bool):
