@@ -56,6 +56,16 @@ def ms_per_image(network: nn.Module, x: torch.Tensor, dtype: torch.dtype | None,
     return (time.perf_counter() - started) / (count * len(x)) * 1000
 
 
+def start() -> dict[str, torch.dtype | None]:
+    """Set up as a run's passes are (freed memory kept, a fixed seed), print the machine,
+    and return the precisions to time: bf16 only where the CPU has it natively."""
+    keep_freed_memory()
+    torch.manual_seed(0)
+    print(f"machine: {machine()}; cpu flags: {cpu_flags()}", flush=True)
+    return {"fp32": None, **({"bf16": torch.bfloat16}
+                             if native_bf16(torch.device("cpu")) else {})}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", nargs="+", default=["efficientnet-lite0",
@@ -66,11 +76,7 @@ def main() -> None:
     parser.add_argument("--batches", nargs="*", type=int, default=[8, 16])
     parser.add_argument("--results", type=Path, default=HERE / "folding.jsonl")
     args = parser.parse_args()
-    keep_freed_memory()
-    torch.manual_seed(0)
-    print(f"machine: {machine()}; cpu flags: {cpu_flags()}", flush=True)
-    precisions = {"fp32": None, **({"bf16": torch.bfloat16}
-                                   if native_bf16(torch.device("cpu")) else {})}
+    precisions = start()
     print("| network | side | batch | precision | as trained ms/image | folded | speed-up | "
           "largest logit difference |\n|---|---|---|---|---|---|---|---|", flush=True)
     for arch in args.archs:

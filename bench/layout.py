@@ -21,12 +21,11 @@ from pathlib import Path
 
 import torch
 
-from benchdata import append_row, cpu_flags, machine
-from convnet.allocator import keep_freed_memory, pass_size
+from benchdata import append_row
+from convnet.allocator import pass_size
 from convnet.network import build
 from convnet.network.folding import folded
-from convnet.training.speed import native_bf16
-from folding import ms_per_image, with_statistics
+from folding import ms_per_image, start, with_statistics
 
 HERE = Path(__file__).resolve().parent
 # (network, H, W, C): the built-in digits' default, a 64 px network of the designer's
@@ -41,11 +40,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=0.5)
     parser.add_argument("--results", type=Path, default=HERE / "layout.jsonl")
     args = parser.parse_args()
-    keep_freed_memory()
-    torch.manual_seed(0)
-    print(f"machine: {machine()}; cpu flags: {cpu_flags()}", flush=True)
-    precisions = {"fp32": None, **({"bf16": torch.bfloat16}
-                                   if native_bf16(torch.device("cpu")) else {})}
+    precisions = start()
     print("| network | input | batch | precision | default-layout weights ms/image | "
           "channels-last | speed-up | largest logit difference |\n"
           "|---|---|---|---|---|---|---|---|", flush=True)
