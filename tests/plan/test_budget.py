@@ -139,6 +139,22 @@ def test_a_raise_keeps_half_an_epoch_spare(clock):
     assert roomy.epochs == 4
 
 
+def test_under_torchrun_every_rank_takes_rank_0s_total(clock, monkeypatch):
+    """Each rank times its own epochs: ranks that chose different totals would each wait
+    for ever on the other's next collective, so every rank takes rank 0's."""
+    chosen = []
+
+    def rank_0s(value):  # as `broadcast` on a rank other than 0: rank 0 chose 7
+        chosen.append(value)
+        return 7
+    monkeypatch.setattr(budget_module, "broadcast", rank_0s)
+    loop = _loop(10)
+    budget = Budget(loop, TrainConfig(data="x", epochs=10, lr=0.01), 11.0, 10)
+    _epoch(budget, loop, clock, 1, 2.0)
+    assert chosen == [5]  # what this rank alone would have cut to
+    assert loop.epochs == 7 and loop.state.scheduler.total_steps == 7 * STEPS
+
+
 def test_a_budget_spent_stops_after_the_epoch(clock):
     loop, listener = _loop(10), Listener()
     budget = Budget(loop, TrainConfig(data="x", lr=0.01), 3.0, 10, [listener])

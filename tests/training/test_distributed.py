@@ -210,3 +210,14 @@ def test_under_torchrun_only_rank_0_logs_to_tensorboard(tmp_path):
     events.Reload()
     assert [e.step for e in events.Scalars("loss/train")] == \
         list(range(1, OPTIONS["epochs"] + 1))
+
+
+def test_a_time_budget_under_torchrun_ends_with_one_total_on_every_rank(tmp_path):
+    """Each rank times its own epochs and takes rank 0's total (`Budget`): the run ends
+    within its 300 s bound, with the epochs rank 0 wrote."""
+    options = {key: value for key, value in OPTIONS.items() if key != "epochs"}
+    _two_ranks({**options, "time": "8s"}, tmp_path / "two", free_port())
+    record = convnet.load(tmp_path / "two").record
+    rows = (tmp_path / "two" / "metrics.csv").read_text().splitlines()[1:]
+    assert record.speed["processes"] == 2 and len(rows) >= 1
+    assert record.config.time == "8s"

@@ -20,6 +20,7 @@ from convnet.runs.calibration import FEWEST
 from convnet.runs.unknown import FIT_MOST
 from convnet.training.callbacks import Callback, EpochStats
 from convnet.training.config import TrainConfig, parse_time
+from convnet.training.distributed import broadcast
 from convnet.training.loop import Loop, Scorer
 from convnet.training.optim import schedule_from
 
@@ -84,6 +85,9 @@ class Budget(Callback):
             # run before its learning rate has annealed
             spared = stats.epoch + max(0, int((left - epoch_seconds / 2) // epoch_seconds))
             wanted = max(planned, min(spared, self.most))
+        # under torchrun each rank times its own epochs; ranks that chose different totals
+        # would each wait for ever on the other's next collective, so rank 0's is every one's
+        wanted = broadcast(wanted)
         if wanted == planned:
             return planned
         if wanted <= stats.epoch:
