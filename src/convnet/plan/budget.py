@@ -43,6 +43,15 @@ def scored_after(val: int, test: int, train: int) -> tuple[int, int]:
     return (val + test) * TAIL_PASSES, fit
 
 
+def after_seconds(scored: tuple[int, int], fp32: float, seen: float | None = None) -> float:
+    """Seconds of the work after the epochs: the images of ``scored`` (`scored_after`) at
+    ``fp32`` and ``seen`` (the training's precision; ``fp32`` where not given) seconds
+    each, every view counted in them, and the files written. The one rule the plans and
+    the callback estimate it by."""
+    honest, fitted = scored
+    return fp32 * honest + (fp32 if seen is None else seen) * fitted + FILES_SECONDS
+
+
 class Budget(Callback):
     """Fits the run's epochs to ``deadline`` (a `time.perf_counter` value) by the measured
     epoch time: cut at any epoch, raised up to ``most`` in the first two (while the
@@ -122,11 +131,9 @@ class Budget(Callback):
         """Seconds the work after the epochs will take: the validation passes' time per
         image (the fp32 one where the training's is not measured yet), else a forward
         pass's share of a step; and the files."""
-        honest, fitted = self.scored or (0, 0)
         fallback = FORWARD_SHARE / max(stats.images_per_s, 1e-9)
         fp32 = self.per_image.get(True, fallback)
-        seen = self.per_image.get(False, fp32)
-        return fp32 * honest + seen * fitted + FILES_SECONDS
+        return after_seconds(self.scored or (0, 0), fp32, self.per_image.get(False))
 
     def notify(self, line: str) -> None:
         for listener in self.listeners:

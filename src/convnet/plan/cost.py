@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from convnet.data.fingerprint import Fingerprint
-from convnet.plan.budget import FILES_SECONDS, scored_after
+from convnet.plan.budget import after_seconds, scored_after
 from convnet.plan.planner import PassProbe, Probe
 from convnet.training import compiler_import
 from convnet.training.config import TrainConfig
@@ -78,8 +78,8 @@ def estimate(fp: Fingerprint, config: TrainConfig, probe: Probe | None, side: in
     validation, views = counts.validation, counts.views
     return Cost(step * PASS_SHARE * ((views if alone else 1) * trained + validation),
                 step * (trained * factor + validation * PASS_SHARE),
-                step * PASS_SHARE * views * sum(scored_after(
-                    validation, fp.test_images, 0 if alone else trained)) + FILES_SECONDS)
+                after_seconds(scored_after(validation, fp.test_images, 0 if alone else trained),
+                              step * PASS_SHARE * views))
 
 
 @dataclass(frozen=True)
@@ -111,10 +111,10 @@ def _epochs(counts: _Counts, step: float, seen: float, honest: float) -> Cost:
     trained, validation, views = counts.trained, counts.validation, counts.views
     # the head's fit, and the compiler's import where the process has yet to pay it
     fit = FIT_SECONDS + FIT_PER_IMAGE * trained + compiler_import.unpaid()
-    scored, embedded = scored_after(validation, counts.test, trained)
     return Cost(seen * (trained + validation) + fit,
                 step * trained + seen * views * validation,
-                views * (honest * scored + seen * embedded) + FILES_SECONDS)
+                after_seconds(scored_after(validation, counts.test, trained), honest * views,
+                              seen * views))
 
 
 def _alone(counts: _Counts, seen: float, honest: float) -> Cost:
@@ -130,4 +130,4 @@ def _alone(counts: _Counts, seen: float, honest: float) -> Cost:
         REFIT_PER_IMAGE * views * (trained + counts.validation) + \
         compiler_import.unpaid()
     return Cost(seen * views * trained + fit + honest * views * counts.validation, 0.0,
-                honest * views * scored_after(0, counts.test, 0)[0] + FILES_SECONDS)
+                after_seconds(scored_after(0, counts.test, 0), honest * views))

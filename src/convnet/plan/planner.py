@@ -32,7 +32,7 @@ from convnet.data.fingerprint import Fingerprint
 from convnet.data.mirror import MirrorCheck
 from convnet.network import PRESETS, resolve_arch
 from convnet.network.design import stages_for
-from convnet.plan.budget import FILES_SECONDS, scored_after
+from convnet.plan.budget import after_seconds, scored_after
 from convnet.plan.freezing import FORWARD_SHARE
 from convnet.training import compiler_import
 from convnet.training.config import DEFAULT_LR, TrainConfig
@@ -219,7 +219,7 @@ def _tail(fp: Fingerprint, config: TrainConfig, chosen: _Shape, trained: int) ->
         return 0.0
     views = 1 if config.flip is False else 2
     scored = scored_after(fp.train_images - trained, fp.test_images, trained)
-    return chosen.step_seconds * FORWARD_SHARE * views * sum(scored) + FILES_SECONDS
+    return after_seconds(scored, chosen.step_seconds * FORWARD_SHARE * views)
 
 
 def make_plan(fp: Fingerprint, config: TrainConfig, device: str, probe: Probe | None,
