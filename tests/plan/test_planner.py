@@ -100,6 +100,40 @@ def test_a_budget_may_train_at_up_to_twice_the_detail_and_uniform_sizes_yield_to
     assert "own size would not fit" in _choices(squeezed)["image_size"].reason
 
 
+def test_data_in_memory_shrinks_only_under_a_budget_that_not_one_epoch_fits(monkeypatch):
+    monkeypatch.setattr(compiler_import, "unpaid", lambda: 0.0)
+    # 1,000 images of 64 px in memory; 1e-7 s per pixel: an epoch at 64 px takes ~0.5 s
+    held = _fingerprint(1000, side=64, uniform=True)
+    probe = _probe(1e-7)
+    untimed = make_plan(held, TrainConfig(data="x"), "cpu", probe, None, shrinkable=True)
+    assert untimed.config.image_size is None and probe.calls == [(64, 64, 3)]
+    roomy = make_plan(held, TrainConfig(data="x", time="1m"), "cpu", _probe(1e-7), 2.0,
+                      shrinkable=True)
+    # one epoch fits at its own size, though not the 14 planned: kept, epochs cut
+    assert roomy.config.image_size is None and roomy.config.epochs < target_epochs(900)
+    tight = make_plan(held, TrainConfig(data="x", time="1m"), "cpu", _probe(2e-6), 1.0,
+                      shrinkable=True)
+    kept = make_plan(held, TrainConfig(data="x", time="1m"), "cpu", _probe(2e-6), 1.0)
+    assert kept.config.image_size is None  # not shrinkable: the data's own size, overrun
+    assert tight.config.image_size is not None and tight.config.image_size < 64
+    assert "resampled from their own 64 px" in _choices(tight)["image_size"].reason
+    assert tight.seconds < kept.seconds
+
+
+def test_under_a_budget_the_probes_after_the_first_come_off_it(monkeypatch):
+    # each probe takes 0.3 s of a 3 s budget: the epochs fit what is left after them
+    def slow(arch, shape, classes, batch):
+        time.sleep(0.3)
+        return 1e-7 * shape[0] * shape[1]
+    held = _fingerprint(1000, side=64, uniform=True)
+    monkeypatch.setattr(compiler_import, "unpaid", lambda: 0.0)
+    sides = make_plan(held, TrainConfig(data="x", time="1m"), "cpu", slow, 3.0, True)
+    one = make_plan(held, TrainConfig(data="x", time="1m", image_size=16), "cpu", slow, 3.0,
+                    True)
+    assert sides.config.image_size == one.config.image_size == 16  # found after 5 probes
+    assert sides.config.epochs < one.config.epochs
+
+
 def test_a_slow_machine_gets_a_smaller_size_then_fewer_epochs():
     # 1e-6 s per pixel: an epoch of 900 images at 64 px takes ~4.6 s, at 16 px ~0.3 s
     config = TrainConfig(data="x", time="20s")

@@ -21,8 +21,9 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "load": "convnet.data.sources",
     "parse_data_arg": "convnet.data.sources",
     "portable": "convnet.data.sources",
+    "sized": "convnet.data.rescale",
     "with_channels": "convnet.data.sources",
 })
 
 __all__ = ["Dataset", "Split", "catalogue", "export", "folder_layout", "labelled", "load",
-           "parse_data_arg", "portable", "with_channels"]
+           "parse_data_arg", "portable", "sized", "with_channels"]

@@ -21,6 +21,7 @@ from convnet.data.folders import load_labelled as load_folder_labelled
 from convnet.data.idx import has_idx_files, load_idx_folder
 from convnet.data.layout import Layout, find_layout
 from convnet.data.preprocess import Preprocess
+from convnet.data.rescale import sized
 from convnet.data.scan import Progress
 from convnet.data.shapes import load_shapes
 from convnet.data.standard import STANDARD, load_standard
@@ -76,9 +77,9 @@ def _load_path(path: Path, image_size: int | None, resize: str,
         raise ConvnetError(f"data={str(path)!r} does not exist. Give an existing "
                            "folder or a built-in dataset name (see `convnet datasets`).")
     if path.is_dir() and has_idx_files(path):
-        return load_idx_folder(path)
+        return _held(load_idx_folder(path), image_size, resize, prep)
     if path.is_dir() and has_cifar_files(path):
-        return load_cifar_folder(path)
+        return _held(load_cifar_folder(path), image_size, resize, prep)
     if path.is_file() and path.suffix.lower() != ".csv":
         raise ConvnetError(f"data={str(path)!r} is a file but not a .csv of path,label "
                            "rows. Give a folder with one sub-folder per class, or a CSV.")
@@ -179,10 +180,13 @@ def load(data: str | Path = "digits", *, image_size: int | None = None, resize: 
             set (``mnist``, ``fashion-mnist``, ``cifar10``; downloaded once); or a path: a
             folder with one sub-folder per class (optionally under train/ val/ test/), a CSV
             of path,label rows, or a folder of the official MNIST/CIFAR-10 files.
-        image_size: side in pixels that folder images are resized to (default: from the data).
+        image_size: side in pixels that the images are resized to (default: from the data;
+            a folder is decoded at it, data held in memory is resampled:
+            `convnet.data.rescale`).
         resize: ``crop`` (centre crop to the aspect ratio) or ``pad`` (letterbox).
         progress: called with (files done, files in all) while a folder is decoded.
-        preprocess: exactly how to decode folder images (a run's own), instead of the above.
+        preprocess: exactly how to decode folder images (a run's own), instead of the above;
+            data held in memory is resampled to its height and width.
         near: search a folder for near-duplicates too (seconds per 10,000 images, once per
             decode: kept in the cache, and reported by every later load).
         finders: more ways to find near-duplicates when ``near`` (ImageNet features:
@@ -203,4 +207,12 @@ def load(data: str | Path = "digits", *, image_size: int | None = None, resize: 
     if unknown:
         raise ConvnetError(f"Dataset {name!r} takes the options {', '.join(allowed) or '(none)'}"
                            f". Received: {', '.join(unknown)}.")
-    return _BUILT_IN[name][0](**{**parsed, **options})
+    return _held(_BUILT_IN[name][0](**{**parsed, **options}), image_size, resize, preprocess)
+
+
+def _held(dataset: Dataset, image_size: int | None, resize: str,
+          prep: Preprocess | None) -> Dataset:
+    """Data held in memory as ``prep`` would decode a file (a run's own: its size, and
+    grayscale replicated for a colour network), else at ``image_size``."""
+    dataset = sized(dataset, image_size, resize, prep)
+    return dataset if prep is None else with_channels(dataset, prep.channels)

@@ -93,12 +93,15 @@ def decoding_seconds(layout: Layout, fingerprint: Fingerprint) -> float:
 
 
 def _plan(fingerprint: Fingerprint, config: TrainConfig, device: torch.device,
-          left: float | None, resizable: bool, before: Plan | None = None) -> Plan:
+          left: float | None, resizable: bool, before: Plan | None = None,
+          shrinkable: bool = False) -> Plan:
     """From scratch, or fine-tuning trained weights (timed by forward passes too, and
-    weighing no option that ``before``, planned with more time, ruled out)."""
+    weighing no option that ``before``, planned with more time, ruled out). ``shrinkable``:
+    data in memory, which a plan from scratch may resample smaller (`sized`)."""
     probe = _probe(config, device, resizable)
     if not config.fine_tunes:
-        plan = make_plan(fingerprint, config, device.type, probe, left, resizable=resizable)
+        plan = make_plan(fingerprint, config, device.type, probe, left, resizable=resizable,
+                         shrinkable=shrinkable)
     else:
         passes = None if probe is None else passes_on(device, config.precision)
         since = None if before is None else \
@@ -119,7 +122,8 @@ def with_data(dataset: Dataset, config: TrainConfig, started: float,
     if before is not None:  # the folder's own sizes, and the size planned from them
         fingerprint = before.fingerprint
         config = replace(config, image_size=before.config.image_size)
-    plan = _plan(fingerprint, config, device, left, False, before)
+    plan = _plan(fingerprint, config, device, left, False, before,
+                 shrinkable=before is None and dataset.preprocess is None)
     if before is not None:  # the side was chosen there, at the same epochs and freeze
         plan.choices[0] = before.choices[0]
         plan.pressed = plan.pressed or before.pressed
@@ -127,6 +131,15 @@ def with_data(dataset: Dataset, config: TrainConfig, started: float,
     check = mirror_check(dataset.train, len(dataset.classes), config.seed) \
         if config.flip is None else None
     return decide_flips(plan, check)
+
+
+def sized(dataset: Dataset, config: TrainConfig) -> Dataset:
+    """``dataset`` at the side ``config`` was planned at: data in memory that a plan under
+    a budget resampled smaller (`convnet.plan.planner.make_plan`); a folder is decoded at
+    its planned side already."""
+    if dataset.preprocess is not None:
+        return dataset
+    return datasets.sized(dataset, config.image_size, config.resize)
 
 
 def load(config: TrainConfig, before: Plan | None, progress: Progress | None = None,

@@ -111,6 +111,8 @@ def resolve(config: TrainConfig, *, started: float | None = None,
                         data_seconds)
     made = None if plan is False or (plan is None and config.planned) else \
         _shared(lambda: loading.with_data(dataset, config, started, before))
+    if made is not None:  # each rank resamples its own copy alike
+        dataset = loading.sized(dataset, made.config)
     return Resolved(config if made is None else made.config, start, dataset, made,
                     None if made is None else made.to_dict(), None, data_seconds)
 

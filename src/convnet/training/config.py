@@ -81,9 +81,9 @@ class TrainConfig:
     cutout: int | None = option(None, "Cutout square side in pixels; unset: the policy's.")
     balance: str = option("auto", "Class imbalance: loss weights or an even sampler; auto: "
                           "weights past 1.5x imbalance.", BALANCES)
-    image_size: int | None = option(None, "Folder data: side to resize to; unset: from the "
-                                    "data.")
-    resize: str = option("crop", "Folder data: keep the aspect ratio by centre crop or "
+    image_size: int | None = option(None, "Side to resize the images to (a folder is decoded "
+                                    "at it); unset: from the data.")
+    resize: str = option("crop", "Resizing keeps the aspect ratio by centre crop or "
                          "padding.", RESIZE_MODES)
     strict: bool = option(False, "Refuse to train if the data scan finds any bad file.")
     dedupe: bool = option(False, "Drop validation and test images that are copies (exact or "
