@@ -51,7 +51,8 @@ from convnet import data as datasets
 from convnet.data.fingerprint import of_layout
 from convnet.plan import finetune, freezing
 from convnet.plan.cost import estimate
-from convnet.plan.planner import passes_on, probe_on, trained_images
+from convnet.plan.planner import trained_images
+from convnet.plan.probe import passes_on, probe_on
 from convnet.training.config import TrainConfig
 data, arch, side, frozen, epochs = sys.argv[1:]
 side, frozen, epochs = int(side), int(frozen), int(epochs)
@@ -75,7 +76,8 @@ keep_freed_memory()  # as the CLI does: the passes' freed blocks reused
 from convnet import data as datasets
 from convnet.data.fingerprint import of_layout
 from convnet.plan.cost import estimate
-from convnet.plan.planner import passes_on, probe_on, trained_images
+from convnet.plan.planner import trained_images
+from convnet.plan.probe import passes_on, probe_on
 from convnet.training.config import TrainConfig
 data, arch, side = sys.argv[1:4]
 side = int(side)

@@ -11,7 +11,7 @@ the table gives the median ms per image over ``--rounds`` rounds (each round tim
 ways in turn, for at least ``--seconds`` each), and the largest difference between the two
 ways' logits. bf16 is timed only where the CPU has it natively. A second table times the
 folded network at ``--batches`` beside the run's batch: what a speed probe at a smaller
-batch would say of the run's passes (`convnet.plan.planner.passes_on` probes at the run's).
+batch would say of the run's passes (`convnet.plan.probe.passes_on` probes at the run's).
 """
 
 from __future__ import annotations

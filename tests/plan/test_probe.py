@@ -91,7 +91,6 @@ def test_the_plans_pass_probe_times_fp32_once_per_network_and_process(monkeypatc
     in bf16, fp32 is probed at the first side asked only, every other side scaled by the
     ratio there, and a second plan in the process (the one after decoding) keeps it
     rather than probing again at its own side."""
-    import convnet.plan.planner as planner
     import convnet.plan.probe as probe_module
 
     asked: list[tuple[int, str]] = []
@@ -101,10 +100,10 @@ def test_the_plans_pass_probe_times_fp32_once_per_network_and_process(monkeypatc
         return 1e-3 * (shape[0] / 96) ** 2 * (1.8 if at == "fp32" else 1.0)
 
     monkeypatch.setattr(probe_module, "pass_seconds_per_image", fake)
-    monkeypatch.setattr(planner, "_RATIOS", {})
+    monkeypatch.setattr(probe_module, "_RATIOS", {})
     sides = (128, 160, 192)
     for plan in range(2):  # before decoding, from the smallest side; after, at one
-        passes = planner.passes_on(torch.device("cpu"), precision)
+        passes = probe_module.passes_on(torch.device("cpu"), precision)
         found = {(side, fp32): passes("efficientnet-lite0", (side, side, 3), 2, fp32)
                  for side in (sides if plan == 0 else sides[::-1]) for fp32 in (False, True)}
         for side in sides:  # the scaled fp32 time is the one a probe would give

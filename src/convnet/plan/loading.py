@@ -26,7 +26,8 @@ from convnet.data.preprocess import Preprocess
 from convnet.data.scan import SERIAL_BELOW, Progress, seconds_per_file
 from convnet.features import copies
 from convnet.plan.finetune import make_finetune_plan
-from convnet.plan.planner import Plan, decide_flips, make_plan, passes_on, probe_on
+from convnet.plan.planner import Plan, decide_flips, make_plan
+from convnet.plan.probe import passes_on, probe_on
 from convnet.training.config import TrainConfig, parse_time
 from convnet.training.setup import pick_device
 

@@ -26,8 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import torch
-
 from convnet.data.dataset import DEFAULT_SHARE, FEWEST_HELD, MOST_SHARE, validation_share
 from convnet.data.fingerprint import Fingerprint
 from convnet.data.mirror import MirrorCheck
@@ -231,6 +229,30 @@ def _tail(fp: Fingerprint, config: TrainConfig, chosen: _Shape, trained: int) ->
     return after_seconds(scored, chosen.step_seconds * FORWARD_SHARE * views)
 
 
+def _side(fp: Fingerprint, config: TrainConfig, measure: tuple[str, Probe | None],
+          sides: list[int | None], sizes: tuple[int, int], target: int, limit: float,
+          shrinkable: bool) -> tuple[int | None, _Shape, float, float]:
+    """(side, its shape, the work after the epochs, the seconds left for them): the first
+    of ``sides`` (largest first) whose ``target`` epochs fit ``limit`` after that work,
+    else the last. Data in memory keeps its own size (None) while one epoch fits there
+    (`_candidates`). Under a budget the probes after the first, which every plan takes,
+    come off it: four more sides took 0.7 s of six shapes' --time 6s."""
+    (device, probe), (batch, trained) = measure, sizes
+    chosen, tail, probed = None, 0.0, None  # probed: when the last probe ended
+    for side in sides:
+        chosen = _measure(fp, config, device, probe, side, batch, trained)
+        tail = _tail(fp, config, chosen, trained)
+        now = time.perf_counter()
+        if config.time and probed is not None:
+            limit -= now - probed
+        probed = now
+        need = 1 if shrinkable and side is None else target
+        if chosen.epoch_seconds is None or chosen.epoch_seconds * need <= limit - tail:
+            break
+    assert chosen is not None
+    return side, chosen, tail, limit
+
+
 def make_plan(fp: Fingerprint, config: TrainConfig, device: str, probe: Probe | None,
               budget: float | None = None, resizable: bool = False,
               shrinkable: bool = False) -> Plan:
@@ -256,21 +278,8 @@ def make_plan(fp: Fingerprint, config: TrainConfig, device: str, probe: Probe | 
     limit = budget - compiler_import.unpaid() if config.time else DEFAULT_BUDGET[device]
     sides, why = _candidates(fp, config, device, resizable, config.time is not None,
                              shrinkable)
-    chosen, tail, probed = None, 0.0, None  # probed: when the last probe ended
-    for side in sides:
-        chosen = _measure(fp, config, device, probe, side, batch, trained)
-        tail = _tail(fp, config, chosen, trained)
-        # under a budget the probes after the first (which every plan takes) come off it:
-        # four more sides took 0.7 s of the six shapes' --time 6s
-        now = time.perf_counter()
-        if config.time and probed is not None:
-            limit -= now - probed
-        probed = now
-        # data in memory keeps its own size while one epoch fits there (`_candidates`)
-        need = 1 if shrinkable and side is None else target
-        if chosen.epoch_seconds is None or chosen.epoch_seconds * need <= limit - tail:
-            break
-    assert chosen is not None
+    side, chosen, tail, limit = _side(fp, config, (device, probe), sides, (batch, trained),
+                                      target, limit, shrinkable)
     epochs, epochs_reason = _epochs(config, target, trained, chosen.epoch_seconds,
                                     limit - tail)
     height, width, _ = chosen.input_shape
@@ -367,51 +376,3 @@ def decide_flips(plan: Plan, check: MirrorCheck | None) -> Plan:
     plan.choices.append(Choice("flip", "flips" if flips else "no flips", reason))
     plan.config = replace(config, flip=flips)
     return plan
-
-
-def probe_on(device: torch.device, precision: str) -> Probe:
-    """The probe for ``device``: `convnet.plan.probe.seconds_per_image` there."""
-    from convnet.plan.probe import seconds_per_image
-
-    def probe(arch: str, shape: tuple[int, int, int], classes: int, batch: int) -> float:
-        return seconds_per_image(arch, shape, classes, batch, device, precision)
-    return probe
-
-
-def passes_on(device: torch.device, precision: str) -> PassProbe:
-    """The forward-pass probe for ``device``: `convnet.plan.probe.pass_seconds_per_image`
-    there, at ``precision`` or in fp32, at the batch a run's passes take
-    (`convnet.allocator.images_per_pass`: per image, passes of 8 photos took 1.2-2.1x as
-    long as those at 96-160 px in bf16 here, bench/HISTORY.md).
-
-    One probe per side where the run's precision is fp32 anyway. Where it is lower, fp32
-    is probed at the first side asked for each network, and other sides take the ratio
-    found there: it held within 1.71-1.94 for Lite0 and Lite2 at 128-224 px here
-    (`python -m bench speed folding`), and each fp32 probe costs 0.15-0.3 s of a plan
-    that goes up the sides. The ratio is kept for the process, so the plan after decoding
-    scales by the one the plan before it did: probed again at its own side, it moved the
-    same plan's estimate by up to 2 s of 12 (bench/HISTORY.md, "The head alone's
-    deadline")."""
-    from convnet.allocator import images_per_pass
-    from convnet.plan.probe import pass_seconds_per_image
-    from convnet.training.speed import autocast_dtype
-
-    run = precision if autocast_dtype(precision, device) is not None else "fp32"
-
-    def timed(arch: str, shape: tuple[int, int, int], classes: int, at: str) -> float:
-        batch = images_per_pass(shape[0] * shape[1], device)
-        return pass_seconds_per_image(arch, shape, classes, batch, device, at)
-
-    def passes(arch: str, shape: tuple[int, int, int], classes: int, fp32: bool) -> float:
-        seen = timed(arch, shape, classes, run)
-        if not fp32 or run == "fp32":
-            return seen
-        key = (arch, str(device), run)
-        if key not in _RATIOS:
-            _RATIOS[key] = timed(arch, shape, classes, "fp32") / seen
-        return seen * _RATIOS[key]
-    return passes
-
-
-# per (network, device, precision): fp32 passes over the precision's, for the process
-_RATIOS: dict[tuple[str, str, str], float] = {}

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +30,9 @@ from convnet.network import build
 from convnet.network.folding import folded
 from convnet.training import compiler_import
 from convnet.training.speed import autocast, autocast_dtype, fused_options
+
+if TYPE_CHECKING:
+    from convnet.plan.planner import PassProbe, Probe
 
 # one warm-up step, then two timed: on EfficientNet-Lite0 at 96-192 px (batch 8, bf16)
 # the first step took 1.2-1.6x the others and the second was within 5% of the five after
@@ -162,3 +166,47 @@ def _fastest(key: str, measured: float) -> float:
     with suppress(OSError, DiskFull):  # a read-only or full cache: plan from this one
         write_json(path, stored)
     return measured
+
+
+def probe_on(device: torch.device, precision: str) -> Probe:
+    """The probe for ``device``: `seconds_per_image` there."""
+    def probe(arch: str, shape: tuple[int, int, int], classes: int, batch: int) -> float:
+        return seconds_per_image(arch, shape, classes, batch, device, precision)
+    return probe
+
+
+def passes_on(device: torch.device, precision: str) -> PassProbe:
+    """The forward-pass probe for ``device``: `pass_seconds_per_image`
+    there, at ``precision`` or in fp32, at the batch a run's passes take
+    (`convnet.allocator.images_per_pass`: per image, passes of 8 photos took 1.2-2.1x as
+    long as those at 96-160 px in bf16 here, bench/HISTORY.md).
+
+    One probe per side where the run's precision is fp32 anyway. Where it is lower, fp32
+    is probed at the first side asked for each network, and other sides take the ratio
+    found there: it held within 1.71-1.94 for Lite0 and Lite2 at 128-224 px here
+    (`python -m bench speed folding`), and each fp32 probe costs 0.15-0.3 s of a plan
+    that goes up the sides. The ratio is kept for the process, so the plan after decoding
+    scales by the one the plan before it did: probed again at its own side, it moved the
+    same plan's estimate by up to 2 s of 12 (bench/HISTORY.md, "The head alone's
+    deadline")."""
+    from convnet.allocator import images_per_pass
+
+    run = precision if autocast_dtype(precision, device) is not None else "fp32"
+
+    def timed(arch: str, shape: tuple[int, int, int], classes: int, at: str) -> float:
+        batch = images_per_pass(shape[0] * shape[1], device)
+        return pass_seconds_per_image(arch, shape, classes, batch, device, at)
+
+    def passes(arch: str, shape: tuple[int, int, int], classes: int, fp32: bool) -> float:
+        seen = timed(arch, shape, classes, run)
+        if not fp32 or run == "fp32":
+            return seen
+        key = (arch, str(device), run)
+        if key not in _RATIOS:
+            _RATIOS[key] = timed(arch, shape, classes, "fp32") / seen
+        return seen * _RATIOS[key]
+    return passes
+
+
+# per (network, device, precision): fp32 passes over the precision's, for the process
+_RATIOS: dict[tuple[str, str, str], float] = {}
