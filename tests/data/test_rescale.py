@@ -79,3 +79,16 @@ def test_a_run_on_built_in_data_at_image_size_reads_its_data_back_at_it(tmp_path
     assert run.own_data().input_shape == (12, 12, 1)
     evaluation = run.evaluate(run.own_data().test)
     assert 0.0 <= evaluation.accuracy <= 1.0
+
+
+def test_a_size_whose_images_would_not_fit_in_memory_is_refused_naming_the_figures(
+        monkeypatch):
+    from convnet.data import rescale
+    from convnet.errors import ConvnetError
+
+    own = datasets.load("shapes:size=12,train=4,test=2")  # 36 images
+    monkeypatch.setattr(rescale, "available_bytes", lambda device: 36 * 100 * 100)
+    with pytest.raises(ConvnetError, match=r"image_size=96 makes the 36 images of "
+                       r"data='shapes' take 331\.8 KB in memory, and 360\.0 KB is available"):
+        sized(own, 96)
+    assert sized(own, 64).input_shape == (64, 64, 1)  # 147 KB: within half of it

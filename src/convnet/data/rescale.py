@@ -17,8 +17,12 @@ import torch.nn.functional as F
 
 from convnet.data.dataset import Dataset, Split
 from convnet.data.preprocess import Preprocess
+from convnet.errors import ConvnetError
+from convnet.resources import available_bytes, human
 
 CHUNK = 4096  # images resampled at once: a float copy of CIFAR-10 whole would take 700 MB
+HEADROOM = 0.5  # of the memory available, what the resampled images may take: training
+# needs the rest (`convnet.training.memory` checks the run itself)
 
 
 def sized(dataset: Dataset, image_size: int | None = None, resize: str = "crop",
@@ -33,6 +37,7 @@ def sized(dataset: Dataset, image_size: int | None = None, resize: str = "crop",
         return dataset
     if dataset.input_shape[:2] == target:
         return dataset
+    _check_fits(dataset, target)
 
     def split(part: Split | None) -> Split | None:
         return None if part is None else Split(resized(part.images, target, resize),
@@ -41,6 +46,22 @@ def sized(dataset: Dataset, image_size: int | None = None, resize: str = "crop",
     return replace(dataset, train=split(dataset.train), val=split(dataset.val),
                    test=split(dataset.test), source=f"{dataset.source}; resized to "
                    f"{target[0]}×{target[1]} px ({resize})")
+
+
+def _check_fits(dataset: Dataset, size: tuple[int, int]) -> None:
+    """Raises ConvnetError, naming the figures, where the resampled images would not fit
+    in the memory left (they are held beside the originals while they are made)."""
+    images = sum(len(part) for part in (dataset.train, dataset.val, dataset.test)
+                 if part is not None)
+    needed = images * dataset.input_shape[2] * size[0] * size[1]  # uint8
+    available = available_bytes("cpu")
+    if available is None or needed <= HEADROOM * available:
+        return
+    raise ConvnetError(
+        f"image_size={size[0]} makes the {images:,} images of data={dataset.name!r} take "
+        f"{human(needed)} in memory, and {human(available)} is available. Use a smaller "
+        "image_size, or export the data to a folder (`convnet datasets export`), which is "
+        "decoded to a memory-mapped cache on disk.")
 
 
 def resized(images: torch.Tensor, size: tuple[int, int], resize: str = "crop"
