@@ -4,9 +4,11 @@ learning rate, weight averaging and flips. Every option the user gave is kept as
 
 The rules, and the measurements behind them (bench/RESULTS.md, "The planner"):
 
-- image size (folders only): the largest of `SIZES` that the images' own detail (twice it
-  under --time), the device's cap and the time budget allow; tensor datasets keep their
-  size, and so do folders of one image size that the cap and the detail allow;
+- image size (folders): the largest of `SIZES` that the images' own detail (twice it
+  under --time), the device's cap and the time budget allow; folders of one image size
+  keep it where the cap and the detail allow. Data in memory keeps its size, unless under
+  --time not one epoch fits there: it is then resampled to the largest smaller side whose
+  epochs fit (`convnet.data.rescale`);
 - network: `convnet.network.design` for that size;
 - batch: about 1/32 of the training images, a power of two from 16 to 128 (512 on a GPU):
   small datasets get more, smaller steps;
@@ -264,8 +266,8 @@ def make_plan(fp: Fingerprint, config: TrainConfig, device: str, probe: Probe | 
         budget: seconds left for training when ``config.time`` is set.
         resizable: the images can be decoded at any size (folder data).
         shrinkable: the images are in memory and can be resampled smaller
-            (`convnet.data.rescale`): under a budget, when the planned epochs do not fit at
-            their own size.
+            (`convnet.data.rescale`): under a budget, when not one epoch fits at their own
+            size.
     """
     trained = trained_images(fp, config.val_split)
     choices: list[Choice] = []
