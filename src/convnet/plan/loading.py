@@ -123,8 +123,9 @@ def with_data(dataset: Dataset, config: TrainConfig, started: float,
     if before is not None:  # the folder's own sizes, and the size planned from them
         fingerprint = before.fingerprint
         config = replace(config, image_size=before.config.image_size)
-    plan = _plan(fingerprint, config, device, left, False, before,
-                 shrinkable=before is None and dataset.preprocess is None)
+    held = before is None and dataset.preprocess is None  # data in memory
+    plan = _plan(fingerprint, config, device, left, resampled(config, dataset, before),
+                 before, shrinkable=held)
     if before is not None:  # the side was chosen there, at the same epochs and freeze
         plan.choices[0] = before.choices[0]
         plan.pressed = plan.pressed or before.pressed
@@ -134,10 +135,19 @@ def with_data(dataset: Dataset, config: TrainConfig, started: float,
     return decide_flips(plan, check)
 
 
+def resampled(config: TrainConfig, dataset: Dataset, before: Plan | None) -> bool:
+    """Whether the plan chooses the side ``dataset`` is resampled to, as it chooses a
+    folder's: data in memory, fine-tuned with no ``image_size`` given. Trained weights see
+    a photo at their own scale (`convnet.plan.finetune`), so CIFAR-10's 32 px images are
+    enlarged to a side of `finetune.SIDES` rather than refused as too small."""
+    return config.fine_tunes and config.image_size is None and before is None and \
+        dataset.preprocess is None
+
+
 def sized(dataset: Dataset, config: TrainConfig) -> Dataset:
-    """``dataset`` at the side ``config`` was planned at: data in memory that a plan under
-    a budget resampled smaller (`convnet.plan.planner.make_plan`); a folder is decoded at
-    its planned side already."""
+    """``dataset`` at the side ``config`` was planned at: data in memory that a plan
+    resampled (smaller under a budget, `convnet.plan.planner.make_plan`; a fine-tune's
+    side, `resampled`); a folder is decoded at its planned side already."""
     if dataset.preprocess is not None:
         return dataset
     return datasets.sized(dataset, config.image_size, config.resize)

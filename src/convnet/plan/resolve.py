@@ -104,15 +104,18 @@ def resolve(config: TrainConfig, *, started: float | None = None,
             lambda: loading.before_loading(config, started))
         dataset = _load(config, before, start, progress, notify)
     data_seconds = time.perf_counter() - started
-    check_size(start, dataset.input_shape, dataset.name)
+    planning = plan is True or plan is None and not config.planned
+    if resume is not None or not (planning and loading.resampled(config, dataset, before)):
+        check_size(start, dataset.input_shape, dataset.name)
     if resume is not None:
         _check_same_data(resume, dataset)
         return Resolved(config, start, dataset, None, resume.info.get("plan"), resume,
                         data_seconds)
-    made = None if plan is False or (plan is None and config.planned) else \
-        _shared(lambda: loading.with_data(dataset, config, started, before))
-    if made is not None:  # each rank resamples its own copy alike
+    made = _shared(lambda: loading.with_data(dataset, config, started, before)) \
+        if planning else None
+    if made is not None:  # data in memory at the planned side: each rank resamples alike
         dataset = loading.sized(dataset, made.config)
+        check_size(start, dataset.input_shape, dataset.name)
     return Resolved(config if made is None else made.config, start, dataset, made,
                     None if made is None else made.to_dict(), None, data_seconds)
 
