@@ -63,6 +63,8 @@ SUITES: dict[str, Suite] = {
         "lr-find": Case("lr_find", "--lr find against the planner's lr on digits", minutes=6),
     }),
     "finetune": Suite("starting from ImageNet", {
+        "memory": Case("memory_finetune", "CIFAR-10 held in memory (its binary files): from "
+                       "scratch and from ImageNet under the same --time", minutes=8),
         "speed": Case("finetune_speed", "fine-tuning images/s against a plain loop; predict",
                       minutes=8),
         "pairs": Case("finetune_pairs", "scratch, fine-tuning and the choice on photo pairs",
