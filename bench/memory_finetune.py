@@ -25,10 +25,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from auto_zoo import run_once
-from benchdata import cifar_folder, cpu_flags, machine
 from PIL import Image
 
+from auto_zoo import run_once
+from benchdata import cifar_folder, cpu_flags, machine
 from convnet.data.cifar import CLASSES, TEST_FILE, TRAIN_FILES
 
 VARIANTS = {"scratch": [], "imagenet": ["--init", "imagenet"]}
