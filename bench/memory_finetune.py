@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import tempfile
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from PIL import Image
 from auto_zoo import run_once
 from benchdata import cifar_folder, cpu_flags, machine
 from convnet.data.cifar import CLASSES, TEST_FILE, TRAIN_FILES
+from time_budget import medians
 
 VARIANTS = {"scratch": [], "imagenet": ["--init", "imagenet"]}
 
@@ -86,18 +86,8 @@ def main() -> None:
                     handle.write(json.dumps({"variant": label, "budget": budget, **row})
                                  + "\n")
     if args.rounds > 1:
-        print("\nmedians over the rounds")
-        print("| variant | --time | wall s | accuracy (each) |")
-        print("|---|---|---|---|")
-        for (label, budget), rows in found.items():
-            good = [row for row in rows if "accuracy" in row]
-            if not good:
-                print(f"| {label} | {budget} | failed: {rows[0].get('error')} | |")
-                continue
-            each = ", ".join(f"{row['accuracy']:.2%}" for row in good)
-            print(f"| {label} | {budget} | "
-                  f"{statistics.median(row['seconds'] for row in good):.1f} | "
-                  f"{statistics.median(row['accuracy'] for row in good):.2%} ({each}) |")
+        medians({(label, "cifar10-bin", budget): rows
+                 for (label, budget), rows in found.items()})
 
 
 if __name__ == "__main__":

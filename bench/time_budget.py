@@ -75,7 +75,7 @@ def main() -> None:
                         handle.write(json.dumps({"checkout": label, "dataset": name,
                                                  "budget": budget, **row}) + "\n")
     if args.rounds > 1 or args.old is not None:
-        _medians(found)
+        medians(found)
 
 
 def _print(label: str, name: str, budget: str, row: dict) -> None:
@@ -84,7 +84,7 @@ def _print(label: str, name: str, budget: str, row: dict) -> None:
           f"{row.get('epochs', '—')} | {row.get('accuracy', float('nan')):.2%} |", flush=True)
 
 
-def _medians(found: dict[tuple[str, str, str], list[dict]]) -> None:
+def medians(found: dict[tuple[str, str, str], list[dict]]) -> None:
     print("\nmedians over the rounds")
     print("| checkout | dataset | --time | wall s | epochs | accuracy (each) |")
     print("|---|---|---|---|---|---|")

@@ -8,27 +8,17 @@ from __future__ import annotations
 import pytest
 
 from convnet.errors import ConvnetError
-from convnet.plan import loading
 from convnet.plan.finetune import SIDES
 from convnet.plan.resolve import resolve
 from convnet.training import compiler_import
 from convnet.training.config import TrainConfig
+from machine_helpers import fake_machine
 
 TINY = "x-or-not-x:size=20,train=20,test=6"  # 20 px grayscale, in memory
 
 
-def _machine(monkeypatch, seconds_per_image: float) -> None:
-    def probe(arch, shape, classes, batch):  # seconds per image, growing with the area
-        return seconds_per_image * (shape[0] / 96) ** 2
-
-    def passes(arch, shape, classes, fp32):  # a forward pass: a fifth of a step
-        return probe(arch, shape, classes, 8) / 5
-    monkeypatch.setattr(loading, "probe_on", lambda device, precision: probe)
-    monkeypatch.setattr(loading, "passes_on", lambda device, precision: passes)
-
-
 def test_a_fine_tune_enlarges_data_in_memory_to_its_planned_side(monkeypatch):
-    _machine(monkeypatch, 0.0001)
+    fake_machine(monkeypatch, 0.0001)
     resolved = resolve(TrainConfig(data=TINY, init="imagenet"))
     side = resolved.config.image_size
     assert side in SIDES and side == max(SIDES)  # a fast machine: the largest side
@@ -44,7 +34,7 @@ def test_a_fine_tune_with_every_option_given_but_the_size_is_refused_naming_the_
 
 
 def test_a_budget_that_not_one_epoch_fits_resamples_data_in_memory_smaller(monkeypatch):
-    _machine(monkeypatch, 0.5)  # 64 px: 0.22 s per image, 15 s an epoch of 54 images
+    fake_machine(monkeypatch, 0.5)  # 64 px: 0.22 s per image, 15 s an epoch of 54 images
     monkeypatch.setattr(compiler_import, "unpaid", lambda: 0.0)
     data = "shapes:size=64,train=10,test=2"
     tight = resolve(TrainConfig(data=data, time="5s"))

