@@ -50,9 +50,10 @@ def test_the_aspect_ratio_is_kept_by_crop_or_pad_as_for_files(resize):
 def test_channels_last_images_stay_channels_last():
     images = torch.randint(0, 256, (3, 3, 16, 16), dtype=torch.uint8)
     images = images.contiguous(memory_format=torch.channels_last)
-    out = resized(images, (8, 8))
-    assert out.shape == (3, 3, 8, 8) and out.dtype == torch.uint8
-    assert out.is_contiguous(memory_format=torch.channels_last)
+    for size, resize in (((8, 8), "crop"), ((6, 12), "crop"), ((6, 12), "pad")):
+        out = resized(images, size, resize)
+        assert out.shape == (3, 3, *size) and out.dtype == torch.uint8
+        assert out.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_built_in_data_is_resampled_to_image_size_or_a_preprocess():

@@ -20,7 +20,6 @@ from convnet.data.preprocess import Preprocess
 from convnet.errors import ConvnetError
 from convnet.resources import available_bytes, human
 
-CHUNK = 4096  # images resampled at once: a float copy of CIFAR-10 whole would take 700 MB
 HEADROOM = 0.5  # of the memory available, what the resampled images may take: training
 # needs the rest (`convnet.training.memory` checks the run itself)
 
@@ -70,6 +69,8 @@ def resized(images: torch.Tensor, size: tuple[int, int], resize: str = "crop"
     layout: cropped at the centre to the new aspect ratio and resampled, or (``pad``)
     resampled to fit inside it and letterboxed in black, as `convnet.data.preprocess` does
     a file."""
+    layout = torch.channels_last if images.shape[1] > 1 and \
+        images.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
     height, width = images.shape[-2:]
     aspect = size[1] / size[0]
     if resize == "crop":
@@ -80,15 +81,12 @@ def resized(images: torch.Tensor, size: tuple[int, int], resize: str = "crop"
     else:  # the whole image inside the frame
         scale = min(size[0] / height, size[1] / width)
         inner = (min(size[0], round(height * scale)), min(size[1], round(width * scale)))
-    layout = torch.channels_last if images.shape[1] > 1 and \
-        images.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
     out = torch.zeros((images.shape[0], images.shape[1], *size), dtype=torch.uint8
                       ).contiguous(memory_format=layout)  # (N, C, h, w), black bars
     top, left = round((size[0] - inner[0]) / 2), round((size[1] - inner[1]) / 2)
-    for start in range(0, images.shape[0], CHUNK):
-        part = images[start:start + CHUNK].float()  # (n, C, H', W')
-        scaled = F.interpolate(part, size=inner, mode="bilinear", antialias=True,
-                               align_corners=False)  # (n, C, *inner)
-        out[start:start + CHUNK, :, top:top + inner[0], left:left + inner[1]] = \
-            scaled.round_().clamp_(0, 255).to(torch.uint8)
+    # on the uint8 pixels themselves (torch has a kernel for them): no float copy of the
+    # set, which at 224 px would take 12 times its uint8 size in memory
+    out[:, :, top:top + inner[0], left:left + inner[1]] = F.interpolate(
+        images.contiguous(memory_format=layout), size=inner, mode="bilinear",
+        antialias=True, align_corners=False)  # (N, C, *inner)
     return out
