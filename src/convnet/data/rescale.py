@@ -85,7 +85,7 @@ def resized(images: torch.Tensor, size: tuple[int, int], resize: str = "crop"
                       ).contiguous(memory_format=layout)  # (N, C, h, w), black bars
     top, left = round((size[0] - inner[0]) / 2), round((size[1] - inner[1]) / 2)
     # on the uint8 pixels themselves (torch has a kernel for them): no float copy of the
-    # set, which at 224 px would take 12 times its uint8 size in memory
+    # set, which would take four times the resampled images' memory
     out[:, :, top:top + inner[0], left:left + inner[1]] = F.interpolate(
         images.contiguous(memory_format=layout), size=inner, mode="bilinear",
         antialias=True, align_corners=False)  # (N, C, *inner)
