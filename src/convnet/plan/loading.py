@@ -123,9 +123,8 @@ def with_data(dataset: Dataset, config: TrainConfig, started: float,
     if before is not None:  # the folder's own sizes, and the size planned from them
         fingerprint = before.fingerprint
         config = replace(config, image_size=before.config.image_size)
-    held = before is None and dataset.preprocess is None  # data in memory
     plan = _plan(fingerprint, config, device, left, resampled(config, dataset, before),
-                 before, shrinkable=held)
+                 before, shrinkable=_held(dataset, before))
     if before is not None:  # the side was chosen there, at the same epochs and freeze
         plan.choices[0] = before.choices[0]
         plan.pressed = plan.pressed or before.pressed
@@ -140,8 +139,13 @@ def resampled(config: TrainConfig, dataset: Dataset, before: Plan | None) -> boo
     folder's: data in memory, fine-tuned with no ``image_size`` given. Trained weights see
     a photo at their own scale (`convnet.plan.finetune`), so CIFAR-10's 32 px images are
     enlarged to a side of `finetune.SIDES` rather than refused as too small."""
-    return config.fine_tunes and config.image_size is None and before is None and \
-        dataset.preprocess is None
+    return config.fine_tunes and config.image_size is None and _held(dataset, before)
+
+
+def _held(dataset: Dataset, before: Plan | None) -> bool:
+    """Whether ``dataset`` is data held in memory, whose size the plan may choose: not a
+    folder (decoded at the side planned `before_loading`, or at a given one)."""
+    return before is None and dataset.preprocess is None
 
 
 def sized(dataset: Dataset, config: TrainConfig) -> Dataset:

@@ -172,9 +172,8 @@ def _candidates(fp: Fingerprint, config: TrainConfig, device: str, resizable: bo
         return [config.image_size], "given"
     if not resizable:
         own = min(fp.uniform or (fp.shorter_sides[1],))
-        smaller = sorted((s for s in SIZES if s < own), reverse=True) \
-            if shrinkable and budgeted else []
-        return [None, *smaller], "the data's own size"
+        return [None, *(_smaller(own) if shrinkable and budgeted else [])], \
+            "the data's own size"
     middle = fp.shorter_sides[1]
     cap = (BUDGET_SIZE_CAP if budgeted else SIZE_CAP)[device]
     detail = fp.detail
@@ -185,8 +184,7 @@ def _candidates(fp: Fingerprint, config: TrainConfig, device: str, resizable: bo
     if fp.uniform is not None and max(fp.uniform) <= cap and \
             (room is None or room >= min(fp.uniform)):
         # kept as they are, unless the budget needs them smaller
-        return [None, *sorted((s for s in SIZES if s < min(fp.uniform)), reverse=True)], \
-            "every image has this size"
+        return [None, *_smaller(min(fp.uniform))], "every image has this size"
     top = min(cap, middle, room or middle)
     if room == top:
         why = (f"the images hold no finer detail than {detail} px" if room == detail else
@@ -197,6 +195,12 @@ def _candidates(fp: Fingerprint, config: TrainConfig, device: str, resizable: bo
         why = f"{cap} px is the {device.upper()} cap{'' if budgeted else ' without --time'}"
     sizes = [s for s in SIZES if s <= top] or [max(1, top)]
     return sorted(sizes, reverse=True), why
+
+
+def _smaller(own: int) -> list[int]:
+    """The sides of `SIZES` under ``own``, largest first: where images of one size go when
+    the budget needs them smaller."""
+    return sorted((side for side in SIZES if side < own), reverse=True)
 
 
 def _shape(fp: Fingerprint, side: int | None) -> tuple[int, int, int]:

@@ -104,8 +104,10 @@ def resolve(config: TrainConfig, *, started: float | None = None,
             lambda: loading.before_loading(config, started))
         dataset = _load(config, before, start, progress, notify)
     data_seconds = time.perf_counter() - started
-    planning = plan is True or plan is None and not config.planned
-    if resume is not None or not (planning and loading.resampled(config, dataset, before)):
+    planning = resume is None and (plan is True or plan is None and not config.planned)
+    # data in memory whose fine-tune plan chooses its side is checked at that side
+    resampling = planning and loading.resampled(config, dataset, before)
+    if not resampling:
         check_size(start, dataset.input_shape, dataset.name)
     if resume is not None:
         _check_same_data(resume, dataset)
@@ -115,6 +117,7 @@ def resolve(config: TrainConfig, *, started: float | None = None,
         if planning else None
     if made is not None:  # data in memory at the planned side: each rank resamples alike
         dataset = loading.sized(dataset, made.config)
+    if resampling:
         check_size(start, dataset.input_shape, dataset.name)
     return Resolved(config if made is None else made.config, start, dataset, made,
                     None if made is None else made.to_dict(), None, data_seconds)
